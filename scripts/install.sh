@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Usage: bash scripts/install.sh
+#
+# Installs everything the project needs, idempotently, on a Debian machine with Node.js and npm:
+# - from Debian (apt, as root or through sudo), only when missing: PostgreSQL 15, pg_cron, pgTAP and pg_prove;
+#   pgloader too (the benchmark compares against it);
+# - from the npm registry, pinned in tools/package-lock.json: Deno and the Supabase CLI (into tools/);
+# - Deno's cache of the npm packages the functions, the local stack and the tests import.
+# Nothing is downloaded from anywhere but these two registries.
+
+source "$(dirname "$0")/lib.sh"
+
+apt_packages=(postgresql-15 postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl pgloader)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing from Debian: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian's package creates and starts a default cluster on 5432; the project runs its own, so stop that one.
+  as_root sh -c 'command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read -r v c _; do pg_ctlcluster "$v" "$c" stop 2>/dev/null || true; done' || true
+fi
+
+if [ ! -x "$TOOLS_BIN/deno" ] || [ ! -x "$TOOLS_BIN/supabase" ] || [ "$REPO_ROOT/tools/package-lock.json" -nt "$REPO_ROOT/tools/node_modules/.package-lock.json" ]; then
+  log "installing pinned Deno and Supabase CLI from npm into tools/"
+  (cd "$REPO_ROOT/tools" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+"$TOOLS_BIN/deno" --version >/dev/null || die "Deno did not install: tools/node_modules/.bin/deno does not run"
+
+# Fill Deno's module cache now so the first stack start and the first test do not wait on downloads.
+log "caching Deno dependencies"
+cd "$REPO_ROOT"
+for fn_dir in supabase/functions/*/; do
+  name="$(basename "$fn_dir")"
+  [ "${name:0:1}" = "_" ] || [ ! -f "$fn_dir/index.ts" ] && continue
+  deno cache --quiet --config "$fn_dir/deno.json" "$fn_dir/index.ts"
+done
+mapfile -t root_entries < <(git ls-files --cached --others --exclude-standard -- 'local-stack/*.ts' 'scripts/*.ts' 'tests/*.ts' 'supabase/functions/_shared/*.ts')
+[ "${#root_entries[@]}" -eq 0 ] || deno cache --quiet "${root_entries[@]}"
+log "installed: $(deno --version | head -1), supabase $(supabase --version), $(psql --version)"
