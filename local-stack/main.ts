@@ -1,0 +1,119 @@
+/**
+ * The local stack's API gateway: one loopback base URL (like `supabase start`'s http://127.0.0.1:54321)
+ * serving the Storage API stand-in at /storage/v1 and the Edge Functions runtime at /functions/v1, plus the
+ * pg_net worker that performs requests queued in Postgres. Started by `scripts/stack.sh up`; never deployed.
+ *
+ * Invariants:
+ * - Listens on 127.0.0.1 only.
+ * - Functions get the variables Supabase injects (SUPABASE_URL, SUPABASE_DB_URL, the legacy and new API keys)
+ *   plus supabase/functions/.env, exactly as `supabase functions serve` does; nothing else from this process.
+ * - /_local/* routes are local-only tooling (health, invocation records, fault injection) and exist on no
+ *   hosted project; the pipeline never calls them.
+ *
+ * Environment: API_PORT (54321), SUPABASE_DB_URL, LOCAL_STATE_DIR (.local), FUNCTIONS_CPU_LIMIT_MS (2000),
+ * FUNCTIONS_MEMORY_LIMIT_MB (256), FUNCTIONS_WALL_CLOCK_LIMIT_MS (150000), FUNCTIONS_ENFORCE_LIMITS (true),
+ * FUNCTIONS_MAX_WORKERS (16), PG_NET_BATCH_SIZE (200), PG_NET_BATCH_PAUSE_MS (1000).
+ */
+import { fromFileUrl, join } from "node:path";
+import { createFunctionsRuntime } from "./functions/runtime.ts";
+import { startPgNetWorker } from "./pg_net/worker.ts";
+import { createStorageApi, readStorageConfig } from "./storage/api.ts";
+import { ANON_KEY, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY, verifyJwt } from "./keys.ts";
+
+const repoRoot = fromFileUrl(new URL("..", import.meta.url));
+const env = (name: string, fallback: string) => Deno.env.get(name) ?? fallback;
+const intEnv = (name: string, fallback: number) => {
+  const raw = Deno.env.get(name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+};
+
+const port = intEnv("API_PORT", 54321);
+const apiUrl = `http://127.0.0.1:${port}`;
+const dbUrl = env("SUPABASE_DB_URL", "postgresql://postgres:postgres@127.0.0.1:54322/postgres");
+const stateDir = env("LOCAL_STATE_DIR", join(repoRoot, ".local"));
+const configToml = join(repoRoot, "supabase", "config.toml");
+
+function log(event: Record<string, unknown>) {
+  console.log(JSON.stringify({ at: new Date().toISOString(), ...event }));
+}
+
+const storageConfig = await readStorageConfig(configToml);
+const storage = createStorageApi({
+  dbUrl,
+  rootDir: join(stateDir, "storage"),
+  fileSizeLimitBytes: storageConfig.fileSizeLimitBytes,
+  log,
+});
+await storage.ensureBuckets(storageConfig.buckets);
+
+const functions = createFunctionsRuntime({
+  functionsDir: join(repoRoot, "supabase", "functions"),
+  configToml,
+  envFile: join(repoRoot, "supabase", "functions", ".env"),
+  env: {
+    SUPABASE_URL: apiUrl,
+    SUPABASE_DB_URL: dbUrl,
+    SUPABASE_ANON_KEY: ANON_KEY,
+    SUPABASE_SERVICE_ROLE_KEY: SERVICE_ROLE_KEY,
+    SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: PUBLISHABLE_KEY }),
+    SUPABASE_SECRET_KEYS: JSON.stringify({ default: SECRET_KEY }),
+  },
+  limits: {
+    cpuMs: intEnv("FUNCTIONS_CPU_LIMIT_MS", 2000),
+    memoryMb: intEnv("FUNCTIONS_MEMORY_LIMIT_MB", 256),
+    wallClockMs: intEnv("FUNCTIONS_WALL_CLOCK_LIMIT_MS", 150_000),
+    enforce: env("FUNCTIONS_ENFORCE_LIMITS", "true") !== "false",
+  },
+  maxWorkersPerFunction: intEnv("FUNCTIONS_MAX_WORKERS", 16),
+  invocationsLog: join(stateDir, "logs", "invocations.jsonl"),
+  log,
+});
+
+const pgNet = await startPgNetWorker({
+  dbUrl,
+  batchSize: intEnv("PG_NET_BATCH_SIZE", 200),
+  batchPauseMs: intEnv("PG_NET_BATCH_PAUSE_MS", 1000),
+  log,
+});
+
+async function isServiceRole(req: Request): Promise<boolean> {
+  const token = (req.headers.get("authorization") ?? "").replace(/^Bearer\s+/i, "");
+  if (token === SECRET_KEY) return true;
+  const claims = await verifyJwt(token);
+  return claims?.role === "service_role";
+}
+
+async function handleLocal(req: Request, path: string): Promise<Response> {
+  if (path === "/_local/health") return Response.json({ status: "ok", api: apiUrl });
+  if (!(await isServiceRole(req))) {
+    return Response.json({ message: "local admin routes need the service role key" }, { status: 401 });
+  }
+  if (path === "/_local/functions/invocations" && req.method === "GET") {
+    return Response.json(functions.invocations());
+  }
+  if (path === "/_local/functions/kill" && req.method === "POST") {
+    await functions.killAll("killed through /_local/functions/kill");
+    return Response.json({ killed: true });
+  }
+  return Response.json({ message: `no local route ${req.method} ${path}` }, { status: 404 });
+}
+
+const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => log({ event: "listening", url: apiUrl }) }, (req) => {
+  const path = new URL(req.url).pathname;
+  if (path.startsWith("/storage/v1/")) return storage.handle(req);
+  if (path.startsWith("/functions/v1/")) return functions.handle(req);
+  if (path.startsWith("/_local/")) return handleLocal(req, path);
+  return Response.json({ message: "no route matched" }, { status: 404 });
+});
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.addSignalListener(signal, async () => {
+    log({ event: "shutdown", signal });
+    await server.shutdown();
+    await Promise.allSettled([functions.close(), pgNet.close(), storage.close()]);
+    Deno.exit(0);
+  });
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Usage: bash scripts/test.sh [deno test filter args...]
+#
+# The whole test suite, from a fresh machine: installs what is missing, brings the local stack up, then runs
+#   1. static checks (scripts/check.sh: fmt, lint, type checks of every function entry point),
+#   2. pgTAP tests in supabase/tests/database against the local database (pg_prove),
+#   3. Deno tests (unit, property, contract tests of the local stand-ins, integration and end-to-end tests)
+#      against the real local stack.
+# Ends with one summary line "tests: N passed, N failed" and exits non-zero if anything failed.
+# Leaves the stack running (stop it with `bash scripts/stack.sh down`).
+
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+export NO_COLOR=1
+
+bash scripts/stack.sh up
+bash scripts/check.sh
+
+passed=0
+failed=0
+report_dir="$STATE_DIR/test-reports"
+mkdir -p "$report_dir"
+
+# pgTAP: each file runs in its own transaction and rolls back.
+mapfile -t pgtap_files < <(find supabase/tests -name '*.sql' | sort)
+if [ "${#pgtap_files[@]}" -gt 0 ]; then
+  log "pgTAP: ${#pgtap_files[@]} file(s)"
+  set +e
+  pg_prove --ext .sql -h "$DB_HOST" -p "$DB_PORT" -U postgres -d postgres "${pgtap_files[@]}" | tee "$report_dir/pgtap.txt"
+  pgtap_status=${PIPESTATUS[0]}
+  set -e
+  pgtap_total="$(grep -oE 'Tests=[0-9]+' "$report_dir/pgtap.txt" | grep -oE '[0-9]+' || echo 0)"
+  pgtap_failed="$(grep -oE 'Failed [0-9]+/[0-9]+ subtests' "$report_dir/pgtap.txt" | awk -F'[ /]' '{s+=$2} END {print s+0}')"
+  if [ "$pgtap_status" -ne 0 ] && [ "$pgtap_failed" -eq 0 ]; then pgtap_failed=1; fi
+  passed=$((passed + pgtap_total - pgtap_failed))
+  failed=$((failed + pgtap_failed))
+fi
+
+# Deno tests: everything named *_test.ts outside tools/ and the state folders.
+log "Deno tests"
+set +e
+deno test -A --config deno.json "$@" 2>&1 | tee "$report_dir/deno.txt"
+deno_status=${PIPESTATUS[0]}
+set -e
+summary="$(sed 's/\x1b\[[0-9;]*m//g' "$report_dir/deno.txt" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -1)"
+deno_passed="$(printf '%s' "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)"
+deno_failed="$(printf '%s' "$summary" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)"
+if [ "$deno_status" -ne 0 ] && [ "$deno_failed" -eq 0 ]; then deno_failed=1; fi
+passed=$((passed + deno_passed))
+failed=$((failed + deno_failed))
+
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,188 @@
+-- The pipeline's state: import profiles, jobs, chunks and rejects, all in schema csv_import.
+--
+-- Invariants:
+-- - SQL owns state: every change of a job's or chunk's status goes through a csv_import function; the Edge
+--   Functions only call those functions.
+-- - Byte ranges are half-open [start_offset, end_offset). A load chunk owns the records whose first byte lies in
+--   its range (supabase/functions/_shared/csv/ states the rule); scan chunks summarise bytes for later chunks.
+-- - One job per object version: unique (bucket_id, object_name, object_version).
+-- - Row-level security is on for every table; owners of the uploaded object may read their jobs, chunks and
+--   rejects; nobody but the service role (and the functions' database role) writes.
+
+create schema if not exists csv_import;
+grant usage on schema csv_import to authenticated, service_role;
+
+create type csv_import.job_status as enum (
+  'registering',             -- upload seen; the register function has not planned it yet
+  'queued',                  -- planned; no chunk has started
+  'running',
+  'succeeded',
+  'succeeded_with_rejects',
+  'failed',
+  'cancelled'
+);
+
+create type csv_import.chunk_kind as enum (
+  'scan',  -- count quotes and newlines in the range, so later chunks learn their entry state
+  'load'   -- parse, validate and write the records the range owns
+);
+
+create type csv_import.chunk_status as enum ('pending', 'running', 'succeeded', 'dead', 'cancelled');
+
+create type csv_import.conflict_mode as enum (
+  'insert',           -- plain insert; a duplicate key is a reject
+  'upsert',           -- insert … on conflict (conflict_columns) do update
+  'skip_duplicates'   -- insert … on conflict do nothing; skipped rows are counted, not rejected
+);
+
+create table csv_import.profiles (
+  id bigint generated always as identity primary key,
+  name text not null unique,
+  bucket_id text not null default 'csv-uploads',
+  -- SQL LIKE pattern on the object name; the longest matching pattern wins.
+  path_pattern text not null,
+  -- Target table, schema-qualified (e.g. public.orders).
+  target_table text not null,
+  -- Target column → accepted header names, e.g. {"email": ["E-mail", "mail address"]}. Header names are
+  -- matched case- and space-insensitively; a column matches its own name without an alias.
+  column_aliases jsonb not null default '{}'::jsonb,
+  on_conflict csv_import.conflict_mode not null default 'insert',
+  conflict_columns text[],
+  tolerated_reject_rate numeric not null default 0 check (tolerated_reject_rate between 0 and 1),
+  priority int not null default 0,
+  -- Dialect overrides; null = sniffed from the file.
+  delimiter text check (delimiter is null or length(delimiter) = 1),
+  quote text check (quote is null or length(quote) = 1),
+  has_header boolean,
+  date_style text not null default 'iso' check (date_style in ('iso', 'dmy', 'mdy')),
+  -- Planning overrides; null = the functions' configuration.
+  chunk_size_bytes bigint check (chunk_size_bytes is null or chunk_size_bytes >= 1),
+  max_parallel_chunks int check (max_parallel_chunks is null or max_parallel_chunks >= 1),
+  max_attempts int not null default 5 check (max_attempts >= 1),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  check (on_conflict <> 'upsert' or cardinality(conflict_columns) > 0)
+);
+
+create table csv_import.jobs (
+  id bigint generated always as identity primary key,
+  bucket_id text not null,
+  object_name text not null,
+  object_id uuid,
+  object_version text not null,
+  object_size bigint,
+  owner_id text,
+  profile_id bigint references csv_import.profiles (id) on delete set null,
+  profile_name text,
+  target_table text,
+  status csv_import.job_status not null default 'registering',
+  priority int not null default 0,
+  max_parallel_chunks int not null default 4,
+  max_attempts int not null default 5,
+  tolerated_reject_rate numeric not null default 0,
+  -- Registration attempts (the trigger's request, then the reconciler's re-kicks).
+  register_attempts int not null default 0,
+  register_after timestamptz not null default now(),
+  dialect jsonb,
+  columns jsonb,
+  data_start bigint,
+  header_lines bigint,
+  chunk_size bigint,
+  chunk_count int not null default 0,
+  -- Scan prefix: scan chunks [0, scanned_prefix) are folded into the load chunks' entry states.
+  scanned_prefix int not null default 0,
+  prefix_parity smallint not null default 0,
+  prefix_lines bigint not null default 0,
+  rows_parsed bigint not null default 0,
+  rows_loaded bigint not null default 0,
+  rows_rejected bigint not null default 0,
+  rows_skipped bigint not null default 0,
+  rejects_stored bigint not null default 0,
+  bytes_loaded bigint not null default 0,
+  error text,
+  rejects_object text,
+  rejects_status text not null default 'none' check (rejects_status in ('none', 'pending', 'written')),
+  superseded_by bigint references csv_import.jobs (id),
+  created_at timestamptz not null default now(),
+  started_at timestamptz,
+  first_row_at timestamptz,
+  finished_at timestamptz,
+  updated_at timestamptz not null default now(),
+  unique (bucket_id, object_name, object_version)
+);
+create index jobs_active_idx on csv_import.jobs (status) where status in ('registering', 'queued', 'running');
+create index jobs_owner_idx on csv_import.jobs (owner_id);
+
+create table csv_import.chunks (
+  id bigint generated always as identity primary key,
+  job_id bigint not null references csv_import.jobs (id) on delete cascade,
+  kind csv_import.chunk_kind not null,
+  chunk_index int not null,
+  start_offset bigint not null,
+  end_offset bigint not null,
+  status csv_import.chunk_status not null default 'pending',
+  available_at timestamptz not null default now(),
+  attempts int not null default 0,
+  lease_token uuid,
+  lease_until timestamptz,
+  last_error text,
+  -- Scan results.
+  quote_parity smallint check (quote_parity in (0, 1)),
+  newline_count bigint,
+  -- Entry state of a load chunk: null until every earlier chunk is scanned.
+  entry_parity smallint check (entry_parity in (0, 1)),
+  lines_before bigint,
+  -- Progress marker, committed in the same transaction as each batch's rows.
+  batches_committed int not null default 0,
+  resume_offset bigint,
+  resume_line bigint,
+  first_record_at bigint,
+  next_record_at bigint,
+  rows_parsed bigint not null default 0,
+  rows_loaded bigint not null default 0,
+  rows_rejected bigint not null default 0,
+  rows_skipped bigint not null default 0,
+  started_at timestamptz,
+  finished_at timestamptz,
+  updated_at timestamptz not null default now(),
+  check (start_offset >= 0 and start_offset < end_offset),
+  unique (job_id, kind, chunk_index)
+);
+create index chunks_ready_idx on csv_import.chunks (available_at) where status = 'pending';
+create index chunks_running_idx on csv_import.chunks (lease_until) where status = 'running';
+
+create table csv_import.rejects (
+  id bigint generated always as identity primary key,
+  job_id bigint not null references csv_import.jobs (id) on delete cascade,
+  chunk_id bigint references csv_import.chunks (id) on delete set null,
+  line_number bigint not null,
+  column_name text,
+  reason text not null,
+  raw_record text not null,
+  created_at timestamptz not null default now()
+);
+create index rejects_job_line_idx on csv_import.rejects (job_id, line_number);
+
+-- Row-level security: read your own, write nothing. ---------------------------------------------------------
+alter table csv_import.profiles enable row level security;
+alter table csv_import.jobs enable row level security;
+alter table csv_import.chunks enable row level security;
+alter table csv_import.rejects enable row level security;
+
+revoke all on all tables in schema csv_import from public, anon, authenticated;
+grant select on csv_import.profiles, csv_import.jobs, csv_import.chunks, csv_import.rejects to authenticated;
+grant all on all tables in schema csv_import to service_role;
+
+create policy "authenticated users read profiles" on csv_import.profiles
+  for select to authenticated using (true);
+create policy "owners read their jobs" on csv_import.jobs
+  for select to authenticated using (owner_id = (select auth.uid())::text);
+create policy "owners read their chunks" on csv_import.chunks
+  for select to authenticated using (
+    exists (select 1 from csv_import.jobs j where j.id = job_id and j.owner_id = (select auth.uid())::text));
+create policy "owners read their rejects" on csv_import.rejects
+  for select to authenticated using (
+    exists (select 1 from csv_import.jobs j where j.id = job_id and j.owner_id = (select auth.uid())::text));
+
+-- Functions are not callable by clients unless a later migration grants them explicitly.
+alter default privileges in schema csv_import revoke execute on functions from public;

@@ -1,0 +1,25 @@
+-- csv_import.retry_delay: the one backoff formula of the pipeline (exponential, capped, with jitter).
+--
+--   delay(attempt) = min(base * 2^(attempt - 1), cap) * (0.5 + jitter / 2),   jitter in [0, 1)
+--
+-- With the defaults (base 5 s, cap 10 min) the delay before retry n lies in:
+--   attempt:  1        2         3          4          5           6           7            8+
+--   delay:    2.5–5 s  5–10 s    10–20 s    20–40 s    40–80 s     80–160 s    160–320 s    300–600 s
+-- "Equal jitter" keeps at least half the delay (so retries never stampede) and spreads the rest.
+--
+-- Pure: no table access; `jitter` defaults to random() and is a parameter so tests are deterministic.
+-- Callers: csv_import.fail_chunk, csv_import.reconcile (expired leases, registration re-kicks).
+create or replace function csv_import.retry_delay(
+  attempt int,
+  base interval default interval '5 seconds',
+  cap interval default interval '10 minutes',
+  jitter double precision default random()
+) returns interval
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select least(base * power(2, greatest(attempt, 1) - 1), cap) * (0.5 + least(greatest(jitter, 0), 1) / 2)
+$$;
+
+revoke execute on function csv_import.retry_delay(int, interval, interval, double precision) from public;
+grant execute on function csv_import.retry_delay(int, interval, interval, double precision) to service_role;

@@ -1,0 +1,309 @@
+-- Chunk work: claiming with leases, the atomic batch protocol, scan completion and failure.
+--
+-- Batch protocol (one database transaction per batch, run by the chunk worker):
+--   begin;
+--   select csv_import.begin_batch(chunk_id, lease_token, batch_seq);      -- locks the chunk row; 'ok' or why not
+--   copy <target> (…) from stdin;                                          -- the batch's valid rows
+--   select csv_import.commit_batch(chunk_id, lease_token, batch_seq, …);   -- progress marker, rejects, counts
+--   commit;
+-- The rows and the chunk's progress marker commit together or not at all, so a retried, duplicated or
+-- replayed chunk resumes after its last committed batch and never writes a row twice.
+
+-- Claims up to max_chunks ready chunks for work, within the global limit of running chunks and each job's
+-- max_parallel_chunks, highest job priority first and round-robin across jobs of equal priority (each job's
+-- first ready chunk, then each job's second, …), so a huge file cannot starve small ones. Scan chunks of a job
+-- come before its load chunks; a load chunk is ready once its entry state is known. Each claimed chunk gets a
+-- fresh lease token and lease_until = now() + lease; the attempt is counted here, so a worker that dies still
+-- uses an attempt. Locks: a transaction-level advisory lock serializing claims (so limits hold under
+-- concurrent dispatchers), and the claimed chunk rows (FOR UPDATE SKIP LOCKED).
+-- Callers: the dispatch logic of the Edge Functions (register, chunk, dispatch).
+create or replace function csv_import.claim_chunks(
+  max_chunks int default 8,
+  global_limit int default 8,
+  lease interval default interval '2 minutes'
+) returns table (chunk_id bigint, job_id bigint, kind csv_import.chunk_kind, chunk_index int, lease_token uuid)
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_free int;
+begin
+  perform pg_advisory_xact_lock(hashtext('csv_import.claim_chunks'));
+  select least(max_chunks, global_limit - count(*)) into v_free from csv_import.chunks c where c.status = 'running';
+  if v_free <= 0 then
+    return;
+  end if;
+
+  return query
+  with candidates as (
+    select c.id, j.priority, j.created_at,
+           row_number() over (partition by c.job_id order by c.kind, c.chunk_index) as turn
+    from csv_import.jobs j
+    cross join lateral (
+      select count(*)::int as n from csv_import.chunks r where r.job_id = j.id and r.status = 'running'
+    ) as running
+    cross join lateral (
+      select c.id, c.job_id, c.kind, c.chunk_index
+      from csv_import.chunks c
+      where c.job_id = j.id and c.status = 'pending' and c.available_at <= now()
+        and (c.kind = 'scan' or c.entry_parity is not null)
+      order by c.kind, c.chunk_index
+      limit greatest(j.max_parallel_chunks - running.n, 0)
+      for update of c skip locked
+    ) as c
+    where j.status in ('queued', 'running')
+  ), picked as (
+    select id from candidates order by priority desc, turn, created_at, id limit v_free
+  )
+  update csv_import.chunks c set
+    status = 'running',
+    attempts = c.attempts + 1,
+    lease_token = gen_random_uuid(),
+    lease_until = now() + lease,
+    started_at = coalesce(c.started_at, now()),
+    updated_at = now()
+  from picked
+  where c.id = picked.id
+  returning c.id, c.job_id, c.kind, c.chunk_index, c.lease_token;
+
+  update csv_import.jobs j set status = 'running', started_at = coalesce(j.started_at, now()), updated_at = now()
+  where j.status = 'queued'
+    and exists (select 1 from csv_import.chunks c where c.job_id = j.id and c.status = 'running');
+end
+$$;
+
+-- What a worker needs to process a claimed chunk: its range, entry state and resume marker, and the job's
+-- dialect, columns and target. Null when the lease is not (or no longer) this caller's.
+create or replace function csv_import.chunk_context(p_chunk_id bigint, p_lease_token uuid)
+returns jsonb
+language sql stable security definer
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'chunk_id', c.id, 'job_id', c.job_id, 'kind', c.kind, 'chunk_index', c.chunk_index,
+    'start_offset', c.start_offset, 'end_offset', c.end_offset, 'attempts', c.attempts,
+    'max_attempts', j.max_attempts, 'lease_until', c.lease_until,
+    'entry_parity', c.entry_parity, 'lines_before', c.lines_before,
+    'batches_committed', c.batches_committed, 'resume_offset', c.resume_offset, 'resume_line', c.resume_line,
+    'first_record_at', c.first_record_at,
+    'bucket_id', j.bucket_id, 'object_name', j.object_name, 'object_version', j.object_version,
+    'object_size', j.object_size, 'data_start', j.data_start, 'chunk_count', j.chunk_count,
+    'target_table', j.target_table, 'dialect', j.dialect, 'columns', j.columns,
+    'profile', to_jsonb(p) - 'created_at' - 'updated_at'
+  )
+  from csv_import.chunks c
+  join csv_import.jobs j on j.id = c.job_id
+  left join csv_import.profiles p on p.id = j.profile_id
+  where c.id = p_chunk_id and c.lease_token = p_lease_token and c.status = 'running'
+    and j.status in ('queued', 'running')
+$$;
+
+-- Opens a batch: locks the chunk row for the rest of the transaction and says whether this caller may write
+-- batch number p_batch_seq ('ok'), or why not: 'lease_lost' (the lease expired and the chunk was retried or
+-- given to another worker), 'duplicate' (that batch is already committed: a duplicate invocation got there
+-- first), 'stopped' (the job was cancelled or failed), 'missing'. Only 'ok' may be followed by writes.
+create or replace function csv_import.begin_batch(p_chunk_id bigint, p_lease_token uuid, p_batch_seq int)
+returns text
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_chunk csv_import.chunks;
+  v_job_status csv_import.job_status;
+begin
+  select * into v_chunk from csv_import.chunks where id = p_chunk_id for update;
+  if not found then
+    return 'missing';
+  end if;
+  select status into v_job_status from csv_import.jobs where id = v_chunk.job_id;
+  if v_job_status not in ('queued', 'running') or v_chunk.status = 'cancelled' then
+    return 'stopped';
+  end if;
+  if v_chunk.status <> 'running' or v_chunk.lease_token is distinct from p_lease_token then
+    return 'lease_lost';
+  end if;
+  if v_chunk.batches_committed <> p_batch_seq then
+    return 'duplicate';
+  end if;
+  return 'ok';
+end
+$$;
+
+-- Commits a batch opened by begin_batch (same transaction): advances the progress marker to p_next_offset /
+-- p_next_line (the next record to parse), adds the batch's counts, stores its rejects (JSON array of
+-- {line, column, reason, raw}; at most p_max_stored_rejects per job are kept, all are counted) and extends
+-- the lease. With p_final the chunk succeeds, its next_record_at is set, the job's totals take the chunk's
+-- totals, and when it was the job's last unfinished chunk the job is finalized in the same transaction.
+-- Raises if the batch was not opened by this caller (defensive: begin_batch said so first).
+-- Returns {"job_status": …, "job_finished": bool}.
+create or replace function csv_import.commit_batch(
+  p_chunk_id bigint,
+  p_lease_token uuid,
+  p_batch_seq int,
+  p_first_record_at bigint,
+  p_next_offset bigint,
+  p_next_line bigint,
+  p_rows_parsed bigint,
+  p_rows_loaded bigint,
+  p_rows_skipped bigint,
+  p_rejects jsonb,
+  p_final boolean,
+  p_lease interval default interval '2 minutes',
+  p_max_stored_rejects bigint default 100000
+) returns jsonb
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_chunk csv_import.chunks;
+  v_rejected bigint := coalesce(jsonb_array_length(p_rejects), 0);
+  v_stored bigint;
+  v_job csv_import.jobs;
+begin
+  select * into v_chunk from csv_import.chunks where id = p_chunk_id for update;
+  if v_chunk.status is distinct from 'running' or v_chunk.lease_token is distinct from p_lease_token
+     or v_chunk.batches_committed <> p_batch_seq then
+    raise exception 'Batch % of chunk % is not open for this lease', p_batch_seq, p_chunk_id
+      using errcode = '40001';
+  end if;
+
+  select * into v_job from csv_import.jobs where id = v_chunk.job_id;
+  v_stored := greatest(0, least(v_rejected, p_max_stored_rejects - v_job.rejects_stored));
+  if v_stored > 0 then
+    insert into csv_import.rejects (job_id, chunk_id, line_number, column_name, reason, raw_record)
+    select v_chunk.job_id, p_chunk_id, r.line, r."column", r.reason, r.raw
+    from jsonb_to_recordset(p_rejects) as r(line bigint, "column" text, reason text, raw text)
+    limit v_stored;
+  end if;
+
+  update csv_import.chunks set
+    batches_committed = batches_committed + 1,
+    first_record_at = coalesce(first_record_at, p_first_record_at),
+    resume_offset = p_next_offset,
+    resume_line = p_next_line,
+    rows_parsed = rows_parsed + p_rows_parsed,
+    rows_loaded = rows_loaded + p_rows_loaded,
+    rows_rejected = rows_rejected + v_rejected,
+    rows_skipped = rows_skipped + p_rows_skipped,
+    lease_until = case when p_final then null else now() + p_lease end,
+    lease_token = case when p_final then null else lease_token end,
+    status = case when p_final then 'succeeded'::csv_import.chunk_status else status end,
+    next_record_at = case when p_final then p_next_offset end,
+    finished_at = case when p_final then now() end,
+    updated_at = now()
+  where id = p_chunk_id
+  returning * into v_chunk;
+
+  update csv_import.jobs set
+    rejects_stored = rejects_stored + v_stored,
+    first_row_at = case when p_rows_loaded > 0 then coalesce(first_row_at, now()) else first_row_at end,
+    rows_parsed = rows_parsed + case when p_final then v_chunk.rows_parsed else 0 end,
+    rows_loaded = rows_loaded + case when p_final then v_chunk.rows_loaded else 0 end,
+    rows_rejected = rows_rejected + case when p_final then v_chunk.rows_rejected else 0 end,
+    rows_skipped = rows_skipped + case when p_final then v_chunk.rows_skipped else 0 end,
+    bytes_loaded = bytes_loaded + case when p_final then v_chunk.end_offset - v_chunk.start_offset else 0 end,
+    updated_at = now()
+  where id = v_chunk.job_id
+  returning * into v_job;
+
+  if p_final then
+    perform csv_import.finalize_job(v_chunk.job_id);
+    select * into v_job from csv_import.jobs where id = v_chunk.job_id;
+  end if;
+  return jsonb_build_object('job_status', v_job.status,
+    'job_finished', v_job.status not in ('registering', 'queued', 'running'));
+end
+$$;
+
+-- Records a scan chunk's summary (quote parity and newline count of its bytes) and folds every newly
+-- contiguous scanned prefix into the entry states of the following load chunks, which makes them claimable.
+-- Idempotent: a scan whose lease is gone is ignored ('lease_lost'). Locks: the chunk row, then the job row
+-- (serializing prefix advancement).
+create or replace function csv_import.complete_scan(
+  p_chunk_id bigint, p_lease_token uuid, p_quote_parity smallint, p_newline_count bigint
+) returns text
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_job_id bigint;
+  v_job csv_import.jobs;
+  v_scan csv_import.chunks;
+begin
+  update csv_import.chunks set status = 'succeeded', quote_parity = p_quote_parity,
+    newline_count = p_newline_count, lease_token = null, lease_until = null, finished_at = now(), updated_at = now()
+  where id = p_chunk_id and kind = 'scan' and status = 'running' and lease_token = p_lease_token
+  returning job_id into v_job_id;
+  if v_job_id is null then
+    return 'lease_lost';
+  end if;
+
+  select * into v_job from csv_import.jobs where id = v_job_id for update;
+  loop
+    select * into v_scan from csv_import.chunks
+    where job_id = v_job_id and kind = 'scan' and chunk_index = v_job.scanned_prefix and status = 'succeeded';
+    exit when not found;
+    v_job.prefix_parity := v_job.prefix_parity # v_scan.quote_parity;
+    v_job.prefix_lines := v_job.prefix_lines + v_scan.newline_count;
+    v_job.scanned_prefix := v_job.scanned_prefix + 1;
+    update csv_import.chunks set entry_parity = v_job.prefix_parity, lines_before = v_job.prefix_lines,
+      updated_at = now()
+    where job_id = v_job_id and kind = 'load' and chunk_index = v_job.scanned_prefix;
+  end loop;
+  update csv_import.jobs set scanned_prefix = v_job.scanned_prefix, prefix_parity = v_job.prefix_parity,
+    prefix_lines = v_job.prefix_lines, updated_at = now()
+  where id = v_job_id;
+  return 'ok';
+end
+$$;
+
+-- A worker reports that its chunk failed. SQL decides: a transient failure goes back to the queue after
+-- retry_delay(attempts) until the job's max_attempts, then the chunk is dead-lettered with the reason (the job
+-- ends failed once its other chunks finish); a fatal failure (the file's fault, e.g. a record larger than the
+-- limit) fails the whole job at once. Ignored when the caller's lease is gone. Returns 'retry', 'dead',
+-- 'job_failed' or 'lease_lost'.
+create or replace function csv_import.fail_chunk(
+  p_chunk_id bigint, p_lease_token uuid, p_error text, p_fatal boolean default false
+) returns text
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_chunk csv_import.chunks;
+  v_max int;
+begin
+  select * into v_chunk from csv_import.chunks where id = p_chunk_id for update;
+  if not found or v_chunk.status <> 'running' or v_chunk.lease_token is distinct from p_lease_token then
+    return 'lease_lost';
+  end if;
+  if p_fatal then
+    update csv_import.chunks set last_error = p_error where id = p_chunk_id;
+    perform csv_import.stop_job(v_chunk.job_id, 'failed', p_error);
+    return 'job_failed';
+  end if;
+  select max_attempts into v_max from csv_import.jobs where id = v_chunk.job_id;
+  return csv_import._retry_or_dead(p_chunk_id, p_error, v_chunk.attempts, v_max);
+end
+$$;
+
+-- Shared by fail_chunk and reconcile (expired leases): requeue with backoff, or dead-letter.
+create or replace function csv_import._retry_or_dead(p_chunk_id bigint, p_error text, p_attempts int, p_max int)
+returns text
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  if p_attempts >= p_max then
+    update csv_import.chunks set status = 'dead', lease_token = null, lease_until = null, finished_at = now(),
+      last_error = format('%s (attempt %s of %s)', p_error, p_attempts, p_max), updated_at = now()
+    where id = p_chunk_id;
+    perform csv_import.finalize_job(job_id) from csv_import.chunks where id = p_chunk_id;
+    return 'dead';
+  end if;
+  update csv_import.chunks set status = 'pending', lease_token = null, lease_until = null,
+    available_at = now() + csv_import.retry_delay(p_attempts),
+    last_error = format('%s (attempt %s of %s)', p_error, p_attempts, p_max), updated_at = now()
+  where id = p_chunk_id;
+  return 'retry';
+end
+$$;

@@ -1,0 +1,197 @@
+-- Finalization and the reconciler (pg_cron, SQL only): every job reaches a terminal state without a person.
+
+-- Decides a job's terminal status once none of its chunks is pending or running. Never marks a job succeeded
+-- unless (1) every load chunk succeeded, (2) the chunks' owned byte ranges tile the data exactly (chunk 0's
+-- first record is at data_start, each chunk's next record is the next chunk's first, the last ends at the
+-- object's size: every record owned exactly once), and (3) rows in = loaded + rejected + skipped. Then:
+-- succeeded, succeeded_with_rejects, or failed when the reject rate exceeds the profile's tolerance or a chunk
+-- is dead. Takes the authoritative totals from the chunks. Locks: the job row. Safe to call any time, twice.
+-- Callers: commit_batch (last chunk), _retry_or_dead, register_job (empty file), reconcile.
+create or replace function csv_import.finalize_job(p_job_id bigint)
+returns csv_import.job_status
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_job csv_import.jobs;
+  v_dead csv_import.chunks;
+  v_totals record;
+  v_bad_chunk int;
+  v_status csv_import.job_status;
+  v_error text;
+begin
+  select * into v_job from csv_import.jobs where id = p_job_id for update;
+  if not found or v_job.status not in ('queued', 'running') then
+    return v_job.status;
+  end if;
+  if exists (select 1 from csv_import.chunks where job_id = p_job_id and status in ('pending', 'running')) then
+    return v_job.status;
+  end if;
+
+  select coalesce(sum(rows_parsed), 0) as parsed, coalesce(sum(rows_loaded), 0) as loaded,
+         coalesce(sum(rows_rejected), 0) as rejected, coalesce(sum(rows_skipped), 0) as skipped
+  into v_totals from csv_import.chunks where job_id = p_job_id and kind = 'load';
+
+  select * into v_dead from csv_import.chunks where job_id = p_job_id and status = 'dead'
+  order by kind desc, chunk_index limit 1;
+  if found then
+    v_status := 'failed';
+    v_error := format('Chunk %s (%s, bytes %s–%s) failed: %s', v_dead.chunk_index, v_dead.kind,
+      v_dead.start_offset, v_dead.end_offset, v_dead.last_error);
+  else
+    select c.chunk_index into v_bad_chunk
+    from csv_import.chunks c
+    left join csv_import.chunks p on p.job_id = c.job_id and p.kind = 'load' and p.chunk_index = c.chunk_index - 1
+    where c.job_id = p_job_id and c.kind = 'load'
+      and (c.status <> 'succeeded' or c.first_record_at is null or c.next_record_at is null
+           or c.first_record_at is distinct from coalesce(p.next_record_at, v_job.data_start)
+           or (c.chunk_index = v_job.chunk_count - 1 and c.next_record_at <> v_job.object_size))
+    order by c.chunk_index
+    limit 1;
+    if found then
+      v_status := 'failed';
+      v_error := format('Consistency check failed: the chunks'' records do not tile the file exactly (chunk %s)',
+        v_bad_chunk);
+    elsif v_totals.parsed <> v_totals.loaded + v_totals.rejected + v_totals.skipped then
+      v_status := 'failed';
+      v_error := format('Consistency check failed: %s rows parsed but %s loaded + %s rejected + %s skipped',
+        v_totals.parsed, v_totals.loaded, v_totals.rejected, v_totals.skipped);
+    elsif v_totals.rejected > 0 and v_totals.rejected > v_job.tolerated_reject_rate * v_totals.parsed then
+      v_status := 'failed';
+      v_error := format('Rejected %s of %s rows (%s%%), above the tolerated %s%%; the %s valid rows were loaded',
+        v_totals.rejected, v_totals.parsed, round(100.0 * v_totals.rejected / v_totals.parsed, 2),
+        round(100 * v_job.tolerated_reject_rate, 2), v_totals.loaded);
+    elsif v_totals.rejected > 0 then
+      v_status := 'succeeded_with_rejects';
+    else
+      v_status := 'succeeded';
+    end if;
+  end if;
+
+  update csv_import.jobs set status = v_status, error = v_error, finished_at = now(), updated_at = now(),
+    rows_parsed = v_totals.parsed, rows_loaded = v_totals.loaded, rows_rejected = v_totals.rejected,
+    rows_skipped = v_totals.skipped,
+    bytes_loaded = (select coalesce(sum(end_offset - start_offset), 0) from csv_import.chunks
+                    where job_id = p_job_id and kind = 'load' and status = 'succeeded'),
+    rejects_status = case when v_totals.rejected > 0 then 'pending' else 'none' end
+  where id = p_job_id;
+  return v_status;
+end
+$$;
+
+-- Live progress of every job, from the chunks' committed markers (updated with each batch).
+create or replace view csv_import.job_progress with (security_invoker = true) as
+select j.id as job_id, j.status, j.bucket_id, j.object_name, j.object_size, j.target_table, j.chunk_count,
+  j.error, j.created_at, j.started_at, j.first_row_at, j.finished_at, j.rejects_object, j.rejects_status,
+  p.chunks_done, p.chunks_running, p.chunks_dead, p.rows_parsed, p.rows_loaded, p.rows_rejected, p.rows_skipped,
+  p.bytes_done,
+  case when coalesce(j.object_size - j.data_start, 0) <= 0 then
+         case when j.status in ('succeeded', 'succeeded_with_rejects') then 100.0 else 0.0 end
+       else round(100.0 * p.bytes_done / (j.object_size - j.data_start), 1) end as percent,
+  case when j.started_at is null then 0
+       else round(p.rows_loaded / greatest(extract(epoch from coalesce(j.finished_at, now()) - j.started_at), 0.001))
+  end as rows_per_second
+from csv_import.jobs j
+cross join lateral (
+  select count(*) filter (where c.kind = 'load' and c.status = 'succeeded') as chunks_done,
+         count(*) filter (where c.status = 'running') as chunks_running,
+         count(*) filter (where c.status = 'dead') as chunks_dead,
+         coalesce(sum(c.rows_parsed) filter (where c.kind = 'load'), 0) as rows_parsed,
+         coalesce(sum(c.rows_loaded) filter (where c.kind = 'load'), 0) as rows_loaded,
+         coalesce(sum(c.rows_rejected) filter (where c.kind = 'load'), 0) as rows_rejected,
+         coalesce(sum(c.rows_skipped) filter (where c.kind = 'load'), 0) as rows_skipped,
+         coalesce(sum(case when c.kind <> 'load' then 0
+                           when c.status = 'succeeded' then c.end_offset - c.start_offset
+                           when c.resume_offset is not null then greatest(least(c.resume_offset, c.end_offset) - c.start_offset, 0)
+                           else 0 end), 0) as bytes_done
+  from csv_import.chunks c where c.job_id = j.id
+) as p;
+grant select on csv_import.job_progress to authenticated, service_role;
+
+-- The reconciler, run by pg_cron every minute (the pipeline's speed never depends on it: workers dispatch
+-- each other). Each step is idempotent:
+--   1. expired leases: the worker died or hung; requeue with backoff, or dead-letter after max_attempts;
+--   2. registrations that did not complete: re-request with backoff, fail after 5 attempts;
+--   3. finalize jobs whose chunks are all finished (normally done by the last chunk already);
+--   4. roll up running jobs' totals from their chunks (for dashboards and Realtime subscribers);
+--   5. kick the dispatch function when ready chunks or unwritten rejects files are waiting;
+--   6. prune pg_cron's run history and pg_net's responses older than a day / a week.
+-- Returns a summary for logs and tests.
+create or replace function csv_import.reconcile()
+returns jsonb
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_expired int := 0;
+  v_rekicked int := 0;
+  v_failed_registrations int := 0;
+  v_finalized int := 0;
+  v_kicked boolean := false;
+  v_chunk record;
+  v_job record;
+begin
+  for v_chunk in
+    select c.id, c.attempts, j.max_attempts from csv_import.chunks c join csv_import.jobs j on j.id = c.job_id
+    where c.status = 'running' and c.lease_until < now()
+    for update of c skip locked
+  loop
+    perform csv_import._retry_or_dead(v_chunk.id, 'Lease expired: the worker stopped before finishing the chunk',
+      v_chunk.attempts, v_chunk.max_attempts);
+    v_expired := v_expired + 1;
+  end loop;
+
+  for v_job in
+    select id, register_attempts, error from csv_import.jobs
+    where status = 'registering' and register_after <= now()
+    for update skip locked
+  loop
+    if v_job.register_attempts >= 5 then
+      update csv_import.jobs set status = 'failed', finished_at = now(), updated_at = now(),
+        error = format('Registration did not complete after %s attempts: %s', v_job.register_attempts,
+                       coalesce(v_job.error, 'the register function never answered'))
+      where id = v_job.id;
+      v_failed_registrations := v_failed_registrations + 1;
+    else
+      perform csv_import.request_registration(v_job.id);
+      v_rekicked := v_rekicked + 1;
+    end if;
+  end loop;
+
+  for v_job in
+    select j.id from csv_import.jobs j
+    where j.status in ('queued', 'running') and j.chunk_count > 0
+      and not exists (select 1 from csv_import.chunks c where c.job_id = j.id and c.status in ('pending', 'running'))
+  loop
+    perform csv_import.finalize_job(v_job.id);
+    v_finalized := v_finalized + 1;
+  end loop;
+
+  update csv_import.jobs j set rows_parsed = t.parsed, rows_loaded = t.loaded, rows_rejected = t.rejected,
+    rows_skipped = t.skipped, bytes_loaded = t.bytes, updated_at = now()
+  from (
+    select c.job_id, sum(c.rows_parsed) as parsed, sum(c.rows_loaded) as loaded, sum(c.rows_rejected) as rejected,
+           sum(c.rows_skipped) as skipped,
+           sum(case when c.status = 'succeeded' then c.end_offset - c.start_offset else 0 end) as bytes
+    from csv_import.chunks c join csv_import.jobs r on r.id = c.job_id
+    where r.status = 'running' and c.kind = 'load'
+    group by c.job_id
+  ) as t
+  where j.id = t.job_id and (j.rows_parsed, j.rows_loaded, j.rows_rejected) is distinct from (t.parsed, t.loaded, t.rejected);
+
+  if exists (select 1 from csv_import.chunks c join csv_import.jobs j on j.id = c.job_id
+             where c.status = 'pending' and c.available_at <= now() and j.status in ('queued', 'running')
+               and (c.kind = 'scan' or c.entry_parity is not null))
+     or exists (select 1 from csv_import.jobs where rejects_status = 'pending') then
+    v_kicked := csv_import.request_function('dispatch', '{"reason": "reconcile"}'::jsonb) is not null;
+  end if;
+
+  delete from cron.job_run_details where end_time < now() - interval '7 days';
+  delete from net._http_response where created < now() - interval '1 day';
+
+  return jsonb_build_object('expired_leases', v_expired, 'registrations_requested', v_rekicked,
+    'registrations_failed', v_failed_registrations, 'jobs_finalized', v_finalized, 'dispatch_kicked', v_kicked);
+end
+$$;
+
+select cron.schedule('csv-import-reconcile', '* * * * *', 'select csv_import.reconcile()');
