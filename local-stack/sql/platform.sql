@@ -25,6 +25,8 @@ begin
   end if;
 end $$;
 alter role service_role bypassrls;
+-- The Storage API's own role owns the storage tables on hosted, so RLS never applies to it.
+alter role supabase_storage_admin bypassrls;
 grant anon, authenticated, service_role to authenticator;
 grant anon, authenticated, service_role to supabase_storage_admin;
 grant anon, authenticated, service_role to postgres;
