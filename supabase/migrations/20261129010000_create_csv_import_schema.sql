@@ -184,5 +184,8 @@ create policy "owners read their rejects" on csv_import.rejects
   for select to authenticated using (
     exists (select 1 from csv_import.jobs j where j.id = job_id and j.owner_id = (select auth.uid())::text));
 
--- Functions are not callable by clients unless a later migration grants them explicitly.
-alter default privileges in schema csv_import revoke execute on functions from public;
+-- Functions are not callable by clients unless a later migration grants them explicitly. PostgreSQL grants
+-- EXECUTE on every new function to PUBLIC, and a per-schema default privilege cannot revoke that global default,
+-- so every migration that creates functions in csv_import ends by revoking EXECUTE from public, anon and
+-- authenticated, and granting it to the service role (as below, for functions created later).
+alter default privileges in schema csv_import grant execute on functions to service_role;

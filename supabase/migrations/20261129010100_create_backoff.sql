@@ -18,7 +18,12 @@ create or replace function csv_import.retry_delay(
 language sql immutable parallel safe
 set search_path = ''
 as $$
-  select least(base * power(2, greatest(attempt, 1) - 1), cap) * (0.5 + least(greatest(jitter, 0), 1) / 2)
+  -- The exponential is compared with the cap in seconds (2^(attempt-1) bounded so the double cannot overflow)
+  -- before it becomes an interval: base * 2^(attempt-1) as an interval overflows from attempt ~43 on.
+  select case when extract(epoch from base) * power(2, least(greatest(attempt, 1), 1000) - 1) >= extract(epoch from cap)
+              then cap
+              else base * power(2, greatest(attempt, 1) - 1) end
+         * (0.5 + least(greatest(jitter, 0), 1) / 2)
 $$;
 
 revoke execute on function csv_import.retry_delay(int, interval, interval, double precision) from public;

@@ -123,9 +123,10 @@ end
 $$;
 
 -- Moves a non-terminal job to a terminal status and stops its unfinished chunks (running chunks stop at
--- their next batch boundary: begin_batch refuses batches of a stopped job). Locks: the job row, its
--- unfinished chunk rows. Safe to call twice. Callers: enqueue_registration, on_object_change, fail_chunk,
--- cancel_job.
+-- their next batch boundary: begin_batch refuses batches of a stopped job). Locks: its unfinished chunk rows
+-- (in id order), then the job row — chunk before job, as claim_chunks, commit_batch and complete_scan take
+-- them — so a stop waits for a batch in progress to commit instead of deadlocking with it. Safe to call twice.
+-- Callers: enqueue_registration, on_object_change, fail_chunk, cancel_job.
 create or replace function csv_import.stop_job(
   p_job_id bigint, p_status csv_import.job_status, p_error text, p_superseded_by bigint default null
 ) returns boolean
@@ -133,6 +134,8 @@ language plpgsql security definer
 set search_path = ''
 as $$
 begin
+  perform 1 from csv_import.chunks where job_id = p_job_id and status in ('pending', 'running')
+  order by id for update;
   update csv_import.jobs set status = p_status, error = p_error, superseded_by = p_superseded_by,
     finished_at = now(), updated_at = now(),
     rejects_status = case when rows_rejected > 0 then 'pending' else rejects_status end
@@ -254,7 +257,8 @@ begin
     return;
   end if;
   v_size := coalesce((p_plan ->> 'object_size')::bigint, v_job.object_size);
-  if v_chunk_size is null or v_chunk_size < 1 or v_data_start is null or v_data_start < 0 or v_data_start > v_size then
+  if v_chunk_size is null or v_chunk_size < 1 or v_data_start is null or v_data_start < 0 or v_size is null
+     or v_data_start > v_size then
     raise exception 'Invalid plan for job %: data_start %, chunk_size %, size %', p_job_id, v_data_start,
       v_chunk_size, v_size using errcode = '22023';
   end if;
@@ -318,3 +322,7 @@ begin
   return coalesce(v_status, (select status from csv_import.jobs where id = p_job_id));
 end
 $$;
+
+-- Only the service role (and the owner) may call the pipeline's functions; see the schema migration.
+revoke execute on all functions in schema csv_import from public, anon, authenticated;
+grant execute on all functions in schema csv_import to service_role;

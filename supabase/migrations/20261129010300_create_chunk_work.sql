@@ -10,8 +10,10 @@
 -- replayed chunk resumes after its last committed batch and never writes a row twice.
 
 -- Claims up to max_chunks ready chunks for work, within the global limit of running chunks and each job's
--- max_parallel_chunks, highest job priority first and round-robin across jobs of equal priority (each job's
--- first ready chunk, then each job's second, …), so a huge file cannot starve small ones. Scan chunks of a job
+-- max_parallel_chunks, highest job priority first and round-robin across jobs of equal priority, counting the
+-- chunks each job already has running (a job's next chunk is its (running + 1)-th: the job with the fewest
+-- running chunks goes first, then each job's next, …), so a huge file cannot starve small ones, also when slots
+-- free up one at a time. Scan chunks of a job
 -- come before its load chunks; a load chunk is ready once its entry state is known. Each claimed chunk gets a
 -- fresh lease token and lease_until = now() + lease; the attempt is counted here, so a worker that dies still
 -- uses an attempt. Locks: a transaction-level advisory lock serializing claims (so limits hold under
@@ -37,7 +39,7 @@ begin
   return query
   with candidates as (
     select c.id, j.priority, j.created_at,
-           row_number() over (partition by c.job_id order by c.kind, c.chunk_index) as turn
+           running.n + row_number() over (partition by c.job_id order by c.kind, c.chunk_index) as turn
     from csv_import.jobs j
     cross join lateral (
       select count(*)::int as n from csv_import.chunks r where r.job_id = j.id and r.status = 'running'
@@ -286,18 +288,28 @@ begin
 end
 $$;
 
--- Shared by fail_chunk and reconcile (expired leases): requeue with backoff, or dead-letter.
+-- Shared by fail_chunk and reconcile (expired leases): requeue with backoff, or dead-letter. A dead scan chunk
+-- also cancels the pending chunks after it: their load chunks could never learn their entry state, and the job
+-- would never end. Then the job is finalized if nothing else is left to run.
 create or replace function csv_import._retry_or_dead(p_chunk_id bigint, p_error text, p_attempts int, p_max int)
 returns text
 language plpgsql security definer
 set search_path = ''
 as $$
+declare
+  v_dead csv_import.chunks;
 begin
   if p_attempts >= p_max then
     update csv_import.chunks set status = 'dead', lease_token = null, lease_until = null, finished_at = now(),
       last_error = format('%s (attempt %s of %s)', p_error, p_attempts, p_max), updated_at = now()
-    where id = p_chunk_id;
-    perform csv_import.finalize_job(job_id) from csv_import.chunks where id = p_chunk_id;
+    where id = p_chunk_id
+    returning * into v_dead;
+    if v_dead.kind = 'scan' then
+      update csv_import.chunks set status = 'cancelled', finished_at = now(), updated_at = now(),
+        last_error = format('Not processed: scan chunk %s before it failed', v_dead.chunk_index)
+      where job_id = v_dead.job_id and chunk_index > v_dead.chunk_index and status = 'pending';
+    end if;
+    perform csv_import.finalize_job(v_dead.job_id);
     return 'dead';
   end if;
   update csv_import.chunks set status = 'pending', lease_token = null, lease_until = null,
@@ -307,3 +319,7 @@ begin
   return 'retry';
 end
 $$;
+
+-- Only the service role (and the owner) may call the pipeline's functions; see the schema migration.
+revoke execute on all functions in schema csv_import from public, anon, authenticated;
+grant execute on all functions in schema csv_import to service_role;

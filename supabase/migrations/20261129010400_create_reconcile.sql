@@ -194,4 +194,8 @@ begin
 end
 $$;
 
+-- Only the service role (and the owner) may call the pipeline's functions; see the schema migration.
+revoke execute on all functions in schema csv_import from public, anon, authenticated;
+grant execute on all functions in schema csv_import to service_role;
+
 select cron.schedule('csv-import-reconcile', '* * * * *', 'select csv_import.reconcile()');

@@ -1,0 +1,179 @@
+/**
+ * Entry script of one worker process: loads a user's Edge Function and serves it to the supervisor.
+ *
+ * Usage (by worker_process.ts only): `deno run … worker_bootstrap.ts <entrypoint-file-url> <nonce>`.
+ *
+ * What it provides to the function, as the Supabase edge runtime does:
+ * - `Deno.serve(handler)`, `Deno.serve(options, handler)` and `Deno.serve({ handler })` register the handler
+ *   instead of opening a port; `export default { fetch }` is used when no Deno.serve call was made.
+ * - `globalThis.EdgeRuntime.waitUntil(promise)` registers a background task.
+ * - `beforeunload` is dispatched as `CustomEvent("beforeunload", { cancelable: true, detail: { reason } })`
+ *   when the supervisor asks (limit at 90 %, retirement, shutdown).
+ *
+ * Invariants:
+ * - Exits as soon as its stdin (a pipe held by the supervisor) closes, so it never outlives the supervisor.
+ * - Imports nothing but protocol.ts (a relative module), so the function's import map cannot affect it.
+ * - Announces exactly once on stdout (see protocol.ts), with a write captured before the function's module
+ *   runs, so a function that patches console cannot break the handshake.
+ * - Serves on 127.0.0.1 only. An uncaught handler exception becomes a 500 marked with WORKER_ERROR_HEADER
+ *   (unless the function's own `onError` answers), and the error is printed to stderr (the runtime's log).
+ */
+import {
+  type Announcement,
+  BEFOREUNLOAD_ROUTE,
+  CONTROL_PREFIX,
+  NONCE_HEADER,
+  RESTORE_HEADER,
+  SETTLED_ROUTE,
+  URL_HEADER,
+  WORKER_ERROR_BODY,
+  WORKER_ERROR_HEADER,
+} from "./protocol.ts";
+
+type Handler = (req: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>;
+type ErrorHandler = (error: unknown) => Response | Promise<Response>;
+type ServeOptions = { handler?: Handler; onError?: ErrorHandler };
+
+const [entrypoint, nonce] = Deno.args;
+const realServe = Deno.serve.bind(Deno);
+const stdout = Deno.stdout;
+
+let handler: Handler | null = null;
+let onError: ErrorHandler | null = null;
+let inFlight = 0;
+const backgroundTasks = new Set<Promise<unknown>>();
+let settledWaiters: Array<() => void> = [];
+
+function announce(message: Announcement): void {
+  const bytes = new TextEncoder().encode(`${nonce} ${JSON.stringify(message)}\n`);
+  let written = 0;
+  while (written < bytes.length) written += stdout.writeSync(bytes.subarray(written));
+}
+
+function notifyIfSettled(): void {
+  if (inFlight > 0 || backgroundTasks.size > 0) return;
+  const waiters = settledWaiters;
+  settledWaiters = [];
+  for (const wake of waiters) wake();
+}
+
+function waitUntil<T>(task: Promise<T>): Promise<T> {
+  const promise = Promise.resolve(task);
+  backgroundTasks.add(promise);
+  promise
+    .catch((error) => console.error("EdgeRuntime.waitUntil task failed:", error))
+    .finally(() => {
+      backgroundTasks.delete(promise);
+      notifyIfSettled();
+    });
+  return promise;
+}
+
+/** Stands in for Deno.serve: records the handler and returns an inert server object. */
+function captureServe(first?: unknown, second?: unknown) {
+  const options = (typeof first === "object" && first !== null ? first : {}) as ServeOptions;
+  const found = typeof first === "function" ? first : typeof second === "function" ? second : options.handler;
+  if (typeof found !== "function") throw new TypeError("Deno.serve: a handler function is required");
+  handler = found as Handler;
+  onError = options.onError ?? null;
+  return {
+    finished: new Promise<void>(() => {}),
+    addr: { transport: "tcp", hostname: "0.0.0.0", port: 8000 },
+    shutdown: () => Promise.resolve(),
+    ref() {},
+    unref() {},
+    [Symbol.asyncDispose]: () => Promise.resolve(),
+  };
+}
+
+function workerError(): Response {
+  return Response.json(WORKER_ERROR_BODY, { status: 500, headers: { [WORKER_ERROR_HEADER]: "1" } });
+}
+
+async function control(req: Request, url: URL): Promise<Response> {
+  if (req.headers.get(NONCE_HEADER) !== nonce) return new Response(null, { status: 404 });
+  if (url.pathname === BEFOREUNLOAD_ROUTE) {
+    const reason = url.searchParams.get("reason") ?? "termination";
+    globalThis.dispatchEvent(new CustomEvent("beforeunload", { cancelable: true, detail: { reason } }));
+    return new Response(null, { status: 204 });
+  }
+  if (url.pathname === SETTLED_ROUTE) {
+    await new Promise<void>((resolve) => {
+      settledWaiters.push(resolve);
+      notifyIfSettled();
+    });
+    return new Response(null, { status: 204 });
+  }
+  return new Response(null, { status: 404 });
+}
+
+async function invoke(req: Request, info: Deno.ServeHandlerInfo, fn: Handler): Promise<Response> {
+  const url = req.headers.get(URL_HEADER) ?? req.url;
+  const headers = new Headers(req.headers);
+  headers.delete(URL_HEADER);
+  headers.delete(RESTORE_HEADER);
+  headers.delete("accept-encoding");
+  headers.set("host", new URL(url).host);
+  const restored: Record<string, string> = JSON.parse(req.headers.get(RESTORE_HEADER) ?? "{}");
+  for (const [name, value] of Object.entries(restored)) headers.set(name, value);
+  if (headers.has("content-length")) headers.delete("transfer-encoding");
+  const userReq = new Request(url, {
+    method: req.method,
+    headers,
+    body: req.body,
+    signal: req.signal,
+  });
+  inFlight++;
+  try {
+    const res = await fn(userReq, info);
+    if (!(res instanceof Response)) throw new TypeError("The function's handler did not return a Response");
+    return res;
+  } catch (error) {
+    console.error(error);
+    if (onError === null) return workerError();
+    try {
+      return await onError(error);
+    } catch (secondError) {
+      console.error(secondError);
+      return workerError();
+    }
+  } finally {
+    inFlight--;
+    notifyIfSettled();
+  }
+}
+
+Deno.stdin.readable.pipeTo(new WritableStream()).finally(() => Deno.exit(0));
+
+Object.defineProperty(globalThis, "EdgeRuntime", {
+  value: Object.freeze({ waitUntil }),
+  enumerable: false,
+  configurable: false,
+  writable: false,
+});
+Object.defineProperty(Deno, "serve", { value: captureServe, writable: true, configurable: true });
+
+/** Imports the function's module and returns its handler (Deno.serve registration or default fetch). */
+async function loadHandler(): Promise<Handler> {
+  const mod = await import(entrypoint);
+  if (handler !== null) return handler;
+  const exported = mod.default;
+  if (typeof exported?.fetch === "function") {
+    return (req, info) => exported.fetch(req, info);
+  }
+  throw new Error("The function neither called Deno.serve() nor exported default { fetch }");
+}
+
+let userHandler: Handler;
+try {
+  userHandler = await loadHandler();
+} catch (error) {
+  console.error(error);
+  announce({ bootError: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+  Deno.exit(1);
+}
+
+realServe({ hostname: "127.0.0.1", port: 0, onListen: ({ port }) => announce({ port }) }, (req, info) => {
+  const url = new URL(req.url);
+  return url.pathname.startsWith(CONTROL_PREFIX) ? control(req, url) : invoke(req, info, userHandler);
+});

@@ -1,0 +1,321 @@
+/**
+ * Supervisor-side handle of one worker process: spawns `deno run worker_bootstrap.ts`, waits for its
+ * announcement, pipes its output to the log, measures invocations through /proc, sends control requests
+ * (beforeunload, settled) and kills it.
+ *
+ * Invariants:
+ * - The process gets `--allow-all`: the hosted runtime prompts for nothing (functions may use the network,
+ *   env, files and subprocess-free Deno APIs freely); the isolation the edge runtime gets from V8 is given
+ *   here by the separate OS process, its own cleared environment and the supervisor's limits.
+ * - The worker's stdin is a pipe the supervisor never writes to: when the supervisor process dies, the pipe
+ *   closes and the worker exits, so workers never outlive the runtime.
+ * - V8's old space is capped at the memory limit (`--max-old-space-size`) when limits are enforced.
+ * - `death` resolves exactly once, with the first cause: the cause passed to `kill`, else "boot_error" when
+ *   the module failed to load, else "memory" when V8 reported running out of heap, else "error".
+ * - `state` is owned by the pool, except that this class sets "dead"; a dead worker is never reused.
+ * - CPU is accounted per worker (`cpuUsedNs`, the sum of its invocations, boot excluded), as the edge
+ *   runtime's per_worker supervisor does; memory is the peak RSS above the RSS right after boot.
+ */
+import { dirname } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import type { FunctionSpec } from "./config.ts";
+import { readCpuNs, readMemory, resetPeakMemory } from "./proc_stats.ts";
+import {
+  type Announcement,
+  BEFOREUNLOAD_ROUTE,
+  type BeforeUnloadReason,
+  NONCE_HEADER,
+  SETTLED_ROUTE,
+} from "./protocol.ts";
+import { within } from "./timer.ts";
+import type { LogFn } from "./types.ts";
+
+/** Why a worker process ended. */
+export type DeathCause =
+  | "cpu"
+  | "memory"
+  | "wall_clock"
+  | "killed"
+  | "error"
+  | "boot_error"
+  | "early_drop"
+  | "termination";
+
+/** Shutdown reason names and log messages as the hosted platform prints them. */
+const SHUTDOWN: Record<DeathCause, { reason: string; message: string }> = {
+  cpu: { reason: "CPUTime", message: "CPU time limit reached" },
+  memory: { reason: "Memory", message: "Memory limit exceeded" },
+  wall_clock: { reason: "WallClockTime", message: "wall clock time limit reached" },
+  early_drop: { reason: "EarlyDrop", message: "early drop" },
+  termination: { reason: "TerminationRequested", message: "termination requested" },
+  killed: { reason: "TerminationRequested", message: "runtime killed" },
+  boot_error: { reason: "BootError", message: "worker failed to boot" },
+  error: { reason: "Crashed", message: "worker exited unexpectedly" },
+};
+
+const OOM_MARKERS = ["out of memory", "Reached heap limit"];
+/** ANSI colour sequences, which Deno prints in stack traces even when stderr is a pipe. */
+const ANSI_COLOUR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
+const BOOTSTRAP = fileURLToPath(new URL("./worker_bootstrap.ts", import.meta.url));
+/** How long to wait for output pipes to close after the process exited. */
+const PIPE_DRAIN_MS = 500;
+
+/** The `ready` rejection when the function cannot boot. */
+class BootError extends Error {}
+
+/** CPU and memory used by one invocation. */
+export interface Usage {
+  cpuMs: number;
+  peakMemoryMb: number;
+  peakRssMb: number;
+}
+
+interface Probe {
+  cpuStartNs: number;
+  rssStartKb: number;
+  lastCpuNs: number;
+  lastHwmKb: number;
+}
+
+export interface WorkerOptions {
+  spec: FunctionSpec;
+  env: Record<string, string>;
+  /** V8 heap cap in MB, or null for none. */
+  memoryMb: number | null;
+  log: LogFn;
+}
+
+async function pumpLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
+  let buffer = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buffer += chunk;
+    let newline: number;
+    while ((newline = buffer.indexOf("\n")) >= 0) {
+      onLine(buffer.slice(0, newline));
+      buffer = buffer.slice(newline + 1);
+    }
+  }
+  if (buffer !== "") onLine(buffer);
+}
+
+export class WorkerProcess {
+  readonly executionId = crypto.randomUUID();
+  readonly spawnedAt = performance.now();
+  readonly spec: FunctionSpec;
+  /** Resolves once the worker serves requests; rejects with BootError. */
+  readonly ready: Promise<void>;
+  /** Resolves when the process is gone (or has been sent SIGKILL). */
+  readonly death: Promise<DeathCause>;
+  state: "idle" | "busy" | "dead" = "busy";
+  /** A retired worker takes no new invocation and is dropped once idle. */
+  retired = false;
+  /** Set once the current invocation's response was sent (only waitUntil tasks may remain). */
+  finishing = false;
+  bootMs: number | null = null;
+  /** CPU used by all invocations of this worker so far, in ns. */
+  cpuUsedNs = 0;
+  bootRssKb = 0;
+
+  readonly #child: Deno.ChildProcess;
+  readonly #exited: Promise<void>;
+  readonly #nonce = crypto.randomUUID();
+  readonly #log: LogFn;
+  readonly #sentBeforeunload = new Set<BeforeUnloadReason>();
+  readonly #ready = Promise.withResolvers<void>();
+  readonly #death = Promise.withResolvers<DeathCause>();
+  #port: number | null = null;
+  #probe: Probe | null = null;
+  #deathCause: DeathCause | null = null;
+  #outOfMemory = false;
+
+  constructor(options: WorkerOptions) {
+    this.spec = options.spec;
+    this.#log = options.log;
+    this.ready = this.#ready.promise;
+    this.ready.catch(() => {});
+    this.death = this.#death.promise;
+    const { spec } = options;
+    const args = ["run", "--allow-all", "--no-prompt", "--no-lock"];
+    args.push(spec.importMap === null ? "--no-config" : `--config=${spec.importMap}`);
+    if (options.memoryMb !== null) args.push(`--v8-flags=--max-old-space-size=${options.memoryMb}`);
+    args.push(BOOTSTRAP, pathToFileURL(spec.entrypoint).href, this.#nonce);
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args,
+      env: { ...options.env, SB_EXECUTION_ID: this.executionId },
+      clearEnv: true,
+      cwd: dirname(spec.entrypoint),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const pipes = Promise.all([
+      pumpLines(this.#child.stdout, (line) => this.#onStdout(line)),
+      pumpLines(this.#child.stderr, (line) => this.#onStderr(line)),
+    ]).catch(() => {});
+    this.#exited = this.#child.status.then(async (status) => {
+      await within(pipes, PIPE_DRAIN_MS, undefined);
+      await this.#child.stdin.close().catch(() => {});
+      this.#ready.reject(new BootError(`worker exited before it was ready (exit code ${status.code})`));
+      this.#die(this.#outOfMemory ? "memory" : "error");
+    });
+  }
+
+  /** True once the process was killed or exited (a getter, so checks after an await see the truth). */
+  get dead(): boolean {
+    return this.state === "dead";
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Whether the process has announced its port and can take requests. */
+  get isReady(): boolean {
+    return this.#port !== null && !this.dead;
+  }
+
+  /** The worker-side URL of `pathAndQuery`. */
+  url(pathAndQuery: string): string {
+    return `http://127.0.0.1:${this.#port}${pathAndQuery}`;
+  }
+
+  #emit(event: string, fields: Record<string, unknown>): void {
+    this.#log({ event, function: this.spec.name, executionId: this.executionId, ...fields });
+  }
+
+  #output(level: "info" | "error", line: string): void {
+    this.#emit("log", { level, message: line.replace(ANSI_COLOUR, "") });
+  }
+
+  #onStdout(line: string): void {
+    const at = line.indexOf(this.#nonce);
+    if (at < 0) return this.#output("info", line);
+    if (at > 0) this.#output("info", line.slice(0, at));
+    let announcement: Announcement;
+    try {
+      announcement = JSON.parse(line.slice(at + this.#nonce.length + 1));
+    } catch {
+      return this.#output("info", line);
+    }
+    if ("bootError" in announcement) {
+      this.#ready.reject(new BootError(announcement.bootError));
+      return this.#die("boot_error");
+    }
+    this.#port = announcement.port;
+    this.bootMs = Math.round(performance.now() - this.spawnedAt);
+    readMemory(this.pid).then(
+      ({ rssKb }) => {
+        this.bootRssKb = rssKb;
+        this.#emit("boot", { pid: this.pid, bootMs: this.bootMs, rssMb: Math.round(rssKb / 1024) });
+        this.#ready.resolve();
+      },
+      () => this.#ready.reject(new BootError("worker exited while booting")),
+    );
+  }
+
+  #onStderr(line: string): void {
+    if (OOM_MARKERS.some((marker) => line.includes(marker))) this.#outOfMemory = true;
+    this.#output("error", line);
+  }
+
+  #die(cause: DeathCause): void {
+    if (this.#deathCause !== null) return;
+    this.#deathCause = cause;
+    this.state = "dead";
+    this.#emit("shutdown", { ...SHUTDOWN[cause], cpuUsedMs: Math.round(this.cpuUsedNs / 1e6) });
+    this.#death.resolve(cause);
+  }
+
+  /** SIGKILLs the process now; `death` resolves with `cause` unless it already resolved. */
+  kill(cause: DeathCause): void {
+    this.#die(cause);
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+  }
+
+  /** Dispatches beforeunload (at most once per reason); resolves when the worker handled it or is gone. */
+  async beforeunload(reason: BeforeUnloadReason): Promise<void> {
+    if (this.#sentBeforeunload.has(reason) || !this.isReady) return;
+    this.#sentBeforeunload.add(reason);
+    await this.#control(`${BEFOREUNLOAD_ROUTE}?reason=${reason}`);
+  }
+
+  /** Resolves true once no handler runs and every waitUntil task settled; false if the worker died. */
+  settled(): Promise<boolean> {
+    return this.#control(SETTLED_ROUTE);
+  }
+
+  async #control(pathAndQuery: string): Promise<boolean> {
+    try {
+      const res = await fetch(this.url(pathAndQuery), {
+        method: "POST",
+        headers: { [NONCE_HEADER]: this.#nonce },
+      });
+      await res.body?.cancel();
+      return res.ok;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Starts an invocation's measurement window: CPU baseline, RSS baseline, peak RSS reset. */
+  async beginInvocation(): Promise<void> {
+    const cpuStartNs = await readCpuNs(this.pid);
+    await resetPeakMemory(this.pid);
+    const { rssKb } = await readMemory(this.pid);
+    this.#probe = { cpuStartNs, rssStartKb: rssKb, lastCpuNs: cpuStartNs, lastHwmKb: rssKb };
+  }
+
+  /** Samples the running invocation; returns the worker's CPU (ns) and memory above boot (KiB) or null. */
+  async sample(): Promise<{ cpuNs: number; memoryKb: number } | null> {
+    const probe = this.#probe;
+    if (probe === null || this.dead) return null;
+    try {
+      const cpuNs = await readCpuNs(this.pid);
+      const { hwmKb } = await readMemory(this.pid);
+      probe.lastCpuNs = cpuNs;
+      probe.lastHwmKb = hwmKb;
+      return { cpuNs: this.cpuUsedNs + cpuNs - probe.cpuStartNs, memoryKb: hwmKb - this.bootRssKb };
+    } catch {
+      return null;
+    }
+  }
+
+  /** Ends the measurement window (final /proc reading, or the last sample if the process is gone). */
+  async endInvocation(): Promise<Usage> {
+    const probe = this.#probe;
+    if (probe === null) return { cpuMs: 0, peakMemoryMb: 0, peakRssMb: 0 };
+    this.#probe = null;
+    if (!this.dead) {
+      try {
+        probe.lastCpuNs = await readCpuNs(this.pid);
+        probe.lastHwmKb = (await readMemory(this.pid)).hwmKb;
+      } catch {
+        // Gone between the check and the read: keep the last sample.
+      }
+    }
+    const cpuNs = probe.lastCpuNs - probe.cpuStartNs;
+    this.cpuUsedNs += cpuNs;
+    const mb = (kb: number) => Math.round((kb / 1024) * 10) / 10;
+    return {
+      cpuMs: Math.round(cpuNs / 1e5) / 10,
+      peakMemoryMb: mb(Math.max(0, probe.lastHwmKb - probe.rssStartKb)),
+      peakRssMb: mb(probe.lastHwmKb),
+    };
+  }
+
+  /** Drops an idle worker: beforeunload("early_drop") with up to `graceMs` to handle it, then SIGKILL. */
+  async earlyDrop(graceMs: number): Promise<void> {
+    if (this.dead) return;
+    await within(Promise.race([this.beforeunload("early_drop"), this.death]), graceMs, undefined);
+    this.kill("early_drop");
+  }
+
+  /** Resolves once the process has exited and its output has been read (or PIPE_DRAIN_MS passed). */
+  exited(): Promise<void> {
+    return this.#exited;
+  }
+}

@@ -1,0 +1,328 @@
+/**
+ * Dialect sniffing from a file's head (its first {@link SNIFF_BYTES} bytes, or all of it if smaller).
+ *
+ * Order of checks, first failure wins (each throws a {@link CsvError} with a message for the uploader):
+ * 1. empty file; 2. magic numbers of compressed or binary formats (gzip, zip/xlsx, bzip2, xz, zstd, 7z, PDF,
+ * legacy Office); 3. UTF-32 / UTF-16 byte-order marks; 4. NUL bytes (UTF-16 without BOM, or binary);
+ * 5. other control bytes in bulk (binary); 6. invalid UTF-8 (with the offending byte and offset).
+ * A UTF-8 BOM is accepted and skipped: `bomLength` is 3 and `dataStart` accounts for it.
+ *
+ * Then the syntax, every choice made with the same quote-parity rule the loader uses:
+ * - quote: `"`, unless `"` never appears next to a delimiter or line break while `'` does at least 4 times
+ *   and `'` splits the sample at least as consistently;
+ * - newline: the first CR or LF at even quote parity: CR LF → CRLF, CR alone → CR, LF → LF;
+ * - delimiter among `,` `;` TAB `|`: the one whose sampled records (complete records only) have the most
+ *   consistent field count (share of records with the most common count, which must be > 1); ties and
+ *   single-column files → the earlier in that order, so comma wins ties;
+ * - header (unless the caller says): yes when the first record's fields are non-empty, distinct and untyped
+ *   (not numbers, dates or booleans) and either some column holds typed values in most later records or
+ *   nothing is typed at all (ambiguous: most exports have a header). `dataStart` is then the offset just past
+ *   the header's terminator (blank lines before the header are skipped), else the offset after the BOM.
+ */
+
+import { CsvError } from "./errors.ts";
+import type { CsvFormat, Newline } from "./format.ts";
+import { createRecordParser, type CsvRecord } from "./parser.ts";
+import { hexByte, scanUtf8 } from "./utf8.ts";
+
+/** How many head bytes the sniffer wants. */
+export const SNIFF_BYTES = 64 * 1024;
+
+export interface Dialect extends CsvFormat {
+  readonly encoding: "utf-8";
+  /** 3 when the file starts with a UTF-8 BOM, else 0. */
+  readonly bomLength: 0 | 3;
+  readonly hasHeader: boolean;
+  /** Header names (an empty or NULL name is ""), or null without a header. */
+  readonly header: string[] | null;
+  /** Absolute offset of the first data record. */
+  readonly dataStart: number;
+  /** Terminator bytes before `dataStart`: the first data record is on line `linesBeforeData + 1` or later. */
+  readonly linesBeforeData: number;
+}
+
+export interface SniffOptions {
+  /** Total file size; tells whether `head` is the whole file. Default: whole file iff head < SNIFF_BYTES. */
+  readonly fileSize?: number;
+  /** The caller knows whether there is a header row. */
+  readonly hasHeader?: boolean;
+  readonly delimiter?: string;
+  readonly quote?: string;
+}
+
+const DELIMITERS = [",", ";", "\t", "|"] as const;
+
+interface Magic {
+  readonly bytes: readonly number[];
+  readonly code: "compressed" | "binary";
+  readonly message: string;
+  /** Further check for magic numbers short enough to be plausible text. */
+  readonly also?: (head: Uint8Array) => boolean;
+}
+
+const MAGIC: readonly Magic[] = [
+  {
+    bytes: [0x1f, 0x8b],
+    code: "compressed",
+    message: "File is gzip-compressed; upload the uncompressed CSV",
+  },
+  {
+    bytes: [0x50, 0x4b, 0x03, 0x04],
+    code: "binary",
+    message:
+      "File is a ZIP archive (an Excel .xlsx workbook is one); export the sheet as CSV and upload that",
+  },
+  {
+    bytes: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00],
+    code: "compressed",
+    message: "File is xz-compressed; upload the uncompressed CSV",
+  },
+  {
+    bytes: [0x28, 0xb5, 0x2f, 0xfd],
+    code: "compressed",
+    message: "File is zstd-compressed; upload the uncompressed CSV",
+  },
+  {
+    bytes: [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c],
+    code: "compressed",
+    message: "File is a 7-Zip archive; upload the uncompressed CSV",
+  },
+  {
+    bytes: [0x42, 0x5a, 0x68], // "BZh", then the level digit and the block magic
+    code: "compressed",
+    message: "File is bzip2-compressed; upload the uncompressed CSV",
+    also: (head) =>
+      head[3] >= 0x31 && head[3] <= 0x39 && startsWith(head, [0x31, 0x41, 0x59, 0x26, 0x53, 0x59], 4),
+  },
+  { bytes: [0x25, 0x50, 0x44, 0x46, 0x2d], code: "binary", message: "File is a PDF document, not CSV text" },
+  {
+    bytes: [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1],
+    code: "binary",
+    message: "File is a legacy Office document (e.g. Excel .xls); export the sheet as CSV and upload that",
+  },
+];
+
+function startsWith(head: Uint8Array, bytes: readonly number[], at = 0): boolean {
+  if (head.length < at + bytes.length) return false;
+  for (let i = 0; i < bytes.length; i++) if (head[at + i] !== bytes[i]) return false;
+  return true;
+}
+
+function checkEncoding(head: Uint8Array, complete: boolean): 0 | 3 {
+  if (head.length === 0) throw new CsvError("empty_file", "File is empty");
+  for (const m of MAGIC) {
+    if (startsWith(head, m.bytes) && (m.also === undefined || m.also(head))) {
+      throw new CsvError(m.code, m.message, 0);
+    }
+  }
+  if (startsWith(head, [0xff, 0xfe, 0x00, 0x00]) || startsWith(head, [0x00, 0x00, 0xfe, 0xff])) {
+    throw new CsvError("utf32", "File is UTF-32 encoded; save it as UTF-8 and upload again", 0);
+  }
+  if (startsWith(head, [0xff, 0xfe]) || startsWith(head, [0xfe, 0xff])) {
+    throw new CsvError("utf16", 'File is UTF-16 encoded; save it as UTF-8 ("CSV UTF-8") and upload again', 0);
+  }
+  const bom = startsWith(head, [0xef, 0xbb, 0xbf]) ? 3 : 0;
+  const nul = head.indexOf(0);
+  if (nul !== -1) {
+    // UTF-16 without BOM: ASCII text leaves NULs in (nearly) every even or every odd position.
+    const n = Math.min(head.length, 256);
+    const nuls = [0, 0];
+    for (let i = 0; i < n; i++) if (head[i] === 0) nuls[i & 1]++;
+    if (n >= 4 && Math.max(nuls[0], nuls[1]) * 10 >= (n >> 1) * 8) {
+      throw new CsvError(
+        "utf16",
+        "File looks UTF-16 encoded (every other byte is NUL); save it as UTF-8 and upload again",
+        nul,
+      );
+    }
+    throw new CsvError(
+      "nul_byte",
+      `File contains a NUL byte at offset ${nul}; it looks like binary data, not CSV`,
+      nul,
+    );
+  }
+  let controls = 0;
+  for (let i = 0; i < head.length; i++) {
+    const c = head[i];
+    if (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x0c && c !== 0x1b) controls++;
+  }
+  if (controls > 8 && controls * 100 > head.length) {
+    throw new CsvError(
+      "binary",
+      `File looks like binary data (${controls} control bytes in its first bytes), not CSV`,
+    );
+  }
+  const u = scanUtf8(head, bom);
+  const bad = u.invalidAt !== -1 ? u.invalidAt : complete ? u.incompleteAt : -1;
+  if (bad !== -1) {
+    throw new CsvError(
+      "invalid_utf8",
+      `File is not UTF-8 text: invalid byte ${hexByte(head[bad])} at offset ${bad} ` +
+        "(it may be Latin-1/Windows-1252; save it as UTF-8 and upload again)",
+      bad,
+    );
+  }
+  return bom;
+}
+
+/** First CR or LF at even parity of `quote`, from `from`; null if none in the head. */
+function detectNewline(head: Uint8Array, from: number, quote: number, complete: boolean): Newline | null {
+  let parity = 0;
+  for (let i = from; i < head.length; i++) {
+    const c = head[i];
+    if (c === quote) parity ^= 1;
+    else if (parity === 0 && c === 0x0a) return "\n";
+    else if (parity === 0 && c === 0x0d) {
+      if (i + 1 < head.length) return head[i + 1] === 0x0a ? "\r\n" : "\r";
+      return complete ? "\r" : "\r\n";
+    }
+  }
+  return null;
+}
+
+/** Complete records of the head under a candidate format (the last, possibly cut-off, one is dropped). */
+function sample(head: Uint8Array, from: number, format: CsvFormat, complete: boolean): CsvRecord[] | null {
+  const parser = createRecordParser({ format, maxRecordBytes: head.length, startOffset: from });
+  try {
+    const records = parser.push(head.subarray(from));
+    if (complete) records.push(...parser.finish());
+    return records;
+  } catch {
+    return null; // unterminated quote: this candidate does not fit
+  }
+}
+
+function consistency(records: readonly CsvRecord[]): number {
+  const counts = new Map<number, number>();
+  for (const r of records) counts.set(r.fields.length, (counts.get(r.fields.length) ?? 0) + 1);
+  let mode = 0;
+  let best = 0;
+  for (const [fields, n] of counts) if (n > best || (n === best && fields > mode)) [mode, best] = [fields, n];
+  return mode > 1 ? best / records.length : 0;
+}
+
+/** Counts quote bytes adjacent to a delimiter candidate or line break (how a quoting character is used). */
+function boundaryQuotes(head: Uint8Array, from: number, quote: number): number {
+  const isBoundary = (c: number) =>
+    c === 0x2c || c === 0x3b || c === 0x09 || c === 0x7c || c === 0x0a || c === 0x0d;
+  let n = 0;
+  for (let i = from; i < head.length; i++) {
+    if (head[i] !== quote) continue;
+    if (i === from || isBoundary(head[i - 1])) n++;
+    if (i + 1 < head.length && isBoundary(head[i + 1])) n++;
+  }
+  return n;
+}
+
+const NUMBER_OR_DATE = [
+  /^[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?%?$/, // numbers
+  /^[-+]?[$€£¥]?\d{1,3}([,. ]\d{3})+([.,]\d+)?$/, // grouped numbers / money
+  /^\d{4}-\d{1,2}-\d{1,2}([T ].*)?$/, // ISO dates and timestamps
+  /^\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}( .*)?$/, // local dates
+  /^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$/, // times
+];
+const BOOLEAN = /^(true|false|t|f|yes|no|y|n)$/i;
+
+/** A value that cannot be a column name. Booleans can (columns named "y", "n", "yes"...), so only data counts them. */
+function isTyped(value: string | null, inData: boolean): boolean {
+  if (value === null) return false;
+  const v = value.trim();
+  return v !== "" && (NUMBER_OR_DATE.some((re) => re.test(v)) || (inData && BOOLEAN.test(v)));
+}
+
+function looksLikeHeader(records: readonly CsvRecord[]): boolean {
+  const first = records[0].fields;
+  const names = new Set<string>();
+  for (const f of first) {
+    if (f === null || f.trim() === "" || isTyped(f, false)) return false;
+    names.add(f.trim().toLowerCase());
+  }
+  if (names.size !== first.length) return false;
+  const rows = records.slice(1);
+  if (rows.length === 0) return true;
+  let anyTyped = false;
+  for (let col = 0; col < first.length; col++) {
+    let typed = 0;
+    for (const r of rows) if (isTyped(r.fields[col] ?? null, true)) typed++;
+    if (typed * 2 > rows.length) return true;
+    if (typed > 0) anyTyped = true;
+  }
+  return !anyTyped;
+}
+
+/**
+ * Sniffs the dialect of a file from its head. Throws {@link CsvError} when the head shows the file is not
+ * UTF-8 CSV text, or when its first record does not end within the head.
+ */
+export function sniffDialect(head: Uint8Array, options: SniffOptions = {}): Dialect {
+  const complete = options.fileSize !== undefined
+    ? head.length >= options.fileSize
+    : head.length < SNIFF_BYTES;
+  const bomLength = checkEncoding(head, complete);
+
+  let quotes: string[] = ['"'];
+  if (options.quote !== undefined) quotes = [options.quote];
+  else if (boundaryQuotes(head, bomLength, 0x22) === 0 && boundaryQuotes(head, bomLength, 0x27) >= 4) {
+    quotes = ['"', "'"];
+  }
+  const delimiters = options.delimiter !== undefined ? [options.delimiter] : DELIMITERS;
+
+  let best: { format: CsvFormat; records: CsvRecord[]; score: number } | null = null;
+  for (const quote of quotes) {
+    const newline = detectNewline(head, bomLength, quote.charCodeAt(0), complete);
+    if (newline === null && !complete) {
+      throw new CsvError(
+        "header_too_long",
+        `No line break in the first ${head.length} bytes: the first row is too long, or this is not a CSV file`,
+      );
+    }
+    for (const delimiter of delimiters) {
+      const format: CsvFormat = { delimiter, quote, newline: newline ?? "\n" };
+      const records = sample(head, bomLength, format, complete);
+      if (records === null) continue;
+      const score = consistency(records);
+      if (best === null || score > best.score) best = { format, records, score };
+    }
+  }
+  if (best === null) {
+    throw new CsvError(
+      "unterminated_quote",
+      "File has an unterminated quoted field in its first row(s)",
+      bomLength,
+    );
+  }
+
+  const { format, records } = best;
+  if (records.length === 0 && !complete) {
+    throw new CsvError("header_too_long", `The first row does not end within the first ${head.length} bytes`);
+  }
+  const hasHeader = records.length > 0 && (options.hasHeader ?? looksLikeHeader(records));
+  if (!hasHeader) {
+    return {
+      ...format,
+      encoding: "utf-8",
+      bomLength,
+      hasHeader,
+      header: null,
+      dataStart: bomLength,
+      linesBeforeData: 0,
+    };
+  }
+  const headerParser = createRecordParser({
+    format,
+    maxRecordBytes: head.length,
+    startOffset: bomLength,
+    stopAt: records[0].offset + 1,
+  });
+  headerParser.push(head.subarray(bomLength));
+  if (!headerParser.done) headerParser.finish();
+  return {
+    ...format,
+    encoding: "utf-8",
+    bomLength,
+    hasHeader,
+    header: records[0].fields.map((f) => f ?? ""),
+    dataStart: headerParser.nextOffset,
+    linesBeforeData: headerParser.nextLine - 1,
+  };
+}

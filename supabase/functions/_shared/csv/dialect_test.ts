@@ -1,0 +1,121 @@
+import assert from "node:assert/strict";
+import { type Dialect, sniffDialect, type SniffOptions } from "./dialect.ts";
+import { CsvError } from "./errors.ts";
+
+const enc = new TextEncoder();
+const bytes = (...parts: (string | number[])[]) =>
+  new Uint8Array(parts.flatMap((p) => typeof p === "string" ? [...enc.encode(p)] : p));
+
+function sniffError(head: Uint8Array, options?: SniffOptions): CsvError {
+  try {
+    sniffDialect(head, options);
+  } catch (e) {
+    if (e instanceof CsvError) return e;
+    throw e;
+  }
+  assert.fail("expected a CsvError");
+}
+
+Deno.test("files that are not UTF-8 CSV text fail with a specific error", () => {
+  const cases: [Uint8Array, string, RegExp][] = [
+    [new Uint8Array(0), "empty_file", /^File is empty$/],
+    [bytes([0x1f, 0x8b, 0x08, 0x00]), "compressed", /^File is gzip-compressed; upload the uncompressed CSV$/],
+    [bytes([0x50, 0x4b, 0x03, 0x04, 0x14]), "binary", /ZIP archive.*xlsx/],
+    [bytes("BZh9", [0x31, 0x41, 0x59, 0x26, 0x53, 0x59]), "compressed", /bzip2/],
+    [bytes([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), "compressed", /xz/],
+    [bytes([0x28, 0xb5, 0x2f, 0xfd, 0x00]), "compressed", /zstd/],
+    [bytes([0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c]), "compressed", /7-Zip/],
+    [bytes("%PDF-1.7\n"), "binary", /PDF/],
+    [bytes([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]), "binary", /\.xls/],
+    [bytes([0xff, 0xfe], "a\0,\0b\0"), "utf16", /UTF-16/],
+    [bytes([0xfe, 0xff], "\0a\0,\0b"), "utf16", /UTF-16/],
+    [bytes([0xff, 0xfe, 0x00, 0x00]), "utf32", /UTF-32/],
+    [bytes("a\0,\0b\0\n\0c\0,\0d\0\n\0"), "utf16", /every other byte is NUL/],
+    [bytes("id,name\n1,bob\0\n"), "nul_byte", /^File contains a NUL byte at offset 13;/],
+    [bytes("a,b\n", [1, 2, 3, 4, 5, 6, 7, 8, 0x10, 0x11, 0x12]), "binary", /binary data/],
+    [
+      bytes("id,name\n1,caf", [0xe9], "\n"),
+      "invalid_utf8",
+      /^File is not UTF-8 text: invalid byte 0xE9 at offset 13 \(it may be Latin-1/,
+    ],
+    [bytes("a,b\n", [0xc0, 0x80]), "invalid_utf8", /0xC0 at offset 4/], // overlong
+    [bytes("a,b\n", [0xed, 0xa0, 0x80]), "invalid_utf8", /0xED/], // surrogate
+    [bytes("a,b\n", [0xe2, 0x82]), "invalid_utf8", /0xE2 at offset 4/], // truncated at end of file
+  ];
+  for (const [head, code, message] of cases) {
+    const e = sniffError(head);
+    assert.equal(e.code, code, message.source);
+    assert.match(e.message, message);
+  }
+  // "BZh" alone is plausible text, not bzip2.
+  assert.equal(sniffDialect(bytes("BZh,x\n1,2\n")).delimiter, ",");
+  // A head cut inside a multibyte character is fine when the file goes on.
+  const cut = bytes("a,b\n1,", [0xe2, 0x82]);
+  assert.equal(sniffDialect(cut, { fileSize: 1000 }).delimiter, ",");
+  // No line break within the head of a longer file.
+  assert.equal(sniffError(bytes("a".repeat(100)), { fileSize: 1000 }).code, "header_too_long");
+  assert.equal(sniffError(bytes('a,"b\n\n'), {}).code, "unterminated_quote");
+});
+
+function pick(d: Dialect) {
+  return {
+    delimiter: d.delimiter,
+    quote: d.quote,
+    newline: d.newline,
+    hasHeader: d.hasHeader,
+    header: d.header,
+    dataStart: d.dataStart,
+    linesBeforeData: d.linesBeforeData,
+    bomLength: d.bomLength,
+  };
+}
+
+Deno.test("sniffs delimiter, quote, newline, header and data start", () => {
+  const cases: [string | Uint8Array, Partial<ReturnType<typeof pick>>, SniffOptions?][] = [
+    ["id,name,amount\n1,ann,2.5\n2,bob,3\n", {
+      delimiter: ",",
+      newline: "\n",
+      hasHeader: true,
+      dataStart: 15,
+    }],
+    ["id;name;amount\r\n1;ann;2,5\r\n2;bob;3,25\r\n", { delimiter: ";", newline: "\r\n", dataStart: 16 }],
+    ["id\tname\r1\tann\r2\tbob\r", { delimiter: "\t", newline: "\r", header: ["id", "name"] }],
+    ["id|name\n1|a,b\n2|c\n", { delimiter: "|" }],
+    ["a,b;c\n1,2;3\n", { delimiter: "," }], // tie → comma
+    ["single\n1\n2\n", { delimiter: ",", header: ["single"] }], // one column → comma
+    ["id,note\nO'Brien,it's\n2,rock 'n' roll\n3,the boys'\n", { quote: '"' }], // apostrophes are not quotes
+    ["id,note\n1,'a, b'\n2,'c, d'\n3,'e'\n", { quote: "'", delimiter: "," }],
+    ['"id","a\r\nb"\r\n1,2\r\n', {
+      newline: "\r\n",
+      header: ["id", "a\r\nb"],
+      dataStart: 13,
+      linesBeforeData: 2,
+    }],
+    ['"x\ny",z\r\n', { newline: "\r\n" }], // the LF is quoted
+    [bytes([0xef, 0xbb, 0xbf], "id,name\n1,a\n"), { bomLength: 3, dataStart: 11, header: ["id", "name"] }],
+    [bytes([0xef, 0xbb, 0xbf], "1,a\n2,b\n"), { bomLength: 3, hasHeader: false, dataStart: 3, header: null }],
+    ["1,2,3\n4,5,6\n", { hasHeader: false, dataStart: 0 }], // numeric first row
+    ["name,name\nx,1\n", { hasHeader: false }], // duplicate names
+    ["a,,c\nx,1,2\n", { hasHeader: false }], // empty name
+    ["name,city\nann,paris\nbob,rome\n", { hasHeader: true }], // ambiguous → header
+    ["name,city\nann,paris\n", { hasHeader: false, dataStart: 0 }, { hasHeader: false }], // caller says
+    ["\n\nid,n\n1,2\n", { hasHeader: true, header: ["id", "n"], dataStart: 7, linesBeforeData: 3 }],
+    ["id,name", { hasHeader: true, dataStart: 7, linesBeforeData: 0 }], // header-only file without newline
+    ["id,é,😀\n1,2,3\n", { header: ["id", "é", "😀"], dataStart: 11 }],
+    ["a;b\n1;2\n", { delimiter: ",", hasHeader: true }, { delimiter: "," }], // caller's delimiter wins
+  ];
+  for (const [input, want, options] of cases) {
+    const head = typeof input === "string" ? enc.encode(input) : input;
+    const got = pick(sniffDialect(head, options));
+    const subset = Object.fromEntries(Object.keys(want).map((k) => [k, got[k as keyof typeof got]]));
+    assert.deepEqual(subset, want, JSON.stringify(typeof input === "string" ? input : [...input]));
+  }
+});
+
+Deno.test("a cut-off last record in the head is ignored", () => {
+  const head = enc.encode('id,note\n1,"a\n2,x\n3,y\n4,z\n5,');
+  // Quote parity: record 2 ("a\n2,x...) never closes inside the head; only complete records are sampled.
+  const d = sniffDialect(head, { fileSize: 10_000 });
+  assert.equal(d.delimiter, ",");
+  assert.equal(d.dataStart, 8);
+});

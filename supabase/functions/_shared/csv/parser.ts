@@ -1,0 +1,452 @@
+/**
+ * Pass 2 (LOAD): a streaming, byte-level CSV record parser with PostgreSQL `COPY … CSV` semantics.
+ *
+ * Record splitting (exactly PostgreSQL's line splitter, and the same rule the scan pass relies on):
+ * - Every quote byte toggles the in-quote state (the quote is its own escape, so `""` toggles twice). A quote
+ *   anywhere, also inside an unquoted field such as `ab"c`, opens a quoted section.
+ * - A record ends at the terminator byte (LF; CR in lone-CR files) at even quote parity. In CRLF files the CR
+ *   right before that LF belongs to the terminator.
+ * - Blank lines (no bytes between two terminators, outside quotes; `\r\n` alone in CRLF files) are skipped and
+ *   counted in `blankLines`. (PostgreSQL would read one as a row with a single NULL column.)
+ *
+ * Field semantics (PostgreSQL CopyReadAttributesCSV, ESCAPE = QUOTE):
+ * - Outside quotes, the delimiter ends a field and a quote enters quoted mode; the quote itself is dropped.
+ * - Inside quotes, `""` yields one `"` and a lone quote leaves quoted mode; delimiters and line breaks are data.
+ * - A field with no quote and no bytes is NULL (`null`); a field that saw a quote is a string, so `""` is "".
+ *
+ * Per-record problems do not throw; the record comes back with `issue` set and its raw text:
+ * - invalid UTF-8 anywhere in the record (`fields` is then empty);
+ * - an unquoted CR in an LF/CRLF file, an unquoted LF in a CR file, or a bare-LF line end in a CRLF file
+ *   (PostgreSQL rejects these; we return the fields as parsed, flagged).
+ * File-level problems throw {@link CsvError}:
+ * - `record_too_large` as soon as one record's content exceeds `maxRecordBytes`; the parser never buffers more
+ *   than `maxRecordBytes` plus one pushed piece;
+ * - `unterminated_quote` at `finish()` when the input ends inside a quoted section.
+ *
+ * Positions: `offset` is the absolute file offset of the record's first byte, `byteLength` the length of its
+ * content without the terminator, `line` the 1-based physical line where it starts (quoted line breaks
+ * advance the count, as in an editor). Offsets are plain numbers (files may exceed 4 GiB).
+ *
+ * Ownership: the first pushed byte must be a record start (`startOffset`). Records starting before `stopAt`
+ * are returned, including the last one, which may end past `stopAt`; as soon as the next record would start
+ * at or after `stopAt` the parser is `done` and ignores further input. `nextOffset` is then exactly the start
+ * of the next chunk's first owned record.
+ *
+ * Speed: one indexOf-driven byte pass finds record ends and quote parity, one fatal TextDecoder call decodes
+ * all complete records of a push, and fields are cut from that string (`split` when a record has no quote).
+ */
+
+import { CsvError, type RecordIssue } from "./errors.ts";
+import { CR, type CsvFormat, formatBytes } from "./format.ts";
+import { hexByte, scanUtf8 } from "./utf8.ts";
+
+export interface RecordParserOptions {
+  readonly format: CsvFormat;
+  /** Upper bound on one record's content bytes; larger records throw `record_too_large`. */
+  readonly maxRecordBytes: number;
+  /** Absolute file offset of the first byte that will be pushed (a record start). Default 0. */
+  readonly startOffset?: number;
+  /** Physical line number (1-based) of that byte. Default 1. */
+  readonly startLine?: number;
+  /** Only records starting before this absolute offset are returned. Default: no bound. */
+  readonly stopAt?: number;
+}
+
+/** One parsed record. */
+export class CsvRecord {
+  constructor(
+    /** Field values; `null` for an unquoted empty field. Empty when the record has an invalid-UTF-8 issue. */
+    readonly fields: (string | null)[],
+    readonly line: number,
+    readonly offset: number,
+    readonly byteLength: number,
+    readonly issue: RecordIssue | null,
+    private readonly src: string,
+    private readonly srcStart: number,
+    private readonly srcEnd: number,
+  ) {}
+
+  /**
+   * The record's text without its terminator, cut lazily from the decoded batch (invalid UTF-8 shows as
+   * U+FFFD). The result shares memory with the whole batch string, so do not keep many of them for long.
+   */
+  get raw(): string {
+    return this.src.slice(this.srcStart, this.srcEnd);
+  }
+}
+
+export interface RecordParser {
+  /** Parses the next contiguous piece; returns the records completed by it. */
+  push(piece: Uint8Array): CsvRecord[];
+  /** End of file: returns the final record if it has no terminator. Throws on an unterminated quote. */
+  finish(): CsvRecord[];
+  /** True once the next record would start at or after `stopAt`, or after `finish()`. */
+  readonly done: boolean;
+  /** Absolute offset just past the last returned or skipped record (and its terminator). */
+  readonly nextOffset: number;
+  /** Physical line number at `nextOffset`. */
+  readonly nextLine: number;
+  /** Blank lines skipped so far. */
+  readonly blankLines: number;
+}
+
+const FATAL = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const LOSSY = new TextDecoder("utf-8", { ignoreBOM: true });
+
+function foreignIssue(newline: CsvFormat["newline"]): RecordIssue {
+  if (newline === "\r") {
+    return {
+      code: "unquoted_lf",
+      message: "unquoted line feed in data (the file uses CR line endings); quote the field",
+    };
+  }
+  const style = newline === "\n" ? "LF" : "CRLF";
+  return {
+    code: "unquoted_cr",
+    message: `unquoted carriage return in data (the file uses ${style} line endings); quote the field`,
+  };
+}
+
+const BARE_LF: RecordIssue = {
+  code: "bare_lf",
+  message: "line ends with LF only, but the file uses CRLF line endings",
+};
+
+export function createRecordParser(options: RecordParserOptions): RecordParser {
+  const fb = formatBytes(options.format);
+  const Q = fb.quote;
+  const T = fb.terminator;
+  const crlf = fb.crlf;
+  const delimStr = options.format.delimiter;
+  const quoteStr = options.format.quote;
+  const termStr = String.fromCharCode(T);
+  const foreignStr = String.fromCharCode(fb.foreign);
+  const maxRecordBytes = options.maxRecordBytes;
+  const stopAt = options.stopAt ?? Infinity;
+  const FOREIGN = foreignIssue(options.format.newline);
+
+  let work = new Uint8Array(1 << 16);
+  let len = 0; // bytes held in work
+  let base = options.startOffset ?? 0; // absolute offset of work[0] = start of the pending record
+  let line = options.startLine ?? 1; // physical line of work[0]
+  let scanPos = 0; // bytes of work already scanned
+  let inQuote = false;
+  let recQuote = false; // pending record has a quote
+  let recNl = 0; // terminator bytes inside quotes in the pending record
+  let openNl = 0; // recNl when the currently open quote was opened
+  let blankLines = 0;
+  let done = base >= stopAt;
+
+  // Per-push record table (relative end offsets, quoted-newline counts, has-quote flags).
+  let ends = new Int32Array(1024);
+  let nls = new Int32Array(1024);
+  let hqs = new Uint8Array(1024);
+
+  function tooLarge(): never {
+    throw new CsvError(
+      "record_too_large",
+      `record at line ${line} is larger than the limit of ${maxRecordBytes} bytes`,
+      base,
+      line,
+    );
+  }
+
+  function append(piece: Uint8Array): void {
+    if (len + piece.length > work.length) {
+      const grown = new Uint8Array(Math.max(work.length * 2, len + piece.length));
+      grown.set(work.subarray(0, len));
+      work = grown;
+    }
+    work.set(piece, len);
+    len += piece.length;
+  }
+
+  function pushEnd(k: number, end: number): void {
+    if (k === ends.length) {
+      const e = new Int32Array(k * 2);
+      e.set(ends);
+      ends = e;
+      const n = new Int32Array(k * 2);
+      n.set(nls);
+      nls = n;
+      const h = new Uint8Array(k * 2);
+      h.set(hqs);
+      hqs = h;
+    }
+    ends[k] = end;
+    nls[k] = recNl;
+    hqs[k] = recQuote ? 1 : 0;
+  }
+
+  /**
+   * Builds the record whose bytes are work[bs, be) (be = terminator position, or len for the final record)
+   * and whose text is src[cs, ce). Updates the line counter; skips blank lines.
+   */
+  function emit(
+    out: CsvRecord[],
+    src: string,
+    cs: number,
+    ce: number,
+    bs: number,
+    be: number,
+    nl: number,
+    hasQuote: boolean,
+    terminated: boolean,
+    checkForeign: boolean,
+  ): void {
+    const recLine = line;
+    line += nl + (terminated ? 1 : 0);
+    let issue: RecordIssue | null = null;
+    if (crlf && terminated && be > bs) {
+      if (work[be - 1] === CR) {
+        be--;
+        ce--;
+      } else issue = BARE_LF;
+    }
+    if (be === bs) {
+      blankLines++;
+      return;
+    }
+    let fields: (string | null)[];
+    if (!hasQuote) {
+      const s = src.slice(cs, ce);
+      fields = s.split(delimStr);
+      for (let i = 0; i < fields.length; i++) if (fields[i] === "") fields[i] = null;
+      if (checkForeign && s.indexOf(foreignStr) !== -1) issue = FOREIGN;
+    } else {
+      fields = [];
+      if (splitQuoted(src, cs, ce, delimStr.charCodeAt(0), Q, quoteStr, fb.foreign, fields) && checkForeign) {
+        issue = FOREIGN;
+      }
+    }
+    out.push(new CsvRecord(fields, recLine, base + bs, be - bs, issue, src, cs, ce));
+  }
+
+  /** Like emit, for a record whose bytes are not valid UTF-8 on their own. */
+  function emitInvalid(out: CsvRecord[], bs: number, be: number, nl: number, terminated: boolean): void {
+    const recLine = line;
+    line += nl + (terminated ? 1 : 0);
+    if (crlf && terminated && be > bs && work[be - 1] === CR) be--;
+    const u = scanUtf8(work, bs, be);
+    const at = u.invalidAt !== -1 ? u.invalidAt : u.incompleteAt;
+    const issue: RecordIssue = {
+      code: "invalid_utf8",
+      message: `invalid UTF-8: byte ${hexByte(work[at])} at offset ${base + at}`,
+    };
+    const raw = LOSSY.decode(work.subarray(bs, be));
+    out.push(new CsvRecord([], recLine, base + bs, be - bs, issue, raw, 0, raw.length));
+  }
+
+  /** One record on its own (slow path after a batch failed to decode). */
+  function emitAlone(out: CsvRecord[], bs: number, be: number, nl: number, q: boolean, terminated: boolean) {
+    let s: string;
+    try {
+      s = FATAL.decode(work.subarray(bs, be));
+    } catch {
+      emitInvalid(out, bs, be, nl, terminated);
+      return;
+    }
+    emit(out, s, 0, s.length, bs, be, nl, q, terminated, true);
+  }
+
+  /** Emits the `count` complete records held in work[0, ends[count-1]]. */
+  function emitBatch(out: CsvRecord[], count: number): void {
+    const cut = ends[count - 1] + 1;
+    let src: string | null;
+    try {
+      src = FATAL.decode(work.subarray(0, cut));
+    } catch {
+      src = null;
+    }
+    let bs = 0;
+    if (src === null) {
+      for (let k = 0; k < count; k++) {
+        emitAlone(out, bs, ends[k], nls[k], hqs[k] === 1, true);
+        bs = ends[k] + 1;
+      }
+      return;
+    }
+    const ascii = src.length === cut;
+    const checkForeign = crlf || src.indexOf(foreignStr) !== -1;
+    let cs = 0;
+    for (let k = 0; k < count; k++) {
+      const be = ends[k];
+      const q = hqs[k] === 1;
+      const ce = ascii ? be : findTerminator(src, cs, q, termStr, quoteStr);
+      emit(out, src, cs, ce, bs, be, nls[k], q, true, checkForeign);
+      bs = be + 1;
+      cs = ce + 1;
+    }
+  }
+
+  function consume(n: number): void {
+    work.copyWithin(0, n, len);
+    len -= n;
+    base += n;
+  }
+
+  return {
+    push(piece) {
+      if (done || piece.length === 0) return [];
+      append(piece);
+      const view = work.subarray(0, len);
+      const limit = maxRecordBytes + (crlf ? 1 : 0);
+      let count = 0;
+      let recStart = 0;
+      let nq = view.indexOf(Q, scanPos);
+      if (nq === -1) nq = len;
+      let nt = view.indexOf(T, scanPos);
+      if (nt === -1) nt = len;
+      for (;;) {
+        if (inQuote) {
+          while (nt < nq) {
+            recNl++;
+            nt = view.indexOf(T, nt + 1);
+            if (nt === -1) nt = len;
+          }
+          if (nq === len) break;
+          inQuote = false;
+          nq = view.indexOf(Q, nq + 1);
+          if (nq === -1) nq = len;
+        } else if (nq < nt) {
+          inQuote = true;
+          recQuote = true;
+          openNl = recNl;
+          nq = view.indexOf(Q, nq + 1);
+          if (nq === -1) nq = len;
+        } else if (nt === len) break;
+        else {
+          if (nt - recStart > limit) {
+            if (count > 0) {
+              emitBatch([], count); // advances the line counter to the oversized record
+              consume(recStart);
+            }
+            tooLarge();
+          }
+          pushEnd(count++, nt);
+          recNl = 0;
+          recQuote = false;
+          recStart = nt + 1;
+          if (base + recStart >= stopAt) {
+            done = true;
+            break;
+          }
+          nt = view.indexOf(T, recStart);
+          if (nt === -1) nt = len;
+        }
+      }
+      const out: CsvRecord[] = [];
+      if (count > 0) {
+        emitBatch(out, count);
+        consume(recStart);
+      }
+      if (done) {
+        work = new Uint8Array(0);
+        len = 0;
+        return out;
+      }
+      scanPos = len;
+      if (len > limit) tooLarge();
+      return out;
+    },
+
+    finish() {
+      if (done) return [];
+      done = true;
+      if (inQuote) {
+        throw new CsvError(
+          "unterminated_quote",
+          `unterminated quoted field starting at line ${line + openNl}`,
+          base,
+          line + openNl,
+        );
+      }
+      const out: CsvRecord[] = [];
+      if (len > 0) emitAlone(out, 0, len, recNl, recQuote, false);
+      base += len;
+      len = 0;
+      work = new Uint8Array(0);
+      return out;
+    },
+
+    get done() {
+      return done;
+    },
+    get nextOffset() {
+      return base;
+    },
+    get nextLine() {
+      return line;
+    },
+    get blankLines() {
+      return blankLines;
+    },
+  };
+}
+
+/** In a decoded batch, the index of the terminator of the record starting at `from` (parity rule). */
+function findTerminator(s: string, from: number, hasQuote: boolean, term: string, quote: string): number {
+  let n = s.indexOf(term, from);
+  if (!hasQuote) return n;
+  let q = s.indexOf(quote, from);
+  while (q !== -1 && q < n) {
+    const close = s.indexOf(quote, q + 1);
+    if (close > n) n = s.indexOf(term, close + 1);
+    q = s.indexOf(quote, close + 1);
+  }
+  return n;
+}
+
+/**
+ * Splits s[a, e) (a record with at least one quote, even quote parity) into fields with PostgreSQL CSV rules,
+ * appending to `out`. Returns true if a `foreign` line-break character occurs outside quotes.
+ */
+function splitQuoted(
+  s: string,
+  a: number,
+  e: number,
+  D: number,
+  Q: number,
+  quote: string,
+  foreign: number,
+  out: (string | null)[],
+): boolean {
+  let bad = false;
+  let i = a;
+  for (;;) {
+    let val = "";
+    let sawQuote = false;
+    let seg = i;
+    while (i < e) {
+      const c = s.charCodeAt(i);
+      if (c === D) break;
+      if (c === Q) {
+        val += s.slice(seg, i);
+        sawQuote = true;
+        i++;
+        for (;;) {
+          const q = s.indexOf(quote, i);
+          if (q === -1 || q >= e) {
+            throw new Error("csv parser invariant broken: odd quote parity inside a record");
+          }
+          if (q + 1 < e && s.charCodeAt(q + 1) === Q) {
+            val += s.slice(i, q + 1);
+            i = q + 2;
+          } else {
+            val += s.slice(i, q);
+            i = q + 1;
+            break;
+          }
+        }
+        seg = i;
+        continue;
+      }
+      if (c === foreign) bad = true;
+      i++;
+    }
+    val += s.slice(seg, i);
+    out.push(sawQuote || val.length > 0 ? val : null);
+    if (i >= e) return bad;
+    i++;
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Pass 1 (SCAN): summarise a chunk's bytes so every chunk can learn its exact entry state without parsing
+ * anything before it.
+ *
+ * Invariants:
+ * - Quote state at a byte is the parity of the number of quote bytes before it in the file (the quote doubles
+ *   as its own escape, so `""` toggles twice; PostgreSQL's COPY CSV line splitter does exactly this).
+ * - A chunk `[start, end)` is summarised from its own bytes only: `quoteParity` = number of quote bytes mod 2,
+ *   `newlineCount` = number of terminator bytes (LF, or CR in lone-CR files), quoted or not, `bytes` = length,
+ *   `endsWithTerminator` = whether its last byte is the terminator byte.
+ * - Summaries compose by a prefix fold ({@link composeEntries}): entry parity of chunk k = XOR of the parities
+ *   of chunks before it (and of the origin), lines before chunk k = sum of their newline counts. The fold is
+ *   exact for any chunk sizes, including 1-byte chunks, because both quantities are plain counts.
+ * - A record starts exactly at chunk k's first byte iff the byte before it is a terminator at even parity:
+ *   `atRecordStart` = previous chunk `endsWithTerminator` and entry parity 0. (Without this bit a chunk would
+ *   have to read the byte before its start.)
+ */
+
+import { type CsvFormat, formatBytes } from "./format.ts";
+
+export interface ChunkSummary {
+  readonly quoteParity: 0 | 1;
+  readonly newlineCount: number;
+  readonly bytes: number;
+  readonly endsWithTerminator: boolean;
+}
+
+export interface Scanner {
+  /** Feeds the next piece of the chunk (pieces must be contiguous and in order). */
+  push(piece: Uint8Array): void;
+  /** The summary of everything pushed so far. */
+  finish(): ChunkSummary;
+}
+
+export function createScanner(format: CsvFormat): Scanner {
+  const { quote, terminator } = formatBytes(format);
+  let quotes = 0;
+  let newlines = 0;
+  let bytes = 0;
+  let last = -1;
+  return {
+    push(piece) {
+      const q = quote;
+      const t = terminator;
+      let nq = 0;
+      let nt = 0;
+      for (let i = 0, n = piece.length; i < n; i++) {
+        const c = piece[i];
+        if (c === q) nq++;
+        else if (c === t) nt++;
+      }
+      quotes ^= nq & 1;
+      newlines += nt;
+      bytes += piece.length;
+      if (piece.length > 0) last = piece[piece.length - 1];
+    },
+    finish() {
+      return {
+        quoteParity: quotes as 0 | 1,
+        newlineCount: newlines,
+        bytes,
+        endsWithTerminator: last === terminator,
+      };
+    },
+  };
+}
+
+/** Summarises a chunk delivered as a stream (e.g. a ranged fetch body) or any iterable of pieces. */
+export async function scanChunk(
+  pieces: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  format: CsvFormat,
+): Promise<ChunkSummary> {
+  const scanner = createScanner(format);
+  for await (const piece of pieces) scanner.push(piece);
+  return scanner.finish();
+}
+
+/** Where a chunk enters the file: what the loader needs before it can find its first owned record. */
+export interface ChunkEntry {
+  /** Quote parity of all bytes before the chunk's start (1 = the chunk starts inside a quoted section). */
+  readonly entryParity: 0 | 1;
+  /** Number of terminator bytes before the chunk's start; the chunk's first byte is on line `linesBefore + 1`. */
+  readonly linesBefore: number;
+  /** True when the byte before the chunk's start is a terminator at even parity: a record starts at `start`. */
+  readonly atRecordStart: boolean;
+}
+
+export interface Composition {
+  readonly entries: ChunkEntry[];
+  /**
+   * Quote parity at end of file. 1 means the file ends inside a quoted field: it has an unterminated quote and
+   * the job should fail (the chunk that owns that record also throws `unterminated_quote` when it reaches EOF).
+   */
+  readonly finalParity: 0 | 1;
+}
+
+/**
+ * Prefix fold of the summaries of contiguous chunks, in file order. `origin` is the state at the first
+ * chunk's start: the default (parity 0, 0 lines) for a chunk starting at byte 0; for chunks starting at the
+ * data start, parity 0 and the dialect's `linesBeforeData` (the data start itself is a record start by
+ * definition, whatever `atRecordStart` says).
+ */
+export function composeEntries(
+  summaries: readonly ChunkSummary[],
+  origin: ChunkEntry = { entryParity: 0, linesBefore: 0, atRecordStart: false },
+): Composition {
+  let parity = origin.entryParity;
+  let lines = origin.linesBefore;
+  let atRecordStart = origin.atRecordStart;
+  const entries: ChunkEntry[] = [];
+  for (const s of summaries) {
+    entries.push({ entryParity: parity, linesBefore: lines, atRecordStart });
+    parity = (parity ^ s.quoteParity) as 0 | 1;
+    lines += s.newlineCount;
+    if (s.bytes > 0) atRecordStart = s.endsWithTerminator && parity === 0;
+  }
+  return { entries, finalParity: parity };
+}

@@ -1,0 +1,215 @@
+-- csv_import.reconcile: expired leases, registration re-kicks, finalization, roll-up, dispatch kicks, pruning.
+--
+-- reconcile() works on the whole database, so this file first hides every other job for the length of its
+-- transaction (the delete is rolled back with everything else).
+begin;
+create extension if not exists pgtap with schema extensions;
+set local search_path = public, extensions;
+set local client_min_messages = error;
+select plan(26);
+
+delete from csv_import.jobs;
+delete from vault.secrets where name in ('csv_import_api_url', 'csv_import_service_key');
+do $$ begin
+  perform vault.create_secret('https://pipeline.test', 'csv_import_api_url');
+  perform vault.create_secret('test-service-key', 'csv_import_service_key');
+end $$;
+
+create schema pgtap_csv;
+create table pgtap_csv.jobs (name text primary key, id bigint not null);
+create table pgtap_csv.leases (chunk_id bigint primary key, token uuid not null);
+create function pgtap_csv.job(p_name text) returns bigint language sql as $$
+  select id from pgtap_csv.jobs where name = p_name
+$$;
+create function pgtap_csv.plan_job(p_name text, p_size bigint, p_data_start bigint, p_chunk_size bigint,
+  p_options jsonb default '{}') returns bigint language plpgsql as $$
+declare v_id bigint;
+begin
+  insert into csv_import.jobs (bucket_id, object_name, object_version, object_size)
+  values ('csv-uploads', 'pgtap/' || p_name || '-' || gen_random_uuid() || '.csv', 'v1', p_size) returning id into v_id;
+  perform csv_import.register_job(v_id, jsonb_build_object('data_start', p_data_start, 'chunk_size', p_chunk_size,
+    'header_lines', 1, 'target_table', 'pgtap_target.items') || p_options);
+  insert into pgtap_csv.jobs values (p_name, v_id);
+  return v_id;
+end $$;
+create function pgtap_csv.chunk(p_job text, p_kind text, p_index int) returns bigint language sql as $$
+  select id from csv_import.chunks
+  where job_id = pgtap_csv.job(p_job) and kind = p_kind::csv_import.chunk_kind and chunk_index = p_index
+$$;
+-- Leases a pending chunk exactly as claim_chunks does (claim_chunks itself is tested in claiming/).
+create function pgtap_csv.lease(p_job text, p_kind text, p_index int) returns uuid language sql as $$
+  with leased as (
+    update csv_import.chunks set status = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(),
+      lease_until = now() + interval '2 minutes', started_at = coalesce(started_at, now()), updated_at = now()
+    where id = pgtap_csv.chunk(p_job, p_kind, p_index) and status = 'pending'
+    returning id, lease_token)
+  insert into pgtap_csv.leases select id, lease_token from leased
+  on conflict (chunk_id) do update set token = excluded.token
+  returning token
+$$;
+create function pgtap_csv.token(p_job text, p_kind text, p_index int) returns uuid language sql as $$
+  select token from pgtap_csv.leases where chunk_id = pgtap_csv.chunk(p_job, p_kind, p_index)
+$$;
+create table pgtap_csv.queue_mark (id bigint);
+create function pgtap_csv.mark_queue() returns void language sql as $$
+  delete from pgtap_csv.queue_mark;
+  insert into pgtap_csv.queue_mark select coalesce(max(id), 0) from net.http_request_queue;
+$$;
+-- Requests queued since the last mark.
+create function pgtap_csv.new_requests() returns table (url text, body jsonb) language sql as $$
+  select url, convert_from(body, 'UTF8')::jsonb from net.http_request_queue
+  where id > (select id from pgtap_csv.queue_mark) order by id
+$$;
+create function pgtap_csv.registering(p_name text, p_attempts int, p_after interval, p_error text default null)
+returns void language sql as $$
+  with j as (
+    insert into csv_import.jobs (bucket_id, object_name, object_version, object_size, register_attempts, register_after, error)
+    values ('csv-uploads', 'pgtap/' || p_name || '.csv', 'v1', 100, p_attempts, now() + p_after, p_error)
+    returning id)
+  insert into pgtap_csv.jobs select p_name, id from j
+$$;
+create table pgtap_csv.summaries (step text primary key, summary jsonb);
+create function pgtap_csv.reconcile(p_step text) returns jsonb language sql as $$
+  insert into pgtap_csv.summaries values (p_step, csv_import.reconcile()) returning summary
+$$;
+
+-- Nothing to do -------------------------------------------------------------------------------------------------------------
+do $$ begin perform pgtap_csv.mark_queue(); end $$;
+select is(pgtap_csv.reconcile('idle'),
+  '{"expired_leases": 0, "registrations_requested": 0, "registrations_failed": 0, "jobs_finalized": 0, "dispatch_kicked": false}',
+  'an idle pipeline: the summary is all zeros');
+select is_empty($$ select * from pgtap_csv.new_requests() $$, 'no request is sent');
+
+-- Expired leases ---------------------------------------------------------------------------------------------------------------
+do $$ begin
+  perform pgtap_csv.plan_job('EXPIRED', 100, 0, 100, '{"max_attempts": 3}');
+  perform pgtap_csv.lease('EXPIRED', 'load', 0);
+  perform pgtap_csv.plan_job('LAST-ATTEMPT', 100, 0, 100, '{"max_attempts": 2}');
+  perform pgtap_csv.lease('LAST-ATTEMPT', 'load', 0);
+  update csv_import.chunks set attempts = 2 where id = pgtap_csv.chunk('LAST-ATTEMPT', 'load', 0);
+  update csv_import.chunks set lease_until = now() - interval '1 second'
+  where id in (pgtap_csv.chunk('EXPIRED', 'load', 0), pgtap_csv.chunk('LAST-ATTEMPT', 'load', 0));
+  perform pgtap_csv.plan_job('LEASED', 100, 0, 100);
+  perform pgtap_csv.lease('LEASED', 'load', 0);
+  -- A job whose only pending chunk waits for a running scan: nothing is ready.
+  perform pgtap_csv.plan_job('WAITING', 200, 0, 100);
+  perform pgtap_csv.lease('WAITING', 'scan', 0);
+  perform pgtap_csv.lease('WAITING', 'load', 0);
+  perform pgtap_csv.mark_queue();
+end $$;
+select is(pgtap_csv.reconcile('leases'),
+  '{"expired_leases": 2, "registrations_requested": 0, "registrations_failed": 0, "jobs_finalized": 0, "dispatch_kicked": false}',
+  'two expired leases; nothing ready to dispatch (the requeued chunk is in backoff, the other waits for its scan)');
+select results_eq(
+  $$ select status::text, attempts, lease_token, last_error from csv_import.chunks where id = pgtap_csv.chunk('EXPIRED', 'load', 0) $$,
+  $$ values ('pending', 1, null::uuid, 'Lease expired: the worker stopped before finishing the chunk (attempt 1 of 3)') $$,
+  'an expired lease is requeued, the attempt it used counted');
+select ok((select available_at between now() + interval '2.5 seconds' and now() + interval '5 seconds'
+           from csv_import.chunks where id = pgtap_csv.chunk('EXPIRED', 'load', 0)), '… with backoff (attempt 1: 2.5–5 s)');
+select results_eq(
+  $$ select c.status::text, j.status::text, j.error from csv_import.chunks c join csv_import.jobs j on j.id = c.job_id
+     where c.id = pgtap_csv.chunk('LAST-ATTEMPT', 'load', 0) $$,
+  $$ values ('dead', 'failed',
+             'Chunk 0 (load, bytes 0–100) failed: Lease expired: the worker stopped before finishing the chunk (attempt 2 of 2)') $$,
+  'an expired lease at the last attempt is dead-lettered and its job fails');
+select is((select status::text from csv_import.chunks where id = pgtap_csv.chunk('LEASED', 'load', 0)), 'running',
+  'a live lease is left alone');
+select is_empty($$ select * from pgtap_csv.new_requests() $$, 'no dispatch request');
+
+-- Registrations ---------------------------------------------------------------------------------------------------------------
+do $$ begin
+  perform pgtap_csv.registering('R-DUE', 1, interval '-1 second');
+  perform pgtap_csv.registering('R-NOT-DUE', 1, interval '10 seconds');
+  perform pgtap_csv.registering('R-FOURTH', 4, interval '-1 second');
+  perform pgtap_csv.registering('R-GIVE-UP', 5, interval '-1 second');
+  perform pgtap_csv.registering('R-GIVE-UP-ERROR', 5, interval '-1 second', 'Storage timed out (HTTP 504)');
+  perform pgtap_csv.mark_queue();
+end $$;
+select is(pgtap_csv.reconcile('registrations'),
+  '{"expired_leases": 0, "registrations_requested": 2, "registrations_failed": 2, "jobs_finalized": 0, "dispatch_kicked": false}',
+  'due registrations are re-requested or, after 5 attempts, failed');
+select results_eq($$ select * from pgtap_csv.new_requests() $$,
+  $$ values ('https://pipeline.test/functions/v1/register', jsonb_build_object('job_id', pgtap_csv.job('R-DUE'))),
+            ('https://pipeline.test/functions/v1/register', jsonb_build_object('job_id', pgtap_csv.job('R-FOURTH'))) $$,
+  'one register request per due job');
+select results_eq(
+  $$ select status::text, register_attempts, register_after from csv_import.jobs where id = pgtap_csv.job('R-DUE') $$,
+  $$ values ('registering', 2, now() + interval '30 seconds') $$,
+  'a re-requested job counts the attempt and waits at least 30 s for the next one');
+select ok((select register_after between now() + interval '40 seconds' and now() + interval '80 seconds'
+           from csv_import.jobs where id = pgtap_csv.job('R-FOURTH')), '… or retry_delay(5) (40–80 s) once that is longer');
+select results_eq(
+  $$ select status::text, register_attempts from csv_import.jobs where id = pgtap_csv.job('R-NOT-DUE') $$,
+  $$ values ('registering', 1) $$, 'a registration not yet due is left alone');
+select results_eq(
+  $$ select status::text, error, finished_at from csv_import.jobs where id in (pgtap_csv.job('R-GIVE-UP'), pgtap_csv.job('R-GIVE-UP-ERROR'))
+     order by id $$,
+  $$ values ('failed', 'Registration did not complete after 5 attempts: the register function never answered', now()),
+            ('failed', 'Registration did not complete after 5 attempts: Storage timed out (HTTP 504)', now()) $$,
+  'after 5 attempts the job fails, with the last error when there was one');
+
+-- Finalization and roll-up ------------------------------------------------------------------------------------------------------
+do $$ begin
+  perform pgtap_csv.plan_job('DONE', 200, 0, 100);
+  update csv_import.jobs set status = 'running' where id = pgtap_csv.job('DONE');
+  update csv_import.chunks set status = 'succeeded', first_record_at = start_offset, next_record_at = end_offset,
+    rows_parsed = case when kind = 'load' then 4 else 0 end, rows_loaded = case when kind = 'load' then 4 else 0 end
+  where job_id = pgtap_csv.job('DONE');
+  perform pgtap_csv.plan_job('ROLLUP', 200, 0, 100);
+  update csv_import.jobs set status = 'running' where id = pgtap_csv.job('ROLLUP');
+  perform pgtap_csv.lease('ROLLUP', 'scan', 0);
+  update csv_import.chunks set status = 'succeeded', rows_parsed = 7, rows_loaded = 6, rows_rejected = 1
+  where id = pgtap_csv.chunk('ROLLUP', 'load', 0);
+  perform pgtap_csv.lease('ROLLUP', 'load', 0);
+end $$;
+select is(pgtap_csv.reconcile('finalize') ->> 'jobs_finalized', '1', 'a job whose chunks are all finished is finalized');
+select results_eq($$ select status::text, rows_loaded from csv_import.jobs where id = pgtap_csv.job('DONE') $$,
+  $$ values ('succeeded', 8::bigint) $$, '… succeeded, with its totals');
+select results_eq(
+  $$ select status::text, rows_parsed, rows_loaded, rows_rejected, bytes_loaded from csv_import.jobs where id = pgtap_csv.job('ROLLUP') $$,
+  $$ values ('running', 7::bigint, 6::bigint, 1::bigint, 100::bigint) $$,
+  'a running job''s totals are rolled up from its chunks');
+
+-- Dispatch kicks ---------------------------------------------------------------------------------------------------------------
+do $$ begin
+  perform pgtap_csv.plan_job('READY', 100, 0, 100);
+  perform pgtap_csv.mark_queue();
+end $$;
+select is(pgtap_csv.reconcile('ready') ->> 'dispatch_kicked', 'true', 'a ready chunk: dispatch is kicked');
+select results_eq($$ select * from pgtap_csv.new_requests() $$,
+  $$ values ('https://pipeline.test/functions/v1/dispatch', '{"reason": "reconcile"}'::jsonb) $$,
+  '… with one POST to /functions/v1/dispatch');
+
+do $$ begin
+  perform csv_import.stop_job(pgtap_csv.job('READY'), 'cancelled', 'test');
+  perform pgtap_csv.mark_queue();
+end $$;
+select is(pgtap_csv.reconcile('not-ready') ->> 'dispatch_kicked', 'false', 'no ready chunk: no kick');
+do $$ begin
+  update csv_import.jobs set rejects_status = 'pending' where id = pgtap_csv.job('DONE');
+  perform pgtap_csv.mark_queue();
+end $$;
+select is(pgtap_csv.reconcile('rejects') ->> 'dispatch_kicked', 'true', 'a rejects file waiting to be written: dispatch is kicked');
+select is((select count(*)::int from pgtap_csv.new_requests()), 1, '… once');
+
+do $$ begin
+  delete from vault.secrets where name in ('csv_import_api_url', 'csv_import_service_key');
+  perform pgtap_csv.mark_queue();
+end $$;
+select is(pgtap_csv.reconcile('no-vault') ->> 'dispatch_kicked', 'false', 'without the Vault secrets the kick is reported as not sent');
+select is_empty($$ select * from pgtap_csv.new_requests() $$, '… and nothing is queued');
+
+-- Pruning ------------------------------------------------------------------------------------------------------------------------
+insert into net._http_response (id, status_code, content, created) values
+  (-101, 200, 'old', now() - interval '2 days'), (-102, 200, 'recent', now() - interval '1 hour');
+do $$ begin perform pgtap_csv.reconcile('prune'); end $$;
+select results_eq($$ select id from net._http_response where id in (-101, -102) $$, $$ values (-102::bigint) $$,
+  'pg_net responses older than a day are pruned');
+
+-- Idempotent: running it again right away finds nothing new.
+select is(pgtap_csv.reconcile('again') - 'dispatch_kicked',
+  '{"expired_leases": 0, "registrations_requested": 0, "registrations_failed": 0, "jobs_finalized": 0}',
+  'a second run right after finds nothing to do');
+
+select * from finish();
+rollback;
