@@ -14,13 +14,14 @@
  * FUNCTIONS_MEMORY_LIMIT_MB (256), FUNCTIONS_WALL_CLOCK_LIMIT_MS (150000), FUNCTIONS_ENFORCE_LIMITS (true),
  * FUNCTIONS_MAX_WORKERS (16), PG_NET_BATCH_SIZE (200), PG_NET_BATCH_PAUSE_MS (1000).
  */
-import { fromFileUrl, join } from "node:path";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { createFunctionsRuntime } from "./functions/runtime.ts";
 import { startPgNetWorker } from "./pg_net/worker.ts";
 import { createStorageApi, readStorageConfig } from "./storage/api.ts";
 import { ANON_KEY, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY, verifyJwt } from "./keys.ts";
 
-const repoRoot = fromFileUrl(new URL("..", import.meta.url));
+const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const env = (name: string, fallback: string) => Deno.env.get(name) ?? fallback;
 const intEnv = (name: string, fallback: number) => {
   const raw = Deno.env.get(name);

@@ -94,7 +94,7 @@ pg_stop() {
 }
 
 # Applies the platform bootstrap (what the Supabase image provides), then pending migrations, then the seed
-# (once, on a fresh database, as `supabase db reset` would).
+# (once, on a fresh database, as `supabase db reset` would), then points the pipeline at this stack's API.
 pg_apply() {
   psql_local -f "$LOCAL_STACK_DIR/sql/platform.sql" >/dev/null
   psql_local -f "$LOCAL_STACK_DIR/sql/pg_net.sql" >/dev/null
@@ -126,6 +126,7 @@ pg_apply() {
         | psql_local --single-transaction -f - >/dev/null || die "supabase/seed.sql failed"
     fi
   fi
+  psql_local -v api_url="$SUPABASE_URL" -f "$LOCAL_STACK_DIR/sql/local_endpoints.sql" >/dev/null
   [ "$applied" -eq 0 ] || log "applied $applied migration(s)"
 }
 

@@ -31,8 +31,9 @@ gateway_start() {
   gateway_stop
   mkdir -p "$STATE_DIR/logs" "$STATE_DIR/storage"
   log "starting the API gateway (Storage, Functions, pg_net worker) on $SUPABASE_URL"
-  (cd "$REPO_ROOT" && nohup deno run -A --config "$REPO_ROOT/deno.json" "$REPO_ROOT/local-stack/main.ts" \
-      >>"$GATEWAY_LOG" 2>&1 & echo $! >"$GATEWAY_PID_FILE")
+  cd "$REPO_ROOT"
+  nohup deno run -A --config "$REPO_ROOT/deno.json" "$REPO_ROOT/local-stack/main.ts" </dev/null >>"$GATEWAY_LOG" 2>&1 &
+  echo $! >"$GATEWAY_PID_FILE"
   for _ in $(seq 1 300); do
     if gateway_healthy; then return 0; fi
     gateway_running || { tail -30 "$GATEWAY_LOG" >&2; die "the API gateway exited (log: $GATEWAY_LOG)"; }

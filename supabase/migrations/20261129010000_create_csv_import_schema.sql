@@ -129,9 +129,12 @@ create table csv_import.chunks (
   -- Scan results.
   quote_parity smallint check (quote_parity in (0, 1)),
   newline_count bigint,
-  -- Entry state of a load chunk: null until every earlier chunk is scanned.
+  ends_with_terminator boolean,
+  -- Entry state of a load chunk: null until every earlier chunk is scanned. at_record_start: a record starts
+  -- exactly at start_offset (the byte before it is a record terminator outside quotes).
   entry_parity smallint check (entry_parity in (0, 1)),
   lines_before bigint,
+  at_record_start boolean,
   -- Progress marker, committed in the same transaction as each batch's rows.
   batches_committed int not null default 0,
   resume_offset bigint,

@@ -149,33 +149,40 @@ begin
 end
 $$;
 
--- Trigger on storage.objects: a new object or a new version registers a job; a deleted object cancels its
--- running job. Never raises (an upload must not fail because of the pipeline).
+-- Trigger on storage.objects: a new object or a new version registers a job (a moved object counts as new
+-- under its new name); a deleted or moved object cancels the running job of its old name. Never raises (an
+-- upload must not fail because of the pipeline): reconcile later registers any version left without a job.
 create or replace function csv_import.on_object_change()
 returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
+declare
+  v_gone text;
 begin
-  if tg_op = 'DELETE' then
-    perform csv_import.stop_job(j.id, 'cancelled', format('The object %s was deleted during the import', old.name))
+  -- The old name's running job can no longer read its object when it is deleted or moved.
+  if tg_op = 'DELETE' or (old.bucket_id, old.name) is distinct from (new.bucket_id, new.name) then
+    v_gone := case when tg_op = 'DELETE' then format('The object %s was deleted during the import', old.name)
+                   else format('The object %s was moved to %s during the import', old.name, new.name) end;
+    perform csv_import.stop_job(j.id, 'cancelled', v_gone)
     from csv_import.jobs j
     where j.bucket_id = old.bucket_id and j.object_name = old.name
       and j.status in ('registering', 'queued', 'running');
-    return old;
-  end if;
-  if not csv_import.is_import_candidate(new.bucket_id, new.name) then
-    return new;
-  end if;
-  if tg_op = 'UPDATE' and new.version is not distinct from old.version then
+    if tg_op = 'DELETE' then
+      return old;
+    end if;
+  elsif tg_op = 'UPDATE' and new.version is not distinct from old.version then
     return new; -- metadata-only change, same bytes
   end if;
-  perform csv_import.enqueue_registration(new.bucket_id, new.name, new.id, new.version,
-    nullif(new.metadata ->> 'size', '')::bigint, coalesce(new.owner_id, new.owner::text));
+  if csv_import.is_import_candidate(new.bucket_id, new.name) then
+    perform csv_import.enqueue_registration(new.bucket_id, new.name, new.id, new.version,
+      nullif(new.metadata ->> 'size', '')::bigint, coalesce(new.owner_id, new.owner::text));
+  end if;
   return new;
 exception when others then
+  -- Never fail the upload; csv_import.reconcile registers any object version that has no job.
   raise warning 'csv_import: could not register %/%: %', new.bucket_id, new.name, sqlerrm;
-  return new;
+  return coalesce(new, old);
 end
 $$;
 
@@ -197,35 +204,85 @@ as $$
   limit 1
 $$;
 
--- Describes a target table's columns for the chunk workers' validation (name, type, nullability, defaults,
--- enum labels, length/precision). Raises a clear error when the table does not exist.
+-- Describes a target table's columns for registration and the chunk workers' validation: one JSON object per
+-- live column, in column order (shape: TargetColumnRow in supabase/functions/_shared/pg_types/columns.ts).
+-- Domains are resolved to their base type through any number of levels: the typmod is the nearest one
+-- declared on the way down, NOT NULL counts on the column or any domain level, domain CHECKs are flagged.
+-- has_default: omitting the column still gives it a value (DEFAULT, identity or generated); generated
+-- columns must never be written. Typmods are decoded as PostgreSQL encodes them (varchar length = typmod - 4;
+-- numeric precision = (typmod - 4) >> 16, scale = sign-extended low 11 bits). Raises 42P01 with a clear
+-- message when the table does not exist. Read-only.
 create or replace function csv_import.describe_target(p_table text)
 returns jsonb
 language plpgsql stable
 set search_path = ''
 as $$
 declare
-  v_oid oid := to_regclass(p_table);
+  v_oid oid;
 begin
+  begin
+    v_oid := pg_catalog.to_regclass(p_table);
+  exception when invalid_name or syntax_error then
+    v_oid := null;
+  end;
   if v_oid is null then
     raise exception 'Target table % does not exist', p_table using errcode = '42P01';
   end if;
   return (
-    select jsonb_agg(jsonb_build_object(
-      'name', a.attname,
-      'ordinal', a.attnum,
-      'type', format_type(a.atttypid, a.atttypmod),
-      'base_type', format_type(coalesce(nullif(t.typbasetype, 0), a.atttypid), coalesce(nullif(t.typtypmod, -1), a.atttypmod)),
-      'type_oid', coalesce(nullif(t.typbasetype, 0), a.atttypid),
-      'not_null', a.attnotnull or coalesce(t.typnotnull, false),
-      'has_default', a.atthasdef or a.attidentity <> '',
-      'generated', a.attgenerated <> '' or a.attidentity = 'a',
-      'enum_labels', (select jsonb_agg(e.enumlabel order by e.enumsortorder) from pg_catalog.pg_enum e
-                      where e.enumtypid = coalesce(nullif(t.typbasetype, 0), a.atttypid))
-    ) order by a.attnum)
-    from pg_catalog.pg_attribute a
-    join pg_catalog.pg_type t on t.oid = a.atttypid
-    where a.attrelid = v_oid and a.attnum > 0 and not a.attisdropped
+    with recursive cols as (
+      select a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull, a.atthasdef, a.attidentity, a.attgenerated
+      from pg_catalog.pg_attribute a
+      where a.attrelid = v_oid and a.attnum > 0 and not a.attisdropped
+    ),
+    chain (attnum, typid, typmod, domain_not_null, domain_checks, is_domain, depth) as (
+      select attnum, atttypid, atttypmod, false, false, false, 0 from cols
+      union all
+      select ch.attnum, t.typbasetype,
+             case when ch.typmod <> -1 then ch.typmod else t.typtypmod end,
+             ch.domain_not_null or t.typnotnull,
+             ch.domain_checks or exists (
+               select 1 from pg_catalog.pg_constraint k where k.contypid = t.oid and k.contype = 'c'),
+             true,
+             ch.depth + 1
+      from chain ch
+      join pg_catalog.pg_type t on t.oid = ch.typid
+      where t.typtype = 'd'
+    ),
+    base as (
+      select distinct on (attnum) * from chain order by attnum, depth desc
+    )
+    select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+      'name', c.attname::text,
+      'ordinal', c.attnum::int,
+      'column_type', pg_catalog.format_type(c.atttypid, c.atttypmod),
+      'base_type_name', bt.typname::text,
+      'base_type_schema', bn.nspname::text,
+      'base_type_kind', bt.typtype::text,
+      'base_type_category', bt.typcategory::text,
+      'base_type', pg_catalog.format_type(b.typid, nullif(b.typmod, -1)),
+      'typmod', b.typmod::int,
+      'is_domain', b.is_domain,
+      'not_null', c.attnotnull or b.domain_not_null,
+      'column_not_null', c.attnotnull,
+      'domain_not_null', b.domain_not_null,
+      'domain_has_checks', b.domain_checks,
+      'has_default', c.atthasdef or c.attidentity <> '' or c.attgenerated <> '',
+      'identity', case c.attidentity when 'a' then 'always' when 'd' then 'by_default' end,
+      'generated', c.attgenerated <> '',
+      'char_length', case when bt.typname in ('varchar', 'bpchar') and b.typmod >= 4 then b.typmod - 4 end,
+      'numeric_precision', case when bt.typname = 'numeric' and b.typmod >= 4 then ((b.typmod - 4) >> 16) & 65535 end,
+      'numeric_scale', case when bt.typname = 'numeric' and b.typmod >= 4 then (((b.typmod - 4) & 2047) # 1024) - 1024 end,
+      'datetime_precision', case when bt.typname in ('timestamp', 'timestamptz', 'time', 'timetz') and b.typmod >= 0
+                                 then b.typmod end,
+      'enum_labels', case when bt.typtype = 'e' then (
+        select pg_catalog.jsonb_agg(e.enumlabel::text order by e.enumsortorder)
+        from pg_catalog.pg_enum e where e.enumtypid = b.typid) end,
+      'element_type', case when bt.typcategory = 'A' and bt.typelem <> 0 then pg_catalog.format_type(bt.typelem, null) end
+    ) order by c.attnum)
+    from cols c
+    join base b on b.attnum = c.attnum
+    join pg_catalog.pg_type bt on bt.oid = b.typid
+    join pg_catalog.pg_namespace bn on bn.oid = bt.typnamespace
   );
 end
 $$;
@@ -285,10 +342,12 @@ begin
     updated_at = now()
   where j.id = p_job_id;
 
-  insert into csv_import.chunks (job_id, kind, chunk_index, start_offset, end_offset, entry_parity, lines_before)
+  insert into csv_import.chunks (job_id, kind, chunk_index, start_offset, end_offset, entry_parity, lines_before,
+                                 at_record_start)
   select p_job_id, k.kind, i, v_data_start + i * v_chunk_size, least(v_data_start + (i + 1) * v_chunk_size, v_size),
          case when k.kind = 'load' and i = 0 then 0 end,
-         case when k.kind = 'load' and i = 0 then coalesce((p_plan ->> 'header_lines')::bigint, 0) end
+         case when k.kind = 'load' and i = 0 then coalesce((p_plan ->> 'header_lines')::bigint, 0) end,
+         case when k.kind = 'load' and i = 0 then true end
   from generate_series(0, v_count - 1) as i
   cross join (values ('load'::csv_import.chunk_kind), ('scan'::csv_import.chunk_kind)) as k(kind)
   where k.kind = 'load' or i < v_count - 1;

@@ -85,7 +85,7 @@ as $$
     'chunk_id', c.id, 'job_id', c.job_id, 'kind', c.kind, 'chunk_index', c.chunk_index,
     'start_offset', c.start_offset, 'end_offset', c.end_offset, 'attempts', c.attempts,
     'max_attempts', j.max_attempts, 'lease_until', c.lease_until,
-    'entry_parity', c.entry_parity, 'lines_before', c.lines_before,
+    'entry_parity', c.entry_parity, 'lines_before', c.lines_before, 'at_record_start', c.at_record_start,
     'batches_committed', c.batches_committed, 'resume_offset', c.resume_offset, 'resume_line', c.resume_line,
     'first_record_at', c.first_record_at,
     'bucket_id', j.bucket_id, 'object_name', j.object_name, 'object_version', j.object_version,
@@ -217,12 +217,15 @@ begin
 end
 $$;
 
--- Records a scan chunk's summary (quote parity and newline count of its bytes) and folds every newly
--- contiguous scanned prefix into the entry states of the following load chunks, which makes them claimable.
+-- Records a scan chunk's summary (quote parity, newline count, and whether its last byte is the record
+-- terminator) and folds every newly contiguous scanned prefix into the entry states of the following load
+-- chunks, which makes them claimable: entry parity = XOR of the earlier scans' parities, lines before = header
+-- lines + their newline counts, at_record_start = the previous chunk ends with a terminator at even parity.
 -- Idempotent: a scan whose lease is gone is ignored ('lease_lost'). Locks: the chunk row, then the job row
 -- (serializing prefix advancement).
 create or replace function csv_import.complete_scan(
-  p_chunk_id bigint, p_lease_token uuid, p_quote_parity smallint, p_newline_count bigint
+  p_chunk_id bigint, p_lease_token uuid, p_quote_parity smallint, p_newline_count bigint,
+  p_ends_with_terminator boolean
 ) returns text
 language plpgsql security definer
 set search_path = ''
@@ -233,7 +236,7 @@ declare
   v_scan csv_import.chunks;
 begin
   update csv_import.chunks set status = 'succeeded', quote_parity = p_quote_parity,
-    newline_count = p_newline_count, lease_token = null, lease_until = null, finished_at = now(), updated_at = now()
+    newline_count = p_newline_count, ends_with_terminator = p_ends_with_terminator, lease_token = null, lease_until = null, finished_at = now(), updated_at = now()
   where id = p_chunk_id and kind = 'scan' and status = 'running' and lease_token = p_lease_token
   returning job_id into v_job_id;
   if v_job_id is null then
@@ -249,7 +252,7 @@ begin
     v_job.prefix_lines := v_job.prefix_lines + v_scan.newline_count;
     v_job.scanned_prefix := v_job.scanned_prefix + 1;
     update csv_import.chunks set entry_parity = v_job.prefix_parity, lines_before = v_job.prefix_lines,
-      updated_at = now()
+      at_record_start = v_scan.ends_with_terminator and v_job.prefix_parity = 0, updated_at = now()
     where job_id = v_job_id and kind = 'load' and chunk_index = v_job.scanned_prefix;
   end loop;
   update csv_import.jobs set scanned_prefix = v_job.scanned_prefix, prefix_parity = v_job.prefix_parity,

@@ -39,14 +39,26 @@ begin
     v_error := format('Chunk %s (%s, bytes %s–%s) failed: %s', v_dead.chunk_index, v_dead.kind,
       v_dead.start_offset, v_dead.end_offset, v_dead.last_error);
   else
-    select c.chunk_index into v_bad_chunk
-    from csv_import.chunks c
-    left join csv_import.chunks p on p.job_id = c.job_id and p.kind = 'load' and p.chunk_index = c.chunk_index - 1
-    where c.job_id = p_job_id and c.kind = 'load'
-      and (c.status <> 'succeeded' or c.first_record_at is null or c.next_record_at is null
-           or c.first_record_at is distinct from coalesce(p.next_record_at, v_job.data_start)
-           or (c.chunk_index = v_job.chunk_count - 1 and c.next_record_at <> v_job.object_size))
-    order by c.chunk_index
+    -- Chunks that own no record (one record spans them) report no offsets and must have parsed nothing; the
+    -- others, in order, must continue exactly where the previous one stopped.
+    select t.chunk_index into v_bad_chunk
+    from (
+      select c.chunk_index, c.status, c.rows_parsed, c.first_record_at, c.next_record_at,
+             lag(c.next_record_at) over w as previous_next,
+             row_number() over w as nth,
+             count(*) over () as owning
+      from csv_import.chunks c
+      where c.job_id = p_job_id and c.kind = 'load' and (c.first_record_at is not null or c.status <> 'succeeded')
+      window w as (order by c.chunk_index)
+    ) as t
+    where t.status <> 'succeeded' or t.next_record_at is null
+       or t.first_record_at is distinct from case when t.nth = 1 then v_job.data_start else t.previous_next end
+       or (t.nth = t.owning and t.next_record_at <> v_job.object_size)
+    union all
+    select c.chunk_index from csv_import.chunks c
+    where c.job_id = p_job_id and c.kind = 'load' and c.first_record_at is null
+      and (c.status <> 'succeeded' or c.rows_parsed <> 0 or c.next_record_at is not null)
+    order by 1
     limit 1;
     if found then
       v_status := 'failed';
@@ -111,7 +123,8 @@ grant select on csv_import.job_progress to authenticated, service_role;
 -- The reconciler, run by pg_cron every minute (the pipeline's speed never depends on it: workers dispatch
 -- each other). Each step is idempotent:
 --   1. expired leases: the worker died or hung; requeue with backoff, or dead-letter after max_attempts;
---   2. registrations that did not complete: re-request with backoff, fail after 5 attempts;
+--   2. registrations that did not complete: re-request with backoff, fail after 5 attempts; and object versions
+--      of the last day in watched buckets that have no job at all (the trigger could not register them);
 --   3. finalize jobs whose chunks are all finished (normally done by the last chunk already);
 --   4. roll up running jobs' totals from their chunks (for dashboards and Realtime subscribers);
 --   5. kick the dispatch function when ready chunks or unwritten rejects files are waiting;
@@ -126,6 +139,8 @@ declare
   v_expired int := 0;
   v_rekicked int := 0;
   v_failed_registrations int := 0;
+  v_orphans int := 0;
+  v_object storage.objects;
   v_finalized int := 0;
   v_kicked boolean := false;
   v_chunk record;
@@ -156,6 +171,21 @@ begin
       perform csv_import.request_registration(v_job.id);
       v_rekicked := v_rekicked + 1;
     end if;
+  end loop;
+
+  for v_object in
+    select o.* from storage.objects o
+    where o.bucket_id in (select 'csv-uploads' union select p.bucket_id from csv_import.profiles p)
+      and o.updated_at between now() - interval '1 day' and now() - interval '1 minute'
+      and csv_import.is_import_candidate(o.bucket_id, o.name)
+      and not exists (select 1 from csv_import.jobs j where j.bucket_id = o.bucket_id and j.object_name = o.name
+                      and j.object_version = coalesce(o.version, o.id::text))
+    order by o.updated_at
+    limit 100
+  loop
+    perform csv_import.enqueue_registration(v_object.bucket_id, v_object.name, v_object.id, v_object.version,
+      nullif(v_object.metadata ->> 'size', '')::bigint, coalesce(v_object.owner_id, v_object.owner::text));
+    v_orphans := v_orphans + 1;
   end loop;
 
   for v_job in
@@ -190,7 +220,7 @@ begin
   delete from net._http_response where created < now() - interval '1 day';
 
   return jsonb_build_object('expired_leases', v_expired, 'registrations_requested', v_rekicked,
-    'registrations_failed', v_failed_registrations, 'jobs_finalized', v_finalized, 'dispatch_kicked', v_kicked);
+    'registrations_failed', v_failed_registrations, 'orphans_registered', v_orphans, 'jobs_finalized', v_finalized, 'dispatch_kicked', v_kicked);
 end
 $$;
 

@@ -120,7 +120,7 @@ select is(pgtap_csv.begin_batch('A', 0, 2), 'lease_lost', 'a finished chunk take
 -- The last chunk finalizes the job -----------------------------------------------------------------------------------
 do $$ begin
   perform pgtap_csv.lease('A', 'scan', 0);
-  perform csv_import.complete_scan(pgtap_csv.chunk('A', 'scan', 0), pgtap_csv.token('A', 'scan', 0), 0::smallint, 10);
+  perform csv_import.complete_scan(pgtap_csv.chunk('A', 'scan', 0), pgtap_csv.token('A', 'scan', 0), 0::smallint, 10, true);
   perform pgtap_csv.lease('A', 'load', 1);
 end $$;
 select is(pgtap_csv.begin_batch('A', 1, 0), 'ok', 'load 1 begins after the scan');

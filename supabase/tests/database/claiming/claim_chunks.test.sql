@@ -73,7 +73,7 @@ select results_eq($$ select pgtap_csv.claimed(3, 'B') $$, $$ values ('scan 0'), 
 select is(csv_import.complete_scan(
     (select chunk_id from pgtap_csv.claims where round = 3 and job_id = pgtap_csv.job('B') and kind = 'scan' and chunk_index = 0),
     (select lease_token from pgtap_csv.claims where round = 3 and job_id = pgtap_csv.job('B') and kind = 'scan' and chunk_index = 0),
-    0::smallint, 4), 'ok', 'scan 0 completes');
+    0::smallint, 4, false), 'ok', 'scan 0 completes');
 do $$ begin perform pgtap_csv.claim(4, 5, 5); end $$;
 select results_eq($$ select pgtap_csv.claimed(4, 'B') $$, $$ values ('load 1') $$,
   'load 1 is claimable once scan 0 is done; load 2 still waits for scan 1');

@@ -85,7 +85,7 @@ select is((select status::text from csv_import.jobs where id = pgtap_csv.job('T'
 -- The job's other chunks finish: the job fails with the dead chunk's reason.
 do $$ begin
   perform pgtap_csv.lease('T', 'scan', 0);
-  perform csv_import.complete_scan(pgtap_csv.chunk('T', 'scan', 0), pgtap_csv.token('T', 'scan', 0), 0::smallint, 3);
+  perform csv_import.complete_scan(pgtap_csv.chunk('T', 'scan', 0), pgtap_csv.token('T', 'scan', 0), 0::smallint, 3, false);
   perform pgtap_csv.lease('T', 'load', 1);
   perform csv_import.begin_batch(pgtap_csv.chunk('T', 'load', 1), pgtap_csv.token('T', 'load', 1), 0);
 end $$;
@@ -102,7 +102,7 @@ end $$;
 select is(pgtap_csv.fail('D', 'scan', 0, 'Storage returned 500'), 'dead', 'a scan at its last attempt is dead-lettered');
 do $$ begin
   perform pgtap_csv.lease('D', 'scan', 1);
-  perform csv_import.complete_scan(pgtap_csv.chunk('D', 'scan', 1), pgtap_csv.token('D', 'scan', 1), 0::smallint, 3);
+  perform csv_import.complete_scan(pgtap_csv.chunk('D', 'scan', 1), pgtap_csv.token('D', 'scan', 1), 0::smallint, 3, false);
   perform pgtap_csv.lease('D', 'load', 0);
   perform csv_import.begin_batch(pgtap_csv.chunk('D', 'load', 0), pgtap_csv.token('D', 'load', 0), 0);
   perform csv_import.commit_batch(pgtap_csv.chunk('D', 'load', 0), pgtap_csv.token('D', 'load', 0), 0, 0, 100, 4,
@@ -137,7 +137,7 @@ select results_eq(
   'all its unfinished chunks (pending and running) are cancelled and their leases released');
 select is((select last_error from pgtap_csv.state('F', 'load', 0)), 'Record at line 7 is larger than the 1 MiB limit',
   'the failing chunk keeps the reason');
-select is(csv_import.complete_scan(pgtap_csv.chunk('F', 'scan', 1), pgtap_csv.token('F', 'scan', 1), 0::smallint, 1),
+select is(csv_import.complete_scan(pgtap_csv.chunk('F', 'scan', 1), pgtap_csv.token('F', 'scan', 1), 0::smallint, 1, false),
   'lease_lost', 'a running scan of the failed job can no longer complete');
 select is(pgtap_csv.fail('F', 'scan', 0, 'later', false), 'lease_lost', '… nor fail');
 

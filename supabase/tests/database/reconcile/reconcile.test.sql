@@ -76,7 +76,7 @@ $$;
 -- Nothing to do -------------------------------------------------------------------------------------------------------------
 do $$ begin perform pgtap_csv.mark_queue(); end $$;
 select is(pgtap_csv.reconcile('idle'),
-  '{"expired_leases": 0, "registrations_requested": 0, "registrations_failed": 0, "jobs_finalized": 0, "dispatch_kicked": false}',
+  '{"expired_leases": 0, "registrations_requested": 0, "registrations_failed": 0, "orphans_registered": 0, "jobs_finalized": 0, "dispatch_kicked": false}',
   'an idle pipeline: the summary is all zeros');
 select is_empty($$ select * from pgtap_csv.new_requests() $$, 'no request is sent');
 
@@ -98,7 +98,7 @@ do $$ begin
   perform pgtap_csv.mark_queue();
 end $$;
 select is(pgtap_csv.reconcile('leases'),
-  '{"expired_leases": 2, "registrations_requested": 0, "registrations_failed": 0, "jobs_finalized": 0, "dispatch_kicked": false}',
+  '{"expired_leases": 2, "registrations_requested": 0, "registrations_failed": 0, "orphans_registered": 0, "jobs_finalized": 0, "dispatch_kicked": false}',
   'two expired leases; nothing ready to dispatch (the requeued chunk is in backoff, the other waits for its scan)');
 select results_eq(
   $$ select status::text, attempts, lease_token, last_error from csv_import.chunks where id = pgtap_csv.chunk('EXPIRED', 'load', 0) $$,
@@ -126,7 +126,7 @@ do $$ begin
   perform pgtap_csv.mark_queue();
 end $$;
 select is(pgtap_csv.reconcile('registrations'),
-  '{"expired_leases": 0, "registrations_requested": 2, "registrations_failed": 2, "jobs_finalized": 0, "dispatch_kicked": false}',
+  '{"expired_leases": 0, "registrations_requested": 2, "registrations_failed": 2, "orphans_registered": 0, "jobs_finalized": 0, "dispatch_kicked": false}',
   'due registrations are re-requested or, after 5 attempts, failed');
 select results_eq($$ select * from pgtap_csv.new_requests() $$,
   $$ values ('https://pipeline.test/functions/v1/register', jsonb_build_object('job_id', pgtap_csv.job('R-DUE'))),
@@ -208,7 +208,7 @@ select results_eq($$ select id from net._http_response where id in (-101, -102) 
 
 -- Idempotent: running it again right away finds nothing new.
 select is(pgtap_csv.reconcile('again') - 'dispatch_kicked',
-  '{"expired_leases": 0, "registrations_requested": 0, "registrations_failed": 0, "jobs_finalized": 0}',
+  '{"expired_leases": 0, "registrations_requested": 0, "registrations_failed": 0, "orphans_registered": 0, "jobs_finalized": 0}',
   'a second run right after finds nothing to do');
 
 select * from finish();

@@ -40,9 +40,10 @@ $$;
 create function pgtap_csv.token(p_job text, p_kind text, p_index int) returns uuid language sql as $$
   select token from pgtap_csv.leases where chunk_id = pgtap_csv.chunk(p_job, p_kind, p_index)
 $$;
-create function pgtap_csv.scan(p_job text, p_index int, p_parity int, p_newlines bigint) returns text language sql as $$
+create function pgtap_csv.scan(p_job text, p_index int, p_parity int, p_newlines bigint, p_ends boolean default false)
+returns text language sql as $$
   select csv_import.complete_scan(pgtap_csv.chunk(p_job, 'scan', p_index), pgtap_csv.token(p_job, 'scan', p_index),
-    p_parity::smallint, p_newlines)
+    p_parity::smallint, p_newlines, p_ends)
 $$;
 create function pgtap_csv.loads(p_job text) returns table (chunk_index int, entry_parity int, lines_before bigint)
 language sql as $$
@@ -79,10 +80,10 @@ select results_eq($$ select scanned_prefix, prefix_parity, prefix_lines from csv
   $$ values (3, 0::smallint, 16::bigint) $$, 'the job records the scanned prefix');
 
 -- Stale and wrong callers --------------------------------------------------------------------------------------
-select is(csv_import.complete_scan(pgtap_csv.chunk('A', 'scan', 3), gen_random_uuid(), 1::smallint, 4), 'lease_lost',
+select is(csv_import.complete_scan(pgtap_csv.chunk('A', 'scan', 3), gen_random_uuid(), 1::smallint, 4, false), 'lease_lost',
   'a wrong token is refused');
 select is(pgtap_csv.scan('A', 1, 1, 99), 'lease_lost', 'completing the same scan twice is refused');
-select is(csv_import.complete_scan(pgtap_csv.chunk('A', 'load', 4), null, 1::smallint, 4), 'lease_lost',
+select is(csv_import.complete_scan(pgtap_csv.chunk('A', 'load', 4), null, 1::smallint, 4, false), 'lease_lost',
   'a load chunk is not a scan');
 select results_eq($$ select * from pgtap_csv.loads('A') $$,
   $$ values (0, 0, 1::bigint), (1, 1, 6), (2, 1, 9), (3, 0, 16), (4, null, null) $$,

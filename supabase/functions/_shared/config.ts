@@ -1,0 +1,155 @@
+/**
+ * The pipeline's configuration: every environment variable is read and validated here, once, and nowhere else.
+ *
+ * Invariants:
+ * - `loadConfig` either returns a frozen, fully validated Config or throws a ConfigError naming every missing or
+ *   malformed key (never a silent fallback to an empty string).
+ * - Names of the old Node worker are kept where they still mean something: SUPABASE_SERVICE_KEY is an alias of
+ *   the service role key, STORAGE_BUCKET, WORKER_BATCH_SIZE, WORKER_CONCURRENT_BATCHES (now the fan-out width:
+ *   how many chunk invocations run at once across all jobs) and CHUNK_SIZE.
+ */
+
+/** Defaults, each with why. */
+export const DEFAULTS = {
+  /** The bucket users drop files into. */
+  STORAGE_BUCKET: "csv-uploads",
+  /** Rows per database batch (one transaction each). 5,000 keeps a batch around 0.5–1 MB of COPY data. */
+  WORKER_BATCH_SIZE: 5000,
+  /** Chunk invocations running at once, across all jobs. Four saturates a 2-core database host. */
+  WORKER_CONCURRENT_BATCHES: 4,
+  /** Chunk invocations running at once for one job (a profile may lower or raise it). */
+  JOB_CONCURRENCY: 4,
+  /** Bytes per chunk. Sized so one chunk stays well inside the hosted 2 s CPU limit (see README). */
+  CHUNK_SIZE: 8 * 1024 * 1024,
+  /** Largest single record accepted; a longer one fails the job (the file is not line-structured CSV). */
+  MAX_RECORD_BYTES: 1024 * 1024,
+  /** Largest file accepted for import. */
+  MAX_FILE_BYTES: 50 * 1024 * 1024 * 1024,
+  /** Most columns a file may have. */
+  MAX_COLUMNS: 1600,
+  /** Lease on a claimed chunk; renewed at every batch commit. */
+  LEASE_SECONDS: 120,
+  /** Attempts per chunk before it is dead-lettered (a profile may override it). */
+  MAX_ATTEMPTS: 5,
+  /** Rejects stored per job with their raw record (all are counted). */
+  MAX_STORED_REJECTS: 100_000,
+} as const;
+
+export interface Config {
+  supabaseUrl: string;
+  dbUrl: string;
+  /** Keys accepted from callers and used to call other functions and Storage (service role or sb_secret_). */
+  serviceKey: string;
+  acceptedServiceKeys: readonly string[];
+  internalSecret: string | null;
+  bucket: string;
+  batchSize: number;
+  fanOutWidth: number;
+  jobConcurrency: number;
+  chunkSize: number;
+  maxRecordBytes: number;
+  maxFileBytes: number;
+  maxColumns: number;
+  leaseSeconds: number;
+  maxAttempts: number;
+  maxStoredRejects: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration: ${problems.join("; ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env): Config {
+  const problems: string[] = [];
+  const text = (key: string, required: boolean): string | null => {
+    const value = env[key]?.trim();
+    if (value) return value;
+    if (required) problems.push(`${key} is not set`);
+    return null;
+  };
+  const int = (key: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const raw = env[key]?.trim();
+    if (!raw) return fallback;
+    const value = parseSize(raw);
+    if (value === null || value < min || value > max) {
+      problems.push(`${key} must be an integer between ${min} and ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const supabaseUrl = text("SUPABASE_URL", true);
+  if (supabaseUrl && !/^https?:\/\/[^/]+/.test(supabaseUrl)) {
+    problems.push(`SUPABASE_URL must be an http(s) URL, got "${supabaseUrl}"`);
+  }
+  const dbUrl = text("SUPABASE_DB_URL", true);
+  if (dbUrl && !/^postgres(ql)?:\/\//.test(dbUrl)) {
+    problems.push("SUPABASE_DB_URL must be a postgresql:// connection string");
+  }
+  const secretKeys = parseKeyDictionary(env.SUPABASE_SECRET_KEYS, "SUPABASE_SECRET_KEYS", problems);
+  const legacyServiceKey = text("SUPABASE_SERVICE_ROLE_KEY", false) ?? text("SUPABASE_SERVICE_KEY", false);
+  const accepted = [legacyServiceKey, ...secretKeys].filter((k): k is string => !!k);
+  if (accepted.length === 0) {
+    problems.push("no service key: set SUPABASE_SERVICE_ROLE_KEY (or its alias SUPABASE_SERVICE_KEY) or SUPABASE_SECRET_KEYS");
+  }
+  const bucket = text("STORAGE_BUCKET", false) ?? DEFAULTS.STORAGE_BUCKET;
+  if (!/^[a-z0-9][a-z0-9._-]{1,62}$/.test(bucket)) problems.push(`STORAGE_BUCKET "${bucket}" is not a valid bucket id`);
+
+  const config: Config = {
+    supabaseUrl: (supabaseUrl ?? "").replace(/\/+$/, ""),
+    dbUrl: dbUrl ?? "",
+    serviceKey: accepted[0] ?? "",
+    acceptedServiceKeys: Object.freeze(accepted),
+    internalSecret: text("PIPELINE_INTERNAL_SECRET", false),
+    bucket,
+    batchSize: int("WORKER_BATCH_SIZE", DEFAULTS.WORKER_BATCH_SIZE, 1, 1_000_000),
+    fanOutWidth: int("WORKER_CONCURRENT_BATCHES", DEFAULTS.WORKER_CONCURRENT_BATCHES, 1, 256),
+    jobConcurrency: int("JOB_CONCURRENCY", DEFAULTS.JOB_CONCURRENCY, 1, 256),
+    chunkSize: int("CHUNK_SIZE", DEFAULTS.CHUNK_SIZE, 1, 1024 * 1024 * 1024),
+    maxRecordBytes: int("MAX_RECORD_BYTES", DEFAULTS.MAX_RECORD_BYTES, 64, 64 * 1024 * 1024),
+    maxFileBytes: int("MAX_FILE_BYTES", DEFAULTS.MAX_FILE_BYTES, 1),
+    maxColumns: int("MAX_COLUMNS", DEFAULTS.MAX_COLUMNS, 1, 1600),
+    leaseSeconds: int("LEASE_SECONDS", DEFAULTS.LEASE_SECONDS, 5, 3600),
+    maxAttempts: int("MAX_ATTEMPTS", DEFAULTS.MAX_ATTEMPTS, 1, 100),
+    maxStoredRejects: int("MAX_STORED_REJECTS", DEFAULTS.MAX_STORED_REJECTS, 0),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}
+
+/** Parses "8388608", "8MiB", "8MB", "512KiB", "1GiB" (binary units either way) into bytes or a plain integer. */
+export function parseSize(raw: string): number | null {
+  const match = /^(\d+)\s*([kmg]i?b?)?$/i.exec(raw.trim());
+  if (!match) return null;
+  const unit = (match[2] ?? "").toLowerCase()[0];
+  const factor = unit === "k" ? 1024 : unit === "m" ? 1024 ** 2 : unit === "g" ? 1024 ** 3 : 1;
+  const value = Number(match[1]) * factor;
+  return Number.isSafeInteger(value) ? value : null;
+}
+
+function parseKeyDictionary(raw: string | undefined, key: string, problems: string[]): string[] {
+  if (!raw?.trim()) return [];
+  try {
+    const parsed = JSON.parse(raw);
+    if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) {
+      return Object.values(parsed).filter((v): v is string => typeof v === "string" && v.length > 0);
+    }
+  } catch {
+    // reported below
+  }
+  problems.push(`${key} must be a JSON object of keys, like {"default":"sb_secret_…"}`);
+  return [];
+}
+
+let cached: Config | null = null;
+
+/** The process-wide configuration, from Deno.env, validated on first use. */
+export function config(): Config {
+  cached ??= loadConfig(Deno.env.toObject());
+  return cached;
+}

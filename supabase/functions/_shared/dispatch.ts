@@ -1,0 +1,78 @@
+/**
+ * Dispatch: claims ready chunks (csv_import.claim_chunks decides which, within the global fan-out width and each
+ * job's limit, by priority and fairly) and invokes the chunk function once per claimed chunk. Also writes due
+ * rejects files.
+ *
+ * Invariants:
+ * - Every claimed chunk is either handed to a chunk invocation that accepted it (202), or failed back to SQL
+ *   at once (csv_import.fail_chunk, transient) so it is retried with backoff; a hand-off that is lost anyway is
+ *   repaired by lease expiry in csv_import.reconcile.
+ * - Dispatch is kicked on registration and by every finishing chunk (the pipeline's speed never waits for
+ *   pg_cron); reconcile's kick through pg_net is only the safety net.
+ */
+import type { Config } from "./config.ts";
+import type { Sql } from "./db.ts";
+import { log } from "./log.ts";
+import { writePendingRejectFiles } from "./rejects_file.ts";
+import type { StorageClient } from "./storage.ts";
+
+export interface ClaimedChunk {
+  chunk_id: number;
+  job_id: number;
+  kind: "scan" | "load";
+  chunk_index: number;
+  lease_token: string;
+}
+
+export interface DispatchDeps {
+  sql: Sql;
+  config: Config;
+  storage: StorageClient;
+  fetch?: typeof fetch;
+}
+
+/** POSTs a JSON body to another pipeline function with the service key; resolves to the response status. */
+export async function invokeFunction(
+  deps: Pick<DispatchDeps, "config" | "fetch">,
+  name: string,
+  body: unknown,
+): Promise<number> {
+  const doFetch = deps.fetch ?? fetch;
+  const response = await doFetch(`${deps.config.supabaseUrl}/functions/v1/${name}`, {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/json",
+      Authorization: `Bearer ${deps.config.serviceKey}`,
+      apikey: deps.config.serviceKey,
+    },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  });
+  await response.body?.cancel();
+  return response.status;
+}
+
+/** Claims and fans out ready chunks; returns how many were handed off. */
+export async function dispatch(deps: DispatchDeps, reason: string): Promise<{ claimed: number; rejectFiles: number }> {
+  const { sql, config } = deps;
+  const claimed = await sql<ClaimedChunk[]>`
+    select * from csv_import.claim_chunks(${config.fanOutWidth}, ${config.fanOutWidth},
+                                          make_interval(secs => ${config.leaseSeconds}))`;
+  await Promise.all(claimed.map(async (chunk) => {
+    let outcome: string;
+    try {
+      const status = await invokeFunction(deps, "chunk", { chunk_id: chunk.chunk_id, lease_token: chunk.lease_token });
+      if (status === 202 || status === 200) return;
+      outcome = `the chunk function answered ${status}`;
+    } catch (error) {
+      outcome = `the chunk function could not be reached: ${error instanceof Error ? error.message : error}`;
+    }
+    log("warn", "chunk_handoff_failed", { job: chunk.job_id, chunk: chunk.chunk_index, kind: chunk.kind, outcome });
+    await sql`select csv_import.fail_chunk(${chunk.chunk_id}, ${chunk.lease_token}::uuid, ${"Hand-off failed: " + outcome})`;
+  }));
+  const rejectFiles = await writePendingRejectFiles(sql, deps.storage);
+  if (claimed.length > 0 || rejectFiles > 0) {
+    log("info", "dispatched", { reason, claimed: claimed.length, reject_files: rejectFiles });
+  }
+  return { claimed: claimed.length, rejectFiles };
+}

@@ -1,0 +1,68 @@
+/**
+ * The downloadable rejects CSV of a job, written to Storage beside the upload as `<object>.rejects.csv`
+ * (the registration trigger ignores that suffix, so it is never imported itself).
+ *
+ * Invariants:
+ * - Columns: line_number, column, reason, raw_record, one row per stored reject in line order; every field is
+ *   quoted (RFC 4180).
+ * - Formula-injection safe: a field starting with =, +, -, @, TAB or CR gets a leading apostrophe, so
+ *   spreadsheet programs show it as text instead of evaluating it (OWASP "CSV injection").
+ * - Streams from the database with a cursor; memory does not grow with the number of rejects.
+ */
+import type { Sql } from "./db.ts";
+import type { StorageClient } from "./storage.ts";
+
+export function csvField(value: string | number | null): string {
+  let text = value === null ? "" : String(value);
+  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return `"${text.replaceAll('"', '""')}"`;
+}
+
+export function rejectsObjectName(objectName: string): string {
+  return `${objectName}.rejects.csv`;
+}
+
+/** Streams the rejects of a job as CSV text. */
+export function rejectsCsv(sql: Sql, jobId: number): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  const rows = sql`
+    select line_number, column_name, reason, raw_record from csv_import.rejects
+    where job_id = ${jobId} order by line_number, id`.cursor(1000);
+  const iterator = rows[Symbol.asyncIterator]();
+  let headerSent = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!headerSent) {
+        headerSent = true;
+        controller.enqueue(encoder.encode("line_number,column,reason,raw_record\r\n"));
+        return;
+      }
+      const { done, value } = await iterator.next();
+      if (done) {
+        controller.close();
+        return;
+      }
+      const text = value.map((r) =>
+        [r.line_number, r.column_name, r.reason, r.raw_record].map(csvField).join(",") + "\r\n"
+      ).join("");
+      controller.enqueue(encoder.encode(text));
+    },
+    async cancel() {
+      await iterator.return?.();
+    },
+  });
+}
+
+/** Writes the rejects CSV of every job whose file is pending (at most `limit` jobs) and records its name. */
+export async function writePendingRejectFiles(sql: Sql, storage: StorageClient, limit = 5): Promise<number> {
+  const jobs = await sql<{ job_id: number; bucket_id: string; object_name: string }[]>`
+    select * from csv_import.pending_rejects_files(${limit})`;
+  for (const job of jobs) {
+    const name = rejectsObjectName(job.object_name);
+    // Buffered per job: Storage's standard upload needs a known length on hosted; stored rejects are capped.
+    const body = await new Response(rejectsCsv(sql, job.job_id)).arrayBuffer();
+    await storage.upload(job.bucket_id, name, body, "text/csv; charset=utf-8");
+    await sql`select csv_import.record_rejects_file(${job.job_id}, ${name})`;
+  }
+  return jobs.length;
+}

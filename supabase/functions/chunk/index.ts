@@ -1,0 +1,34 @@
+/**
+ * chunk: scans or loads one claimed chunk. Called by dispatch with {"chunk_id": N, "lease_token": "uuid"}.
+ * Answers 202 at once and does the work in the background (EdgeRuntime.waitUntil), so a dispatcher never waits
+ * for a chunk; when done, it dispatches the next ready chunks itself, so the pipeline keeps going without
+ * pg_cron. Stops at the next batch boundary when the runtime announces shutdown (beforeunload); the lease then
+ * expires and the chunk resumes from its last committed batch.
+ * Auth: service role key, secret key, or the pipeline's internal secret (verify_jwt = false).
+ */
+import { processChunk } from "../_shared/chunk_worker.ts";
+import { db } from "../_shared/db.ts";
+import { dispatch } from "../_shared/dispatch.ts";
+import { runInBackground, shutdownSignal } from "../_shared/edge_runtime.ts";
+import { BadRequest, requireId, serveService } from "../_shared/handler.ts";
+import { StorageClient } from "../_shared/storage.ts";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const signal = shutdownSignal();
+
+serveService("chunk", (body, cfg) => {
+  const chunkId = requireId(body, "chunk_id");
+  const leaseToken = body.lease_token;
+  if (typeof leaseToken !== "string" || !UUID.test(leaseToken)) throw new BadRequest('"lease_token" must be a UUID');
+  const deps = {
+    sql: db(cfg.dbUrl, "csv-import chunk"),
+    config: cfg,
+    storage: new StorageClient({ supabaseUrl: cfg.supabaseUrl, key: cfg.serviceKey }),
+    signal,
+  };
+  runInBackground((async () => {
+    await processChunk(deps, chunkId, leaseToken);
+    if (!signal.aborted) await dispatch(deps, `chunk ${chunkId} finished`);
+  })());
+  return Promise.resolve(Response.json({ accepted: true, chunk_id: chunkId }, { status: 202 }));
+});

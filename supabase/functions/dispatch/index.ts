@@ -1,0 +1,16 @@
+/**
+ * dispatch: claims ready chunks and fans them out to chunk invocations; writes due rejects files.
+ * Called by the reconciler (pg_cron → pg_net) as a safety net, and by hand to nudge the pipeline. The hot path
+ * does not need it: registration and every finishing chunk dispatch in-process.
+ * Auth: service role key, secret key, or the pipeline's internal secret (verify_jwt = false).
+ */
+import { db } from "../_shared/db.ts";
+import { dispatch } from "../_shared/dispatch.ts";
+import { serveService } from "../_shared/handler.ts";
+import { StorageClient } from "../_shared/storage.ts";
+
+serveService("dispatch", async (body, cfg) => {
+  const storage = new StorageClient({ supabaseUrl: cfg.supabaseUrl, key: cfg.serviceKey });
+  const reason = typeof body.reason === "string" ? body.reason : "request";
+  return Response.json(await dispatch({ sql: db(cfg.dbUrl, "csv-import dispatch"), config: cfg, storage }, reason));
+});

@@ -1,0 +1,24 @@
+/**
+ * register: plans the import job of an uploaded object. Called through pg_net by the storage trigger (and by
+ * the reconciler when a registration did not complete) with {"job_id": N}. Answers once the plan is stored,
+ * then dispatches the first chunks in the background.
+ * Auth: service role key, secret key, or the pipeline's internal secret (verify_jwt = false).
+ */
+import { db } from "../_shared/db.ts";
+import { dispatch } from "../_shared/dispatch.ts";
+import { runInBackground } from "../_shared/edge_runtime.ts";
+import { requireId, serveService } from "../_shared/handler.ts";
+import { registerJob } from "../_shared/register.ts";
+import { StorageClient } from "../_shared/storage.ts";
+
+serveService("register", async (body, cfg) => {
+  const jobId = requireId(body, "job_id");
+  const deps = {
+    sql: db(cfg.dbUrl, "csv-import register"),
+    config: cfg,
+    storage: new StorageClient({ supabaseUrl: cfg.supabaseUrl, key: cfg.serviceKey }),
+  };
+  const result = await registerJob(deps, jobId);
+  if (result.outcome === "planned") runInBackground(dispatch(deps, `job ${jobId} registered`));
+  return Response.json(result, { status: result.outcome === "retry_later" ? 503 : 200 });
+});
