@@ -23,7 +23,11 @@ export function signJwt(claims: Record<string, unknown>): Promise<string> {
 }
 
 export const ANON_KEY = await signJwt({ iss: "supabase-demo", role: "anon", exp: 1983812996 });
-export const SERVICE_ROLE_KEY = await signJwt({ iss: "supabase-demo", role: "service_role", exp: 1983812996 });
+export const SERVICE_ROLE_KEY = await signJwt({
+  iss: "supabase-demo",
+  role: "service_role",
+  exp: 1983812996,
+});
 
 /** Verifies an HS256 JWT signed with the local secret; returns its claims, or null when it is not valid. */
 export async function verifyJwt(token: string): Promise<Record<string, unknown> | null> {

@@ -27,7 +27,9 @@ const intEnv = (name: string, fallback: number) => {
   const raw = Deno.env.get(name);
   if (raw === undefined) return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  }
   return value;
 };
 
@@ -102,7 +104,11 @@ async function handleLocal(req: Request, path: string): Promise<Response> {
   return Response.json({ message: `no local route ${req.method} ${path}` }, { status: 404 });
 }
 
-const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => log({ event: "listening", url: apiUrl }) }, (req) => {
+const server = Deno.serve({
+  hostname: "127.0.0.1",
+  port,
+  onListen: () => log({ event: "listening", url: apiUrl }),
+}, (req) => {
   const path = new URL(req.url).pathname;
   if (path.startsWith("/storage/v1/")) return storage.handle(req);
   if (path.startsWith("/functions/v1/")) return functions.handle(req);

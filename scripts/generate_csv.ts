@@ -37,7 +37,18 @@ create table if not exists public.demo_orders (
   note text
 );`;
 
-export const HEADER = ["id", "customer_id", "email", "country", "amount", "quantity", "paid", "ordered_at", "status", "note"];
+export const HEADER = [
+  "id",
+  "customer_id",
+  "email",
+  "country",
+  "amount",
+  "quantity",
+  "paid",
+  "ordered_at",
+  "status",
+  "note",
+];
 
 /** Planted bad rows, each rejected for a different reason (the id of "duplicate_key" is DUPLICATE_ID). */
 export const BAD_KINDS = [
@@ -84,7 +95,22 @@ function prng(seed: number) {
   };
 }
 
-const WORDS = ["alpha", "bravo", "delivery", "fragile", "gift", "urgent", "late", "ok", "returned", "café", "naïve", "日本", "Zürich", "🚚"];
+const WORDS = [
+  "alpha",
+  "bravo",
+  "delivery",
+  "fragile",
+  "gift",
+  "urgent",
+  "late",
+  "ok",
+  "returned",
+  "café",
+  "naïve",
+  "日本",
+  "Zürich",
+  "🚚",
+];
 const COUNTRIES = ["US", "DE", "FR", "JP", "BR", "IN", "GB", "ES", "IT", "CA"];
 const STATUSES = ["new", "paid", "shipped", "cancelled"];
 
@@ -102,7 +128,8 @@ export function* generateRows(options: GenerateOptions): Generator<GeneratedRow>
   const eol = options.crlf ? "\r\n" : "\n";
   const hex4 = () => Math.floor(random() * 0x10000).toString(16).padStart(4, "0");
   const hex = (n: number) => Array.from({ length: Math.ceil(n / 4) }, hex4).join("").slice(0, n);
-  const uuid = () => `${hex(8)}-${hex(4)}-4${hex(3)}-${(8 + Math.floor(random() * 4)).toString(16)}${hex(3)}-${hex(12)}`;
+  const uuid = () =>
+    `${hex(8)}-${hex(4)}-4${hex(3)}-${(8 + Math.floor(random() * 4)).toString(16)}${hex(3)}-${hex(12)}`;
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)];
   const baseTime = Date.UTC(2024, 0, 1);
   let badIndex = 0;
@@ -174,7 +201,11 @@ export function* generateRows(options: GenerateOptions): Generator<GeneratedRow>
 }
 
 /** Writes the file (and optionally the clean file) in ~1 MB pieces; returns the manifest. */
-export async function writeCsv(path: string, options: GenerateOptions, cleanPath?: string): Promise<Manifest> {
+export async function writeCsv(
+  path: string,
+  options: GenerateOptions,
+  cleanPath?: string,
+): Promise<Manifest> {
   const encoder = new TextEncoder();
   const file = await Deno.open(path, { write: true, create: true, truncate: true });
   const clean = cleanPath ? await Deno.open(cleanPath, { write: true, create: true, truncate: true }) : null;

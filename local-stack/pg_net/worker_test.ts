@@ -17,17 +17,25 @@ interface Received {
   at: number;
 }
 
-async function withHarness(fn: (h: {
-  sql: postgres.Sql;
-  url: string;
-  received: Received[];
-}) => Promise<void>) {
+async function withHarness(
+  fn: (h: {
+    sql: postgres.Sql;
+    url: string;
+    received: Received[];
+  }) => Promise<void>,
+) {
   const received: Received[] = [];
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
     const url = new URL(req.url);
     const body = await req.text();
     if (url.pathname === "/slow") await new Promise((r) => setTimeout(r, 2_000));
-    received.push({ method: req.method, path: url.pathname + url.search, body, headers: req.headers, at: Date.now() });
+    received.push({
+      method: req.method,
+      path: url.pathname + url.search,
+      body,
+      headers: req.headers,
+      at: Date.now(),
+    });
     return Response.json({ ok: true }, { status: 201 });
   });
   const sql = postgres(DB_URL, { max: 2, prepare: false, onnotice: () => {} });

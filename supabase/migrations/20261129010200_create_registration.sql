@@ -163,7 +163,8 @@ begin
   -- The old name's running job can no longer read its object when it is deleted or moved.
   if tg_op = 'DELETE' or (old.bucket_id, old.name) is distinct from (new.bucket_id, new.name) then
     v_gone := case when tg_op = 'DELETE' then format('The object %s was deleted during the import', old.name)
-                   else format('The object %s was moved to %s during the import', old.name, new.name) end;
+                   else format('The object %s/%s was moved to %s/%s during the import', old.bucket_id, old.name,
+                               new.bucket_id, new.name) end;
     perform csv_import.stop_job(j.id, 'cancelled', v_gone)
     from csv_import.jobs j
     where j.bucket_id = old.bucket_id and j.object_name = old.name
@@ -208,7 +209,7 @@ $$;
 -- live column, in column order (shape: TargetColumnRow in supabase/functions/_shared/pg_types/columns.ts).
 -- Domains are resolved to their base type through any number of levels: the typmod is the nearest one
 -- declared on the way down, NOT NULL counts on the column or any domain level, domain CHECKs are flagged.
--- has_default: omitting the column still gives it a value (DEFAULT, identity or generated); generated
+-- has_default: omitting the column still gives it a value (DEFAULT, a domain's DEFAULT, identity or generated); generated
 -- columns must never be written. Typmods are decoded as PostgreSQL encodes them (varchar length = typmod - 4;
 -- numeric precision = (typmod - 4) >> 16, scale = sign-extended low 11 bits). Raises 42P01 with a clear
 -- message when the table does not exist. Read-only.
@@ -234,14 +235,15 @@ begin
       from pg_catalog.pg_attribute a
       where a.attrelid = v_oid and a.attnum > 0 and not a.attisdropped
     ),
-    chain (attnum, typid, typmod, domain_not_null, domain_checks, is_domain, depth) as (
-      select attnum, atttypid, atttypmod, false, false, false, 0 from cols
+    chain (attnum, typid, typmod, domain_not_null, domain_checks, domain_default, is_domain, depth) as (
+      select attnum, atttypid, atttypmod, false, false, false, false, 0 from cols
       union all
       select ch.attnum, t.typbasetype,
              case when ch.typmod <> -1 then ch.typmod else t.typtypmod end,
              ch.domain_not_null or t.typnotnull,
              ch.domain_checks or exists (
                select 1 from pg_catalog.pg_constraint k where k.contypid = t.oid and k.contype = 'c'),
+             ch.domain_default or t.typdefaultbin is not null,
              true,
              ch.depth + 1
       from chain ch
@@ -266,7 +268,7 @@ begin
       'column_not_null', c.attnotnull,
       'domain_not_null', b.domain_not_null,
       'domain_has_checks', b.domain_checks,
-      'has_default', c.atthasdef or c.attidentity <> '' or c.attgenerated <> '',
+      'has_default', c.atthasdef or c.attidentity <> '' or c.attgenerated <> '' or b.domain_default,
       'identity', case c.attidentity when 'a' then 'always' when 'd' then 'by_default' end,
       'generated', c.attgenerated <> '',
       'char_length', case when bt.typname in ('varchar', 'bpchar') and b.typmod >= 4 then b.typmod - 4 end,

@@ -58,6 +58,10 @@ begin
     select c.chunk_index from csv_import.chunks c
     where c.job_id = p_job_id and c.kind = 'load' and c.first_record_at is null
       and (c.status <> 'succeeded' or c.rows_parsed <> 0 or c.next_record_at is not null)
+    union all
+    -- Chunk 0 starts at data_start, a record start, so a planned job always has an owning chunk.
+    select 0 where v_job.chunk_count > 0 and not exists (
+      select 1 from csv_import.chunks c where c.job_id = p_job_id and c.kind = 'load' and c.first_record_at is not null)
     order by 1
     limit 1;
     if found then

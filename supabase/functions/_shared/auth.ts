@@ -38,7 +38,10 @@ export function isServiceCaller(req: Request, config: Config): boolean {
 /** A 401 response for callers without the service role. */
 export function unauthorized(): Response {
   return Response.json(
-    { error: "unauthorized", message: "This function only accepts the service role key or the pipeline's internal secret" },
+    {
+      error: "unauthorized",
+      message: "This function only accepts the service role key or the pipeline's internal secret",
+    },
     { status: 401 },
   );
 }

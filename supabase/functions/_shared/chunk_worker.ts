@@ -24,7 +24,13 @@ import type { CsvFormat } from "./csv/format.ts";
 import type { CsvRecord } from "./csv/parser.ts";
 import { createScanner } from "./csv/scan.ts";
 import type { Sql } from "./db.ts";
-import { BatchLoader, type ConflictMode, isFastPathRefusal, type PreparedRow, type RowReject } from "./loader.ts";
+import {
+  BatchLoader,
+  type ConflictMode,
+  isFastPathRefusal,
+  type PreparedRow,
+  type RowReject,
+} from "./loader.ts";
 import { log } from "./log.ts";
 import { compileRowConverter, type JobColumns, type RowConverter } from "./row_converter.ts";
 import { withRetry } from "./retry.ts";
@@ -61,7 +67,9 @@ export interface ChunkContext {
   target_table: string;
   dialect: { delimiter: string; quote: string; newline: "\n" | "\r\n" | "\r" };
   columns: JobColumns;
-  profile: { on_conflict: ConflictMode; conflict_columns: string[] | null; date_style: "iso" | "dmy" | "mdy" } | null;
+  profile:
+    | { on_conflict: ConflictMode; conflict_columns: string[] | null; date_style: "iso" | "dmy" | "mdy" }
+    | null;
 }
 
 export type ChunkOutcome =
@@ -78,40 +86,86 @@ class StopChunk extends Error {
 
 const numberOrNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
-export async function processChunk(deps: ChunkDeps, chunkId: number, leaseToken: string): Promise<ChunkOutcome> {
+export async function processChunk(
+  deps: ChunkDeps,
+  chunkId: number,
+  leaseToken: string,
+): Promise<ChunkOutcome> {
   const { sql } = deps;
   const [row] = await sql<{ context: ChunkContext | null }[]>`
     select csv_import.chunk_context(${chunkId}, ${leaseToken}::uuid) as context`;
   const ctx = row?.context;
   if (!ctx) return { outcome: "lease_lost" };
-  for (const key of ["start_offset", "end_offset", "object_size", "data_start", "lines_before", "resume_offset", "resume_line", "first_record_at"] as const) {
+  for (
+    const key of [
+      "start_offset",
+      "end_offset",
+      "object_size",
+      "data_start",
+      "lines_before",
+      "resume_offset",
+      "resume_line",
+      "first_record_at",
+    ] as const
+  ) {
     (ctx as unknown as Record<string, unknown>)[key] = numberOrNull(ctx[key]);
   }
   const started = performance.now();
   const attempt = `${ctx.attempts}/${ctx.max_attempts}`;
   try {
-    const result = ctx.kind === "scan" ? await scan(deps, ctx, leaseToken) : await load(deps, ctx, leaseToken);
+    const result = ctx.kind === "scan"
+      ? await scan(deps, ctx, leaseToken)
+      : await load(deps, ctx, leaseToken);
     log("info", `chunk_${result.outcome}`, {
-      job: ctx.job_id, chunk: ctx.chunk_index, kind: ctx.kind, attempt, bytes: ctx.end_offset - ctx.start_offset,
-      ...("rows" in result ? { rows: result.rows, rejected: result.rejected } : {}), ms: Math.round(performance.now() - started),
+      job: ctx.job_id,
+      chunk: ctx.chunk_index,
+      kind: ctx.kind,
+      attempt,
+      bytes: ctx.end_offset - ctx.start_offset,
+      ...("rows" in result ? { rows: result.rows, rejected: result.rejected } : {}),
+      ms: Math.round(performance.now() - started),
     });
     return result;
   } catch (error) {
     if (error instanceof StopChunk) {
-      log("info", "chunk_stopped", { job: ctx.job_id, chunk: ctx.chunk_index, kind: ctx.kind, attempt, outcome: error.reason });
+      log("info", "chunk_stopped", {
+        job: ctx.job_id,
+        chunk: ctx.chunk_index,
+        kind: ctx.kind,
+        attempt,
+        outcome: error.reason,
+      });
       return { outcome: error.reason === "missing" ? "lease_lost" : error.reason };
     }
     if (deps.signal?.aborted) {
-      log("warn", "chunk_interrupted", { job: ctx.job_id, chunk: ctx.chunk_index, kind: ctx.kind, attempt, reason: String(deps.signal.reason) });
+      log("warn", "chunk_interrupted", {
+        job: ctx.job_id,
+        chunk: ctx.chunk_index,
+        kind: ctx.kind,
+        attempt,
+        reason: String(deps.signal.reason),
+      });
       return { outcome: "interrupted" };
     }
     const fatal = error instanceof CsvError;
-    const message = fatal ? `Line ${(error as CsvError).line ?? "?"}: ${error.message}` : error instanceof Error ? error.message : String(error);
+    const message = fatal
+      ? `Line ${(error as CsvError).line ?? "?"}: ${error.message}`
+      : error instanceof Error
+      ? error.message
+      : String(error);
     const [{ decision }] = await withRetry(() =>
-      sql<{ decision: string }[]>`select csv_import.fail_chunk(${chunkId}, ${leaseToken}::uuid, ${message}, ${fatal}) as decision`
+      sql<
+        { decision: string }[]
+      >`select csv_import.fail_chunk(${chunkId}, ${leaseToken}::uuid, ${message}, ${fatal}) as decision`
     );
     log(fatal ? "info" : "warn", "chunk_failed", {
-      job: ctx.job_id, chunk: ctx.chunk_index, kind: ctx.kind, attempt, fatal, decision, error: message,
+      job: ctx.job_id,
+      chunk: ctx.chunk_index,
+      kind: ctx.kind,
+      attempt,
+      fatal,
+      decision,
+      error: message,
       ms: Math.round(performance.now() - started),
     });
     return { outcome: "failed", fatal, error: message, decision };
@@ -121,7 +175,9 @@ export async function processChunk(deps: ChunkDeps, chunkId: number, leaseToken:
 async function scan(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Promise<ChunkOutcome> {
   const summary = await withRetry(async () => {
     const scanner = createScanner(ctx.dialect);
-    for await (const piece of deps.storage.readRange(ctx.bucket_id, ctx.object_name, ctx.start_offset, ctx.end_offset)) {
+    for await (
+      const piece of deps.storage.readRange(ctx.bucket_id, ctx.object_name, ctx.start_offset, ctx.end_offset)
+    ) {
       scanner.push(piece);
     }
     return scanner.finish();
@@ -147,7 +203,9 @@ interface Batch {
 async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Promise<ChunkOutcome> {
   const { sql, config } = deps;
   const format: CsvFormat = ctx.dialect;
-  const converter: RowConverter = compileRowConverter(ctx.columns, { dateStyle: ctx.profile?.date_style ?? "iso" });
+  const converter: RowConverter = compileRowConverter(ctx.columns, {
+    dateStyle: ctx.profile?.date_style ?? "iso",
+  });
   const loader = new BatchLoader({
     table: ctx.target_table,
     columns: ctx.columns.mapped.map((m) => ({ name: m.column.name, type: m.column.type })),
@@ -164,22 +222,35 @@ async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Pro
   let totalRejected = 0;
   let jobFinished = false;
 
-  const commitOnce = (batch: Batch, next: { offset: number | null; line: number | null }, final: boolean, isolate: boolean) =>
-      sql.begin(async (tx) => {
-        const [{ state }] = await tx<{ state: string }[]>`
+  const commitOnce = (
+    batch: Batch,
+    next: { offset: number | null; line: number | null },
+    final: boolean,
+    isolate: boolean,
+  ) =>
+    sql.begin(async (tx) => {
+      const [{ state }] = await tx<{ state: string }[]>`
           select csv_import.begin_batch(${ctx.chunk_id}, ${leaseToken}::uuid, ${seq}) as state`;
-        if (state !== "ok") throw new StopChunk(state as StopChunk["reason"]);
-        const written = isolate ? await loader.writeIsolating(tx, batch.rows) : await loader.writeFast(tx, batch.rows);
-        const rejects = [...batch.rejects, ...written.rejects];
-        const [{ outcome }] = await tx<{ outcome: { job_finished: boolean } }[]>`
+      if (state !== "ok") throw new StopChunk(state as StopChunk["reason"]);
+      const written = isolate
+        ? await loader.writeIsolating(tx, batch.rows)
+        : await loader.writeFast(tx, batch.rows);
+      const rejects = [...batch.rejects, ...written.rejects];
+      const [{ outcome }] = await tx<{ outcome: { job_finished: boolean } }[]>`
           select csv_import.commit_batch(${ctx.chunk_id}, ${leaseToken}::uuid, ${seq}, ${firstRecordAt}::bigint,
             ${next.offset}::bigint, ${next.line}::bigint, ${batch.parsed}, ${written.loaded}, ${written.skipped},
-            ${tx.json(rejects.map((r) => ({ line: r.line, column: r.column, reason: r.reason, raw: r.raw })))},
+            ${
+        tx.json(rejects.map((r) => ({ line: r.line, column: r.column, reason: r.reason, raw: r.raw })))
+      },
             ${final}, make_interval(secs => ${config.leaseSeconds}), ${config.maxStoredRejects}) as outcome`;
-        return { outcome, rejected: rejects.length, loaded: written.loaded };
-      });
+      return { outcome, rejected: rejects.length, loaded: written.loaded };
+    });
 
-  const commit = async (batch: Batch, next: { offset: number | null; line: number | null }, final: boolean) => {
+  const commit = async (
+    batch: Batch,
+    next: { offset: number | null; line: number | null },
+    final: boolean,
+  ) => {
     const result = await withRetry(async () => {
       if (!loader.canWriteFast) return await commitOnce(batch, next, final, true);
       try {
@@ -189,7 +260,16 @@ async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Pro
         // The database refused a row of the plain COPY: redo the batch row-isolating, in a new transaction.
         return await commitOnce(batch, next, final, true);
       }
-    }, { onRetry: (error, n) => log("warn", "batch_retry", { job: ctx.job_id, chunk: ctx.chunk_index, batch: seq, attempt: n, error }) });
+    }, {
+      onRetry: (error, n) =>
+        log("warn", "batch_retry", {
+          job: ctx.job_id,
+          chunk: ctx.chunk_index,
+          batch: seq,
+          attempt: n,
+          error,
+        }),
+    });
     seq++;
     totalRows += batch.parsed;
     totalRejected += result.rejected;
@@ -207,9 +287,11 @@ async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Pro
     start: readStart,
     end: ctx.end_offset,
     dataStart: ctx.data_start,
-    entry: resuming
-      ? { entryParity: 0, linesBefore: ctx.resume_line! - 1, atRecordStart: true }
-      : { entryParity: ctx.entry_parity ?? 0, linesBefore: ctx.lines_before ?? 0, atRecordStart: ctx.at_record_start ?? false },
+    entry: resuming ? { entryParity: 0, linesBefore: ctx.resume_line! - 1, atRecordStart: true } : {
+      entryParity: ctx.entry_parity ?? 0,
+      linesBefore: ctx.lines_before ?? 0,
+      atRecordStart: ctx.at_record_start ?? false,
+    },
     maxRecordBytes: config.maxRecordBytes,
   });
 
@@ -219,20 +301,25 @@ async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Pro
       batch.parsed++;
       const converted = converter.convert(record);
       if (converted.ok) batch.rows.push({ copyLine: converted.copyLine, line: record.line, raw: record.raw });
-      else batch.rejects.push({ line: record.line, column: converted.column, reason: converted.reason, raw: record.raw });
+      else {batch.rejects.push({
+          line: record.line,
+          column: converted.column,
+          reason: converted.reason,
+          raw: record.raw,
+        });}
     }
   };
 
   // Open-ended read: the chunk's last record may end past end_offset; leaving the loop cancels the request.
   for await (const piece of deps.storage.readRange(ctx.bucket_id, ctx.object_name, readStart)) {
-      take(reader.push(piece));
-      if (reader.done) break;
-      if (!resuming && firstRecordAt === null) firstRecordAt = reader.firstOffset;
-      if (batch.rows.length + batch.rejects.length >= config.batchSize) {
-        if (deps.signal?.aborted) throw deps.signal.reason;
-        await commit(batch, { offset: reader.nextOffset, line: reader.nextLine }, false);
-        batch = { rows: [], rejects: [], parsed: 0 };
-      }
+    take(reader.push(piece));
+    if (reader.done) break;
+    if (!resuming && firstRecordAt === null) firstRecordAt = reader.firstOffset;
+    if (batch.rows.length + batch.rejects.length >= config.batchSize) {
+      if (deps.signal?.aborted) throw deps.signal.reason;
+      await commit(batch, { offset: reader.nextOffset, line: reader.nextLine }, false);
+      batch = { rows: [], rejects: [], parsed: 0 };
+    }
   }
   if (!reader.done) take(reader.finish());
   if (!resuming && firstRecordAt === null) firstRecordAt = reader.firstOffset;

@@ -77,7 +77,9 @@ export function mapColumns(
       const earlier = seen.get(column.name);
       if (earlier !== undefined) {
         throw new MappingError(
-          `Header columns ${earlier + 1} ("${header[earlier]}") and ${field + 1} ("${name}") both map to column "${column.name}" of ${targetTable}; rename or remove one`,
+          `Header columns ${earlier + 1} ("${header[earlier]}") and ${
+            field + 1
+          } ("${name}") both map to column "${column.name}" of ${targetTable}; rename or remove one`,
         );
       }
       seen.set(column.name, field);
@@ -86,11 +88,17 @@ export function mapColumns(
   }
 
   const present = new Set(mapped.map((m) => m.column.name));
-  const missing = writable.filter((c) => c.notNull && !c.hasDefault && !present.has(c.name)).map((c) => c.name);
+  const missing = writable.filter((c) => c.notNull && !c.hasDefault && !present.has(c.name)).map((c) =>
+    c.name
+  );
   if (missing.length > 0) {
-    const found = header === null ? "the file has no header" : `the header has: ${header.map((h) => `"${h}"`).join(", ")}`;
+    const found = header === null
+      ? "the file has no header"
+      : `the header has: ${header.map((h) => `"${h}"`).join(", ")}`;
     throw new MappingError(
-      `The file lacks required column${missing.length > 1 ? "s" : ""} of ${targetTable}: ${missing.map((m) => `"${m}"`).join(", ")} (${found})`,
+      `The file lacks required column${missing.length > 1 ? "s" : ""} of ${targetTable}: ${
+        missing.map((m) => `"${m}"`).join(", ")
+      } (${found})`,
     );
   }
   if (mapped.length === 0) {

@@ -95,10 +95,14 @@ export function loadConfig(env: Env): Config {
   const legacyServiceKey = text("SUPABASE_SERVICE_ROLE_KEY", false) ?? text("SUPABASE_SERVICE_KEY", false);
   const accepted = [legacyServiceKey, ...secretKeys].filter((k): k is string => !!k);
   if (accepted.length === 0) {
-    problems.push("no service key: set SUPABASE_SERVICE_ROLE_KEY (or its alias SUPABASE_SERVICE_KEY) or SUPABASE_SECRET_KEYS");
+    problems.push(
+      "no service key: set SUPABASE_SERVICE_ROLE_KEY (or its alias SUPABASE_SERVICE_KEY) or SUPABASE_SECRET_KEYS",
+    );
   }
   const bucket = text("STORAGE_BUCKET", false) ?? DEFAULTS.STORAGE_BUCKET;
-  if (!/^[a-z0-9][a-z0-9._-]{1,62}$/.test(bucket)) problems.push(`STORAGE_BUCKET "${bucket}" is not a valid bucket id`);
+  if (!/^[a-z0-9][a-z0-9._-]{1,62}$/.test(bucket)) {
+    problems.push(`STORAGE_BUCKET "${bucket}" is not a valid bucket id`);
+  }
 
   const config: Config = {
     supabaseUrl: (supabaseUrl ?? "").replace(/\/+$/, ""),

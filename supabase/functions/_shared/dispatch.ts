@@ -53,7 +53,10 @@ export async function invokeFunction(
 }
 
 /** Claims and fans out ready chunks; returns how many were handed off. */
-export async function dispatch(deps: DispatchDeps, reason: string): Promise<{ claimed: number; rejectFiles: number }> {
+export async function dispatch(
+  deps: DispatchDeps,
+  reason: string,
+): Promise<{ claimed: number; rejectFiles: number }> {
   const { sql, config } = deps;
   const claimed = await sql<ClaimedChunk[]>`
     select * from csv_import.claim_chunks(${config.fanOutWidth}, ${config.fanOutWidth},
@@ -61,14 +64,24 @@ export async function dispatch(deps: DispatchDeps, reason: string): Promise<{ cl
   await Promise.all(claimed.map(async (chunk) => {
     let outcome: string;
     try {
-      const status = await invokeFunction(deps, "chunk", { chunk_id: chunk.chunk_id, lease_token: chunk.lease_token });
+      const status = await invokeFunction(deps, "chunk", {
+        chunk_id: chunk.chunk_id,
+        lease_token: chunk.lease_token,
+      });
       if (status === 202 || status === 200) return;
       outcome = `the chunk function answered ${status}`;
     } catch (error) {
       outcome = `the chunk function could not be reached: ${error instanceof Error ? error.message : error}`;
     }
-    log("warn", "chunk_handoff_failed", { job: chunk.job_id, chunk: chunk.chunk_index, kind: chunk.kind, outcome });
-    await sql`select csv_import.fail_chunk(${chunk.chunk_id}, ${chunk.lease_token}::uuid, ${"Hand-off failed: " + outcome})`;
+    log("warn", "chunk_handoff_failed", {
+      job: chunk.job_id,
+      chunk: chunk.chunk_index,
+      kind: chunk.kind,
+      outcome,
+    });
+    await sql`select csv_import.fail_chunk(${chunk.chunk_id}, ${chunk.lease_token}::uuid, ${
+      "Hand-off failed: " + outcome
+    })`;
   }));
   const rejectFiles = await writePendingRejectFiles(sql, deps.storage);
   if (claimed.length > 0 || rejectFiles > 0) {

@@ -37,10 +37,14 @@ export function serveService(name: string, handler: ServiceHandler): void {
       try {
         body = text.trim() ? JSON.parse(text) : {};
       } catch {
-        return Response.json({ error: "bad_request", message: "The body must be a JSON object" }, { status: 400 });
+        return Response.json({ error: "bad_request", message: "The body must be a JSON object" }, {
+          status: 400,
+        });
       }
       if (body === null || typeof body !== "object" || Array.isArray(body)) {
-        return Response.json({ error: "bad_request", message: "The body must be a JSON object" }, { status: 400 });
+        return Response.json({ error: "bad_request", message: "The body must be a JSON object" }, {
+          status: 400,
+        });
       }
     }
     try {

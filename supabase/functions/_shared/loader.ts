@@ -143,7 +143,13 @@ export class BatchLoader {
     return result;
   }
 
-  async #insertRange(tx: Tx, rows: PreparedRow[], from: number, to: number, result: BatchResult): Promise<void> {
+  async #insertRange(
+    tx: Tx,
+    rows: PreparedRow[],
+    from: number,
+    to: number,
+    result: BatchResult,
+  ): Promise<void> {
     try {
       const count = await tx.savepoint((sp) => this.#insert(sp, from, to));
       const size = to - from;
@@ -175,7 +181,9 @@ export class BatchLoader {
     const onConflict = mode === "skip_duplicates"
       ? `on conflict ${key ? `(${key}) ` : ""}do nothing`
       : mode === "upsert"
-      ? updates.length > 0 ? `on conflict (${key}) do update set ${updates.join(", ")}` : `on conflict (${key}) do nothing`
+      ? updates.length > 0
+        ? `on conflict (${key}) do update set ${updates.join(", ")}`
+        : `on conflict (${key}) do nothing`
       : "";
     // seq is 1-based; the range [from, to) of the batch is seq (from, to].
     const inserted = await tx.unsafe(

@@ -39,7 +39,12 @@ function clean(value: unknown, depth = 0): unknown {
 }
 
 export function log(level: LogLevel, event: string, fields: LogFields = {}): void {
-  const line = JSON.stringify({ level, event, ...(clean(fields) as LogFields), at: new Date().toISOString() });
+  const line = JSON.stringify({
+    level,
+    event,
+    ...(clean(fields) as LogFields),
+    at: new Date().toISOString(),
+  });
   if (level === "error") console.error(line);
   else if (level === "warn") console.warn(line);
   else console.log(line);

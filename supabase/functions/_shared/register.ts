@@ -24,7 +24,7 @@ import { fetchTargetColumns, type TargetColumn } from "./pg_types/columns.ts";
 import { UnsupportedColumnError } from "./pg_types/convert.ts";
 import { compileRowConverter, type JobColumns } from "./row_converter.ts";
 import { isTransient } from "./retry.ts";
-import { StorageError, type StorageClient } from "./storage.ts";
+import { type StorageClient, StorageError } from "./storage.ts";
 
 export interface RegisterDeps {
   sql: Sql;
@@ -77,7 +77,12 @@ export async function registerJob(deps: RegisterDeps, jobId: number): Promise<Re
     const [result] = await sql<{ chunk_count: number; planned: boolean; status: string }[]>`
       select * from csv_import.register_job(${jobId}, ${sql.json(plan as unknown as postgres.JSONValue)})`;
     if (!result.planned) return { outcome: "unchanged", jobId, status: result.status };
-    log("info", "job_registered", { job: jobId, object: job.object_name, chunks: result.chunk_count, target: plan.target_table });
+    log("info", "job_registered", {
+      job: jobId,
+      object: job.object_name,
+      chunks: result.chunk_count,
+      target: plan.target_table,
+    });
     return { outcome: "planned", jobId, chunks: result.chunk_count };
   } catch (error) {
     const transient = !(error instanceof RegistrationProblem || error instanceof CsvError ||
@@ -85,10 +90,19 @@ export async function registerJob(deps: RegisterDeps, jobId: number): Promise<Re
       isTransient(error);
     const message = error instanceof StorageError && error.status === 404
       ? `The object ${job.bucket_id}/${job.object_name} no longer exists`
-      : error instanceof Error ? error.message : String(error);
+      : error instanceof Error
+      ? error.message
+      : String(error);
     await sql`select csv_import.fail_registration(${jobId}, ${message}, ${transient})`;
-    log(transient ? "warn" : "info", "job_registration_failed", { job: jobId, object: job.object_name, transient, error: message });
-    return transient ? { outcome: "retry_later", jobId, error: message } : { outcome: "failed", jobId, error: message };
+    log(transient ? "warn" : "info", "job_registration_failed", {
+      job: jobId,
+      object: job.object_name,
+      transient,
+      error: message,
+    });
+    return transient
+      ? { outcome: "retry_later", jobId, error: message }
+      : { outcome: "failed", jobId, error: message };
   }
 }
 
@@ -98,7 +112,9 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
   if (size === null) throw new RegistrationProblem("The object's size is unknown (no metadata.size)");
   if (size === 0) throw new RegistrationProblem("File is empty");
   if (size > config.maxFileBytes) {
-    throw new RegistrationProblem(`File is ${size} bytes; the limit is ${config.maxFileBytes} bytes (MAX_FILE_BYTES)`);
+    throw new RegistrationProblem(
+      `File is ${size} bytes; the limit is ${config.maxFileBytes} bytes (MAX_FILE_BYTES)`,
+    );
   }
 
   const [profile] = await sql<ProfileRow[]>`
@@ -113,13 +129,22 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
   const dialect = await sniff(storage, job, size, profile, config.maxRecordBytes);
   const columns = await describeTarget(sql, profile.target_table);
   if (dialect.header !== null && dialect.header.length > config.maxColumns) {
-    throw new RegistrationProblem(`File has ${dialect.header.length} columns; the limit is ${config.maxColumns}`);
+    throw new RegistrationProblem(
+      `File has ${dialect.header.length} columns; the limit is ${config.maxColumns}`,
+    );
   }
-  const fieldCount = dialect.header?.length ?? await firstRecordFieldCount(storage, job, dialect, size, config.maxRecordBytes);
+  const fieldCount = dialect.header?.length ??
+    await firstRecordFieldCount(storage, job, dialect, size, config.maxRecordBytes);
   if (fieldCount > config.maxColumns) {
     throw new RegistrationProblem(`File has ${fieldCount} columns; the limit is ${config.maxColumns}`);
   }
-  const mapping: ColumnMapping = mapColumns(dialect.header, columns, profile.column_aliases ?? {}, profile.target_table, fieldCount);
+  const mapping: ColumnMapping = mapColumns(
+    dialect.header,
+    columns,
+    profile.column_aliases ?? {},
+    profile.target_table,
+    fieldCount,
+  );
   const jobColumns: JobColumns = {
     expected_fields: mapping.expectedFields,
     ignored: mapping.ignored,
@@ -157,7 +182,13 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
 }
 
 /** Sniffs from the head; a header longer than the usual head is read in full, up to the record size limit. */
-async function sniff(storage: StorageClient, job: JobRow, size: number, profile: ProfileRow, maxRecordBytes: number): Promise<Dialect> {
+async function sniff(
+  storage: StorageClient,
+  job: JobRow,
+  size: number,
+  profile: ProfileRow,
+  maxRecordBytes: number,
+): Promise<Dialect> {
   const options = {
     fileSize: size,
     ...(profile.has_header !== null ? { hasHeader: profile.has_header } : {}),
@@ -186,7 +217,12 @@ async function firstRecordFieldCount(
   maxRecordBytes: number,
 ): Promise<number> {
   const end = Math.min(size, dialect.dataStart + maxRecordBytes + 2);
-  const parser = createRecordParser({ format: dialect, maxRecordBytes, startOffset: dialect.dataStart, stopAt: dialect.dataStart + 1 });
+  const parser = createRecordParser({
+    format: dialect,
+    maxRecordBytes,
+    startOffset: dialect.dataStart,
+    stopAt: dialect.dataStart + 1,
+  });
   const bytes = await storage.readBytes(job.bucket_id, job.object_name, dialect.dataStart, end);
   const records = parser.push(bytes);
   if (records.length === 0 && !parser.done) records.push(...parser.finish());
@@ -195,6 +231,8 @@ async function firstRecordFieldCount(
 
 async function describeTarget(sql: Sql, targetTable: string): Promise<TargetColumn[]> {
   const columns = await fetchTargetColumns(sql, targetTable);
-  if (columns.length === 0) throw new RegistrationProblem(`The profile's target table ${targetTable} does not exist`);
+  if (columns.length === 0) {
+    throw new RegistrationProblem(`The profile's target table ${targetTable} does not exist`);
+  }
   return columns;
 }

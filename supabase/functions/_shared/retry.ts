@@ -40,10 +40,22 @@ export function isTransient(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code === "string") {
     if (TRANSIENT_PG_CODES.has(code) || code.startsWith("08")) return true; // 08xxx: connection exceptions
-    if (["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED",
-      "CONNECTION_DESTROYED", "CONNECT_TIMEOUT"].includes(code)) return true;
+    if (
+      [
+        "ECONNRESET",
+        "ECONNREFUSED",
+        "EPIPE",
+        "ETIMEDOUT",
+        "CONNECTION_CLOSED",
+        "CONNECTION_ENDED",
+        "CONNECTION_DESTROYED",
+        "CONNECT_TIMEOUT",
+      ].includes(code)
+    ) return true;
   }
-  if (error.name === "TimeoutError" || error.name === "AbortError" && /timed? ?out/i.test(error.message)) return true;
+  if (error.name === "TimeoutError" || error.name === "AbortError" && /timed? ?out/i.test(error.message)) {
+    return true;
+  }
   return error instanceof TypeError && /fetch|network|connection|reset|closed/i.test(error.message) ||
     /connection (reset|refused|closed|terminated)|broken pipe|socket hang up/i.test(error.message);
 }
@@ -56,7 +68,10 @@ export interface RetryOptions {
 }
 
 /** Runs fn, retrying transient failures up to `attempts` times in total (default 5). */
-export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
+export async function withRetry<T>(
+  fn: (attempt: number) => Promise<T>,
+  options: RetryOptions = {},
+): Promise<T> {
   const attempts = options.attempts ?? 5;
   for (let attempt = 1;; attempt++) {
     try {

@@ -79,7 +79,10 @@ export class StorageClient {
         const rangeEnd = end === undefined ? "" : String(end - 1);
         try {
           const response = await this.#withStall(
-            this.#fetch(url, { headers: this.#headers({ Range: `bytes=${offset}-${rangeEnd}` }), signal: controller.signal }),
+            this.#fetch(url, {
+              headers: this.#headers({ Range: `bytes=${offset}-${rangeEnd}` }),
+              signal: controller.signal,
+            }),
             controller,
           );
           if (response.status === 416) {
@@ -89,15 +92,25 @@ export class StorageClient {
           }
           if (!response.ok) {
             const body = await response.text().catch(() => "");
-            const message = `Storage answered ${response.status} for ${bucket}/${name} bytes ${offset}-${rangeEnd}: ${body.slice(0, 200)}`;
+            const message =
+              `Storage answered ${response.status} for ${bucket}/${name} bytes ${offset}-${rangeEnd}: ${
+                body.slice(0, 200)
+              }`;
             if (isTransientStatus(response.status)) throw new TransientError(message);
             throw new StorageError(message, response.status);
           }
           const contentRange = response.headers.get("content-range");
-          const deliveredFrom = response.status === 206 ? Number(/bytes (\d+)-/.exec(contentRange ?? "")?.[1]) : 0;
+          const deliveredFrom = response.status === 206
+            ? Number(/bytes (\d+)-/.exec(contentRange ?? "")?.[1])
+            : 0;
           if (deliveredFrom !== offset) {
             await response.body?.cancel();
-            throw new StorageError(`Storage returned bytes from ${deliveredFrom} when asked for ${offset} (${contentRange ?? "no Content-Range"})`, 502);
+            throw new StorageError(
+              `Storage returned bytes from ${deliveredFrom} when asked for ${offset} (${
+                contentRange ?? "no Content-Range"
+              })`,
+              502,
+            );
           }
           reader = response.body!.getReader();
           return;
@@ -174,7 +187,9 @@ export class StorageClient {
     if (!response.ok) {
       const text = await response.text().catch(() => "");
       const message = `Upload of ${bucket}/${name} failed with ${response.status}: ${text.slice(0, 200)}`;
-      throw isTransientStatus(response.status) ? new TransientError(message) : new StorageError(message, response.status);
+      throw isTransientStatus(response.status)
+        ? new TransientError(message)
+        : new StorageError(message, response.status);
     }
     await response.body?.cancel();
   }

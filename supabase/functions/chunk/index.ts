@@ -19,7 +19,9 @@ const signal = shutdownSignal();
 serveService("chunk", (body, cfg) => {
   const chunkId = requireId(body, "chunk_id");
   const leaseToken = body.lease_token;
-  if (typeof leaseToken !== "string" || !UUID.test(leaseToken)) throw new BadRequest('"lease_token" must be a UUID');
+  if (typeof leaseToken !== "string" || !UUID.test(leaseToken)) {
+    throw new BadRequest('"lease_token" must be a UUID');
+  }
   const deps = {
     sql: db(cfg.dbUrl, "csv-import chunk"),
     config: cfg,

@@ -12,5 +12,7 @@ import { StorageClient } from "../_shared/storage.ts";
 serveService("dispatch", async (body, cfg) => {
   const storage = new StorageClient({ supabaseUrl: cfg.supabaseUrl, key: cfg.serviceKey });
   const reason = typeof body.reason === "string" ? body.reason : "request";
-  return Response.json(await dispatch({ sql: db(cfg.dbUrl, "csv-import dispatch"), config: cfg, storage }, reason));
+  return Response.json(
+    await dispatch({ sql: db(cfg.dbUrl, "csv-import dispatch"), config: cfg, storage }, reason),
+  );
 });

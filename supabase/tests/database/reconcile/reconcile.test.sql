@@ -1,7 +1,8 @@
 -- csv_import.reconcile: expired leases, registration re-kicks, finalization, roll-up, dispatch kicks, pruning.
 --
--- reconcile() works on the whole database, so this file first hides every other job for the length of its
--- transaction (the delete is rolled back with everything else).
+-- reconcile() works on the whole database, so this file first hides every other job, and every stored object (which
+-- would otherwise be registered as an orphan), for the length of its transaction (the deletes are rolled back with
+-- everything else).
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
@@ -9,6 +10,8 @@ set local client_min_messages = error;
 select plan(26);
 
 delete from csv_import.jobs;
+set local storage.allow_delete_query = 'true';
+delete from storage.objects;
 delete from vault.secrets where name in ('csv_import_api_url', 'csv_import_service_key');
 do $$ begin
   perform vault.create_secret('https://pipeline.test', 'csv_import_api_url');
