@@ -138,8 +138,9 @@ export interface UnsafeQuery {
  */
 export async function fetchTargetColumns(sql: UnsafeQuery, table: string): Promise<TargetColumn[]> {
   try {
-    const [row] = await sql.unsafe("select csv_import.describe_target($1) as columns", [table]) as
-      { columns: TargetColumnRow[] | null }[];
+    const [row] = await sql.unsafe("select csv_import.describe_target($1) as columns", [table]) as {
+      columns: TargetColumnRow[] | null;
+    }[];
     return toTargetColumns(row?.columns ?? []);
   } catch (error) {
     if ((error as { code?: string }).code === "42P01") return [];
