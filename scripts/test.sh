@@ -30,7 +30,8 @@ if [ "${#pgtap_files[@]}" -gt 0 ]; then
   pgtap_status=${PIPESTATUS[0]}
   set -e
   pgtap_total="$(grep -oE 'Tests=[0-9]+' "$report_dir/pgtap.txt" | grep -oE '[0-9]+' || echo 0)"
-  pgtap_failed="$(grep -oE 'Failed [0-9]+/[0-9]+ subtests' "$report_dir/pgtap.txt" | awk -F'[ /]' '{s+=$2} END {print s+0}')"
+  # `|| true`: grep finds nothing when every test passed, which under pipefail would end the script here.
+  pgtap_failed="$({ grep -oE 'Failed [0-9]+/[0-9]+ subtests' "$report_dir/pgtap.txt" || true; } | awk -F'[ /]' '{s+=$2} END {print s+0}')"
   if [ "$pgtap_status" -ne 0 ] && [ "$pgtap_failed" -eq 0 ]; then pgtap_failed=1; fi
   passed=$((passed + pgtap_total - pgtap_failed))
   failed=$((failed + pgtap_failed))

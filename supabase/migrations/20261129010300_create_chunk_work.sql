@@ -243,7 +243,8 @@ begin
     return 'lease_lost';
   end if;
 
-  select * into v_job from csv_import.jobs where id = v_job_id for update;
+  -- FOR NO KEY UPDATE: serializes prefix advancement without waiting for batches holding KEY SHARE (rejects FK).
+  select * into v_job from csv_import.jobs where id = v_job_id for no key update;
   loop
     select * into v_scan from csv_import.chunks
     where job_id = v_job_id and kind = 'scan' and chunk_index = v_job.scanned_prefix and status = 'succeeded';

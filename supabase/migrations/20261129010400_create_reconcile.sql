@@ -20,7 +20,10 @@ declare
   v_status csv_import.job_status;
   v_error text;
 begin
-  select * into v_job from csv_import.jobs where id = p_job_id for update;
+  -- FOR NO KEY UPDATE, not FOR UPDATE: the row's key never changes, and FOR UPDATE would conflict with the
+  -- KEY SHARE lock that a concurrent batch's INSERT into csv_import.rejects takes on the job row (foreign key),
+  -- while that batch waits for this transaction's update of the same row: a deadlock.
+  select * into v_job from csv_import.jobs where id = p_job_id for no key update;
   if not found or v_job.status not in ('queued', 'running') then
     return v_job.status;
   end if;
