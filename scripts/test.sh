@@ -43,7 +43,7 @@ set +e
 deno test -A --config deno.json "$@" 2>&1 | tee "$report_dir/deno.txt"
 deno_status=${PIPESTATUS[0]}
 set -e
-summary="$(sed 's/\x1b\[[0-9;]*m//g' "$report_dir/deno.txt" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -1)"
+summary="$(sed 's/\x1b\[[0-9;]*m//g' "$report_dir/deno.txt" | { grep -E '^(ok|FAILED) \| [0-9]+ passed' || true; } | tail -1)"
 deno_passed="$(printf '%s' "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)"
 deno_failed="$(printf '%s' "$summary" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)"
 if [ "$deno_status" -ne 0 ] && [ "$deno_failed" -eq 0 ]; then deno_failed=1; fi

@@ -84,6 +84,12 @@ class StopChunk extends Error {
   }
 }
 
+/** The file's problem as the job's error: sentence case, with the line when the message lacks it. */
+function describeCsvError(error: CsvError): string {
+  const text = error.message.charAt(0).toUpperCase() + error.message.slice(1);
+  return error.line !== undefined && !/\bline \d/.test(error.message) ? `Line ${error.line}: ${text}` : text;
+}
+
 const numberOrNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
 export async function processChunk(
@@ -148,8 +154,8 @@ export async function processChunk(
       return { outcome: "interrupted" };
     }
     const fatal = error instanceof CsvError;
-    const message = fatal
-      ? `Line ${(error as CsvError).line ?? "?"}: ${error.message}`
+    const message = error instanceof CsvError
+      ? describeCsvError(error)
       : error instanceof Error
       ? error.message
       : String(error);
