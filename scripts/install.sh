@@ -23,9 +23,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root sh -c 'command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read -r v c _; do pg_ctlcluster "$v" "$c" stop 2>/dev/null || true; done' || true
 fi
 
-if [ ! -x "$TOOLS_BIN/deno" ] || [ ! -x "$TOOLS_BIN/supabase" ] || [ "$REPO_ROOT/tools/package-lock.json" -nt "$REPO_ROOT/tools/node_modules/.package-lock.json" ]; then
+if [ ! -x "$TOOLS_BIN/deno" ] || [ ! -x "$TOOLS_BIN/supabase" ] || [ "$REPO_ROOT/tools/package.json" -nt "$REPO_ROOT/tools/node_modules/.package-lock.json" ]; then
   log "installing pinned Deno and Supabase CLI from npm into tools/"
-  (cd "$REPO_ROOT/tools" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  # `npm install --no-save`, not `npm ci`: npm 11 writes only this platform's optional packages into the lock
+  # file and then `npm ci` refuses it as out of sync. Versions are pinned exactly in tools/package.json.
+  (cd "$REPO_ROOT/tools" && npm install --no-audit --no-fund --no-save --loglevel=error >/dev/null)
 fi
 "$TOOLS_BIN/deno" --version >/dev/null || die "Deno did not install: tools/node_modules/.bin/deno does not run"
 
