@@ -1,0 +1,337 @@
+/**
+ * Pure helpers of the benchmark (scripts/bench.ts): statistics, list parsing, the functions' .env rewrite,
+ * matching invocation records to a job through the gateway log, /proc readings and the result table.
+ * Nothing here touches the network, the database or the disk, so scripts/bench_test.ts can exercise it.
+ *
+ * Invariants:
+ * - `summarize` uses the nearest-rank percentile on a sorted copy (never interpolates, never mutates input).
+ * - `withEnvValue` changes exactly one KEY=VALUE line (or appends it) and keeps every other line as it was.
+ * - `attributeInvocations` assigns an invocation to a job only when a log event of the same worker process
+ *   (executionId) names that job and falls inside the invocation's [start, start + wall] window; workers serve
+ *   one invocation at a time, so the assignment is unambiguous.
+ */
+
+export interface Stats {
+  n: number;
+  p50: number | null;
+  p95: number | null;
+  max: number | null;
+  sum: number;
+}
+
+/** Nearest-rank percentile (p in 0..100) of `values`; null when empty. */
+export function percentile(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(rank, sorted.length) - 1];
+}
+
+export function summarize(values: readonly number[]): Stats {
+  return {
+    n: values.length,
+    p50: percentile(values, 50),
+    p95: percentile(values, 95),
+    max: values.length === 0 ? null : Math.max(...values),
+    sum: values.reduce((a, b) => a + b, 0),
+  };
+}
+
+/** The median element by `key` (the lower middle one for an even count); throws on an empty list. */
+export function medianBy<T>(items: readonly T[], key: (item: T) => number): T {
+  if (items.length === 0) throw new Error("medianBy of an empty list");
+  const sorted = [...items].sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+/** "100000,1m,5M" → [100000, 1000000, 5000000]; k/m suffixes are decimal (rows, widths). */
+export function parseCountList(raw: string): number[] {
+  const out = raw.split(",").map((part) => part.trim()).filter((part) => part !== "").map((part) => {
+    const match = /^(\d+(?:\.\d+)?)([km]?)$/i.exec(part);
+    if (!match) throw new Error(`not a count: "${part}"`);
+    const factor = match[2].toLowerCase() === "k" ? 1e3 : match[2].toLowerCase() === "m" ? 1e6 : 1;
+    const value = Math.round(Number(match[1]) * factor);
+    if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`not a positive count: "${part}"`);
+    return value;
+  });
+  if (out.length === 0) throw new Error(`empty list: "${raw}"`);
+  return out;
+}
+
+/** Reads KEY's value from KEY=VALUE text (last assignment wins); null when absent. */
+export function envValue(text: string | null, key: string): string | null {
+  if (text === null) return null;
+  let value: string | null = null;
+  for (const line of text.split(/\r?\n/)) {
+    const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (match && match[1] === key) value = match[2].trim().replace(/^(["'])(.*)\1$/, "$2");
+  }
+  return value;
+}
+
+/** `text` with KEY=value set: every assignment of KEY replaced by one line (in place of the first), or appended. */
+export function withEnvValue(text: string | null, key: string, value: string): string {
+  const lines = text === null || text === "" ? [] : text.replace(/\r?\n$/, "").split(/\r?\n/);
+  const isKey = (line: string) => {
+    const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=/.exec(line);
+    return match !== null && match[1] === key;
+  };
+  const out: string[] = [];
+  let placed = false;
+  for (const line of lines) {
+    if (!isKey(line)) out.push(line);
+    else if (!placed) {
+      out.push(`${key}=${value}`);
+      placed = true;
+    }
+  }
+  if (!placed) out.push(`${key}=${value}`);
+  return out.join("\n") + "\n";
+}
+
+export interface Interval {
+  start: number;
+  end: number;
+}
+
+/** Largest number of intervals open at one instant (an interval ending exactly when another starts: no overlap). */
+export function maxConcurrency(intervals: readonly Interval[]): number {
+  const events: [number, number][] = [];
+  for (const { start, end } of intervals) {
+    events.push([start, 1], [end, -1]);
+  }
+  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let open = 0;
+  let best = 0;
+  for (const [, delta] of events) {
+    open += delta;
+    best = Math.max(best, open);
+  }
+  return best;
+}
+
+/** What the local functions runtime records per invocation (GET /_local/functions/invocations). */
+export interface InvocationRecord {
+  id: string;
+  function: string;
+  status: number;
+  startedAt: string;
+  wallMs: number;
+  cpuMs: number;
+  peakMemoryMb: number;
+  peakRssMb: number;
+  coldStart: boolean;
+  bootMs: number | null;
+  executionId: string | null;
+  outcome: string;
+}
+
+/** A pipeline log line a worker printed (the gateway wraps it in an {"event":"log"} line). */
+export interface WorkerLogEvent {
+  at: number;
+  executionId: string;
+  function: string;
+  event: string;
+  job: number | null;
+  kind: string | null;
+}
+
+/** Parses the gateway log's {"event":"log"} lines whose message is a pipeline JSON log line. */
+export function parseWorkerLog(text: string): WorkerLogEvent[] {
+  const out: WorkerLogEvent[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.includes('"event":"log"')) continue;
+    try {
+      const outer = JSON.parse(line);
+      if (outer.event !== "log" || typeof outer.executionId !== "string") continue;
+      const inner = typeof outer.message === "string" && outer.message.startsWith("{")
+        ? JSON.parse(outer.message)
+        : null;
+      if (!inner || typeof inner.event !== "string") continue;
+      out.push({
+        at: Date.parse(inner.at ?? outer.at),
+        executionId: outer.executionId,
+        function: String(outer.function),
+        event: inner.event,
+        job: typeof inner.job === "number" ? inner.job : null,
+        kind: typeof inner.kind === "string" ? inner.kind : null,
+      });
+    } catch {
+      // a partial or foreign line
+    }
+  }
+  return out;
+}
+
+export interface AttributedInvocation extends InvocationRecord {
+  kind: string;
+}
+
+/**
+ * The `fn` invocations that worked on `jobId`, each with the chunk kind its worker logged. Slack (ms) widens the
+ * window at the end: the record's wall time is measured by the gateway, the log time by the worker.
+ */
+export function attributeInvocations(
+  records: readonly InvocationRecord[],
+  events: readonly WorkerLogEvent[],
+  jobId: number,
+  fn = "chunk",
+  slackMs = 50,
+): AttributedInvocation[] {
+  const byWorker = new Map<string, WorkerLogEvent[]>();
+  for (const e of events) {
+    if (e.job === null) continue;
+    const list = byWorker.get(e.executionId) ?? [];
+    list.push(e);
+    byWorker.set(e.executionId, list);
+  }
+  const out: AttributedInvocation[] = [];
+  for (const r of records) {
+    if (r.function !== fn || r.executionId === null) continue;
+    const start = Date.parse(r.startedAt);
+    const end = start + r.wallMs + slackMs;
+    const match = (byWorker.get(r.executionId) ?? []).find((e) => e.at >= start - slackMs && e.at <= end);
+    if (match && match.job === jobId) out.push({ ...r, kind: match.kind ?? "?" });
+  }
+  return out;
+}
+
+/** CPU fields of /proc/<pid>/stat, in clock ticks. */
+export interface ProcStat {
+  pid: number;
+  ppid: number;
+  utime: number;
+  stime: number;
+  cutime: number;
+  cstime: number;
+}
+
+/** Parses /proc/<pid>/stat (the command name may contain spaces and parentheses: split after the last ")"). */
+export function parseProcStat(text: string): ProcStat {
+  const close = text.lastIndexOf(")");
+  const pid = Number(text.slice(0, text.indexOf("(")).trim());
+  // After ")": state(3) ppid(4) … utime(14) stime(15) cutime(16) cstime(17); index 0 here is field 3.
+  const f = text.slice(close + 2).trim().split(/\s+/);
+  return {
+    pid,
+    ppid: Number(f[1]),
+    utime: Number(f[11]),
+    stime: Number(f[12]),
+    cutime: Number(f[13]),
+    cstime: Number(f[14]),
+  };
+}
+
+/**
+ * CPU ticks of a process tree: every live member's own time, plus the root's reaped children (cutime/cstime),
+ * so a child that exits between two readings is still counted once its parent has waited for it.
+ */
+export function treeTicks(stats: readonly ProcStat[], rootPid: number): number {
+  const children = new Map<number, ProcStat[]>();
+  for (const s of stats) {
+    const list = children.get(s.ppid) ?? [];
+    list.push(s);
+    children.set(s.ppid, list);
+  }
+  const root = stats.find((s) => s.pid === rootPid);
+  if (!root) return 0;
+  let ticks = root.cutime + root.cstime;
+  const stack = [root];
+  while (stack.length > 0) {
+    const s = stack.pop()!;
+    ticks += s.utime + s.stime;
+    if (s !== root) ticks += s.cutime + s.cstime;
+    stack.push(...(children.get(s.pid) ?? []));
+  }
+  return ticks;
+}
+
+/** One line of the printed table. */
+export interface TableRow {
+  method: string;
+  rows: number;
+  width: number | null;
+  concurrency: number | null;
+  seconds: number;
+  rowsPerSecond: number;
+  mbPerSecond: number;
+  ratioToCopy: number | null;
+  scanSeconds: number | null;
+  firstRowSeconds: number | null;
+  cpuMs: Stats | null;
+  peakMemoryMb: number | null;
+  peakRssMb: number | null;
+  invocations: number | null;
+  retries: number | null;
+  dbCpuSeconds: number | null;
+  appCpuSeconds: number | null;
+  valid: boolean;
+}
+
+const dash = "–";
+const fixed = (
+  n: number | null | undefined,
+  digits: number,
+) => (n === null || n === undefined ? dash : n.toFixed(digits));
+const grouped = (n: number) => Math.round(n).toLocaleString("en-US");
+const compactRows = (n: number) =>
+  n >= 1e6 && n % 1e5 === 0 ? `${n / 1e6}M` : n >= 1e3 && n % 100 === 0 ? `${n / 1e3}k` : String(n);
+
+export const TABLE_HEADER = [
+  "method",
+  "rows",
+  "width",
+  "conc",
+  "wall s",
+  "rows/s",
+  "MB/s",
+  "× \\copy",
+  "scan s",
+  "1st row s",
+  "CPU ms p50/p95/max",
+  "peak MB Δ/RSS",
+  "inv",
+  "retries",
+  "DB CPU s",
+  "app CPU s",
+  "ok",
+];
+
+export function tableCells(r: TableRow): string[] {
+  return [
+    r.method,
+    compactRows(r.rows),
+    r.width === null ? dash : String(r.width),
+    r.concurrency === null ? dash : String(r.concurrency),
+    fixed(r.seconds, 1),
+    grouped(r.rowsPerSecond),
+    fixed(r.mbPerSecond, 1),
+    r.ratioToCopy === null ? dash : `${r.ratioToCopy.toFixed(2)}×`,
+    fixed(r.scanSeconds, 1),
+    fixed(r.firstRowSeconds, 2),
+    r.cpuMs === null || r.cpuMs.n === 0
+      ? dash
+      : `${fixed(r.cpuMs.p50, 0)}/${fixed(r.cpuMs.p95, 0)}/${fixed(r.cpuMs.max, 0)}`,
+    r.peakMemoryMb === null ? dash : `${fixed(r.peakMemoryMb, 0)}/${fixed(r.peakRssMb, 0)}`,
+    r.invocations === null ? dash : String(r.invocations),
+    r.retries === null ? dash : String(r.retries),
+    fixed(r.dbCpuSeconds, 1),
+    fixed(r.appCpuSeconds, 1),
+    r.valid ? "yes" : "NO",
+  ];
+}
+
+/** A Markdown-compatible table: header, separator, one line per row; text left-aligned, numbers right-aligned. */
+export function formatTable(rows: readonly TableRow[]): string {
+  const body = rows.map(tableCells);
+  const widths = TABLE_HEADER.map((h, i) => Math.max(h.length, ...body.map((cells) => cells[i].length)));
+  const leftAligned = new Set([0]);
+  const line = (cells: string[]) =>
+    `| ${
+      cells.map((c, i) => (leftAligned.has(i) ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(" | ")
+    } |`;
+  const separator = `|${
+    widths.map((w, i) => (leftAligned.has(i) ? `:${"-".repeat(w + 1)}` : `${"-".repeat(w + 1)}:`)).join("|")
+  }|`;
+  return [line(TABLE_HEADER), separator, ...body.map(line)].join("\n");
+}

@@ -1,0 +1,176 @@
+/**
+ * Smoke test of the benchmark's pure helpers (scripts/bench_lib.ts): percentiles, list parsing, the .env
+ * rewrite, concurrency, invocation attribution, /proc parsing and the table. The benchmark itself is a command
+ * (`deno task bench`), not a test.
+ */
+import assert from "node:assert/strict";
+import {
+  attributeInvocations,
+  envValue,
+  formatTable,
+  type InvocationRecord,
+  maxConcurrency,
+  medianBy,
+  parseCountList,
+  parseProcStat,
+  parseWorkerLog,
+  percentile,
+  summarize,
+  TABLE_HEADER,
+  type TableRow,
+  treeTicks,
+  withEnvValue,
+} from "./bench_lib.ts";
+
+Deno.test("percentiles are nearest-rank and summarize does not mutate its input", () => {
+  const values = [5, 1, 4, 2, 3, 10, 9, 8, 7, 6];
+  assert.equal(percentile(values, 50), 5);
+  assert.equal(percentile(values, 95), 10);
+  assert.equal(percentile(values, 0), 1);
+  assert.equal(percentile([], 50), null);
+  assert.deepEqual(summarize(values), { n: 10, p50: 5, p95: 10, max: 10, sum: 55 });
+  assert.deepEqual(values, [5, 1, 4, 2, 3, 10, 9, 8, 7, 6]);
+  assert.deepEqual(summarize([]), { n: 0, p50: null, p95: null, max: null, sum: 0 });
+  const hundred = Array.from({ length: 100 }, (_, i) => i + 1);
+  assert.equal(percentile(hundred, 95), 95);
+});
+
+Deno.test("medianBy picks the middle run (the lower middle one for an even count)", () => {
+  const runs = [{ s: 3 }, { s: 1 }, { s: 2 }];
+  assert.deepEqual(medianBy(runs, (r) => r.s), { s: 2 });
+  assert.deepEqual(medianBy([{ s: 4 }, { s: 1 }], (r) => r.s), { s: 1 });
+  assert.throws(() => medianBy([], () => 0));
+});
+
+Deno.test("count lists accept k/m suffixes and reject junk", () => {
+  assert.deepEqual(parseCountList("100000,1m, 5M"), [100000, 1000000, 5000000]);
+  assert.deepEqual(parseCountList("1,2,4,8"), [1, 2, 4, 8]);
+  assert.deepEqual(parseCountList("100k"), [100000]);
+  assert.throws(() => parseCountList("1,x"));
+  assert.throws(() => parseCountList("0"));
+  assert.throws(() => parseCountList(""));
+});
+
+Deno.test(".env rewrite changes one key and keeps the rest", () => {
+  assert.equal(withEnvValue(null, "W", "8"), "W=8\n");
+  assert.equal(withEnvValue("A=1\n# c\nW=4\nB=2\n", "W", "8"), "A=1\n# c\nW=8\nB=2\n");
+  assert.equal(withEnvValue("export W=4\nW=5\nA=1", "W", "2"), "W=2\nA=1\n");
+  assert.equal(withEnvValue("A=1", "W", "2"), "A=1\nW=2\n");
+  assert.equal(withEnvValue("WW=1\n", "W", "2"), "WW=1\nW=2\n");
+  assert.equal(envValue("A=1\nW='8'\n", "W"), "8");
+  assert.equal(envValue("A=1\n", "W"), null);
+  assert.equal(envValue(null, "W"), null);
+});
+
+Deno.test("peak concurrency of intervals", () => {
+  assert.equal(maxConcurrency([]), 0);
+  assert.equal(maxConcurrency([{ start: 0, end: 10 }, { start: 10, end: 20 }]), 1);
+  assert.equal(maxConcurrency([{ start: 0, end: 10 }, { start: 5, end: 20 }, { start: 6, end: 7 }]), 3);
+});
+
+Deno.test("invocations are attributed to a job through their worker's log lines", () => {
+  const log = (executionId: string, at: string, job: number, kind: string) =>
+    JSON.stringify({
+      at,
+      event: "log",
+      function: "chunk",
+      executionId,
+      level: "info",
+      message: JSON.stringify({ level: "info", event: "chunk_loaded", job, kind, at }),
+    });
+  const text = [
+    log("w1", "2026-01-01T00:00:01.500Z", 7, "scan"),
+    log("w1", "2026-01-01T00:00:03.500Z", 8, "load"),
+    log("w2", "2026-01-01T00:00:02.000Z", 7, "load"),
+    '{"event":"invocation","function":"chunk"}',
+    "not json",
+  ].join("\n");
+  const events = parseWorkerLog(text);
+  assert.equal(events.length, 3);
+  const record = (id: string, executionId: string, startedAt: string, wallMs: number): InvocationRecord => ({
+    id,
+    function: "chunk",
+    status: 202,
+    startedAt,
+    wallMs,
+    cpuMs: 100,
+    peakMemoryMb: 10,
+    peakRssMb: 90,
+    coldStart: false,
+    bootMs: null,
+    executionId,
+    outcome: "ok",
+  });
+  const records = [
+    record("a", "w1", "2026-01-01T00:00:01.000Z", 600),
+    record("b", "w1", "2026-01-01T00:00:03.000Z", 600),
+    record("c", "w2", "2026-01-01T00:00:01.000Z", 1200),
+    { ...record("d", "w3", "2026-01-01T00:00:01.000Z", 1200), function: "dispatch" },
+  ];
+  const mine = attributeInvocations(records, events, 7);
+  assert.deepEqual(mine.map((r) => [r.id, r.kind]), [["a", "scan"], ["c", "load"]]);
+  assert.deepEqual(attributeInvocations(records, events, 8).map((r) => r.id), ["b"]);
+});
+
+Deno.test("/proc stat parsing and process-tree CPU", () => {
+  const line = (pid: number, comm: string, ppid: number, u: number, s: number, cu: number, cs: number) =>
+    `${pid} (${comm}) S ${ppid} 1 1 0 -1 4194560 100 0 0 0 ${u} ${s} ${cu} ${cs} 20 0 1 0 100 1000 10`;
+  const root = parseProcStat(line(10, "post gres (x)", 1, 100, 50, 7, 3));
+  assert.deepEqual(root, { pid: 10, ppid: 1, utime: 100, stime: 50, cutime: 7, cstime: 3 });
+  const stats = [
+    root,
+    parseProcStat(line(11, "child", 10, 20, 5, 0, 0)),
+    parseProcStat(line(12, "grandchild", 11, 1, 1, 0, 0)),
+    parseProcStat(line(13, "other", 1, 999, 999, 0, 0)),
+  ];
+  assert.equal(treeTicks(stats, 10), 100 + 50 + 7 + 3 + 25 + 2);
+  assert.equal(treeTicks(stats, 99), 0);
+});
+
+Deno.test("the table has one aligned line per row", () => {
+  const row: TableRow = {
+    method: "pipeline",
+    rows: 1_000_000,
+    width: 4,
+    concurrency: 4,
+    seconds: 10.04,
+    rowsPerSecond: 99_601.5,
+    mbPerSecond: 12.94,
+    ratioToCopy: 0.3361,
+    scanSeconds: 1.2,
+    firstRowSeconds: 1.5,
+    cpuMs: summarize([300, 350, 900]),
+    peakMemoryMb: 19.1,
+    peakRssMb: 173.2,
+    invocations: 32,
+    retries: 0,
+    dbCpuSeconds: 8.25,
+    appCpuSeconds: 9.5,
+    valid: true,
+  };
+  const copy: TableRow = {
+    ...row,
+    method: "psql \\copy",
+    rows: 100_000,
+    width: null,
+    concurrency: null,
+    ratioToCopy: 1,
+    scanSeconds: null,
+    firstRowSeconds: null,
+    cpuMs: null,
+    peakMemoryMb: null,
+    peakRssMb: null,
+    invocations: null,
+    retries: null,
+    valid: false,
+  };
+  const lines = formatTable([row, copy]).split("\n");
+  assert.equal(lines.length, 4);
+  assert.equal(new Set(lines.map((l) => l.length)).size, 1, "every line has the same width");
+  assert.equal(lines[0].split("|").length - 2, TABLE_HEADER.length);
+  assert.match(lines[2], /\| pipeline +\| +1M \| +4 \| +4 \| +10\.0 \| +99,602 \| +12\.9 \| +0\.34× \|/);
+  assert.match(lines[2], /350\/900\/900/);
+  assert.match(lines[2], /19\/173/);
+  assert.match(lines[3], /\| psql \\copy +\| +100k \| +– \|/);
+  assert.match(lines[3], /\| +NO \|$/);
+});

@@ -1,0 +1,38 @@
+/**
+ * health: the pipeline's health and metrics from one SQL call, `csv_import.health(stuck_after)`.
+ *
+ * - `GET /functions/v1/health` → the JSON document; HTTP 200 when healthy or degraded, 503 when unhealthy.
+ * - `GET /functions/v1/health/metrics` or `?format=prometheus` → Prometheus text. Always 200 when the database
+ *   answered (a scrape with a non-2xx status is discarded by Prometheus, losing the metrics exactly when they
+ *   matter); the status is the gauge `csv_import_health_status{status=…}`.
+ * - `?stuck_after=SECONDS` (default 300): how long ready work may wait with nothing running before it counts as stuck.
+ *
+ * Auth: service role key, secret key, or the pipeline's internal secret (verify_jwt = false). GET or POST.
+ */
+import { db } from "../_shared/db.ts";
+import { BadRequest, serveService } from "../_shared/handler.ts";
+import {
+  type HealthReport,
+  httpStatus,
+  parseStuckAfter,
+  PROMETHEUS_CONTENT_TYPE,
+  toPrometheus,
+  wantsPrometheus,
+} from "./metrics.ts";
+
+serveService("health", async (_body, cfg, req) => {
+  const url = new URL(req.url);
+  const stuckAfter = parseStuckAfter(url);
+  if ("error" in stuckAfter) throw new BadRequest(stuckAfter.error);
+  const sql = db(cfg.dbUrl, "csv-import health");
+  const [{ health }] = await sql<{ health: HealthReport }[]>`
+    select csv_import.health(coalesce(make_interval(secs => ${stuckAfter.seconds}::int), interval '5 minutes'))
+      as health`;
+  const headers = { "Cache-Control": "no-store" };
+  if (wantsPrometheus(url)) {
+    return new Response(toPrometheus(health), {
+      headers: { ...headers, "Content-Type": PROMETHEUS_CONTENT_TYPE },
+    });
+  }
+  return Response.json(health, { status: httpStatus(health), headers });
+});
