@@ -13,8 +13,11 @@
 -- max_parallel_chunks, highest job priority first and round-robin across jobs of equal priority, counting the
 -- chunks each job already has running (a job's next chunk is its (running + 1)-th: the job with the fewest
 -- running chunks goes first, then each job's next, …), so a huge file cannot starve small ones, also when slots
--- free up one at a time. Scan chunks of a job
--- come before its load chunks; a load chunk is ready once its entry state is known. Each claimed chunk gets a
+-- free up one at a time. Within a job, scans run max_parallel_chunks chunks ahead of the loads (scan i ranks with
+-- load i - max_parallel_chunks, the load first): a load chunk is ready once its entry state is known, i.e. once
+-- the scans of every chunk before it are done. Why not all scans first (as before): a file's first load then
+-- waited for every scan of the file (measured: first row 1.2 s after registration for the 1M-row file, 16
+-- chunks, growing with the file: ~45 s for 10 GB), while the scans a load needs are only the few before it. Each claimed chunk gets a
 -- fresh lease token and lease_until = now() + lease; the attempt is counted here, so a worker that dies still
 -- uses an attempt. Locks: a transaction-level advisory lock serializing claims (so limits hold under
 -- concurrent dispatchers), and the claimed chunk rows (FOR UPDATE SKIP LOCKED).
@@ -39,17 +42,18 @@ begin
   return query
   with candidates as (
     select c.id, j.priority, j.created_at,
-           running.n + row_number() over (partition by c.job_id order by c.kind, c.chunk_index) as turn
+           running.n + row_number() over (partition by c.job_id order by c.claim_order, c.kind desc) as turn
     from csv_import.jobs j
     cross join lateral (
       select count(*)::int as n from csv_import.chunks r where r.job_id = j.id and r.status = 'running'
     ) as running
     cross join lateral (
-      select c.id, c.job_id, c.kind, c.chunk_index
+      select c.id, c.job_id, c.kind, c.chunk_index,
+             c.chunk_index - case when c.kind = 'scan' then j.max_parallel_chunks else 0 end as claim_order
       from csv_import.chunks c
       where c.job_id = j.id and c.status = 'pending' and c.available_at <= now()
         and (c.kind = 'scan' or c.entry_parity is not null)
-      order by c.kind, c.chunk_index
+      order by claim_order, c.kind desc
       limit greatest(j.max_parallel_chunks - running.n, 0)
       for update of c skip locked
     ) as c
@@ -321,6 +325,58 @@ begin
     last_error = format('%s (attempt %s of %s)', p_error, p_attempts, p_max), updated_at = now()
   where id = p_chunk_id;
   return 'retry';
+end
+$$;
+
+-- Row-isolating insert, used by the chunk worker for a batch piece the database refused (insert mode) and for
+-- every batch in upsert / skip_duplicates mode: runs p_insert, an INSERT … SELECT over the rows
+-- (p_from, p_to] of the caller's staging table (the range as $1 and $2), and when the database refuses it with a
+-- data error (SQLSTATE classes 22 and 23, and 21000) bisects the range in subtransactions down to single rows,
+-- so that every acceptable row loads and each refused row is reported once, with PostgreSQL's message. Any
+-- other error propagates. k refused rows of n cost O(k log n) statements, all on the server: from the worker
+-- each statement costs a round trip, ~1.5 ms with postgres.js in Deno (measured: its writes wait for a
+-- setImmediate, ~1.1 ms there), so a file re-imported in insert mode (every row a duplicate key) took ~11 ms
+-- per row client-side, over the chunk lease for a 5,000-row batch; here ~0.1 ms per row.
+-- Returns {"inserted": rows inserted (or updated, for upserts), "rejects": [{seq, message, detail, column}]}.
+-- SECURITY INVOKER: the statement runs with the caller's rights on the caller's staging table.
+create or replace function csv_import.insert_isolating(p_insert text, p_from bigint, p_to bigint)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_count bigint;
+  v_state text;
+  v_message text;
+  v_detail text;
+  v_column text;
+  v_left jsonb;
+  v_right jsonb;
+  v_mid bigint;
+begin
+  if p_to <= p_from then
+    return jsonb_build_object('inserted', 0, 'rejects', '[]'::jsonb);
+  end if;
+  begin
+    execute p_insert using p_from, p_to;
+    get diagnostics v_count = row_count;
+    return jsonb_build_object('inserted', v_count, 'rejects', '[]'::jsonb);
+  exception when others then
+    get stacked diagnostics v_state = returned_sqlstate, v_message = message_text,
+      v_detail = pg_exception_detail, v_column = column_name;
+    if not (v_state like '22%' or v_state like '23%' or v_state = '21000') then
+      raise;
+    end if;
+  end;
+  if p_to - p_from = 1 then
+    return jsonb_build_object('inserted', 0, 'rejects', jsonb_build_array(jsonb_build_object(
+      'seq', p_to, 'message', v_message, 'detail', nullif(v_detail, ''), 'column', nullif(v_column, ''))));
+  end if;
+  v_mid := p_from + (p_to - p_from) / 2;
+  v_left := csv_import.insert_isolating(p_insert, p_from, v_mid);
+  v_right := csv_import.insert_isolating(p_insert, v_mid, p_to);
+  return jsonb_build_object('inserted', (v_left->>'inserted')::bigint + (v_right->>'inserted')::bigint,
+    'rejects', (v_left->'rejects') || (v_right->'rejects'));
 end
 $$;
 

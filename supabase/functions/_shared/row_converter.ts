@@ -6,7 +6,7 @@
  *   and every mapped field must convert (pg_types/convert.ts) for its column; the first failing field names
  *   the column in the reject.
  * - Converters are compiled once per chunk (compileRowConverter), so the per-record cost is the conversions and
- *   one string join.
+ *   building one string.
  * - Fields of the file that map to no column are ignored (the mapping recorded which, at registration).
  */
 import type { CsvRecord } from "./csv/parser.ts";
@@ -20,9 +20,13 @@ export interface JobColumns {
   mapped: { field: number; header: string | null; column: TargetColumn }[];
 }
 
-export type RowConversion =
-  | { ok: true; copyLine: string }
-  | { ok: false; column: string | null; reason: string };
+/** Why a record cannot be loaded (the first failing column, or null for the record as a whole). */
+export class RowRejection {
+  constructor(readonly column: string | null, readonly reason: string) {}
+}
+
+/** A COPY TEXT line (a string, newline-terminated) or the record's rejection. */
+export type RowConversion = string | RowRejection;
 
 export interface RowConverter {
   convert(record: CsvRecord): RowConversion;
@@ -38,21 +42,23 @@ export function compileRowConverter(columns: JobColumns, options: ConvertOptions
 
   return {
     convert(record) {
-      if (record.issue) return { ok: false, column: null, reason: record.issue.message };
+      if (record.issue) return new RowRejection(null, record.issue.message);
       const values = record.fields;
       if (values.length !== expected) {
-        return {
-          ok: false,
-          column: null,
-          reason: `Expected ${expected} field${expected === 1 ? "" : "s"}, found ${values.length}`,
-        };
+        return new RowRejection(
+          null,
+          `Expected ${expected} field${expected === 1 ? "" : "s"}, found ${values.length}`,
+        );
       }
       for (let i = 0; i < n; i++) {
         const result = converters[i](values[fields[i]]);
-        if (result instanceof Rejection) return { ok: false, column: names[i], reason: result.reason };
+        if (typeof result !== "string") return new RowRejection(names[i], (result as Rejection).reason);
         out[i] = result;
       }
-      return { ok: true, copyLine: out.join("\t") + "\n" };
+      if (n === 0) return "\n";
+      // A reused array and one join (the newline rides on the last field, so the line comes out flat).
+      out[n - 1] += "\n";
+      return out.join("\t");
     },
   };
 }

@@ -11,7 +11,7 @@
 
 import { createBoundaryFinder } from "./boundary.ts";
 import type { CsvFormat } from "./format.ts";
-import { createRecordParser, type CsvRecord, type RecordParser } from "./parser.ts";
+import { createRecordParser, type CsvRecord, type RecordParser, type RecordParserOptions } from "./parser.ts";
 import type { ChunkEntry } from "./scan.ts";
 
 export interface ChunkReaderOptions {
@@ -23,6 +23,10 @@ export interface ChunkReaderOptions {
   /** The chunk's entry state from `composeEntries`. */
   readonly entry: ChunkEntry;
   readonly maxRecordBytes: number;
+  /** Passed to the record parser (see RecordParserOptions.fastRecord). */
+  readonly fastRecord?: RecordParserOptions["fastRecord"];
+  /** Passed to the record parser (see RecordParserOptions.onRecord). */
+  readonly onRecord?: RecordParserOptions["onRecord"];
 }
 
 export interface ChunkReader {
@@ -70,6 +74,8 @@ export function createChunkReader(options: ChunkReaderOptions): ChunkReader {
         startOffset: r.offset,
         startLine: entry.linesBefore + 1 + r.linesSkipped,
         stopAt: end,
+        fastRecord: options.fastRecord,
+        onRecord: options.onRecord,
       });
       return parser.push(piece.subarray(r.index));
     },

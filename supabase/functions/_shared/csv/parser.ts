@@ -34,6 +34,7 @@
  *
  * Speed: one indexOf-driven byte pass finds record ends and quote parity, one fatal TextDecoder call decodes
  * all complete records of a push, and fields are cut from that string (`split` when a record has no quote).
+ * With `fastRecord`, the caller takes plain records straight from the bytes and only the others are decoded.
  */
 
 import { CsvError, type RecordIssue } from "./errors.ts";
@@ -50,7 +51,24 @@ export interface RecordParserOptions {
   readonly startLine?: number;
   /** Only records starting before this absolute offset are returned. Default: no bound. */
   readonly stopAt?: number;
+  /**
+   * Optional fast path: offered each complete record without a quote, not blank, with its terminator (and a
+   * CRLF file's CR) removed, as bytes `work[bs, be)` on physical `line` at absolute `offset`. Returning true
+   * means the caller consumed the record: it is not returned by `push` (it still counts for lines and
+   * offsets); false means it is returned as usual. Records with a quote, bare-LF line ends in CRLF files,
+   * blank lines and the final unterminated record are never offered.
+   */
+  readonly fastRecord?: (work: Uint8Array, bs: number, be: number, line: number, offset: number) => boolean;
+  /**
+   * Optional: receives every record `push` and `finish` would return, as soon as it is parsed, in file order
+   * with the records the fast path takes (which `fastRecord` receives in between); `push` and `finish` then
+   * return nothing. A caller that writes both kinds to one output keeps them in file order this way.
+   */
+  readonly onRecord?: (record: CsvRecord) => void;
 }
+
+/** Where parsed records go: the array `push` returns, or the caller's `onRecord`. */
+type Sink = { push(record: CsvRecord): unknown };
 
 /** One parsed record. */
 export class CsvRecord {
@@ -124,7 +142,12 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
   const maxRecordBytes = options.maxRecordBytes;
   const stopAt = options.stopAt ?? Infinity;
   const FOREIGN = foreignIssue(options.format.newline);
-
+  const fastRecord = options.fastRecord;
+  const onRecord = options.onRecord;
+  const NONE: CsvRecord[] = [];
+  /** A fresh output for one push or finish. */
+  const sink = (): CsvRecord[] => (onRecord ? ({ push: onRecord } as unknown as CsvRecord[]) : []);
+  const result = (out: CsvRecord[]): CsvRecord[] => (onRecord ? NONE : out);
   let work = new Uint8Array(1 << 16);
   let len = 0; // bytes held in work
   let base = options.startOffset ?? 0; // absolute offset of work[0] = start of the pending record
@@ -183,7 +206,7 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
    * and whose text is src[cs, ce). Updates the line counter; skips blank lines.
    */
   function emit(
-    out: CsvRecord[],
+    out: Sink,
     src: string,
     cs: number,
     ce: number,
@@ -223,7 +246,7 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
   }
 
   /** Like emit, for a record whose bytes are not valid UTF-8 on their own. */
-  function emitInvalid(out: CsvRecord[], bs: number, be: number, nl: number, terminated: boolean): void {
+  function emitInvalid(out: Sink, bs: number, be: number, nl: number, terminated: boolean): void {
     const recLine = line;
     line += nl + (terminated ? 1 : 0);
     if (crlf && terminated && be > bs && work[be - 1] === CR) be--;
@@ -237,8 +260,8 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
     out.push(new CsvRecord([], recLine, base + bs, be - bs, issue, raw, 0, raw.length));
   }
 
-  /** One record on its own (slow path after a batch failed to decode). */
-  function emitAlone(out: CsvRecord[], bs: number, be: number, nl: number, q: boolean, terminated: boolean) {
+  /** One record on its own (after a batch failed to decode, or a record the fast path declined). */
+  function emitAlone(out: Sink, bs: number, be: number, nl: number, q: boolean, terminated: boolean) {
     let s: string;
     try {
       s = FATAL.decode(work.subarray(bs, be));
@@ -250,29 +273,63 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
   }
 
   /** Emits the `count` complete records held in work[0, ends[count-1]]. */
-  function emitBatch(out: CsvRecord[], count: number): void {
+  function emitBatch(out: Sink, count: number, offer = fastRecord !== undefined): void {
+    // With a fast path: the records it takes only advance the line count. The first few it declines are
+    // decoded one by one (most pushes hold none or one); past that, the rest of the push is decoded at once,
+    // starting at a record start (never inside a UTF-8 sequence).
+    let k0 = 0;
+    if (offer) {
+      let bs = 0;
+      let declined = 0;
+      for (; k0 < count; k0++) {
+        const be = ends[k0];
+        const q = hqs[k0] === 1;
+        if (!q) {
+          const end = crlf ? (be > bs && work[be - 1] === CR ? be - 1 : -1) : be;
+          if (end > bs && fastRecord!(work, bs, end, line, base + bs)) {
+            line += nls[k0] + 1;
+            bs = be + 1;
+            continue;
+          }
+        }
+        if (++declined > 8) break;
+        emitAlone(out, bs, be, nls[k0], q, true);
+        bs = be + 1;
+      }
+      if (k0 === count) return;
+    }
+    const from = k0 === 0 ? 0 : ends[k0 - 1] + 1;
     const cut = ends[count - 1] + 1;
     let src: string | null;
     try {
-      src = FATAL.decode(work.subarray(0, cut));
+      src = FATAL.decode(work.subarray(from, cut));
     } catch {
       src = null;
     }
-    let bs = 0;
+    let bs = from;
     if (src === null) {
-      for (let k = 0; k < count; k++) {
+      for (let k = k0; k < count; k++) {
         emitAlone(out, bs, ends[k], nls[k], hqs[k] === 1, true);
         bs = ends[k] + 1;
       }
       return;
     }
-    const ascii = src.length === cut;
+    const ascii = src.length === cut - from;
     const checkForeign = crlf || src.indexOf(foreignStr) !== -1;
     let cs = 0;
-    for (let k = 0; k < count; k++) {
+    for (let k = k0; k < count; k++) {
       const be = ends[k];
       const q = hqs[k] === 1;
-      const ce = ascii ? be : findTerminator(src, cs, q, termStr, quoteStr);
+      const ce = ascii ? be - from : findTerminator(src, cs, q, termStr, quoteStr);
+      if (offer && !q) {
+        const end = crlf ? (be > bs && work[be - 1] === CR ? be - 1 : -1) : be;
+        if (end > bs && fastRecord!(work, bs, end, line, base + bs)) {
+          line += nls[k] + 1;
+          bs = be + 1;
+          cs = ce + 1;
+          continue;
+        }
+      }
       emit(out, src, cs, ce, bs, be, nls[k], q, true, checkForeign);
       bs = be + 1;
       cs = ce + 1;
@@ -318,7 +375,7 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
         else {
           if (nt - recStart > limit) {
             if (count > 0) {
-              emitBatch([], count); // advances the line counter to the oversized record
+              emitBatch([], count, false); // advances the line counter to the oversized record
               consume(recStart);
             }
             tooLarge();
@@ -335,7 +392,7 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
           if (nt === -1) nt = len;
         }
       }
-      const out: CsvRecord[] = [];
+      const out = sink();
       if (count > 0) {
         emitBatch(out, count);
         consume(recStart);
@@ -343,11 +400,11 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
       if (done) {
         work = new Uint8Array(0);
         len = 0;
-        return out;
+        return result(out);
       }
       scanPos = len;
       if (len > limit) tooLarge();
-      return out;
+      return result(out);
     },
 
     finish() {
@@ -361,12 +418,12 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
           line + openNl,
         );
       }
-      const out: CsvRecord[] = [];
+      const out = sink();
       if (len > 0) emitAlone(out, 0, len, recNl, recQuote, false);
       base += len;
       len = 0;
       work = new Uint8Array(0);
-      return out;
+      return result(out);
     },
 
     get done() {

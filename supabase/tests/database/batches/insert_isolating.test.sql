@@ -1,0 +1,62 @@
+-- csv_import.insert_isolating: the row-isolating insert of a staged batch (refused pieces, upsert and
+-- skip_duplicates modes): every acceptable row loads, each refused row is reported once with PostgreSQL's
+-- message, other errors propagate, and it runs with the caller's rights.
+begin;
+create extension if not exists pgtap with schema extensions;
+set local search_path = public, extensions;
+select plan(12);
+
+create schema pgtap_iso;
+create table pgtap_iso.items (id int primary key, qty int check (qty >= 0), note text not null);
+insert into pgtap_iso.items values (2, 1, 'existing');
+create temp table csv_import_stage (seq bigint generated always as identity, c1 text, c2 text, c3 text)
+  on commit drop;
+insert into csv_import_stage (c1, c2, c3) values
+  ('1', '5', 'a'),        -- 1 ok
+  ('2', '5', 'b'),        -- 2 duplicate of an existing row
+  ('3', '-1', 'c'),       -- 3 check violation
+  ('4', '5', null),       -- 4 not null violation
+  ('5', '5', 'e'),        -- 5 ok
+  ('5', '6', 'f'),        -- 6 duplicate within the batch (the first one wins)
+  ('x', '1', 'g'),        -- 7 bad integer
+  ('8', '1', 'h');        -- 8 ok
+
+create function pgtap_iso.run(p_from bigint, p_to bigint, p_conflict text default '') returns jsonb
+language sql as $$
+  select csv_import.insert_isolating(
+    'insert into pgtap_iso.items (id, qty, note) select c1::int, c2::int, c3 from pg_temp.csv_import_stage '
+    || 'where seq > $1 and seq <= $2 order by seq ' || p_conflict, p_from, p_to)
+$$;
+
+select is((pgtap_iso.run(0, 1) ->> 'inserted')::int, 1, 'a clean range loads whole');
+select is(jsonb_array_length(pgtap_iso.run(1, 1) -> 'rejects'), 0, 'an empty range does nothing');
+
+create temp table result on commit drop as select pgtap_iso.run(1, 8) as r;
+select is((select (r ->> 'inserted')::int from result), 2, 'of rows 2..8 the two good ones load (5 and 8)');
+select results_eq(
+  $$ select (x ->> 'seq')::int from result, jsonb_array_elements(r -> 'rejects') as x order by 1 $$,
+  $$ values (2), (3), (4), (6), (7) $$,
+  'every refused row is reported once, by its staging seq');
+select matches((select x ->> 'message' from result, jsonb_array_elements(r -> 'rejects') as x where x ->> 'seq' = '2'),
+  '^duplicate key value violates unique constraint', 'with PostgreSQL''s message …');
+select is((select x ->> 'detail' from result, jsonb_array_elements(r -> 'rejects') as x where x ->> 'seq' = '2'),
+  'Key (id)=(2) already exists.', '… its detail …');
+select is((select x ->> 'column' from result, jsonb_array_elements(r -> 'rejects') as x where x ->> 'seq' = '4'),
+  'note', '… and the column when PostgreSQL names one');
+select is((select x ->> 'column' from result, jsonb_array_elements(r -> 'rejects') as x where x ->> 'seq' = '7'),
+  null, 'no column when PostgreSQL names none');
+select results_eq($$ select id, qty, note from pgtap_iso.items order by id $$,
+  $$ values (1, 5, 'a'), (2, 1, 'existing'), (5, 5, 'e'), (8, 1, 'h') $$,
+  'the table holds exactly the accepted rows, the first of two duplicates');
+
+select is((pgtap_iso.run(0, 2, 'on conflict (id) do nothing') ->> 'inserted')::int, 0,
+  'with ON CONFLICT DO NOTHING the count is of rows actually inserted');
+
+select throws_ok($$ select csv_import.insert_isolating('select 1/0 from pgtap_iso.nope where $1 < $2', 0, 1) $$,
+  '42P01', null, 'an error that is not about the data propagates');
+
+select is((select prosecdef from pg_proc where oid = 'csv_import.insert_isolating(text,bigint,bigint)'::regprocedure),
+  false, 'it runs with the caller''s rights (SECURITY INVOKER)');
+
+select * from finish();
+rollback;
