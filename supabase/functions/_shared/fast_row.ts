@@ -24,6 +24,7 @@
  * - On false nothing has been appended to the piece; on true the row's bytes have been, and the caller ends the
  *   row (CopyPiece.endRow) with its line and offset.
  */
+import { isValidUtf8 } from "./csv/utf8.ts";
 import type { CsvFormat } from "./csv/format.ts";
 import type { CopyPiece } from "./loader.ts";
 import type { TargetColumn } from "./pg_types/columns.ts";
@@ -206,40 +207,6 @@ function enumeration(labels: readonly string[]): FieldCheck | null {
 
 const anyText: FieldCheck = () => true;
 
-/** Valid UTF-8 exactly as TextDecoder's fatal mode (and csv/utf8.ts) define it. */
-function validUtf8(b: Uint8Array, s: number, e: number): boolean {
-  let i = s;
-  while (i < e) {
-    const c = b[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    let need: number;
-    let lo = 0x80;
-    let hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) need = 1;
-    else if (c >= 0xe0 && c <= 0xef) {
-      need = 2;
-      if (c === 0xe0) lo = 0xa0;
-      else if (c === 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      need = 3;
-      if (c === 0xf0) lo = 0x90;
-      else if (c === 0xf4) hi = 0x8f;
-    } else return false;
-    if (i + need >= e) return false; // cut short by the record's end
-    for (let k = 1; k <= need; k++) {
-      const d = b[i + k];
-      if (d < lo || d > hi) return false;
-      lo = 0x80;
-      hi = 0xbf;
-    }
-    i += need + 1;
-  }
-  return true;
-}
-
 function maxLength(n: number): FieldCheck {
   const check: FieldCheck = (_b, s, e) => e - s <= n;
   TEXT_CHECKS.add(check);
@@ -373,7 +340,7 @@ export function compileFastRow(columns: JobColumns, format: CsvFormat): FastRow 
       const field = unmapped[u];
       if (!screen(b, starts[field], ends[field])) return false;
     }
-    if (utf8 && !validUtf8(b, bs, be)) return false;
+    if (utf8 && !isValidUtf8(b, bs, be)) return false;
     if (identity && !hasNull) {
       piece.putRecord(b, bs, be, starts, last);
       return true;

@@ -1,6 +1,6 @@
 /**
  * UTF-8 validation that reports where the first invalid byte is (TextDecoder only says "invalid").
- * Used off the hot path: on a file's head, and on a batch that TextDecoder rejected.
+ * Used on a file's head, on a batch that TextDecoder rejected, and per non-ASCII record on the fast row path.
  * Follows the WHATWG/Unicode definition: no overlongs, no surrogates (U+D800..U+DFFF), nothing above U+10FFFF.
  */
 
@@ -45,6 +45,12 @@ export function scanUtf8(bytes: Uint8Array, from = 0, to = bytes.length): Utf8Sc
     i += need + 1;
   }
   return { invalidAt: -1, incompleteAt: -1 };
+}
+
+/** True when [from, to) is complete, valid UTF-8 (what TextDecoder's fatal mode accepts). */
+export function isValidUtf8(bytes: Uint8Array, from = 0, to = bytes.length): boolean {
+  const scan = scanUtf8(bytes, from, to);
+  return scan.invalidAt === -1 && scan.incompleteAt === -1;
 }
 
 /** Formats a byte as `0xFF`. */
