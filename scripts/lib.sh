@@ -17,7 +17,8 @@ export STATE_DIR="${LOCAL_STATE_DIR:-$REPO_ROOT/.local}"
 export TOOLS_BIN="$REPO_ROOT/tools/node_modules/.bin"
 # The deno npm package puts the real binary in node_modules/deno/ and a Node.js wrapper in .bin/; use the
 # binary directly (one process instead of two for every stack service and test run).
-export PATH="$REPO_ROOT/tools/node_modules/deno:$TOOLS_BIN:$PATH"
+# /usr/sbin: runuser (to run Postgres as the postgres user) lives there and a minimal PATH may lack it.
+export PATH="$REPO_ROOT/tools/node_modules/deno:$TOOLS_BIN:$PATH:/usr/sbin:/sbin"
 
 export API_PORT="${API_PORT:-54321}"
 export DB_PORT="${DB_PORT:-54322}"
