@@ -164,12 +164,19 @@ export function parseWorkerLog(text: string): WorkerLogEvent[] {
 }
 
 export interface AttributedInvocation extends InvocationRecord {
+  /** The kinds of the job's chunks it processed: "scan", "load" or "load+scan". */
   kind: string;
+  /** How many of the job's chunks it processed (an invocation takes the next chunk itself within its budget). */
+  chunks: number;
 }
 
+/** The worker log events that end a chunk's processing (chunk_worker.ts logs exactly one per chunk). */
+const CHUNK_END = /^chunk_(scanned|loaded|stopped|failed|interrupted)$/;
+
 /**
- * The `fn` invocations that worked on `jobId`, each with the chunk kind its worker logged. Slack (ms) widens the
- * window at the end: the record's wall time is measured by the gateway, the log time by the worker.
+ * The chunk invocations that processed chunks of `jobId`: an invocation record belongs to the job when its
+ * worker logged chunk ends of that job while the invocation ran (±slack). Workers are reused, so the
+ * execution id alone does not tell.
  */
 export function attributeInvocations(
   records: readonly InvocationRecord[],
@@ -180,7 +187,7 @@ export function attributeInvocations(
 ): AttributedInvocation[] {
   const byWorker = new Map<string, WorkerLogEvent[]>();
   for (const e of events) {
-    if (e.job === null) continue;
+    if (e.job === null || !CHUNK_END.test(e.event)) continue;
     const list = byWorker.get(e.executionId) ?? [];
     list.push(e);
     byWorker.set(e.executionId, list);
@@ -190,8 +197,12 @@ export function attributeInvocations(
     if (r.function !== fn || r.executionId === null) continue;
     const start = Date.parse(r.startedAt);
     const end = start + r.wallMs + slackMs;
-    const match = (byWorker.get(r.executionId) ?? []).find((e) => e.at >= start - slackMs && e.at <= end);
-    if (match && match.job === jobId) out.push({ ...r, kind: match.kind ?? "?" });
+    const mine = (byWorker.get(r.executionId) ?? []).filter((e) =>
+      e.job === jobId && e.at >= start - slackMs && e.at <= end
+    );
+    if (mine.length === 0) continue;
+    const kind = [...new Set(mine.map((e) => e.kind ?? "?"))].sort().join("+");
+    out.push({ ...r, kind, chunks: mine.length });
   }
   return out;
 }

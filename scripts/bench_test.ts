@@ -69,24 +69,26 @@ Deno.test("peak concurrency of intervals", () => {
 });
 
 Deno.test("invocations are attributed to a job through their worker's log lines", () => {
-  const log = (executionId: string, at: string, job: number, kind: string) =>
+  const log = (executionId: string, at: string, job: number, kind: string, event = "chunk_loaded") =>
     JSON.stringify({
       at,
       event: "log",
       function: "chunk",
       executionId,
       level: "info",
-      message: JSON.stringify({ level: "info", event: "chunk_loaded", job, kind, at }),
+      message: JSON.stringify({ level: "info", event, job, kind, at }),
     });
   const text = [
-    log("w1", "2026-01-01T00:00:01.500Z", 7, "scan"),
+    log("w1", "2026-01-01T00:00:01.500Z", 7, "scan", "chunk_scanned"),
     log("w1", "2026-01-01T00:00:03.500Z", 8, "load"),
     log("w2", "2026-01-01T00:00:02.000Z", 7, "load"),
+    log("w2", "2026-01-01T00:00:02.100Z", 7, "scan", "dispatched"),
+    log("w2", "2026-01-01T00:00:02.150Z", 7, "scan", "chunk_scanned"),
     '{"event":"invocation","function":"chunk"}',
     "not json",
   ].join("\n");
   const events = parseWorkerLog(text);
-  assert.equal(events.length, 3);
+  assert.equal(events.length, 5);
   const record = (id: string, executionId: string, startedAt: string, wallMs: number): InvocationRecord => ({
     id,
     function: "chunk",
@@ -108,7 +110,8 @@ Deno.test("invocations are attributed to a job through their worker's log lines"
     { ...record("d", "w3", "2026-01-01T00:00:01.000Z", 1200), function: "dispatch" },
   ];
   const mine = attributeInvocations(records, events, 7);
-  assert.deepEqual(mine.map((r) => [r.id, r.kind]), [["a", "scan"], ["c", "load"]]);
+  // w2's invocation processed a load and then, within its budget, a scan: both count, "dispatched" does not.
+  assert.deepEqual(mine.map((r) => [r.id, r.kind, r.chunks]), [["a", "scan", 1], ["c", "load+scan", 2]]);
   assert.deepEqual(attributeInvocations(records, events, 8).map((r) => r.id), ["b"]);
 });
 

@@ -13,7 +13,11 @@
  * - Nothing is lost silently: every parsed record becomes a loaded row, a skipped duplicate or a reject (line
  *   number, column, reason, raw text); rows parsed = loaded + rejected + skipped per batch.
  * - Bounded memory: one network read, two pieces of COPY lines (the one the database is taking, the one being
- *   parsed) and the batch's rejects; never the chunk or the file.
+ *   parsed) and the batch's rejects; plus, when a load scans its own range first (below), that range, at most
+ *   csv_import.inline_scan_max_bytes(); never the file.
+ * - Inline scan: a load whose range is not scanned yet reads the range once into memory, reports its summary
+ *   (csv_import.complete_inline_scan, which makes the next load ready at once: `deps.onScanned`), then loads
+ *   from those bytes; the same summary a scan invocation would report, without its invocation or second read.
  * - Failures: the file's fault (record too large, unterminated quote) fails the job via csv_import.fail_chunk
  *   (fatal); anything else is retried in place, then reported as a transient failure and SQL decides between
  *   retry with backoff and dead-letter. A lost lease or a stopped job ends the invocation without writing.
@@ -53,6 +57,8 @@ export interface ChunkDeps {
   storage: StorageClient;
   /** Aborts when the runtime is about to stop this instance: stop at the next batch boundary. */
   signal?: AbortSignal;
+  /** Called when a load's inline scan made later chunks ready (the caller dispatches them). */
+  onScanned?: () => void;
 }
 
 export interface ChunkContext {
@@ -71,6 +77,8 @@ export interface ChunkContext {
   resume_offset: number | null;
   resume_line: number | null;
   first_record_at: number | null;
+  /** A load only: scan the range inline first (its scan is not done; the range is small enough to hold). */
+  scan_inline: boolean;
   bucket_id: string;
   object_name: string;
   object_size: number;
@@ -103,16 +111,26 @@ function describeCsvError(error: CsvError): string {
 
 const numberOrNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
+/** How much work a chunk is, in load bytes (a scanned byte counts 1/8): what an invocation's budget counts. */
+export function chunkWorkBytes(ctx: Pick<ChunkContext, "kind" | "start_offset" | "end_offset">): number {
+  const bytes = Number(ctx.end_offset) - Number(ctx.start_offset);
+  return ctx.kind === "scan" ? Math.ceil(bytes / 8) : bytes;
+}
+
+/** A chunk's outcome and the work it was (0 when the chunk was not processed). */
+export type ChunkResult = ChunkOutcome & { workBytes: number };
+
 export async function processChunk(
   deps: ChunkDeps,
   chunkId: number,
   leaseToken: string,
-): Promise<ChunkOutcome> {
+): Promise<ChunkResult> {
   const { sql } = deps;
   const [row] = await sql<{ context: ChunkContext | null }[]>`
     select csv_import.chunk_context(${chunkId}, ${leaseToken}::uuid) as context`;
   const ctx = row?.context;
-  if (!ctx) return { outcome: "lease_lost" };
+  if (!ctx) return { outcome: "lease_lost", workBytes: 0 };
+  const workBytes = chunkWorkBytes(ctx);
   for (
     const key of [
       "start_offset",
@@ -142,7 +160,7 @@ export async function processChunk(
       ...("rows" in result ? { rows: result.rows, rejected: result.rejected } : {}),
       ms: Math.round(performance.now() - started),
     });
-    return result;
+    return { ...result, workBytes };
   } catch (error) {
     if (error instanceof StopChunk) {
       log("info", "chunk_stopped", {
@@ -152,7 +170,7 @@ export async function processChunk(
         attempt,
         outcome: error.reason,
       });
-      return { outcome: error.reason === "missing" ? "lease_lost" : error.reason };
+      return { outcome: error.reason === "missing" ? "lease_lost" : error.reason, workBytes };
     }
     if (deps.signal?.aborted) {
       log("warn", "chunk_interrupted", {
@@ -162,7 +180,7 @@ export async function processChunk(
         attempt,
         reason: String(deps.signal.reason),
       });
-      return { outcome: "interrupted" };
+      return { outcome: "interrupted", workBytes };
     }
     const fatal = error instanceof CsvError;
     const message = error instanceof CsvError
@@ -185,7 +203,7 @@ export async function processChunk(
       error: message,
       ms: Math.round(performance.now() - started),
     });
-    return { outcome: "failed", fatal, error: message, decision };
+    return { outcome: "failed", fatal, error: message, decision, workBytes };
   }
 }
 
@@ -389,6 +407,9 @@ async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Pro
     if (state !== "ok") throw new StopChunk(state as StopChunk["reason"]);
   };
 
+  // The range's bytes when the load scanned it inline: the first read from the chunk's start takes them.
+  let prefetched = ctx.scan_inline && committed === null ? await scanInline(deps, ctx, leaseToken) : null;
+
   if (committed !== null && committed.offset >= ctx.end_offset) {
     // Every owned record is committed; only the final marker is missing.
     await withRetry(() =>
@@ -404,6 +425,8 @@ async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Pro
   /** Reads from the last committed marker to the chunk's end, one transaction per batch. */
   const loadFromMarker = async () => {
     const from = committed;
+    const inMemory = from === null ? prefetched : null;
+    prefetched = null;
     let reader!: ChunkReader;
     const source = new RowSource(
       (hooks) =>
@@ -420,7 +443,7 @@ async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Pro
           maxRecordBytes: config.maxRecordBytes,
           ...hooks,
         }),
-      readOwned(deps.storage, ctx, from?.offset ?? ctx.start_offset, () => reader.done),
+      readOwned(deps.storage, ctx, from?.offset ?? ctx.start_offset, () => reader.done, inMemory),
       converter,
       fastRow,
     );
@@ -499,22 +522,57 @@ async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Pro
   return { outcome: "loaded", rows: totalRows, rejected: totalRejected, jobFinished };
 }
 
+/**
+ * Reads the load's whole range, reports its scan summary and returns the range's bytes (as read: a list of
+ * pieces, not copied into one buffer) for loading. Throws StopChunk when the lease is gone.
+ */
+async function scanInline(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Promise<Uint8Array[]> {
+  const length = ctx.end_offset - ctx.start_offset;
+  const { pieces, summary } = await withRetry(async () => {
+    const pieces: Uint8Array[] = [];
+    const scanner = createScanner(ctx.dialect);
+    for await (
+      const piece of deps.storage.readRange(ctx.bucket_id, ctx.object_name, ctx.start_offset, ctx.end_offset)
+    ) {
+      scanner.push(piece);
+      pieces.push(piece);
+    }
+    return { pieces, summary: scanner.finish() };
+  });
+  if (summary.bytes !== length) throw new Error(`Read ${summary.bytes} bytes of a ${length}-byte chunk`);
+  const [{ result }] = await withRetry(() =>
+    deps.sql<{ result: string }[]>`
+      select csv_import.complete_inline_scan(${ctx.chunk_id}, ${leaseToken}::uuid,
+        ${summary.quoteParity}::smallint, ${summary.newlineCount}::bigint, ${summary.endsWithTerminator}) as result`
+  );
+  if (result !== "ok") throw new StopChunk("lease_lost");
+  deps.onScanned?.();
+  return pieces;
+}
+
 /** How far past end_offset a load reads at a time to finish its last record. */
 const TAIL_READ_BYTES = 64 * 1024;
 
 /**
- * The bytes a load needs: [from, end_offset), then past it in TAIL_READ_BYTES steps until the reader has its
- * last record. Why not one open-ended request: the Storage server streams ahead of the reader by whatever the
- * connection buffers (measured on the local stand-in: megabytes per chunk), all read and sent for nothing.
+ * The bytes a load needs: [from, end_offset) (the range's pieces when the load holds them: `inMemory`, which
+ * starts at the chunk's start and is emptied as it is handed out, so memory falls as the load goes), then past
+ * it in TAIL_READ_BYTES steps until the reader has its last record. Why not one open-ended request: the Storage
+ * server streams ahead of the reader by whatever the connection buffers (measured on the local stand-in:
+ * megabytes per chunk), all read and sent for nothing.
  */
 function readOwned(
   storage: StorageClient,
   ctx: ChunkContext,
   from: number,
   done: () => boolean,
+  inMemory: Uint8Array[] | null,
 ): ReadableStream<Uint8Array> {
   async function* pieces() {
-    if (from < ctx.end_offset) yield* storage.readRange(ctx.bucket_id, ctx.object_name, from, ctx.end_offset);
+    if (inMemory !== null) {
+      for (let piece = inMemory.shift(); piece !== undefined; piece = inMemory.shift()) yield piece;
+    } else if (from < ctx.end_offset) {
+      yield* storage.readRange(ctx.bucket_id, ctx.object_name, from, ctx.end_offset);
+    }
     for (let at = Math.max(from, ctx.end_offset); !done() && at < ctx.object_size; at += TAIL_READ_BYTES) {
       const to = Math.min(at + TAIL_READ_BYTES, ctx.object_size);
       yield* storage.readRange(ctx.bucket_id, ctx.object_name, at, to);

@@ -52,40 +52,57 @@ export async function invokeFunction(
   return response.status;
 }
 
-/** Claims and fans out ready chunks; returns how many were handed off. */
+/**
+ * Claims and fans out ready chunks; returns how many were claimed. With `keep`, the first claimed chunk (the
+ * one claim_chunks ranks first) is not handed off but returned as `kept`: the caller, a chunk invocation with
+ * budget left, processes it itself instead of paying for a new invocation.
+ */
 export async function dispatch(
   deps: DispatchDeps,
   reason: string,
-): Promise<{ claimed: number; rejectFiles: number }> {
+  opts: { keep?: boolean } = {},
+): Promise<{ claimed: number; rejectFiles: number; kept: ClaimedChunk | null }> {
   const { sql, config } = deps;
   const claimed = await sql<ClaimedChunk[]>`
-    select * from csv_import.claim_chunks(${config.fanOutWidth}, ${config.fanOutWidth},
-                                          make_interval(secs => ${config.leaseSeconds}))`;
-  await Promise.all(claimed.map(async (chunk) => {
-    let outcome: string;
-    try {
-      const status = await invokeFunction(deps, "chunk", {
-        chunk_id: chunk.chunk_id,
-        lease_token: chunk.lease_token,
+    select chunk_id::float8 as chunk_id, job_id::float8 as job_id, kind::text as kind, chunk_index,
+           lease_token::text as lease_token
+    from csv_import.claim_chunks(${config.fanOutWidth}, ${config.fanOutWidth},
+                                 make_interval(secs => ${config.leaseSeconds}))`;
+  const kept = opts.keep ? claimed[0] ?? null : null;
+  await Promise.all(
+    claimed.slice(kept ? 1 : 0).map(async (chunk) => {
+      let outcome: string;
+      try {
+        const status = await invokeFunction(deps, "chunk", {
+          chunk_id: chunk.chunk_id,
+          lease_token: chunk.lease_token,
+        });
+        if (status === 202 || status === 200) return;
+        outcome = `the chunk function answered ${status}`;
+      } catch (error) {
+        outcome = `the chunk function could not be reached: ${
+          error instanceof Error ? error.message : error
+        }`;
+      }
+      log("warn", "chunk_handoff_failed", {
+        job: chunk.job_id,
+        chunk: chunk.chunk_index,
+        kind: chunk.kind,
+        outcome,
       });
-      if (status === 202 || status === 200) return;
-      outcome = `the chunk function answered ${status}`;
-    } catch (error) {
-      outcome = `the chunk function could not be reached: ${error instanceof Error ? error.message : error}`;
-    }
-    log("warn", "chunk_handoff_failed", {
-      job: chunk.job_id,
-      chunk: chunk.chunk_index,
-      kind: chunk.kind,
-      outcome,
-    });
-    await sql`select csv_import.fail_chunk(${chunk.chunk_id}, ${chunk.lease_token}::uuid, ${
-      "Hand-off failed: " + outcome
-    })`;
-  }));
+      await sql`select csv_import.fail_chunk(${chunk.chunk_id}, ${chunk.lease_token}::uuid, ${
+        "Hand-off failed: " + outcome
+      })`;
+    }),
+  );
   const rejectFiles = await writePendingRejectFiles(sql, deps.storage);
   if (claimed.length > 0 || rejectFiles > 0) {
-    log("info", "dispatched", { reason, claimed: claimed.length, reject_files: rejectFiles });
+    log("info", "dispatched", {
+      reason,
+      claimed: claimed.length,
+      kept: kept !== null,
+      reject_files: rejectFiles,
+    });
   }
-  return { claimed: claimed.length, rejectFiles };
+  return { claimed: claimed.length, rejectFiles, kept };
 }

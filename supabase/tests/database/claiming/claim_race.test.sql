@@ -59,7 +59,7 @@ begin
   perform dblink_disconnect('pgtap_claim_2');
 end $$;
 
--- Fixtures: two committed jobs of 20 load chunks (19 scans) each, 21 ready chunks each.
+-- Fixtures: committed jobs of 20 load chunks each, their 19 scans done, so 20 ready chunks each.
 do $do$ begin
 perform pgtap_csv.remote($$ delete from csv_import.jobs where bucket_id = 'pgtap-race' and created_at < now() - interval '1 minute' $$);
 perform pgtap_csv.remote(format($$
@@ -72,6 +72,10 @@ perform pgtap_csv.remote(format($$
       perform csv_import.register_job(v, jsonb_build_object('data_start', 0, 'chunk_size', 100,
         'priority', case when i = 3 then 9000001 else 9000000 end,
         'max_parallel_chunks', case when i = 3 then 3 else 20 end));
+      -- Every scan done (as if loads had scanned ahead): all 20 loads are ready.
+      update csv_import.chunks set status = 'succeeded', quote_parity = 0, newline_count = 1,
+        ends_with_terminator = true where job_id = v and kind = 'scan';
+      perform csv_import._advance_scanned_prefix(v);
       if i = 3 then perform csv_import.stop_job(v, 'cancelled', 'parked until the per-job race'); end if;
     end loop;
   end $x$ $$, (select prefix from pgtap_csv.cfg)));
