@@ -51,10 +51,10 @@ export const DEFAULTS = {
    * claims the next ready one itself (through csv_import.claim_chunks, so priorities and limits hold) while
    * it has done less than this many load bytes (a scanned byte counts 1/8: scanning only counts quotes and
    * newlines). Why: every invocation costs ~30 ms of CPU beyond its chunk (HTTP, worker hand-off, context
-   * query) and a cold worker ~80 ms more; measured on the 1M-row file, 31 invocations became 7 and the
-   * gateway + workers' CPU fell from 5.1 to N s. Why not more: CPU per invocation stays under the 1 s
-   * budget (a load costs ~17 ms CPU per MiB; 24 MiB of loads ≈ 0.45 s, plus at most one chunk started
-   * just under the budget).
+   * query) and a cold worker ~80 ms more; measured on the 1M-row file (16 chunks of 8 MiB), 31
+   * invocations became 10–14. Why not more: CPU per invocation stays under the 1 s budget (a load costs
+   * ~17 ms CPU per MiB: 24 MiB of loads ≈ 0.45 s, plus at most one chunk started just under the budget;
+   * measured p95 0.45–0.52 s, max 0.52 s).
    */
   WORKER_INVOCATION_BUDGET_BYTES: 24 * 1024 * 1024,
   /** Largest single record accepted; a longer one fails the job (the file is not line-structured CSV). */
