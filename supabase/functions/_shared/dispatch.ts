@@ -12,7 +12,7 @@
  */
 import type { Config } from "./config.ts";
 import type { Sql } from "./db.ts";
-import { log } from "./log.ts";
+import { log, redact } from "./log.ts";
 import { writePendingRejectFiles } from "./rejects_file.ts";
 import type { StorageClient } from "./storage.ts";
 
@@ -80,7 +80,7 @@ export async function dispatch(
       outcome,
     });
     await sql`select csv_import.fail_chunk(${chunk.chunk_id}, ${chunk.lease_token}::uuid, ${
-      "Hand-off failed: " + outcome
+      redact("Hand-off failed: " + outcome)
     })`;
   }));
   const rejectFiles = await writePendingRejectFiles(sql, deps.storage);
