@@ -46,7 +46,7 @@ import {
   type PreparedRow,
   type RowReject,
 } from "./loader.ts";
-import { log } from "./log.ts";
+import { log, redact } from "./log.ts";
 import { compileRowConverter, type JobColumns, type RowConverter } from "./row_converter.ts";
 import { withRetry } from "./retry.ts";
 import type { StorageClient } from "./storage.ts";
@@ -87,7 +87,12 @@ export interface ChunkContext {
   dialect: { delimiter: string; quote: string; newline: "\n" | "\r\n" | "\r" };
   columns: JobColumns;
   profile:
-    | { on_conflict: ConflictMode; conflict_columns: string[] | null; date_style: "iso" | "dmy" | "mdy" }
+    | {
+      on_conflict: ConflictMode;
+      conflict_columns: string[] | null;
+      date_style: "iso" | "dmy" | "mdy";
+      max_stored_rejects?: number | string | null;
+    }
     | null;
 }
 
@@ -183,11 +188,14 @@ export async function processChunk(
       return { outcome: "interrupted", workBytes };
     }
     const fatal = error instanceof CsvError;
-    const message = error instanceof CsvError
-      ? describeCsvError(error)
-      : error instanceof Error
-      ? error.message
-      : String(error);
+    // Stored on the chunk and shown on the job: masked like a log line (a driver error may quote a URL).
+    const message = redact(
+      error instanceof CsvError
+        ? describeCsvError(error)
+        : error instanceof Error
+        ? error.message
+        : String(error),
+    );
     const [{ decision }] = await withRetry(() =>
       sql<
         { decision: string }[]
@@ -373,6 +381,11 @@ async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Pro
     conflictColumns: ctx.profile?.conflict_columns ?? [],
   });
 
+  // A profile may lower the per-job cap on stored rejects, never raise it.
+  const profileCap = ctx.profile?.max_stored_rejects;
+  const maxStoredRejects = profileCap == null
+    ? config.maxStoredRejects
+    : Math.min(config.maxStoredRejects, Number(profileCap));
   let seq = ctx.batches_committed;
   // The last committed progress marker: where a retry (in place, or by SQL) resumes.
   let committed: { offset: number; line: number } | null = ctx.resume_offset !== null
@@ -397,7 +410,7 @@ async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Pro
       select csv_import.commit_batch(${ctx.chunk_id}, ${leaseToken}::uuid, ${seq}, ${firstRecordAt}::bigint,
         ${next.offset}::bigint, ${next.line}::bigint, ${parsed}, ${written.loaded}, ${written.skipped},
         ${tx.json(rejects.map((r) => ({ line: r.line, column: r.column, reason: r.reason, raw: r.raw })))},
-        ${final}, make_interval(secs => ${config.leaseSeconds}), ${config.maxStoredRejects}) as outcome`;
+        ${final}, make_interval(secs => ${config.leaseSeconds}), ${maxStoredRejects}) as outcome`;
     return outcome;
   };
 

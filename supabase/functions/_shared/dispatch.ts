@@ -12,7 +12,7 @@
  */
 import type { Config } from "./config.ts";
 import type { Sql } from "./db.ts";
-import { log } from "./log.ts";
+import { log, redact } from "./log.ts";
 import { writePendingRejectFiles } from "./rejects_file.ts";
 import type { StorageClient } from "./storage.ts";
 
@@ -91,11 +91,15 @@ export async function dispatch(
         outcome,
       });
       await sql`select csv_import.fail_chunk(${chunk.chunk_id}, ${chunk.lease_token}::uuid, ${
-        "Hand-off failed: " + outcome
+        redact("Hand-off failed: " + outcome)
       })`;
     }),
   );
-  const rejectFiles = await writePendingRejectFiles(sql, deps.storage);
+  // Never lose the claims over a rejects file: a failure here is logged and the next dispatch tries again.
+  const rejectFiles = await writePendingRejectFiles(sql, deps.storage).catch((error) => {
+    log("warn", "rejects_files_failed", { error });
+    return 0;
+  });
   if (claimed.length > 0 || rejectFiles > 0) {
     log("info", "dispatched", {
       reason,

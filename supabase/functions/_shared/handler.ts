@@ -6,11 +6,12 @@
  * - An invalid configuration answers 500 with the list of problems (no secret values), on every request, until
  *   fixed; it is also logged once at start.
  * - A caller without the service role gets 401 before any work or parsing happens.
- * - A malformed body gets 400 with what was expected; an unexpected error gets 500 and a log line.
+ * - A malformed body gets 400 with what was expected; an unexpected error gets 500 and a log line, its message
+ *   masked like a log line (no key, JWT or connection-string password reaches the caller).
  */
 import { isServiceCaller, unauthorized } from "./auth.ts";
 import { type Config, config, ConfigError } from "./config.ts";
-import { log } from "./log.ts";
+import { log, redact } from "./log.ts";
 
 export class BadRequest extends Error {}
 
@@ -54,7 +55,7 @@ export function serveService(name: string, handler: ServiceHandler): void {
         return Response.json({ error: "bad_request", message: error.message }, { status: 400 });
       }
       log("error", `${name}_failed`, { error });
-      return Response.json({ error: `${name}_failed`, message: String(error) }, { status: 500 });
+      return Response.json({ error: `${name}_failed`, message: redact(String(error)) }, { status: 500 });
     }
   });
 }

@@ -3,8 +3,10 @@
  * Supabase dashboard's log explorer can filter on any field.
  *
  * Invariants:
- * - Never prints a secret: values that look like JWTs, sb_secret_/sb_publishable_ keys, bearer tokens or
- *   passwords inside connection strings are masked, in messages and in nested fields alike.
+ * - Never prints a secret: values that look like JWTs, sb_secret_/sb_publishable_ keys, bearer tokens,
+ *   passwords inside URLs and connection strings, and `apikey=` / `password=` / `secret:` / `token=` values are
+ *   masked, in messages and in nested fields alike. The same masking applies to error texts the pipeline stores
+ *   (job and chunk errors) or returns (500 responses).
  * - Lines stay under the hosted 10,000-character log limit (long strings are truncated).
  */
 
@@ -17,7 +19,13 @@ const SECRET_PATTERNS: [RegExp, string][] = [
   [/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, "[jwt]"],
   [/sb_(secret|publishable)_[A-Za-z0-9_-]+/g, "sb_$1_[redacted]"],
   [/(bearer\s+)[^\s"']+/gi, "$1[redacted]"],
-  [/(postgres(?:ql)?:\/\/[^:/\s]+:)[^@\s]+@/gi, "$1[redacted]@"],
+  // user:password@ in any URL (postgresql://, https://, …).
+  [/([a-z][a-z0-9+.-]*:\/\/[^:/\s@]+:)[^@\s]+@/gi, "$1[redacted]@"],
+  // key=value / key: value forms of credentials (query strings, connection strings, headers).
+  [
+    /\b((?:apikey|api_key|password|passwd|secret|token|x-pipeline-secret)["']?\s*[=:]\s*["']?)[^\s"'&,;]+/gi,
+    "$1[redacted]",
+  ],
 ];
 
 /** Masks anything that looks like a credential in a string. */

@@ -19,7 +19,7 @@ import { type Dialect, SNIFF_BYTES, sniffDialect } from "./csv/dialect.ts";
 import { createRecordParser } from "./csv/parser.ts";
 import type postgres from "postgres";
 import type { Sql } from "./db.ts";
-import { log } from "./log.ts";
+import { log, redact } from "./log.ts";
 import { fetchTargetColumns, type TargetColumn } from "./pg_types/columns.ts";
 import { UnsupportedColumnError } from "./pg_types/convert.ts";
 import { compileRowConverter, type JobColumns } from "./row_converter.ts";
@@ -54,6 +54,7 @@ interface ProfileRow {
   max_parallel_chunks: number | null;
   max_attempts: number;
   date_style: "iso" | "dmy" | "mdy";
+  max_file_bytes: number | null;
 }
 
 export type RegisterOutcome =
@@ -88,11 +89,13 @@ export async function registerJob(deps: RegisterDeps, jobId: number): Promise<Re
     const transient = !(error instanceof RegistrationProblem || error instanceof CsvError ||
       error instanceof MappingError || (error instanceof StorageError && error.status < 500)) ||
       isTransient(error);
-    const message = error instanceof StorageError && error.status === 404
-      ? `The object ${job.bucket_id}/${job.object_name} no longer exists`
-      : error instanceof Error
-      ? error.message
-      : String(error);
+    const message = redact(
+      error instanceof StorageError && error.status === 404
+        ? `The object ${job.bucket_id}/${job.object_name} no longer exists`
+        : error instanceof Error
+        ? error.message
+        : String(error),
+    );
     await sql`select csv_import.fail_registration(${jobId}, ${message}, ${transient})`;
     log(transient ? "warn" : "info", "job_registration_failed", {
       job: jobId,
@@ -125,9 +128,15 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
         `(name, path_pattern, target_table), e.g. path_pattern 'orders/%' → target_table 'public.orders'`,
     );
   }
+  if (profile.max_file_bytes !== null && size > Number(profile.max_file_bytes)) {
+    throw new RegistrationProblem(
+      `File is ${size} bytes; the limit of profile "${profile.name}" is ${profile.max_file_bytes} bytes (max_file_bytes)`,
+    );
+  }
 
   const dialect = await sniff(storage, job, size, profile, config.maxRecordBytes);
-  const columns = await describeTarget(sql, profile.target_table);
+  const targetTable = await checkTarget(sql, profile.target_table);
+  const columns = await describeTarget(sql, targetTable);
   if (dialect.header !== null && dialect.header.length > config.maxColumns) {
     throw new RegistrationProblem(
       `File has ${dialect.header.length} columns; the limit is ${config.maxColumns}`,
@@ -142,7 +151,7 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     dialect.header,
     columns,
     profile.column_aliases ?? {},
-    profile.target_table,
+    targetTable,
     fieldCount,
   );
   const jobColumns: JobColumns = {
@@ -164,7 +173,7 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     chunk_size: profile.chunk_size_bytes ?? config.chunkSize,
     profile_id: profile.id,
     profile_name: profile.name,
-    target_table: profile.target_table,
+    target_table: targetTable,
     priority: profile.priority,
     max_parallel_chunks: profile.max_parallel_chunks ?? config.jobConcurrency,
     max_attempts: profile.max_attempts ?? config.maxAttempts,
@@ -227,6 +236,26 @@ async function firstRecordFieldCount(
   const records = parser.push(bytes);
   if (records.length === 0 && !parser.done) records.push(...parser.finish());
   return records[0]?.fields.length ?? 0;
+}
+
+/**
+ * The profile's target as csv_import.check_target resolves it: canonical and quoted, or a clear refusal (no such
+ * table, a protected schema such as auth or pg_catalog, not a table). The plan stores the canonical name, so the
+ * loader writes exactly the table described here.
+ */
+async function checkTarget(sql: Sql, targetTable: string): Promise<string> {
+  try {
+    const [{ target }] = await sql<
+      { target: string }[]
+    >`select csv_import.check_target(${targetTable}) as target`;
+    return target;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code && ["42602", "42P01", "42501", "42809"].includes(code)) {
+      throw new RegistrationProblem(`The profile's target: ${(error as Error).message}`);
+    }
+    throw error;
+  }
 }
 
 async function describeTarget(sql: Sql, targetTable: string): Promise<TargetColumn[]> {

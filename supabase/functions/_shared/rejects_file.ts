@@ -8,8 +8,11 @@
  * - Formula-injection safe: a field starting with =, +, -, @, TAB or CR gets a leading apostrophe, so
  *   spreadsheet programs show it as text instead of evaluating it (OWASP "CSV injection").
  * - Streams from the database with a cursor; memory does not grow with the number of rejects.
+ * - The file's name always fits Storage's 1024-byte limit, and a file that cannot be written (logged) does not
+ *   stop the other jobs' files from being written.
  */
 import type { Sql } from "./db.ts";
+import { log } from "./log.ts";
 import type { StorageClient } from "./storage.ts";
 
 export function csvField(value: string | number | null): string {
@@ -18,8 +21,19 @@ export function csvField(value: string | number | null): string {
   return `"${text.replaceAll('"', '""')}"`;
 }
 
-export function rejectsObjectName(objectName: string): string {
-  return `${objectName}.rejects.csv`;
+/** Storage's limit on object names (hosted `limits.ts`: 1024 UTF-8 bytes). */
+const MAX_OBJECT_NAME_BYTES = 1024;
+
+/**
+ * `<object>.rejects.csv`; when that would pass Storage's 1024-byte name limit (an upload whose own name is
+ * near it), `job-<id>.rejects.csv` in the upload's folder (or the bucket's root, if even that is too long).
+ */
+export function rejectsObjectName(objectName: string, jobId?: number): string {
+  const name = `${objectName}.rejects.csv`;
+  const fits = (n: string) => new TextEncoder().encode(n).length <= MAX_OBJECT_NAME_BYTES;
+  if (jobId === undefined || fits(name)) return name;
+  const short = `${objectName.slice(0, objectName.lastIndexOf("/") + 1)}job-${jobId}.rejects.csv`;
+  return fits(short) ? short : `job-${jobId}.rejects.csv`;
 }
 
 /** Streams the rejects of a job as CSV text. */
@@ -57,12 +71,19 @@ export function rejectsCsv(sql: Sql, jobId: number): ReadableStream<Uint8Array> 
 export async function writePendingRejectFiles(sql: Sql, storage: StorageClient, limit = 5): Promise<number> {
   const jobs = await sql<{ job_id: number; bucket_id: string; object_name: string }[]>`
     select * from csv_import.pending_rejects_files(${limit})`;
+  let written = 0;
   for (const job of jobs) {
-    const name = rejectsObjectName(job.object_name);
-    // Buffered per job: Storage's standard upload needs a known length on hosted; stored rejects are capped.
-    const body = await new Response(rejectsCsv(sql, job.job_id)).arrayBuffer();
-    await storage.upload(job.bucket_id, name, body, "text/csv; charset=utf-8");
-    await sql`select csv_import.record_rejects_file(${job.job_id}, ${name})`;
+    const name = rejectsObjectName(job.object_name, job.job_id);
+    try {
+      // Buffered per job: Storage's standard upload needs a known length on hosted; stored rejects are capped.
+      const body = await new Response(rejectsCsv(sql, job.job_id)).arrayBuffer();
+      await storage.upload(job.bucket_id, name, body, "text/csv; charset=utf-8");
+      await sql`select csv_import.record_rejects_file(${job.job_id}, ${name})`;
+      written++;
+    } catch (error) {
+      // One job's file must not hold up the others' (it stays pending; the next dispatch tries again).
+      log("warn", "rejects_file_failed", { job: job.job_id, object: name, error });
+    }
   }
-  return jobs.length;
+  return written;
 }

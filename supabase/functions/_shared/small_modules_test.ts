@@ -55,6 +55,28 @@ Deno.test("logs never carry keys, JWTs or database passwords", () => {
   }
 });
 
+Deno.test("error texts lose URL passwords and key=value credentials, and keep what explains the error", () => {
+  const table: [string, string][] = [
+    [
+      "connect ECONNREFUSED postgresql://postgres.ref:s3cr3t%40pw@pooler.example.com:6543/postgres",
+      "connect ECONNREFUSED postgresql://postgres.ref:[redacted]@pooler.example.com:6543/postgres",
+    ],
+    ["GET https://user:hunter2@example.com/x failed", "GET https://user:[redacted]@example.com/x failed"],
+    [
+      "host=db port=5432 password=hunter2 user=postgres",
+      "host=db port=5432 password=[redacted] user=postgres",
+    ],
+    ["fetch /object?apikey=abc123&x=1 → 400", "fetch /object?apikey=[redacted]&x=1 → 400"],
+    ['headers {"x-pipeline-secret": "pipe-s3cret"}', 'headers {"x-pipeline-secret": "[redacted]"}'],
+    [
+      'password authentication failed for user "postgres"',
+      'password authentication failed for user "postgres"',
+    ],
+    ['"lease_token" must be a UUID', '"lease_token" must be a UUID'],
+  ];
+  for (const [input, want] of table) assert.equal(redact(input), want, input);
+});
+
 Deno.test("rejects CSV fields are quoted and spreadsheet formulas neutralised", () => {
   const table: [string | number | null, string][] = [
     ["plain", '"plain"'],
@@ -133,4 +155,14 @@ Deno.test("only the service key, a secret key or the internal secret may call", 
   assert.ok(!isServiceCaller(req({ Authorization: "Bearer service-jw" }), config));
   assert.ok(!isServiceCaller(req({ Authorization: "Bearer service-jwtx" }), config));
   assert.ok(!isServiceCaller(req({ apikey: "anon" }), config));
+});
+
+Deno.test("rejects file names fit Storage's 1024-byte limit", () => {
+  const bytes = (s: string) => new TextEncoder().encode(s).length;
+  assert.equal(rejectsObjectName("in/a.csv", 7), "in/a.csv.rejects.csv");
+  const long = "in/" + "é".repeat(505) + ".csv"; // 1017 bytes: `.rejects.csv` would make it 1029
+  assert.equal(rejectsObjectName(long, 7), "in/job-7.rejects.csv");
+  const deep = "d".repeat(1010) + "/f.csv"; // even the folder is too long for job-<id>.rejects.csv beside it
+  assert.equal(rejectsObjectName(deep, 42), "job-42.rejects.csv");
+  for (const name of [long, deep]) assert.ok(bytes(rejectsObjectName(name, 1)) <= 1024);
 });
