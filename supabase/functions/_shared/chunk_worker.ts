@@ -11,7 +11,8 @@
  *   where its first owned record starts and where the next chunk's first record starts, which
  *   csv_import.finalize_job checks for exact tiling.
  * - Nothing is lost silently: every parsed record becomes a loaded row, a skipped duplicate or a reject (line
- *   number, column, reason, raw text); rows parsed = loaded + rejected + skipped per batch.
+ *   number, column, reason, raw text; a NUL in the text is stored as U+FFFD); rows parsed = loaded + rejected
+ *   + skipped per batch.
  * - Bounded memory: one network read, two pieces of COPY lines (the one the database is taking, the one being
  *   parsed) and the batch's rejects; plus, when a load scans its own range first (below), that range, at most
  *   csv_import.inline_scan_max_bytes(); never the file.
@@ -406,10 +407,16 @@ async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Pro
     final: boolean,
   ) => {
     await fillRaw(deps, ctx, rejects);
+    const stored = rejects.map((r) => ({
+      line: r.line,
+      column: r.column,
+      reason: noNul(r.reason),
+      raw: noNul(r.raw),
+    }));
     const [{ outcome }] = await tx<{ outcome: { job_finished: boolean } }[]>`
       select csv_import.commit_batch(${ctx.chunk_id}, ${leaseToken}::uuid, ${seq}, ${firstRecordAt}::bigint,
         ${next.offset}::bigint, ${next.line}::bigint, ${parsed}, ${written.loaded}, ${written.skipped},
-        ${tx.json(rejects.map((r) => ({ line: r.line, column: r.column, reason: r.reason, raw: r.raw })))},
+        ${tx.json(stored)},
         ${final}, make_interval(secs => ${config.leaseSeconds}), ${maxStoredRejects}) as outcome`;
     return outcome;
   };
@@ -609,3 +616,12 @@ async function fillRaw(deps: ChunkDeps, ctx: ChunkContext, rejects: RowReject[])
 }
 
 const LOSSY = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/**
+ * A reject's text with each NUL shown as U+FFFD: PostgreSQL text (and jsonb, which commit_batch receives)
+ * cannot hold U+0000, and one such record used to fail its whole batch, over and over, until the chunk was
+ * dead-lettered.
+ */
+function noNul<T extends string | null>(text: T): T {
+  return (text !== null && text.indexOf("\0") !== -1 ? text.replaceAll("\0", "\uFFFD") : text) as T;
+}

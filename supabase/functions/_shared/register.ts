@@ -15,7 +15,7 @@
 import { type ColumnMapping, mapColumns, MappingError } from "./columns.ts";
 import type { Config } from "./config.ts";
 import { CsvError } from "./csv/errors.ts";
-import { type Dialect, SNIFF_BYTES, sniffDialect } from "./csv/dialect.ts";
+import { type Dialect, looksLikeData, SNIFF_BYTES, sniffDialect } from "./csv/dialect.ts";
 import { createRecordParser } from "./csv/parser.ts";
 import type postgres from "postgres";
 import type { Sql } from "./db.ts";
@@ -137,23 +137,15 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
   const dialect = await sniff(storage, job, size, profile, config.maxRecordBytes);
   const targetTable = await checkTarget(sql, profile.target_table);
   const columns = await describeTarget(sql, targetTable);
-  if (dialect.header !== null && dialect.header.length > config.maxColumns) {
-    throw new RegistrationProblem(
-      `File has ${dialect.header.length} columns; the limit is ${config.maxColumns}`,
-    );
-  }
   const fieldCount = dialect.header?.length ??
     await firstRecordFieldCount(storage, job, dialect, size, config.maxRecordBytes);
+  if (fieldCount === 0) throw new RegistrationProblem("File has no rows: it is blank");
   if (fieldCount > config.maxColumns) {
-    throw new RegistrationProblem(`File has ${fieldCount} columns; the limit is ${config.maxColumns}`);
+    throw new RegistrationProblem(
+      `File has ${fieldCount} columns; the limit is ${config.maxColumns} (MAX_COLUMNS)`,
+    );
   }
-  const mapping: ColumnMapping = mapColumns(
-    dialect.header,
-    columns,
-    profile.column_aliases ?? {},
-    targetTable,
-    fieldCount,
-  );
+  const mapping: ColumnMapping = mapHeader(dialect, columns, profile, targetTable, fieldCount);
   const jobColumns: JobColumns = {
     expected_fields: mapping.expectedFields,
     ignored: mapping.ignored,
@@ -190,6 +182,35 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
   };
 }
 
+/** mapColumns, with a hint when the profile forces a header and the file's first row looks like data. */
+function mapHeader(
+  dialect: Dialect,
+  columns: TargetColumn[],
+  profile: ProfileRow,
+  targetTable: string,
+  fieldCount: number,
+): ColumnMapping {
+  try {
+    return mapColumns(
+      dialect.header,
+      columns,
+      profile.column_aliases ?? {},
+      targetTable,
+      fieldCount,
+    );
+  } catch (error) {
+    if (
+      error instanceof MappingError && profile.has_header === true && dialect.header !== null &&
+      looksLikeData(dialect.header)
+    ) {
+      throw new MappingError(
+        `${error.message}; its first row looks like data: add a header row or set the profile's has_header to false`,
+      );
+    }
+    throw error;
+  }
+}
+
 /** Sniffs from the head; a header longer than the usual head is read in full, up to the record size limit. */
 async function sniff(
   storage: StorageClient,
@@ -210,9 +231,17 @@ async function sniff(
     try {
       return sniffDialect(head, options);
     } catch (error) {
-      const canGrow = error instanceof CsvError && error.code === "header_too_long" && length < size &&
-        length < maxRecordBytes + SNIFF_BYTES;
-      if (!canGrow) throw error;
+      if (!(error instanceof CsvError) || error.code !== "header_too_long") throw error;
+      if (length >= maxRecordBytes + SNIFF_BYTES) {
+        // Never more than this is read, however large the file: the first row is over the record size limit.
+        throw new RegistrationProblem(
+          `${
+            error.message.split(":")[0]
+          }: the first row is longer than the limit of ${maxRecordBytes} bytes ` +
+            "(MAX_RECORD_BYTES), or this is not a CSV file",
+        );
+      }
+      if (length >= size) throw error;
       length = Math.min(size, maxRecordBytes + SNIFF_BYTES, length * 4);
     }
   }

@@ -13,7 +13,8 @@
  * `linesBefore + 1 + linesSkipped`.
  *
  * Bounded work: if no record start appears within `maxRecordBytes` (+1 for CRLF) bytes, the record spanning
- * `start` is over the limit and `record_too_large` is thrown; the finder never buffers.
+ * `start` is over the limit and `record_too_large` is thrown (naming `startLine`, the physical line of byte
+ * `start`, when given); the finder never buffers.
  */
 
 import { CsvError } from "./errors.ts";
@@ -30,6 +31,8 @@ export interface BoundaryOptions {
   /** Byte `start - 1` is a terminator at even parity (from `composeEntries`). */
   readonly atRecordStart: boolean;
   readonly maxRecordBytes: number;
+  /** Physical line (1-based) of byte `start`, for the error message. Default: unknown. */
+  readonly startLine?: number;
 }
 
 export type BoundaryResult =
@@ -98,10 +101,12 @@ export function createBoundaryFinder(options: BoundaryOptions): BoundaryFinder {
       pos = pieceStart + i;
       if (pos >= end - 1) return (decided = NONE);
       if (pos - start > limit) {
+        const where = options.startLine !== undefined ? `line ${options.startLine}` : `offset ${start}`;
         throw new CsvError(
           "record_too_large",
-          `a record spanning offset ${start} is larger than the limit of ${options.maxRecordBytes} bytes`,
+          `record spanning ${where} is larger than the limit of ${options.maxRecordBytes} bytes (MAX_RECORD_BYTES)`,
           start,
+          options.startLine,
         );
       }
       return MORE;

@@ -52,6 +52,7 @@ export function createChunkReader(options: ChunkReaderOptions): ChunkReader {
     entryParity: entry.entryParity,
     atRecordStart: entry.atRecordStart,
     maxRecordBytes,
+    startLine: entry.linesBefore + 1,
   });
   let parser: RecordParser | null = null;
   let empty = false;

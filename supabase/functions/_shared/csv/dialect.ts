@@ -3,9 +3,11 @@
  *
  * Order of checks, first failure wins (each throws a {@link CsvError} with a message for the uploader):
  * 1. empty file; 2. magic numbers of compressed or binary formats (gzip, zip/xlsx, bzip2, xz, zstd, 7z, PDF,
- * legacy Office); 3. UTF-32 / UTF-16 byte-order marks; 4. NUL bytes (UTF-16 without BOM, or binary);
- * 5. other control bytes in bulk (binary); 6. invalid UTF-8 (with the offending byte and offset).
- * A UTF-8 BOM is accepted and skipped: `bomLength` is 3 and `dataStart` accounts for it.
+ * legacy Office); 3. UTF-32 / UTF-16 byte-order marks; 4. UTF-16 without BOM (NULs in every other byte);
+ * 5. control bytes (NUL included) in bulk: binary; 6. any NUL byte (with its line and offset: PostgreSQL text
+ * cannot hold one); 7. invalid UTF-8 (with the offending byte, its line and offset). Lines are physical lines
+ * (LF, CRLF or a lone CR each end one). A UTF-8 BOM is accepted and skipped: `bomLength` is 3 and `dataStart`
+ * accounts for it. A complete head that ends inside a quoted field fails with the line the field starts on.
  *
  * Then the syntax, every choice made with the same quote-parity rule the loader uses:
  * - quote: `"`, unless `"` never appears next to a delimiter or line break while `'` does at least 4 times
@@ -14,9 +16,9 @@
  * - delimiter among `,` `;` TAB `|`: the one whose sampled records (complete records only) have the most
  *   consistent field count (share of records with the most common count, which must be > 1); ties and
  *   single-column files → the earlier in that order, so comma wins ties;
- * - header (unless the caller says): yes when the first record's fields are non-empty, distinct and untyped
- *   (not numbers, dates or booleans) and either some column holds typed values in most later records or
- *   nothing is typed at all (ambiguous: most exports have a header). `dataStart` is then the offset just past
+ * - header (unless the caller says): yes when the first record's fields are non-empty and untyped (not
+ *   numbers, dates or booleans) and either some column holds typed values in most later records, or nothing
+ *   is typed at all and the names are distinct (ambiguous: most exports have a header). `dataStart` is then the offset just past
  *   the header's terminator (blank lines before the header are skipped), else the offset after the BOM.
  */
 
@@ -108,6 +110,15 @@ function startsWith(head: Uint8Array, bytes: readonly number[], at = 0): boolean
   return true;
 }
 
+/** Physical line (1-based) of `offset`: line breaks before it, LF, CRLF and a lone CR each counting one. */
+function lineAt(head: Uint8Array, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset; i++) {
+    if (head[i] === 0x0a || (head[i] === 0x0d && head[i + 1] !== 0x0a)) line++;
+  }
+  return line;
+}
+
 function checkEncoding(head: Uint8Array, complete: boolean): 0 | 3 {
   if (head.length === 0) throw new CsvError("empty_file", "File is empty");
   for (const m of MAGIC) {
@@ -135,11 +146,6 @@ function checkEncoding(head: Uint8Array, complete: boolean): 0 | 3 {
         nul,
       );
     }
-    throw new CsvError(
-      "nul_byte",
-      `File contains a NUL byte at offset ${nul}; it looks like binary data, not CSV`,
-      nul,
-    );
   }
   let controls = 0;
   for (let i = 0; i < head.length; i++) {
@@ -149,17 +155,28 @@ function checkEncoding(head: Uint8Array, complete: boolean): 0 | 3 {
   if (controls > 8 && controls * 100 > head.length) {
     throw new CsvError(
       "binary",
-      `File looks like binary data (${controls} control bytes in its first bytes), not CSV`,
+      `File looks like binary data (${controls} control bytes in its first ${head.length} bytes), not CSV`,
+    );
+  }
+  if (nul !== -1) {
+    const line = lineAt(head, nul);
+    throw new CsvError(
+      "nul_byte",
+      `File contains a NUL byte at line ${line} (offset ${nul}); remove it and upload again`,
+      nul,
+      line,
     );
   }
   const u = scanUtf8(head, bom);
   const bad = u.invalidAt !== -1 ? u.invalidAt : complete ? u.incompleteAt : -1;
   if (bad !== -1) {
+    const line = lineAt(head, bad);
     throw new CsvError(
       "invalid_utf8",
-      `File is not UTF-8 text: invalid byte ${hexByte(head[bad])} at offset ${bad} ` +
+      `File is not UTF-8 text: invalid byte ${hexByte(head[bad])} at line ${line} (offset ${bad}) ` +
         "(it may be Latin-1/Windows-1252; save it as UTF-8 and upload again)",
       bad,
+      line,
     );
   }
   return bom;
@@ -180,15 +197,24 @@ function detectNewline(head: Uint8Array, from: number, quote: number, complete: 
   return null;
 }
 
-/** Complete records of the head under a candidate format (the last, possibly cut-off, one is dropped). */
-function sample(head: Uint8Array, from: number, format: CsvFormat, complete: boolean): CsvRecord[] | null {
+/**
+ * Complete records of the head under a candidate format (the last, possibly cut-off, one is dropped), or the
+ * error that makes the candidate unfit (an unterminated quote in a complete file).
+ */
+function sample(
+  head: Uint8Array,
+  from: number,
+  format: CsvFormat,
+  complete: boolean,
+): CsvRecord[] | CsvError {
   const parser = createRecordParser({ format, maxRecordBytes: head.length, startOffset: from });
   try {
     const records = parser.push(head.subarray(from));
     if (complete) records.push(...parser.finish());
     return records;
-  } catch {
-    return null; // unterminated quote: this candidate does not fit
+  } catch (error) {
+    if (error instanceof CsvError) return error;
+    throw error;
   }
 }
 
@@ -237,9 +263,11 @@ function looksLikeHeader(records: readonly CsvRecord[]): boolean {
     if (f === null || f.trim() === "" || isTyped(f, false)) return false;
     names.add(f.trim().toLowerCase());
   }
-  if (names.size !== first.length) return false;
+  // Repeated names only decide when nothing else does: a header with a duplicate name above typed data is
+  // still a header (the column mapping then names the duplicate).
+  const distinct = names.size === first.length;
   const rows = records.slice(1);
-  if (rows.length === 0) return true;
+  if (rows.length === 0) return distinct;
   let anyTyped = false;
   for (let col = 0; col < first.length; col++) {
     let typed = 0;
@@ -247,7 +275,12 @@ function looksLikeHeader(records: readonly CsvRecord[]): boolean {
     if (typed * 2 > rows.length) return true;
     if (typed > 0) anyTyped = true;
   }
-  return !anyTyped;
+  return !anyTyped && distinct;
+}
+
+/** True when some field of a row is a number, date, time or boolean: a data row, not a header. */
+export function looksLikeData(fields: readonly (string | null)[]): boolean {
+  return fields.some((f) => isTyped(f, true));
 }
 
 /**
@@ -268,6 +301,7 @@ export function sniffDialect(head: Uint8Array, options: SniffOptions = {}): Dial
   const delimiters = options.delimiter !== undefined ? [options.delimiter] : DELIMITERS;
 
   let best: { format: CsvFormat; records: CsvRecord[]; score: number } | null = null;
+  let unfit: CsvError | null = null;
   for (const quote of quotes) {
     const newline = detectNewline(head, bomLength, quote.charCodeAt(0), complete);
     if (newline === null && !complete) {
@@ -279,17 +313,19 @@ export function sniffDialect(head: Uint8Array, options: SniffOptions = {}): Dial
     for (const delimiter of delimiters) {
       const format: CsvFormat = { delimiter, quote, newline: newline ?? "\n" };
       const records = sample(head, bomLength, format, complete);
-      if (records === null) continue;
+      if (records instanceof CsvError) {
+        unfit ??= records;
+        continue;
+      }
       const score = consistency(records);
       if (best === null || score > best.score) best = { format, records, score };
     }
   }
   if (best === null) {
-    throw new CsvError(
-      "unterminated_quote",
-      "File has an unterminated quoted field in its first row(s)",
-      bomLength,
-    );
+    // Every candidate ends inside quotes: the quote parity does not depend on the delimiter, so the first
+    // candidate's error names the line where the unterminated field starts, as the chunk parser would.
+    const e = unfit!;
+    throw new CsvError(e.code, e.message.charAt(0).toUpperCase() + e.message.slice(1), e.offset, e.line);
   }
 
   const { format, records } = best;

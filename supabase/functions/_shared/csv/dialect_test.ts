@@ -31,16 +31,21 @@ Deno.test("files that are not UTF-8 CSV text fail with a specific error", () => 
     [bytes([0xfe, 0xff], "\0a\0,\0b"), "utf16", /UTF-16/],
     [bytes([0xff, 0xfe, 0x00, 0x00]), "utf32", /UTF-32/],
     [bytes("a\0,\0b\0\n\0c\0,\0d\0\n\0"), "utf16", /every other byte is NUL/],
-    [bytes("id,name\n1,bob\0\n"), "nul_byte", /^File contains a NUL byte at offset 13;/],
+    [bytes("id,name\n1,bob\0\n"), "nul_byte", /^File contains a NUL byte at line 2 \(offset 13\); remove it/],
     [bytes("a,b\n", [1, 2, 3, 4, 5, 6, 7, 8, 0x10, 0x11, 0x12]), "binary", /binary data/],
+    [
+      bytes("a,b\n", [0, 1, 2, 0, 4, 5, 6, 7, 8, 0, 0x11, 0x12]),
+      "binary",
+      /^File looks like binary data \(12 /,
+    ],
     [
       bytes("id,name\n1,caf", [0xe9], "\n"),
       "invalid_utf8",
-      /^File is not UTF-8 text: invalid byte 0xE9 at offset 13 \(it may be Latin-1/,
+      /^File is not UTF-8 text: invalid byte 0xE9 at line 2 \(offset 13\) \(it may be Latin-1/,
     ],
-    [bytes("a,b\n", [0xc0, 0x80]), "invalid_utf8", /0xC0 at offset 4/], // overlong
+    [bytes("a,b\n", [0xc0, 0x80]), "invalid_utf8", /0xC0 at line 2 \(offset 4\)/], // overlong
     [bytes("a,b\n", [0xed, 0xa0, 0x80]), "invalid_utf8", /0xED/], // surrogate
-    [bytes("a,b\n", [0xe2, 0x82]), "invalid_utf8", /0xE2 at offset 4/], // truncated at end of file
+    [bytes("a,b\n", [0xe2, 0x82]), "invalid_utf8", /0xE2 at line 2 \(offset 4\)/], // truncated at end of file
   ];
   for (const [head, code, message] of cases) {
     const e = sniffError(head);
@@ -55,6 +60,10 @@ Deno.test("files that are not UTF-8 CSV text fail with a specific error", () => 
   // No line break within the head of a longer file.
   assert.equal(sniffError(bytes("a".repeat(100)), { fileSize: 1000 }).code, "header_too_long");
   assert.equal(sniffError(bytes('a,"b\n\n'), {}).code, "unterminated_quote");
+  assert.equal(
+    sniffError(bytes('a,b\n1,2\n3,x"y\n4,5\n')).message,
+    "Unterminated quoted field starting at line 3",
+  );
 });
 
 function pick(d: Dialect) {
@@ -95,7 +104,8 @@ Deno.test("sniffs delimiter, quote, newline, header and data start", () => {
     [bytes([0xef, 0xbb, 0xbf], "id,name\n1,a\n"), { bomLength: 3, dataStart: 11, header: ["id", "name"] }],
     [bytes([0xef, 0xbb, 0xbf], "1,a\n2,b\n"), { bomLength: 3, hasHeader: false, dataStart: 3, header: null }],
     ["1,2,3\n4,5,6\n", { hasHeader: false, dataStart: 0 }], // numeric first row
-    ["name,name\nx,1\n", { hasHeader: false }], // duplicate names
+    ["name,name\nx,z\n", { hasHeader: false }], // duplicate names, nothing typed
+    ["name,name\nx,1\n", { hasHeader: true }], // duplicate names above typed data: a header all the same
     ["a,,c\nx,1,2\n", { hasHeader: false }], // empty name
     ["name,city\nann,paris\nbob,rome\n", { hasHeader: true }], // ambiguous → header
     ["name,city\nann,paris\n", { hasHeader: false, dataStart: 0 }, { hasHeader: false }], // caller says

@@ -168,7 +168,7 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
   function tooLarge(): never {
     throw new CsvError(
       "record_too_large",
-      `record at line ${line} is larger than the limit of ${maxRecordBytes} bytes`,
+      `record at line ${line} is larger than the limit of ${maxRecordBytes} bytes (MAX_RECORD_BYTES)`,
       base,
       line,
     );

@@ -750,7 +750,11 @@ function dateTimeCore(kind: DtKind, options: ConvertOptions): Core {
 // ---- compile ----------------------------------------------------------------------------------------------
 
 function coreFor(col: TargetColumn, options: ConvertOptions): Core | null {
-  if (col.baseTypeKind === "e" && col.enumLabels) return enumCore(col.enumLabels, col.baseTypeDisplay);
+  if (col.baseTypeKind === "e" && col.enumLabels) {
+    // PostgreSQL names the type as format_type_be does in the loading session, whose search_path holds
+    // public: unqualified there (`invalid input value for enum mood: "x"`).
+    return enumCore(col.enumLabels, col.baseTypeDisplay.replace(/^public\./, ""));
+  }
   if (col.baseTypeSchema !== "pg_catalog" || col.baseTypeCategory === "A") return null;
   switch (col.baseType) {
     case "int2":
