@@ -134,6 +134,21 @@ const server = Deno.serve({
   return Response.json({ message: "no route matched" }, { status: 404 });
 });
 
+// postgres.js 3.4.9 can throw from a timer after its socket closed (connection.js nextWrite: "Cannot read
+// properties of null (reading 'write')") when a statement is queued on a connection the server just dropped,
+// as a Postgres restart does to every pooled connection. Uncaught, it ended this whole process, i.e. Storage,
+// the functions runtime and pg_net at once (found by tests/faults_recovery_test.ts). The stand-ins stand for
+// services that outlive a database restart, so such an error is logged and the process goes on; the pools
+// reconnect on their next query. Any other uncaught error still ends the process. (The pipeline's functions
+// guard themselves the same way: supabase/functions/_shared/db.ts.)
+globalThis.addEventListener("error", (event) => {
+  const stack = event.error instanceof Error ? event.error.stack ?? "" : "";
+  if (/postgres\/[\d.]+\/src\/connection\.js/.test(stack) && /reading 'write'/.test(stack)) {
+    event.preventDefault();
+    log({ event: "postgres_client_error_ignored", error: String(event.error) });
+  }
+});
+
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.addSignalListener(signal, async () => {
     log({ event: "shutdown", signal });

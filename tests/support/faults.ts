@@ -12,7 +12,18 @@
  */
 import assert from "node:assert/strict";
 import { type Manifest, writeCsv } from "../../scripts/generate_csv.ts";
-import { checksum, type JobRow, psqlCopy, type Scope, type Sql } from "./stack.ts";
+import {
+  BUCKET,
+  checksum,
+  describeJob,
+  jobByObject,
+  type JobRow,
+  psqlCopy,
+  type Scope,
+  type Sql,
+  TERMINAL,
+  waitFor,
+} from "./stack.ts";
 
 export interface Prepared {
   file: string;
@@ -57,18 +68,19 @@ export async function chunkSummary(sql: Sql, jobId: number): Promise<ChunkSummar
 
 /**
  * The job loaded the whole file exactly once: succeeded, every row parsed and loaded once (no rejects or
- * skips), several load chunks, all chunks succeeded and their rows add up to the job's, and the target table
+ * skips), at least `minChunks` load chunks (default 2), all chunks succeeded and their rows add up to the job's, and the target table
  * equals `psql \copy` of the same file. Returns the chunk summary (for attempt counts).
  */
 export async function assertExactJob(
   sql: Sql,
   job: JobRow,
   p: Prepared,
-  label = "",
+  opts: { label?: string; minChunks?: number } = {},
 ): Promise<ChunkSummary[]> {
-  const at = `${label}job ${job.id}`;
+  const at = `${opts.label ?? ""}job ${job.id}`;
   assert.equal(job.status, "succeeded", `${at}: ${job.error}`);
-  assert.ok(job.chunk_count > 1, `${at}: several load chunks (${job.chunk_count})`);
+  const minChunks = opts.minChunks ?? 2;
+  assert.ok(job.chunk_count >= minChunks, `${at}: at least ${minChunks} load chunks (${job.chunk_count})`);
   assert.equal(job.rows_parsed, p.manifest.rows, `${at}: rows parsed`);
   assert.equal(job.rows_loaded, p.manifest.rows, `${at}: rows loaded`);
   assert.equal(job.rows_rejected, 0, `${at}: rows rejected`);
@@ -85,4 +97,81 @@ export async function assertExactJob(
   assert.equal(loads.rows_parsed, p.manifest.rows, `${at}: the chunks parsed every row once`);
   assert.deepEqual(await checksum(sql, p.target), p.want, `${at}: table = psql \\copy of the file`);
   return chunks;
+}
+
+/**
+ * A trigger on `table` that makes the insert of row `id` wait while the test holds an advisory lock
+ * (a gate): `waiters()` lists the backends waiting at it, `release()` lets them through.
+ */
+export async function blockAtRow(sql: Sql, scope: Scope, table: string, id: number) {
+  const key = Math.floor(Math.random() * 1e9);
+  const fn = `public.${table.split(".")[1]}_gate`;
+  await sql.unsafe(`
+    create function ${fn}() returns trigger language plpgsql as $$
+    begin
+      if new.id = ${id} then perform pg_advisory_xact_lock_shared(${key}); end if;
+      return new;
+    end $$;
+    create trigger gate before insert on ${table} for each row execute function ${fn}();`);
+  scope.defer(() => sql.unsafe(`drop function if exists ${fn}() cascade`));
+  const holder = await sql.reserve();
+  scope.defer(async () => {
+    await holder`select pg_advisory_unlock_all()`;
+    holder.release();
+  });
+  await holder`select pg_advisory_lock(${key})`;
+  return {
+    /** Backends waiting at the gate. */
+    waiters: async () =>
+      (await sql<{ pid: number }[]>`
+        select pid from pg_locks where locktype = 'advisory' and not granted
+          and ((classid::bigint << 32) | objid::bigint) = ${key}`).map((r) => r.pid),
+    release: async () => {
+      await holder`select pg_advisory_unlock(${key})`;
+    },
+  };
+}
+
+/**
+ * Waits for the object's job to be terminal, running `csv_import.reconcile()` as pg_cron does whenever one of
+ * the job's chunks is ready and waiting (pg_cron runs it once a minute; calling it sooner only saves the
+ * wait). Fails with the job's state when the deadline passes.
+ */
+export function reconcileUntilDone(sql: Sql, objectName: string, timeoutMs: number): Promise<JobRow> {
+  return waitFor(
+    `the job of ${objectName} to finish (reconciling as pg_cron does)`,
+    async () => {
+      const [ready] = await sql`
+        select 1 from csv_import.chunks c join csv_import.jobs j on j.id = c.job_id
+        where j.bucket_id = ${BUCKET} and j.object_name = ${objectName} and j.status in ('queued', 'running')
+          and ((c.status = 'pending' and c.available_at <= now()) or (c.status = 'running' and c.lease_until < now()))
+        limit 1`;
+      if (ready) await sql`select csv_import.reconcile()`;
+      const job = await jobByObject(sql, objectName);
+      return job && TERMINAL.includes(job.status) && job.rejects_status !== "pending" ? job : undefined;
+    },
+    timeoutMs,
+    () => describeJob(sql, objectName),
+    500,
+  );
+}
+
+const GATEWAY_LOG = `${
+  Deno.env.get("STATE_DIR") ?? new URL("../../.local", import.meta.url).pathname
+}/logs/gateway.log`;
+
+/** The pipeline functions' structured log events about one job, from the local gateway's log. */
+export async function functionEvents(job: number | string): Promise<Record<string, unknown>[]> {
+  const jobId = Number(job); // bigint ids arrive as strings from postgres.js
+  const events: Record<string, unknown>[] = [];
+  for (const line of (await Deno.readTextFile(GATEWAY_LOG)).split("\n")) {
+    if (!line.includes('"event":"log"') || !line.includes(`\\"job\\":${jobId},`)) continue;
+    try {
+      const event = JSON.parse(JSON.parse(line).message);
+      if (event.job === jobId) events.push(event);
+    } catch {
+      // not a pipeline log line
+    }
+  }
+  return events;
 }
