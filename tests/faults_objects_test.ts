@@ -37,11 +37,15 @@ async function compare(sql: Sql, table: string, reference: string) {
   return r;
 }
 
-/** Waits until the upload / delete transaction waits for a chunk row that a blocked batch holds. */
+/**
+ * Waits until the Storage API's upload / delete transaction (its storage.objects trigger stopping the job)
+ * waits for the chunk row that the blocked batch holds.
+ */
 function waitForStopToWait(sql: Sql, blocked: number) {
   return waitFor("the object change to wait for the batch in progress", async () => {
     const [row] = await sql`
-      select 1 from pg_stat_activity where ${blocked} = any(pg_blocking_pids(pid)) and pid <> ${blocked}`;
+      select 1 from pg_stat_activity
+      where ${blocked} = any(pg_blocking_pids(pid)) and query ~* '(insert into|delete from) storage\\.objects'`;
     return row ? true : undefined;
   }, 30_000);
 }
@@ -54,19 +58,24 @@ Deno.test({ name: "faults: the object is overwritten with a new version mid-job"
     const v1 = await prepareFile(sql, scope, { rows: 40_000, seed: 21, label: "v1" });
     const v2 = await prepareFile(sql, scope, { rows: 25_000, seed: 22, label: "v2" });
     const target = v1.target;
+    // One chunk at a time (~4,000 rows each): while a gate holds one chunk, the later ones wait.
     await scope.profile({
       pathPattern: `${scope.prefix}/%`,
       targetTable: target,
       chunkSizeBytes: 512 * 1024,
-      maxParallelChunks: 2,
+      maxParallelChunks: 1,
     });
     const name = scope.object("orders.csv");
-    const gate = await blockAtRow(sql, scope, target, 20_000);
+    // The Storage API first runs the upload's row write as a rolled-back probe (RLS permission test, as hosted
+    // does), whose trigger also waits for the batch in progress; the real write comes after the bytes. Gate A
+    // holds v1 for the probe, gate B (a later chunk, not the last) for the real write.
+    const gateA = await blockAtRow(sql, scope, target, 20_000);
+    const gateB = await blockAtRow(sql, scope, target, 30_000);
     await upload(name, { path: v1.file });
-    const [blocked] = await waitFor(
-      "v1's import to block mid-job",
+    const [blockedA] = await waitFor(
+      "v1's import to block at gate A",
       async () => {
-        const w = await gate.waiters();
+        const w = await gateA.waiters();
         return w.length === 1 ? w : undefined;
       },
       30_000,
@@ -75,8 +84,34 @@ Deno.test({ name: "faults: the object is overwritten with a new version mid-job"
     const oldJob = (await jobByObject(sql, name))!;
 
     const overwrite = upload(name, { path: v2.file }, { upsert: true });
-    await waitForStopToWait(sql, blocked);
-    await gate.release();
+    await waitForStopToWait(sql, blockedA); // the probe
+    await gateA.release();
+    // v1 goes on up to gate B (a later chunk, not the last), so it cannot finish before the real write, which
+    // cancels it either while its next chunk waits for a claim or while the batch at gate B is open.
+    await waitFor(
+      "the real write to stop v1",
+      async () => {
+        const [job] = await sql<
+          { status: string }[]
+        >`select status::text from csv_import.jobs where id = ${oldJob.id}`;
+        if (job.status !== "queued" && job.status !== "running") return true;
+        const [waiter] = await gateB.waiters();
+        if (waiter === undefined) {
+          // The probe held v1's pending chunks while it waited, so the dispatch after chunk 4 may have found
+          // nothing to claim: run the reconciler as pg_cron would.
+          const [running] =
+            await sql`select 1 from csv_import.chunks where job_id = ${oldJob.id} and status = 'running'`;
+          if (!running) await sql`select csv_import.reconcile()`;
+          return undefined;
+        }
+        const [write] = await sql`select 1 from pg_stat_activity
+        where ${waiter} = any(pg_blocking_pids(pid)) and query ~* 'insert into storage\\.objects'`;
+        return write ? true : undefined;
+      },
+      60_000,
+      () => describeJob(sql, name),
+    );
+    await gateB.release();
     await overwrite;
 
     const newJob = await waitForJob(sql, name, 90_000);
@@ -132,11 +167,12 @@ Deno.test({ name: "faults: the object is deleted mid-job", ...E2E }, async () =>
   const scope = new Scope(sql, "deleted");
   try {
     const p = await prepareFile(sql, scope, { rows: 40_000, seed: 23, label: "deleted" });
+    // One chunk at a time, so that while the gate holds chunk 4 (rows ~16,000–20,000), chunks 5–9 wait.
     await scope.profile({
       pathPattern: `${scope.prefix}/%`,
       targetTable: p.target,
       chunkSizeBytes: 512 * 1024,
-      maxParallelChunks: 2,
+      maxParallelChunks: 1,
     });
     const name = scope.object("orders.csv");
     const gate = await blockAtRow(sql, scope, p.target, 20_000);

@@ -51,7 +51,9 @@ async function importAll(label: string, count: number, rows: (i: number) => numb
     const totalRows = files.reduce((n, f) => n + f.manifest.rows, 0);
     const chunks = jobs.reduce((n, j) => n + j.chunk_count, 0);
     console.log(
-      `  ${count} files, ${totalRows} rows, ${chunks} load chunks: all jobs finished ${seconds.toFixed(1)} s ` +
+      `  ${count} files, ${totalRows} rows, ${chunks} load chunks: all jobs finished ${
+        seconds.toFixed(1)
+      } s ` +
         `after the first upload started (${(totalRows / seconds).toFixed(0)} rows/s)`,
     );
     for (const [i, job] of jobs.entries()) {
@@ -63,7 +65,11 @@ async function importAll(label: string, count: number, rows: (i: number) => numb
     }
     const attempts = (await Promise.all(jobs.map((j) => chunkSummary(sql, j.id)))).flat();
     assert.deepEqual(attempts.filter((c) => c.status !== "succeeded"), [], "every chunk succeeded");
-    assert.deepEqual(await checksum(sql, target), await checksum(sql, reference), "table = psql \\copy of all");
+    assert.deepEqual(
+      await checksum(sql, target),
+      await checksum(sql, reference),
+      "table = psql \\copy of all",
+    );
     return { jobs, seconds, chunks, retried: attempts.filter((c) => c.max_attempts > 1).length };
   } finally {
     await scope.dispose();

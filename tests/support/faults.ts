@@ -105,14 +105,14 @@ export async function assertExactJob(
  */
 export async function blockAtRow(sql: Sql, scope: Scope, table: string, id: number) {
   const key = Math.floor(Math.random() * 1e9);
-  const fn = `public.${table.split(".")[1]}_gate`;
+  const fn = `public.${table.split(".")[1]}_gate_${key}`;
   await sql.unsafe(`
     create function ${fn}() returns trigger language plpgsql as $$
     begin
       if new.id = ${id} then perform pg_advisory_xact_lock_shared(${key}); end if;
       return new;
     end $$;
-    create trigger gate before insert on ${table} for each row execute function ${fn}();`);
+    create trigger gate_${key} before insert on ${table} for each row execute function ${fn}();`);
   scope.defer(() => sql.unsafe(`drop function if exists ${fn}() cascade`));
   const holder = await sql.reserve();
   scope.defer(async () => {
