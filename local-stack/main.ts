@@ -8,7 +8,9 @@
  * - Functions get the variables Supabase injects (SUPABASE_URL, SUPABASE_DB_URL, the legacy and new API keys)
  *   plus supabase/functions/.env, exactly as `supabase functions serve` does; nothing else from this process.
  * - /_local/* routes are local-only tooling (health, invocation records, fault injection) and exist on no
- *   hosted project; the pipeline never calls them.
+ *   hosted project; the pipeline never calls them: GET /_local/health; with the service key,
+ *   GET /_local/functions/invocations, POST /_local/functions/kill, and GET|POST|DELETE /_local/storage/faults
+ *   (Storage read faults: 500/503, hangs, responses cut short; see storage/faults.ts).
  *
  * Environment: API_PORT (54321), SUPABASE_DB_URL, LOCAL_STATE_DIR (.local), FUNCTIONS_CPU_LIMIT_MS (2000),
  * FUNCTIONS_MEMORY_LIMIT_MB (256), FUNCTIONS_WALL_CLOCK_LIMIT_MS (150000), FUNCTIONS_ENFORCE_LIMITS (true),
@@ -19,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { createFunctionsRuntime } from "./functions/runtime.ts";
 import { startPgNetWorker } from "./pg_net/worker.ts";
 import { createStorageApi, readStorageConfig } from "./storage/api.ts";
+import { parseFaultPlan } from "./storage/faults.ts";
 import { ANON_KEY, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY, verifyJwt } from "./keys.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -101,6 +104,21 @@ async function handleLocal(req: Request, path: string): Promise<Response> {
     await functions.killAll("killed through /_local/functions/kill");
     return Response.json({ killed: true });
   }
+  if (path === "/_local/storage/faults") {
+    // Storage read faults (storage/faults.ts documents the plan): POST sets one, GET reads the counters,
+    // DELETE stops injecting and returns the final counters.
+    if (req.method === "GET") return Response.json(storage.faults.counters());
+    if (req.method === "DELETE") return Response.json(storage.faults.clear());
+    if (req.method === "POST") {
+      try {
+        const plan = parseFaultPlan(await req.json());
+        log({ event: "storage.faults", plan });
+        return Response.json(storage.faults.set(plan));
+      } catch (error) {
+        return Response.json({ message: `invalid fault plan: ${(error as Error).message}` }, { status: 400 });
+      }
+    }
+  }
   return Response.json({ message: `no local route ${req.method} ${path}` }, { status: 404 });
 }
 
@@ -114,6 +132,21 @@ const server = Deno.serve({
   if (path.startsWith("/functions/v1/")) return functions.handle(req);
   if (path.startsWith("/_local/")) return handleLocal(req, path);
   return Response.json({ message: "no route matched" }, { status: 404 });
+});
+
+// postgres.js 3.4.9 can throw from a timer after its socket closed (connection.js nextWrite: "Cannot read
+// properties of null (reading 'write')") when a statement is queued on a connection the server just dropped,
+// as a Postgres restart does to every pooled connection. Uncaught, it ended this whole process, i.e. Storage,
+// the functions runtime and pg_net at once (found by tests/faults_recovery_test.ts). The stand-ins stand for
+// services that outlive a database restart, so such an error is logged and the process goes on; the pools
+// reconnect on their next query. Any other uncaught error still ends the process. (The pipeline's functions
+// guard themselves the same way: supabase/functions/_shared/db.ts.)
+globalThis.addEventListener("error", (event) => {
+  const stack = event.error instanceof Error ? event.error.stack ?? "" : "";
+  if (/postgres\/[\d.]+\/src\/connection\.js/.test(stack) && /reading 'write'/.test(stack)) {
+    event.preventDefault();
+    log({ event: "postgres_client_error_ignored", error: String(event.error) });
+  }
 });
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {

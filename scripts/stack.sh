@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: bash scripts/stack.sh up|down|status|restart|reset|logs
+# Usage: bash scripts/stack.sh up|down|status|restart|restart-api|restart-db|reset|logs
 #
 # The Docker-free local Supabase stack (what `supabase start` gives, for this project):
 #   up       install what is missing, start Postgres 15 + pg_cron on 127.0.0.1:54322, apply the platform
@@ -8,6 +8,8 @@
 #   down     stop the gateway and Postgres (state is kept in .local/).
 #   status   print URLs, keys, processes and health; exit 1 when something is down.
 #   restart  down + up.
+#   restart-api  (re)start only the API gateway, leaving Postgres as it is (also after the gateway was killed).
+#   restart-db   restart only Postgres (fast shutdown: open sessions are terminated), leaving the gateway.
 #   reset    down, delete all local state (database, stored objects, logs), then up.
 #   logs     follow the gateway and Postgres logs.
 # Everything listens on loopback only. State lives in .local/ (git-ignored).
@@ -92,7 +94,9 @@ case "${1:-}" in
   down) cmd_down ;;
   status) cmd_status ;;
   restart) cmd_down; cmd_up ;;
+  restart-api) gateway_stop; gateway_start ;;
+  restart-db) pg_stop; pg_start ;;
   reset) cmd_down; pg_destroy; rm -rf "$STATE_DIR"; cmd_up ;;
   logs) tail -F "$GATEWAY_LOG" "$STATE_DIR/logs/postgres.log" ;;
-  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -27,6 +27,7 @@ import {
   waitFor,
   waitForJob,
 } from "./support/stack.ts";
+import { blockAtRow } from "./support/faults.ts";
 
 const CLAIM_LOCK = "hashtext('csv_import.claim_chunks')";
 
@@ -80,36 +81,6 @@ async function claimOne(sql: Sql, jobId: number): Promise<Claimed> {
   assert.equal(claimed.length, 1, "claim_chunks claimed one chunk");
   assert.equal(claimed[0].job_id, jobId, "the claimed chunk is the paused job's");
   return claimed[0];
-}
-
-/** A trigger on `table` that makes the insert of row `id` wait while the test holds advisory lock `key`. */
-async function blockAtRow(sql: Sql, scope: Scope, table: string, id: number) {
-  const key = Math.floor(Math.random() * 1e9);
-  const fn = `public.${table.split(".")[1]}_gate`;
-  await sql.unsafe(`
-    create function ${fn}() returns trigger language plpgsql as $$
-    begin
-      if new.id = ${id} then perform pg_advisory_xact_lock_shared(${key}); end if;
-      return new;
-    end $$;
-    create trigger gate before insert on ${table} for each row execute function ${fn}();`);
-  scope.defer(() => sql.unsafe(`drop function if exists ${fn}() cascade`));
-  const holder = await sql.reserve();
-  scope.defer(async () => {
-    await holder`select pg_advisory_unlock_all()`;
-    holder.release();
-  });
-  await holder`select pg_advisory_lock(${key})`;
-  return {
-    /** Backends waiting at the gate. */
-    waiters: async () =>
-      (await sql<{ pid: number }[]>`
-        select pid from pg_locks where locktype = 'advisory' and not granted
-          and ((classid::bigint << 32) | objid::bigint) = ${key}`).map((r) => r.pid),
-    release: async () => {
-      await holder`select pg_advisory_unlock(${key})`;
-    },
-  };
 }
 
 async function chunkState(sql: Sql, chunkId: number) {

@@ -13,7 +13,10 @@
  *   dies mid-batch the queue rows come back, so delivery is at-least-once, as with pg_net.
  * - After a batch the worker pauses `batchPauseMs` (pg_net: 1 s) before taking the next one; it is woken by
  *   NOTIFY net_wake, which net.wake() sends and Postgres delivers at commit. Rows inserted straight into the
- *   queue without net.wake() wait for the next wake-up, as in pg_net.
+ *   queue without net.wake() wait for the next wake-up, as in pg_net — or at most `idlePollMs` (default 1 s):
+ *   the LISTEN connection does not always survive a database restart (postgres.js 3.4.9 gave up re-listening
+ *   after the server refused its reconnects, and requests then stayed queued forever;
+ *   tests/faults_recovery_test.ts), while pg_net's worker restarts with the database and drains its queue.
  * - A timeout is recorded as `timed_out = true` with curl's message "Timeout was reached"; a connection
  *   failure as `error_msg` with a null status code.
  */
@@ -27,6 +30,8 @@ export interface PgNetWorkerOptions {
   batchPauseMs?: number;
   /** pg_net.ttl: how long responses are kept (default '6 hours'). */
   ttl?: string;
+  /** Longest wait for a wake-up before looking at the queue anyway (default 1000 ms). */
+  idlePollMs?: number;
   log?: (event: Record<string, unknown>) => void;
 }
 
@@ -57,6 +62,7 @@ export async function startPgNetWorker(options: PgNetWorkerOptions): Promise<PgN
   const batchSize = options.batchSize ?? 200;
   const batchPauseMs = options.batchPauseMs ?? 1000;
   const ttl = options.ttl ?? "6 hours";
+  const idlePollMs = options.idlePollMs ?? 1000;
   const log = options.log ?? (() => {});
   const sql = postgres(options.dbUrl, {
     max: 2,
@@ -99,7 +105,15 @@ export async function startPgNetWorker(options: PgNetWorkerOptions): Promise<PgN
   const loop = (async () => {
     while (!closed) {
       if (!wakeRequested) {
-        await new Promise<void>((resolve) => (wakeUp = resolve));
+        let timer: number | undefined;
+        await new Promise<void>((resolve) => {
+          wakeUp = resolve;
+          timer = setTimeout(() => {
+            wakeRequested = true;
+            resolve();
+          }, idlePollMs);
+        });
+        clearTimeout(timer);
         continue;
       }
       wakeRequested = false;

@@ -14,6 +14,7 @@
  *   `storage.error` event for server errors.
  */
 import { FileStore } from "./files.ts";
+import { StorageFaults } from "./faults.ts";
 import { createPool, type Pool } from "./db.ts";
 import { createRouter } from "./router.ts";
 import { applyBuckets, type BucketSpec } from "./routes_buckets.ts";
@@ -34,6 +35,8 @@ export interface StorageApi {
   handle(req: Request): Promise<Response>;
   /** Creates or reconfigures buckets as the service role (config.toml `[storage.buckets.*]`). */
   ensureBuckets(buckets: BucketSpec[]): Promise<void>;
+  /** Local-only fault injection for object reads (faults.ts), driven by the gateway's /_local routes. */
+  faults: StorageFaults;
   close(): Promise<void>;
 }
 
@@ -42,12 +45,14 @@ export function createStorageApi(options: StorageApiOptions): StorageApi {
   const services = {
     files: new FileStore(options.rootDir),
     fileSizeLimit: options.fileSizeLimitBytes ?? 50 * 1024 * 1024,
+    faults: new StorageFaults(),
   };
   const handle = createRouter(pool, services, options.log ?? (() => {}));
   return {
     handle,
     ensureBuckets: (buckets) =>
       applyBuckets(pool.scoped({ method: "", path: "", headers: {} }), buckets, services.fileSizeLimit),
+    faults: services.faults,
     close: () => pool.close(),
   };
 }

@@ -10,11 +10,14 @@ import type { Caller } from "./auth.ts";
 import type { Db } from "./db.ts";
 import { ERRORS } from "./errors.ts";
 import type { FileStore } from "./files.ts";
+import type { StorageFaults } from "./faults.ts";
 
 export interface Services {
   files: FileStore;
   /** The global upload limit in bytes (config.toml `[storage] file_size_limit`). */
   fileSizeLimit: number;
+  /** Local-only fault injection for object reads (faults.ts); inactive until a plan is set. */
+  faults: StorageFaults;
 }
 
 export interface Ctx {

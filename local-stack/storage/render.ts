@@ -32,13 +32,15 @@ export async function renderAsset(ctx: Ctx, obj: ObjectRow, options: AssetOption
     return new Response(null, { status: 304, headers });
   }
 
+  const fault = ctx.services.faults.onRead(obj.bucket_id, obj.name); // local fault injection (faults.ts)
   const range = parseRange(ctx.req.headers.get("range"), size);
   if (range.kind === "unsatisfiable") throw ERRORS.invalidRange(size);
   const [start, end] = range.kind === "partial" ? [range.start, range.end] : [0, size - 1];
   headers.set("Content-Length", String(end - start + 1));
   if (range.kind === "partial") headers.set("Content-Range", `bytes ${start}-${end}/${size}`);
   const body = await files.read(obj.bucket_id, obj.version, start, end);
-  return new Response(body, { status: range.kind === "partial" ? 206 : 200, headers });
+  const response = new Response(body, { status: range.kind === "partial" ? 206 : 200, headers });
+  return fault ? fault(response) : response;
 }
 
 /** HEAD: headers from the row's metadata only. */

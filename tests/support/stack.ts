@@ -363,3 +363,97 @@ export class Scope {
     for (const table of this.tables) await this.sql.unsafe(`drop table if exists ${table} cascade`);
   }
 }
+
+// ---- Fault injection and stack control (the fault suites: tests/faults_*_test.ts) ----
+
+/** A Storage read fault plan for POST /_local/storage/faults (local-stack/storage/faults.ts documents it). */
+export interface StorageFaultPlan {
+  kind: "status" | "truncate" | "hang";
+  every?: number;
+  limit?: number;
+  bucket?: string;
+  prefix?: string;
+  status?: 500 | 503;
+  bytes?: number;
+  hang_ms?: number;
+}
+
+export interface StorageFaultCounters {
+  plan: unknown;
+  reads: number;
+  faults: { status: number; truncate: number; hang: number };
+  hangs_abandoned: number;
+}
+
+async function storageFaultsRequest(method: string, plan?: StorageFaultPlan): Promise<StorageFaultCounters> {
+  const res = await fetch(`${SUPABASE_URL}/_local/storage/faults`, {
+    method,
+    headers: { Authorization: `Bearer ${SERVICE_ROLE_KEY}`, "Content-Type": "application/json" },
+    body: plan ? JSON.stringify(plan) : undefined,
+  });
+  const body = await res.json();
+  if (!res.ok) {
+    throw new Error(`${method} /_local/storage/faults answered ${res.status}: ${JSON.stringify(body)}`);
+  }
+  return body;
+}
+
+/** Starts injecting Storage read faults (replaces any plan, resets the counters). */
+export const setStorageFaults = (plan: StorageFaultPlan) => storageFaultsRequest("POST", plan);
+/** The current plan's counters. */
+export const storageFaultCounters = () => storageFaultsRequest("GET");
+/** Stops injecting; returns the final counters. */
+export const clearStorageFaults = () => storageFaultsRequest("DELETE");
+
+const STACK_SCRIPT = new URL("../../scripts/stack.sh", import.meta.url).pathname;
+const STATE_DIR = Deno.env.get("STATE_DIR") ?? new URL("../../.local", import.meta.url).pathname;
+
+/** Runs `bash scripts/stack.sh <command>` with this process's environment (API_PORT, DB_PORT, …). */
+export async function stack(command: "restart-api" | "restart-db" | "status"): Promise<void> {
+  const out = await new Deno.Command("bash", {
+    args: [STACK_SCRIPT, command],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  if (!out.success) {
+    const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+    throw new Error(`stack.sh ${command} failed: ${text}`);
+  }
+}
+
+/** The process ids of `pid` and all its descendants (from /proc), parents first. */
+async function processTree(pid: number): Promise<number[]> {
+  const parents = new Map<number, number[]>();
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry.name)]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) tree.push(...(parents.get(tree[i]) ?? []));
+  return tree;
+}
+
+/**
+ * Kills the local API gateway (Storage, the functions runtime with every function worker, pg_net) with
+ * SIGKILL, as a crash would: the gateway's process and its descendants, by process id (from the stack's pid
+ * file). Returns the killed process ids.
+ */
+export async function killGateway(): Promise<number[]> {
+  const pid = Number((await Deno.readTextFile(`${STATE_DIR}/gateway.pid`)).trim());
+  const tree = await processTree(pid);
+  for (const p of tree) {
+    try {
+      Deno.kill(p, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  return tree;
+}

@@ -132,8 +132,13 @@ export async function processChunk(
   leaseToken: string,
 ): Promise<ChunkResult> {
   const { sql } = deps;
-  const [row] = await sql<{ context: ChunkContext | null }[]>`
-    select csv_import.chunk_context(${chunkId}, ${leaseToken}::uuid) as context`;
+  // Retried in place like every other statement: a connection the database just dropped (a restart) failing
+  // this first read ended the invocation before it could report anything, stranding the claimed chunk until
+  // its lease expired (LEASE_SECONDS; found by tests/faults_recovery_test.ts).
+  const [row] = await withRetry(() =>
+    sql<{ context: ChunkContext | null }[]>`
+      select csv_import.chunk_context(${chunkId}, ${leaseToken}::uuid) as context`
+  );
   const ctx = row?.context;
   if (!ctx) return { outcome: "lease_lost", workBytes: 0 };
   const workBytes = chunkWorkBytes(ctx);
