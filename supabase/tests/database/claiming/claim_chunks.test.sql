@@ -86,8 +86,8 @@ do $$ begin
   perform pgtap_csv.plan_job('B', 300, 100, '{"priority": 1000001, "max_parallel_chunks": 10}');
   perform pgtap_csv.claim(3, 5, 5);
 end $$;
-select results_eq($$ select pgtap_csv.claimed(3, 'B') $$, $$ values ('load 0') $$,
-  'only load 0 is ready; no scan is claimed while a load of the job runs (it scans its range inline)');
+select results_eq($$ select pgtap_csv.claimed(3, 'B') $$, $$ values ('scan 1'), ('load 0') $$,
+  'load 0 is ready, and the file''s first scans after scan 0 run beside it (ramp-up); scan 0 is load 0''s');
 select is((csv_import.chunk_context(pgtap_csv.claimed_id(3, 'B', 'load', 0), pgtap_csv.token(3, 'B', 'load', 0))
   ->> 'scan_inline')::boolean, true, 'chunk_context tells load 0 to scan its range inline');
 select is(csv_import.complete_inline_scan(pgtap_csv.claimed_id(3, 'B', 'load', 0), gen_random_uuid(), 0::smallint, 4, false),
