@@ -280,14 +280,11 @@ begin
 end
 $$;
 
--- Records a scan chunk's summary (quote parity, newline count, and whether its last byte is the record
--- terminator) and advances the job's scanned prefix (_advance_scanned_prefix). Idempotent: a scan whose lease
--- is gone, or that a load already scanned inline, is ignored ('lease_lost'). Locks: the chunk row, then the
--- job row.
-create or replace function csv_import.complete_scan(
-  p_chunk_id bigint, p_lease_token uuid, p_quote_parity smallint, p_newline_count bigint,
-  p_ends_with_terminator boolean
-) returns text
+-- Stores a scan chunk's summary (quote parity, newline count, and whether its last byte is the record
+-- terminator), ends the chunk and advances its job's scanned prefix. The callers below have locked the row.
+create or replace function csv_import._record_scan(
+  p_scan_id bigint, p_quote_parity smallint, p_newline_count bigint, p_ends_with_terminator boolean
+) returns void
 language plpgsql security definer
 set search_path = ''
 as $$
@@ -297,12 +294,29 @@ begin
   update csv_import.chunks set status = 'succeeded', quote_parity = p_quote_parity,
     newline_count = p_newline_count, ends_with_terminator = p_ends_with_terminator, lease_token = null,
     lease_until = null, finished_at = now(), updated_at = now()
-  where id = p_chunk_id and kind = 'scan' and status = 'running' and lease_token = p_lease_token
+  where id = p_scan_id
   returning job_id into v_job_id;
-  if v_job_id is null then
+  perform csv_import._advance_scanned_prefix(v_job_id);
+end
+$$;
+
+-- A scan invocation reports its chunk's summary (_record_scan). Idempotent: a scan whose lease is gone, or
+-- that a load already scanned inline, is ignored ('lease_lost'). Locks: the chunk row, then the job row.
+create or replace function csv_import.complete_scan(
+  p_chunk_id bigint, p_lease_token uuid, p_quote_parity smallint, p_newline_count bigint,
+  p_ends_with_terminator boolean
+) returns text
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  perform 1 from csv_import.chunks
+  where id = p_chunk_id and kind = 'scan' and status = 'running' and lease_token = p_lease_token
+  for update;
+  if not found then
     return 'lease_lost';
   end if;
-  perform csv_import._advance_scanned_prefix(v_job_id);
+  perform csv_import._record_scan(p_chunk_id, p_quote_parity, p_newline_count, p_ends_with_terminator);
   return 'ok';
 end
 $$;
@@ -322,21 +336,19 @@ set search_path = ''
 as $$
 declare
   v_load csv_import.chunks;
-  v_scanned bigint;
+  v_scan_id bigint;
 begin
   select * into v_load from csv_import.chunks
   where id = p_load_chunk_id and kind = 'load' and status = 'running' and lease_token = p_lease_token;
   if not found then
     return 'lease_lost';
   end if;
-  update csv_import.chunks set status = 'succeeded', quote_parity = p_quote_parity,
-    newline_count = p_newline_count, ends_with_terminator = p_ends_with_terminator, lease_token = null,
-    lease_until = null, finished_at = now(), updated_at = now()
+  select id into v_scan_id from csv_import.chunks
   where job_id = v_load.job_id and kind = 'scan' and chunk_index = v_load.chunk_index
     and status in ('pending', 'running')
-  returning id into v_scanned;
-  if v_scanned is not null then
-    perform csv_import._advance_scanned_prefix(v_load.job_id);
+  for update;
+  if found then
+    perform csv_import._record_scan(v_scan_id, p_quote_parity, p_newline_count, p_ends_with_terminator);
   end if;
   return 'ok';
 end
