@@ -39,11 +39,11 @@ export const DEFAULTS = {
   /** Chunk invocations running at once for one job (a profile may lower or raise it). */
   JOB_CONCURRENCY: 4,
   /**
-   * Bytes per chunk. Measured per load invocation of the 1M-row reference file at 8 MiB (~64,000 rows):
-   * 180–260 ms CPU (p95 ~240 ms; hosted limit 2 s, budget 1 s) and at most ~32 MB peak memory, flat with
-   * file size (memory is bounded by two COPY pieces, not by the chunk). 16 MiB took the same end-to-end time
-   * within noise (4.3–4.9 s vs 4.6–5.4 s) at ~390 ms CPU; 8 MiB keeps twice the parallel granularity for
-   * mid-size files.
+   * Bytes per chunk. Measured end to end on the 1M-row reference file (width 4, loads scanning their range
+   * inline): 4 MiB 0.61–0.63× of `\copy`, 8 MiB 0.61–0.73×, 12 MiB 0.69–0.70×, 16 MiB 0.65–0.76×. 16 MiB
+   * is a little faster but a load then holds 16 MiB and reaches 56–59 MB added memory and up to 0.9 s CPU
+   * (p95) per invocation, too close to the 64 MB / 1 s budgets; at 8 MiB: ~48 MB, ~0.5 s, flat from 1M to
+   * 5M rows.
    */
   CHUNK_SIZE: 8 * 1024 * 1024,
   /**
