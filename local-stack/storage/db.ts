@@ -10,7 +10,8 @@
  * - `storage.allow_delete_query` is `true` only in transactions opened with `{ allowDelete: true }`.
  * - `probe` runs its work and always rolls back (hosted `testPermission`): row triggers fire but leave
  *   nothing behind; only errors escape.
- * - Postgres errors leave this module already mapped to Storage errors.
+ * - Postgres errors leave this module already mapped to Storage errors. A transaction that fails because its
+ *   pooled connection was gone (ended by a Postgres restart) runs once more on a fresh one.
  * - Latency: the scope statement is pipelined with the transaction's first statements (it is sent first,
  *   and Postgres executes a connection's statements in order, so they run — and are planned — under it).
  */
@@ -73,13 +74,19 @@ function scopedDb(sql: postgres.Sql, request: RequestInfo): Db {
       set_config('storage.allow_delete_query', ${options.allowDelete ? "true" : "false"}, true),
       set_config('lock_timeout', ${options.lockTimeout ?? "0"}, true)`.execute();
   const run = async <T>(caller: Caller, fn: (tx: Tx) => Promise<T>, options: ScopeOptions = {}) => {
-    try {
-      return await sql.begin(async (tx) => {
-        const scope = rescope(tx, caller, options);
-        return (await Promise.all([scope, fn(tx)]))[1];
-      }) as T;
-    } catch (e) {
-      throw e instanceof postgres.PostgresError ? fromPgError(e) : e;
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await sql.begin(async (tx) => {
+          const scope = rescope(tx, caller, options);
+          return (await Promise.all([scope, fn(tx)]))[1];
+        }) as T;
+      } catch (e) {
+        // A pooled connection that the server ended while idle (a Postgres restart) fails the next transaction
+        // on it; hosted Storage's pool drops such connections unseen, so run the transaction again, once, on a
+        // fresh connection (nothing of it committed: the connection was gone).
+        if (attempt === 1 && connectionLost(e)) continue;
+        throw e instanceof postgres.PostgresError ? fromPgError(e) : e;
+      }
     }
   };
   return {
@@ -96,4 +103,12 @@ function scopedDb(sql: postgres.Sql, request: RequestInfo): Db {
       }
     },
   };
+}
+
+/** Errors that mean the connection was gone (server shutdown or a closed socket), not the statement's fault. */
+function connectionLost(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === "string" &&
+    ["57P01", "57P02", "57P03", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "ECONNRESET"]
+      .includes(code);
 }
