@@ -18,6 +18,7 @@
 import postgres from "postgres";
 import type { Caller } from "./auth.ts";
 import { fromPgError } from "./errors.ts";
+import { noDelaySocket } from "../../supabase/functions/_shared/db.ts";
 
 export type Tx = postgres.TransactionSql;
 
@@ -49,14 +50,21 @@ export interface Pool {
 const ROLLBACK = Symbol("rollback");
 
 export function createPool(dbUrl: string): Pool {
-  const sql = postgres(dbUrl, {
+  const options: Record<string, unknown> = {
     max: 16,
     idle_timeout: 30,
+    connect_timeout: 10,
+    // The pipeline's socket factory (resolves on "connect"): with postgres.js's own under Deno, one new
+    // connection in a burst of uploads now and then never finished connecting (CONNECT_TIMEOUT after 30 s,
+    // seen in a CI run; porsager/postgres#723 reports CONNECT_TIMEOUT with the npm package on Deno).
+    socket: noDelaySocket(dbUrl),
     onnotice: () => {},
     types: {
       bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) },
     },
-  });
+  };
+  // `socket` is a documented postgres.js option that its type declarations lack (as in the pipeline's db.ts).
+  const sql = postgres(dbUrl, options as postgres.Options<Record<string, postgres.PostgresType>>);
   return { scoped: (request) => scopedDb(sql, request), close: () => sql.end({ timeout: 5 }) };
 }
 
@@ -82,8 +90,8 @@ function scopedDb(sql: postgres.Sql, request: RequestInfo): Db {
         }) as T;
       } catch (e) {
         // A pooled connection that the server ended while idle (a Postgres restart) fails the next transaction
-        // on it; hosted Storage's pool drops such connections unseen, so run the transaction again, once, on a
-        // fresh connection (nothing of it committed: the connection was gone).
+        // on it, and a new connection may time out; hosted Storage's pool hides both, so run the transaction
+        // again, once, on a fresh connection (nothing of it committed: the connection was gone).
         if (attempt === 1 && connectionLost(e)) continue;
         throw e instanceof postgres.PostgresError ? fromPgError(e) : e;
       }
@@ -105,10 +113,14 @@ function scopedDb(sql: postgres.Sql, request: RequestInfo): Db {
   };
 }
 
-/** Errors that mean the connection was gone (server shutdown or a closed socket), not the statement's fault. */
+/**
+ * Errors that mean the server ended the connection (shutdown, crash recovery, admin command: the transaction
+ * was rolled back) or it never opened (connect timed out): nothing of the transaction committed. A socket
+ * closed mid-statement is not among them (a COMMIT may have gone through).
+ */
 function connectionLost(e: unknown): boolean {
   const code = (e as { code?: unknown })?.code;
   return typeof code === "string" &&
-    ["57P01", "57P02", "57P03", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "ECONNRESET"]
+    ["57P01", "57P02", "57P03", "CONNECT_TIMEOUT"]
       .includes(code);
 }

@@ -25,7 +25,8 @@ export type Sql = postgres.Sql;
 
 let client: Sql | null = null;
 
-function noDelaySocket(dbUrl: string) {
+/** A socket factory for postgres.js's `socket` option: TCP_NODELAY, resolved once the socket is connected. */
+export function noDelaySocket(dbUrl: string) {
   const url = new URL(dbUrl);
   const port = Number(url.port || 5432);
   const host = decodeURIComponent(url.hostname).replace(/^\[|\]$/g, "");
