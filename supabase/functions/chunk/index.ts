@@ -30,15 +30,12 @@ serveService("chunk", (body, cfg) => {
     storage: new StorageClient({ supabaseUrl: cfg.supabaseUrl, key: cfg.serviceKey }),
     signal,
     // A load's inline scan made the next loads ready: hand them out now, not when this chunk is done.
-    onScanned: () => runInBackground(dispatch(deps, `chunk ${chunkId} scanned inline`).then(() => {})),
+    onScanned: () => runInBackground(dispatch(deps, `chunk ${next?.chunk_id} scanned inline`)),
   };
+  // The chunk being processed. Within its budget the invocation takes the next ready chunk itself (see
+  // WORKER_INVOCATION_BUDGET_BYTES); the others claimed with it go to new invocations.
+  let next: { chunk_id: number; lease_token: string } | null = { chunk_id: chunkId, lease_token: leaseToken };
   runInBackground((async () => {
-    // Within its budget the invocation takes the next ready chunk itself (see WORKER_INVOCATION_BUDGET_BYTES);
-    // the others claimed with it go to new invocations.
-    let next: { chunk_id: number; lease_token: string } | null = {
-      chunk_id: chunkId,
-      lease_token: leaseToken,
-    };
     let done = 0;
     while (next !== null) {
       const { workBytes } = await processChunk(deps, next.chunk_id, next.lease_token);
