@@ -8,24 +8,8 @@ create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 select plan(39);
 
-create schema pgtap_csv;
-create table pgtap_csv.jobs (name text primary key, id bigint not null);
+\ir ../_fixtures/jobs.psql
 create table pgtap_csv.claims (round int, chunk_id bigint, job_id bigint, kind text, chunk_index int, lease_token uuid);
-create function pgtap_csv.job(p_name text) returns bigint language sql as $$
-  select id from pgtap_csv.jobs where name = p_name
-$$;
--- A planned job (as the register function leaves it), remembered by name.
-create function pgtap_csv.plan_job(p_name text, p_size bigint, p_chunk_size bigint, p_options jsonb default '{}')
-returns bigint language plpgsql as $$
-declare v_id bigint;
-begin
-  insert into csv_import.jobs (bucket_id, object_name, object_version, object_size)
-  values ('csv-uploads', 'pgtap/' || p_name || '-' || gen_random_uuid() || '.csv', 'v1', p_size) returning id into v_id;
-  perform csv_import.register_job(v_id, jsonb_build_object('data_start', 0, 'chunk_size', p_chunk_size,
-    'header_lines', 1, 'target_table', 'pgtap_target.items') || p_options);
-  insert into pgtap_csv.jobs values (p_name, v_id);
-  return v_id;
-end $$;
 create function pgtap_csv.running() returns int language sql as $$
   select count(*)::int from csv_import.chunks where status = 'running'
 $$;
@@ -44,11 +28,11 @@ begin
   where job_id = pgtap_csv.job(p_name) and kind = 'scan';
   perform csv_import._advance_scanned_prefix(pgtap_csv.job(p_name));
 end $$;
-create function pgtap_csv.token(p_round int, p_job text, p_kind text, p_index int) returns uuid language sql as $$
+create function pgtap_csv.claim_token(p_round int, p_job text, p_kind text, p_index int) returns uuid language sql stable as $$
   select lease_token from pgtap_csv.claims
   where round = p_round and job_id = pgtap_csv.job(p_job) and kind = p_kind and chunk_index = p_index
 $$;
-create function pgtap_csv.claimed_id(p_round int, p_job text, p_kind text, p_index int) returns bigint language sql as $$
+create function pgtap_csv.claimed_id(p_round int, p_job text, p_kind text, p_index int) returns bigint language sql stable as $$
   select chunk_id from pgtap_csv.claims
   where round = p_round and job_id = pgtap_csv.job(p_job) and kind = p_kind and chunk_index = p_index
 $$;
@@ -59,7 +43,7 @@ $$;
 
 -- Per-job limit, file order, what a claim writes ------------------------------------------------------------
 do $$ begin
-  perform pgtap_csv.plan_job('A', 1000, 100, '{"priority": 1000000, "max_parallel_chunks": 2}');
+  perform pgtap_csv.plan_job('A', 1000, 0, 100, '{"priority": 1000000, "max_parallel_chunks": 2}');
   perform pgtap_csv.prescan('A');
   perform pgtap_csv.claim(1, 5, 5);
 end $$;
@@ -83,16 +67,16 @@ select is((select count(*)::int from csv_import.chunks where job_id = pgtap_csv.
 
 -- Loads wait for their entry state; a load scans its own range inline --------------------------------------
 do $$ begin
-  perform pgtap_csv.plan_job('B', 300, 100, '{"priority": 1000001, "max_parallel_chunks": 10}');
+  perform pgtap_csv.plan_job('B', 300, 0, 100, '{"priority": 1000001, "max_parallel_chunks": 10}');
   perform pgtap_csv.claim(3, 5, 5);
 end $$;
 select results_eq($$ select pgtap_csv.claimed(3, 'B') $$, $$ values ('scan 1'), ('load 0') $$,
   'load 0 is ready, and the file''s first scans after scan 0 run beside it (ramp-up); scan 0 is load 0''s');
-select is((csv_import.chunk_context(pgtap_csv.claimed_id(3, 'B', 'load', 0), pgtap_csv.token(3, 'B', 'load', 0))
+select is((csv_import.chunk_context(pgtap_csv.claimed_id(3, 'B', 'load', 0), pgtap_csv.claim_token(3, 'B', 'load', 0))
   ->> 'scan_inline')::boolean, true, 'chunk_context tells load 0 to scan its range inline');
 select is(csv_import.complete_inline_scan(pgtap_csv.claimed_id(3, 'B', 'load', 0), gen_random_uuid(), 0::smallint, 4, false),
   'lease_lost', 'complete_inline_scan refuses a caller without the load''s lease');
-select is(csv_import.complete_inline_scan(pgtap_csv.claimed_id(3, 'B', 'load', 0), pgtap_csv.token(3, 'B', 'load', 0),
+select is(csv_import.complete_inline_scan(pgtap_csv.claimed_id(3, 'B', 'load', 0), pgtap_csv.claim_token(3, 'B', 'load', 0),
   0::smallint, 4, false), 'ok', 'load 0 reports its range''s scan');
 select results_eq(
   $$ select s.status::text, s.quote_parity::int, s.newline_count, l.entry_parity::int, l.lines_before, l.at_record_start
@@ -100,11 +84,11 @@ select results_eq(
      where s.job_id = pgtap_csv.job('B') and s.kind = 'scan' and s.chunk_index = 0 $$,
   $$ values ('succeeded', 0, 4::bigint, 0, 5::bigint, false) $$,
   'scan 0 is done and folded into load 1''s entry state (header line + 4 newlines)');
-select is(csv_import.complete_inline_scan(pgtap_csv.claimed_id(3, 'B', 'load', 0), pgtap_csv.token(3, 'B', 'load', 0),
+select is(csv_import.complete_inline_scan(pgtap_csv.claimed_id(3, 'B', 'load', 0), pgtap_csv.claim_token(3, 'B', 'load', 0),
   1::smallint, 9, true), 'ok', 'a second report is accepted …');
 select is((select newline_count from csv_import.chunks where job_id = pgtap_csv.job('B') and kind = 'scan' and chunk_index = 0),
   4::bigint, '… and changes nothing');
-select is((csv_import.chunk_context(pgtap_csv.claimed_id(3, 'B', 'load', 0), pgtap_csv.token(3, 'B', 'load', 0))
+select is((csv_import.chunk_context(pgtap_csv.claimed_id(3, 'B', 'load', 0), pgtap_csv.claim_token(3, 'B', 'load', 0))
   ->> 'scan_inline')::boolean, false, 'chunk_context no longer asks for the inline scan');
 do $$ begin perform pgtap_csv.claim(4, 5, 5); end $$;
 select results_eq($$ select pgtap_csv.claimed(4, 'B') $$, $$ values ('load 1') $$,
@@ -128,19 +112,19 @@ select is(csv_import.chunk_context((select chunk_id from pgtap_csv.claims where 
 -- Scan chunks are claimed only where no load will scan them -------------------------------------------------
 do $$ begin
   -- Ranges over inline_scan_max_bytes(): loads cannot hold them, so scans run ahead as separate chunks.
-  perform pgtap_csv.plan_job('G', 100 * 1048576, 40 * 1048576, '{"priority": 1000002, "max_parallel_chunks": 4}');
+  perform pgtap_csv.plan_job('G', 100 * 1048576, 0, 40 * 1048576, '{"priority": 1000002, "max_parallel_chunks": 4}');
   perform pgtap_csv.claim(20, 4, 4);
 end $$;
 select results_eq($$ select kind || ' ' || chunk_index from pgtap_csv.claims where round = 20 and job_id = pgtap_csv.job('G')
                      order by chunk_index, kind $$,
   $$ values ('load 0'), ('scan 0'), ('scan 1') $$,
   'chunks too big to scan inline: load 0 and the scans are claimed, in file order');
-select is((csv_import.chunk_context(pgtap_csv.claimed_id(20, 'G', 'load', 0), pgtap_csv.token(20, 'G', 'load', 0))
+select is((csv_import.chunk_context(pgtap_csv.claimed_id(20, 'G', 'load', 0), pgtap_csv.claim_token(20, 'G', 'load', 0))
   ->> 'scan_inline')::boolean, false, '… and load 0 is not asked to scan inline');
 do $$ begin
   perform csv_import.stop_job(pgtap_csv.job('G'), 'cancelled', 'test');
   -- A stalled job: its only ready load waits out a retry delay and nothing of it runs.
-  perform pgtap_csv.plan_job('H', 300, 100, '{"priority": 1000003, "max_parallel_chunks": 4}');
+  perform pgtap_csv.plan_job('H', 300, 0, 100, '{"priority": 1000003, "max_parallel_chunks": 4}');
   update csv_import.chunks set available_at = now() + interval '1 minute'
   where job_id = pgtap_csv.job('H') and kind = 'load';
   update csv_import.chunks set available_at = now() + interval '1 minute'
@@ -157,7 +141,7 @@ do $$ begin
   perform csv_import.stop_job(pgtap_csv.job('A'), 'cancelled', 'test');
   perform csv_import.stop_job(pgtap_csv.job('B'), 'cancelled', 'test');
   perform csv_import.stop_job(pgtap_csv.job('H'), 'cancelled', 'test');
-  perform pgtap_csv.plan_job('C', 1000, 100, '{"priority": 1000004, "max_parallel_chunks": 10}');
+  perform pgtap_csv.plan_job('C', 1000, 0, 100, '{"priority": 1000004, "max_parallel_chunks": 10}');
   perform pgtap_csv.prescan('C');
   perform pgtap_csv.claim(5, 10, 0);
   perform pgtap_csv.claim(6, 10, 3, interval '30 seconds');
@@ -177,8 +161,8 @@ select is((select count(*)::int from pgtap_csv.claims where round = 7), 2, 'max_
 -- Priority ---------------------------------------------------------------------------------------------------
 do $$ begin
   perform csv_import.stop_job(pgtap_csv.job('C'), 'cancelled', 'test');
-  perform pgtap_csv.plan_job('P-low', 300, 100, '{"priority": 2000000}');
-  perform pgtap_csv.plan_job('P-high', 300, 100, '{"priority": 2000001}');
+  perform pgtap_csv.plan_job('P-low', 300, 0, 100, '{"priority": 2000000}');
+  perform pgtap_csv.plan_job('P-high', 300, 0, 100, '{"priority": 2000001}');
   perform pgtap_csv.prescan('P-low');
   perform pgtap_csv.prescan('P-high');
   perform pgtap_csv.claim(8, 1, 1);
@@ -195,8 +179,8 @@ select results_eq($$ select pgtap_csv.claimed(9, 'P-low') $$, $$ values ('load 0
 do $$ begin
   perform csv_import.stop_job(pgtap_csv.job('P-low'), 'cancelled', 'test');
   perform csv_import.stop_job(pgtap_csv.job('P-high'), 'cancelled', 'test');
-  perform pgtap_csv.plan_job('R-big', 10000, 100, '{"priority": 3000000, "max_parallel_chunks": 8}');
-  perform pgtap_csv.plan_job('R-small', 300, 100, '{"priority": 3000000, "max_parallel_chunks": 8}');
+  perform pgtap_csv.plan_job('R-big', 10000, 0, 100, '{"priority": 3000000, "max_parallel_chunks": 8}');
+  perform pgtap_csv.plan_job('R-small', 300, 0, 100, '{"priority": 3000000, "max_parallel_chunks": 8}');
   perform pgtap_csv.prescan('R-big');
   perform pgtap_csv.prescan('R-small');
   perform pgtap_csv.claim(10, 5, 5);
@@ -215,10 +199,10 @@ select is((select count(*)::int from pgtap_csv.claims where round = 11 and job_i
 do $$ begin
   perform csv_import.stop_job(pgtap_csv.job('R-big'), 'cancelled', 'test');
   perform csv_import.stop_job(pgtap_csv.job('R-small'), 'cancelled', 'test');
-  perform pgtap_csv.plan_job('F-old', 10000, 100, '{"priority": 3500000, "max_parallel_chunks": 4}');
+  perform pgtap_csv.plan_job('F-old', 10000, 0, 100, '{"priority": 3500000, "max_parallel_chunks": 4}');
   perform pgtap_csv.prescan('F-old');
   perform pgtap_csv.claim(14, 3, 3);
-  perform pgtap_csv.plan_job('F-new', 300, 100, '{"priority": 3500000, "max_parallel_chunks": 4}');
+  perform pgtap_csv.plan_job('F-new', 300, 0, 100, '{"priority": 3500000, "max_parallel_chunks": 4}');
   perform pgtap_csv.prescan('F-new');
   perform pgtap_csv.claim(15, 1, 1);
   perform pgtap_csv.claim(16, 1, 1);
@@ -237,12 +221,12 @@ select results_eq(
 do $$ begin
   perform csv_import.stop_job(pgtap_csv.job('F-old'), 'cancelled', 'test');
   perform csv_import.stop_job(pgtap_csv.job('F-new'), 'cancelled', 'test');
-  perform pgtap_csv.plan_job('D', 300, 100, '{"priority": 4000000}');
+  perform pgtap_csv.plan_job('D', 300, 0, 100, '{"priority": 4000000}');
   perform pgtap_csv.prescan('D');
   update csv_import.chunks set available_at = now() + interval '1 second'
   where job_id = pgtap_csv.job('D') and kind = 'load' and chunk_index = 0;
   perform pgtap_csv.claim(12, 5, 5);
-  perform pgtap_csv.plan_job('E', 300, 100, '{"priority": 4000001}');
+  perform pgtap_csv.plan_job('E', 300, 0, 100, '{"priority": 4000001}');
   perform csv_import.stop_job(pgtap_csv.job('E'), 'failed', 'test');
   perform pgtap_csv.claim(13, 5, 5);
 end $$;

@@ -5,41 +5,7 @@ create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 select plan(16);
 
-create schema pgtap_csv;
-create table pgtap_csv.jobs (name text primary key, id bigint not null);
-create table pgtap_csv.leases (chunk_id bigint primary key, token uuid not null);
-create function pgtap_csv.job(p_name text) returns bigint language sql as $$
-  select id from pgtap_csv.jobs where name = p_name
-$$;
-create function pgtap_csv.plan_job(p_name text, p_size bigint, p_data_start bigint, p_chunk_size bigint,
-  p_options jsonb default '{}') returns bigint language plpgsql as $$
-declare v_id bigint;
-begin
-  insert into csv_import.jobs (bucket_id, object_name, object_version, object_size)
-  values ('csv-uploads', 'pgtap/' || p_name || '-' || gen_random_uuid() || '.csv', 'v1', p_size) returning id into v_id;
-  perform csv_import.register_job(v_id, jsonb_build_object('data_start', p_data_start, 'chunk_size', p_chunk_size,
-    'header_lines', 1, 'target_table', 'pgtap_target.items') || p_options);
-  insert into pgtap_csv.jobs values (p_name, v_id);
-  return v_id;
-end $$;
-create function pgtap_csv.chunk(p_job text, p_kind text, p_index int) returns bigint language sql as $$
-  select id from csv_import.chunks
-  where job_id = pgtap_csv.job(p_job) and kind = p_kind::csv_import.chunk_kind and chunk_index = p_index
-$$;
--- Leases a pending chunk exactly as claim_chunks does (claim_chunks itself is tested in claiming/).
-create function pgtap_csv.lease(p_job text, p_kind text, p_index int) returns uuid language sql as $$
-  with leased as (
-    update csv_import.chunks set status = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(),
-      lease_until = now() + interval '2 minutes', started_at = coalesce(started_at, now()), updated_at = now()
-    where id = pgtap_csv.chunk(p_job, p_kind, p_index) and status = 'pending'
-    returning id, lease_token)
-  insert into pgtap_csv.leases select id, lease_token from leased
-  on conflict (chunk_id) do update set token = excluded.token
-  returning token
-$$;
-create function pgtap_csv.token(p_job text, p_kind text, p_index int) returns uuid language sql as $$
-  select token from pgtap_csv.leases where chunk_id = pgtap_csv.chunk(p_job, p_kind, p_index)
-$$;
+\ir ../_fixtures/jobs.psql
 create function pgtap_csv.scan(p_job text, p_index int, p_parity int, p_newlines bigint, p_ends boolean default false)
 returns text language sql as $$
   select csv_import.complete_scan(pgtap_csv.chunk(p_job, 'scan', p_index), pgtap_csv.token(p_job, 'scan', p_index),
