@@ -28,12 +28,12 @@ import {
 import {
   checksum,
   connect,
-  DB_URL,
   download,
   E2E,
   type Invocation,
   invocations,
   type JobRow,
+  psqlCopy,
   Scope,
   type Sql,
   unique,
@@ -70,31 +70,7 @@ async function createTable(scope: Scope, shape: BadInput["table"], label: string
 /** `\copy` of a headed CSV file into `table` (the header names the columns), under `dateStyle` if given. */
 async function copyInto(table: string, file: string, dateStyle?: string): Promise<void> {
   const header = (await Deno.readTextFile(file)).split("\n", 1)[0];
-  const url = new URL(DB_URL);
-  const out = await new Deno.Command("psql", {
-    args: [
-      "-X",
-      "-q",
-      "-v",
-      "ON_ERROR_STOP=1",
-      "-h",
-      url.hostname,
-      "-p",
-      url.port || "5432",
-      "-U",
-      decodeURIComponent(url.username),
-      "-d",
-      url.pathname.slice(1),
-      "-c",
-      `set datestyle = '${dateStyle ?? "ISO, MDY"}'`,
-      "-c",
-      `\\copy ${table} (${header}) from '${file}' with (format csv, header true)`,
-    ],
-    env: { PGPASSWORD: decodeURIComponent(url.password) },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(`\\copy into ${table} failed: ${new TextDecoder().decode(out.stderr)}`);
+  await psqlCopy(table, file, header.split(","), dateStyle ?? "ISO, MDY");
 }
 
 async function start(scope: Scope, dir: string, c: BadInput): Promise<Run> {

@@ -223,10 +223,19 @@ export async function checksum(sql: Sql, table: string): Promise<{ count: number
   return { count: Number(row.count), sum: row.sum ?? "0" };
 }
 
-/** `psql \copy <table> from <file>` (CSV with a header); returns the elapsed wall time in ms. */
-export async function psqlCopy(table: string, file: string, columns?: string[]): Promise<number> {
+/**
+ * `psql \copy <table> from <file>` (CSV with a header), under `dateStyle` when given (e.g. "ISO, DMY");
+ * returns the elapsed wall time in ms.
+ */
+export async function psqlCopy(
+  table: string,
+  file: string,
+  columns?: string[],
+  dateStyle?: string,
+): Promise<number> {
   const url = new URL(DB_URL);
   const target = columns ? `${table} (${columns.join(", ")})` : table;
+  const settings = dateStyle ? ["-c", `set datestyle = '${dateStyle}'`] : [];
   const started = performance.now();
   const out = await new Deno.Command("psql", {
     args: [
@@ -242,6 +251,7 @@ export async function psqlCopy(table: string, file: string, columns?: string[]):
       decodeURIComponent(url.username),
       "-d",
       url.pathname.slice(1),
+      ...settings,
       "-c",
       `\\copy ${target} from '${file}' with (format csv, header true)`,
     ],
