@@ -128,6 +128,18 @@ Deno.test(
         0,
         `no chunk failed or needed a second attempt: ${JSON.stringify(retried)}`,
       );
+      // Each byte read once: every range is scanned by the load that reads it, except the file's first scans,
+      // which run beside load 0 (1 .. max_parallel_chunks - 2) so that the first loads start together.
+      const [scans] = await sql<{ own: number[]; width: number }[]>`
+      select coalesce(array_agg(c.chunk_index order by c.chunk_index) filter (where c.attempts > 0), '{}') as own,
+             j.max_parallel_chunks as width
+      from csv_import.chunks c join csv_import.jobs j on j.id = c.job_id
+      where c.job_id = ${job.id} and c.kind = 'scan' group by j.max_parallel_chunks`;
+      assert.deepEqual(
+        scans.own,
+        Array.from({ length: Math.max(0, scans.width - 2) }, (_, i) => i + 1),
+        "only the ramp-up scans had invocations of their own; loads scanned every other range inline",
+      );
       const [progress] = await sql<{ percent: string; chunks_done: number; rows_loaded: number }[]>`
       select percent::text, chunks_done::int, rows_loaded::float8 as rows_loaded
       from csv_import.job_progress where job_id = ${job.id}`;
