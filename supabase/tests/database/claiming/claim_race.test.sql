@@ -17,7 +17,7 @@ create table pgtap_csv.cfg as
 create function pgtap_csv.remote(p_sql text) returns text language sql as $$
   select dblink_exec((select conn from pgtap_csv.cfg), p_sql)
 $$;
-create function pgtap_csv.job(p_n int) returns bigint language sql as $$
+create function pgtap_csv.job(p_n int) returns bigint language sql stable as $$
   select id from csv_import.jobs where bucket_id = 'pgtap-race'
     and object_name = (select prefix from pgtap_csv.cfg) || '-' || p_n || '.csv'
 $$;

@@ -22,7 +22,7 @@ create table pgtap_csv.outcome (step text primary key, result text);
 create function pgtap_csv.remote(p_sql text) returns text language sql as $$
   select dblink_exec((select conn from pgtap_csv.cfg), p_sql)
 $$;
-create function pgtap_csv.job(p_version text) returns bigint language sql as $$
+create function pgtap_csv.job(p_version text) returns bigint language sql stable as $$
   select id from csv_import.jobs
   where bucket_id = 'csv-uploads' and object_name = (select name from pgtap_csv.cfg) and object_version = p_version
 $$;

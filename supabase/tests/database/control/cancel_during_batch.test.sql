@@ -21,10 +21,10 @@ create table pgtap_csv.outcome (step text primary key, result text);
 create function pgtap_csv.remote(p_sql text) returns text language sql as $$
   select dblink_exec((select conn from pgtap_csv.cfg), p_sql)
 $$;
-create function pgtap_csv.job() returns bigint language sql as $$
+create function pgtap_csv.job() returns bigint language sql stable as $$
   select id from csv_import.jobs where bucket_id = 'pgtap-control' and object_name = (select name from pgtap_csv.cfg)
 $$;
-create function pgtap_csv.chunk0() returns bigint language sql as $$
+create function pgtap_csv.chunk0() returns bigint language sql stable as $$
   select id from csv_import.chunks where job_id = pgtap_csv.job() and kind = 'load' and chunk_index = 0
 $$;
 create function pgtap_csv.cleanup(p_name text) returns void language plpgsql as $$

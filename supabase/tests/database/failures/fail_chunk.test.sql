@@ -11,7 +11,7 @@ returns text language sql as $$
 $$;
 create function pgtap_csv.state(p_job text, p_kind text, p_index int)
 returns table (status text, attempts int, lease_token uuid, lease_until timestamptz, last_error text)
-language sql as $$
+language sql stable as $$
   select status::text, attempts, lease_token, lease_until, last_error from csv_import.chunks
   where id = pgtap_csv.chunk(p_job, p_kind, p_index)
 $$;

@@ -21,7 +21,7 @@ returns void language sql as $$
     rows_rejected = case when kind = 'load' then p_rejected else 0 end
   where job_id = pgtap_csv.job(p_job)
 $$;
-create function pgtap_csv.outcome(p_job text) returns table (status text, error text) language sql as $$
+create function pgtap_csv.outcome(p_job text) returns table (status text, error text) language sql stable as $$
   select status::text, error from csv_import.jobs where id = pgtap_csv.job(p_job)
 $$;
 
@@ -36,7 +36,7 @@ create function pgtap_csv.owns(p_job text, p_index int, p_first bigint, p_next b
   update csv_import.chunks set first_record_at = p_first, next_record_at = p_next
   where id = pgtap_csv.chunk(p_job, 'load', p_index)
 $$;
-create function pgtap_csv.tiling_error(p_chunk int) returns text language sql as $$
+create function pgtap_csv.tiling_error(p_chunk int) returns text language sql stable as $$
   select format('Consistency check failed: the chunks'' records do not tile the file exactly (chunk %s)', p_chunk)
 $$;
 

@@ -18,7 +18,7 @@ returns void language sql as $$
     rows_rejected = case when kind = 'load' then p_rejected else 0 end
   where job_id = pgtap_csv.job(p_job)
 $$;
-create function pgtap_csv.outcome(p_job text) returns table (status text, error text) language sql as $$
+create function pgtap_csv.outcome(p_job text) returns table (status text, error text) language sql stable as $$
   select status::text, error from csv_import.jobs where id = pgtap_csv.job(p_job)
 $$;
 

@@ -10,7 +10,7 @@ select plan(14);
 
 create schema pgtap_csv;
 create table pgtap_csv.jobs (name text primary key, id bigint not null);
-create function pgtap_csv.job(p_name text) returns bigint language sql as $$
+create function pgtap_csv.job(p_name text) returns bigint language sql stable as $$
   select id from pgtap_csv.jobs where name = p_name
 $$;
 create function pgtap_csv.finished_job(p_name text, p_status text, p_rejects_status text) returns bigint
@@ -27,7 +27,7 @@ create function pgtap_csv.mine() returns table (name text, bucket_id text, objec
   select j.name, p.bucket_id, p.object_name from csv_import.pending_rejects_files(1000000) p
   join pgtap_csv.jobs j on j.id = p.job_id order by p.job_id
 $$;
-create function pgtap_csv.state(p_name text) returns table (rejects_status text, rejects_object text) language sql as $$
+create function pgtap_csv.state(p_name text) returns table (rejects_status text, rejects_object text) language sql stable as $$
   select rejects_status, rejects_object from csv_import.jobs where id = pgtap_csv.job(p_name)
 $$;
 

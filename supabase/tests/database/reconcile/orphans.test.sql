@@ -30,7 +30,7 @@ create function pgtap_csv.mark_queue() returns void language sql as $$
   select (select coalesce(max(id), 0) from net.http_request_queue), (select coalesce(max(id), 0) from csv_import.jobs);
 $$;
 -- Jobs created since the last mark by this transaction (a live stack's jobs have their own created_at).
-create function pgtap_csv.new_jobs() returns setof csv_import.jobs language sql as $$
+create function pgtap_csv.new_jobs() returns setof csv_import.jobs language sql stable as $$
   select * from csv_import.jobs where id > (select job_id from pgtap_csv.queue_mark) and created_at = now()
 $$;
 -- Register requests queued since the last mark, as job ids.
@@ -49,7 +49,7 @@ returns void language sql as $$
 $$;
 create function pgtap_csv.jobs_of(p_bucket text, p_name text)
 returns table (object_version text, status text, register_attempts int, object_size bigint, owner_id text)
-language sql as $$
+language sql stable as $$
   select object_version, status::text, register_attempts, object_size, owner_id from csv_import.jobs
   where bucket_id = p_bucket and object_name = p_name order by id
 $$;

@@ -19,10 +19,10 @@ do $$ begin
   perform vault.create_secret('test-service-key', 'csv_import_service_key');
 end $$;
 create schema pgtap_csv;
-create function pgtap_csv.job(p_bucket text, p_name text, p_version text) returns bigint language sql as $$
+create function pgtap_csv.job(p_bucket text, p_name text, p_version text) returns bigint language sql stable as $$
   select id from csv_import.jobs where bucket_id = p_bucket and object_name = p_name and object_version = p_version
 $$;
-create function pgtap_csv.job(p_name text, p_version text) returns bigint language sql as $$
+create function pgtap_csv.job(p_name text, p_version text) returns bigint language sql stable as $$
   select pgtap_csv.job('csv-uploads', p_name, p_version)
 $$;
 create function pgtap_csv.requests(p_job bigint) returns bigint language sql as $$
@@ -34,7 +34,7 @@ language sql as $$
   update storage.objects set bucket_id = p_to_bucket, name = p_to where bucket_id = p_from_bucket and name = p_from
 $$;
 create function pgtap_csv.moved(p_from text, p_to text, p_to_bucket text default 'csv-uploads') returns text
-language sql as $$
+language sql stable as $$
   select format('The object csv-uploads/%s was moved to %s/%s during the import', p_from, p_to_bucket, p_to)
 $$;
 

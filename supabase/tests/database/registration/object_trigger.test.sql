@@ -16,7 +16,7 @@ do $$ begin
   perform vault.create_secret('test-service-key', 'csv_import_service_key');
 end $$;
 create schema pgtap_csv;
-create function pgtap_csv.job(p_name text, p_version text) returns bigint language sql as $$
+create function pgtap_csv.job(p_name text, p_version text) returns bigint language sql stable as $$
   select id from csv_import.jobs where bucket_id = 'csv-uploads' and object_name = p_name and object_version = p_version
 $$;
 create function pgtap_csv.requests(p_job bigint) returns bigint language sql as $$

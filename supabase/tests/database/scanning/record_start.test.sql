@@ -14,7 +14,7 @@ returns text language sql as $$
     p_parity::smallint, p_newlines, p_ends)
 $$;
 create function pgtap_csv.loads(p_job text) returns table (chunk_index int, entry_parity int, at_record_start boolean)
-language sql as $$
+language sql stable as $$
   select chunk_index, entry_parity::int, at_record_start from csv_import.chunks
   where job_id = pgtap_csv.job(p_job) and kind = 'load' order by chunk_index
 $$;
