@@ -157,7 +157,12 @@ async function verify(sql: Sql, scope: Scope, dir: string, c: BadInput, run: Run
   }
   if (exp.rejectsCsv !== undefined) {
     assert.ok(job.rejects_object, `${where}: the rejects file was written`);
-    assert.equal(await download(job.rejects_object!), exp.rejectsCsv, `${where}: rejects CSV`);
+    const got = await download(job.rejects_object!);
+    assert.equal(
+      got,
+      exp.rejectsCsv,
+      `${where}: rejects CSV ${JSON.stringify(got)}, want ${JSON.stringify(exp.rejectsCsv)}`,
+    );
   }
   return job;
 }

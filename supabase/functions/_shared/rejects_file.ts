@@ -8,6 +8,8 @@
  * - Formula-injection safe: a field starting with =, +, -, @, TAB or CR gets a leading apostrophe, so
  *   spreadsheet programs show it as text instead of evaluating it (OWASP "CSV injection").
  * - Streams from the database with a cursor; memory does not grow with the number of rejects.
+ * - One writer per file: a file is written only by the dispatch that claimed it (`claim_rejects_files`), so a
+ *   recorded file is never replaced by a concurrent second upload while someone downloads it.
  * - The file's name always fits Storage's 1024-byte limit, and a file that cannot be written (logged) does not
  *   stop the other jobs' files from being written.
  */
@@ -67,10 +69,13 @@ export function rejectsCsv(sql: Sql, jobId: number): ReadableStream<Uint8Array> 
   });
 }
 
-/** Writes the rejects CSV of every job whose file is pending (at most `limit` jobs) and records its name. */
+/**
+ * Claims up to `limit` due rejects files (one writer per file: concurrent dispatches skip a claimed one), writes
+ * each and records its name. A file that fails stays pending and is retried once its claim has expired.
+ */
 export async function writePendingRejectFiles(sql: Sql, storage: StorageClient, limit = 5): Promise<number> {
   const jobs = await sql<{ job_id: number; bucket_id: string; object_name: string }[]>`
-    select * from csv_import.pending_rejects_files(${limit})`;
+    select * from csv_import.claim_rejects_files(${limit}) order by job_id`;
   let written = 0;
   for (const job of jobs) {
     const name = rejectsObjectName(job.object_name, job.job_id);
@@ -81,7 +86,7 @@ export async function writePendingRejectFiles(sql: Sql, storage: StorageClient, 
       await sql`select csv_import.record_rejects_file(${job.job_id}, ${name})`;
       written++;
     } catch (error) {
-      // One job's file must not hold up the others' (it stays pending; the next dispatch tries again).
+      // One job's file must not hold up the others' (it stays pending; a dispatch after its claim expires retries).
       log("warn", "rejects_file_failed", { job: job.job_id, object: name, error });
     }
   }

@@ -1,12 +1,13 @@
--- csv_import.pending_rejects_files / csv_import.record_rejects_file: how the dispatch logic learns which jobs' rejects
--- CSVs are due (oldest job first) and records that one was written (idempotently).
+-- csv_import.claim_rejects_files / csv_import.record_rejects_file: how the dispatch logic claims the jobs whose rejects
+-- CSVs are due (oldest job first, one writer per file for the length of a lease) and records that one was written
+-- (idempotently, ending the claim).
 --
--- A live stack may have its own jobs with a pending rejects file: comparisons with the whole list are made within one
--- statement (one snapshot), and this file's jobs are checked by id.
+-- A live stack may have its own jobs with a pending rejects file: the first claim takes every due file (inside this
+-- transaction, rolled back at the end), so later claims can only return this file's jobs, and those are checked by id.
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(14);
+select plan(18);
 
 create schema pgtap_csv;
 create table pgtap_csv.jobs (name text primary key, id bigint not null);
@@ -23,9 +24,18 @@ language sql as $$
     returning id)
   insert into pgtap_csv.jobs select p_name, id from j returning id
 $$;
-create function pgtap_csv.mine() returns table (name text, bucket_id text, object_name text) language sql as $$
-  select j.name, p.bucket_id, p.object_name from csv_import.pending_rejects_files(1000000) p
+-- Claims (p_limit, p_lease_seconds) and returns this file's jobs among the claimed, oldest first.
+create function pgtap_csv.claim(p_limit int default 1000000, p_lease_seconds int default 60)
+returns table (name text, bucket_id text, object_name text) language sql as $$
+  select j.name, p.bucket_id, p.object_name from csv_import.claim_rejects_files(p_limit, p_lease_seconds) p
   join pgtap_csv.jobs j on j.id = p.job_id order by p.job_id
+$$;
+create function pgtap_csv.claimed_until(p_name text) returns timestamptz language sql stable as $$
+  select rejects_claimed_until from csv_import.jobs where id = pgtap_csv.job(p_name)
+$$;
+create function pgtap_csv.expire(p_names text[]) returns void language sql as $$
+  update csv_import.jobs set rejects_claimed_until = now() - interval '1 second'
+  where id in (select pgtap_csv.job(n) from unnest(p_names) as n)
 $$;
 create function pgtap_csv.state(p_name text) returns table (rejects_status text, rejects_object text) language sql stable as $$
   select rejects_status, rejects_object from csv_import.jobs where id = pgtap_csv.job(p_name)
@@ -40,21 +50,27 @@ do $$ begin
 end $$;
 update csv_import.jobs set rejects_object = 'pgtap/rejects/written.csv.rejects.csv' where id = pgtap_csv.job('written');
 
--- Listing ---------------------------------------------------------------------------------------------------------------
-select results_eq($$ select * from pgtap_csv.mine() $$,
+-- Claiming -------------------------------------------------------------------------------------------------------------
+select results_eq($$ select * from pgtap_csv.claim() $$,
   $$ values ('with-rejects', 'csv-uploads', 'pgtap/rejects/with-rejects.csv'),
             ('too-many', 'csv-uploads', 'pgtap/rejects/too-many.csv'),
             ('cancelled', 'csv-uploads', 'pgtap/rejects/cancelled.csv') $$,
-  'every job whose rejects file is pending is listed (whatever its status), with its object, oldest first');
+  'every job whose rejects file is pending is claimed (whatever its status), with its object, oldest first');
 select is(
-  array(select job_id from csv_import.pending_rejects_files()),
-  array(select id from csv_import.jobs where rejects_status = 'pending' order by id limit 5),
-  'by default the 5 oldest pending jobs');
-select is(
-  array(select job_id from csv_import.pending_rejects_files(2)),
-  array(select id from csv_import.jobs where rejects_status = 'pending' order by id limit 2),
-  'p_limit caps the list, oldest first');
-select is_empty($$ select * from csv_import.pending_rejects_files(0) $$, 'a limit of 0: nothing');
+  array(select pgtap_csv.claimed_until(n) from unnest(array['with-rejects', 'too-many', 'cancelled', 'none', 'written']) n),
+  array[now() + interval '60 seconds', now() + interval '60 seconds', now() + interval '60 seconds', null, null],
+  '… each for a lease of 60 s by default; jobs without a due file are not touched');
+select is_empty($$ select * from pgtap_csv.claim() $$,
+  'a claimed file is not handed to a second writer while its lease lasts');
+
+select pgtap_csv.expire(array['with-rejects', 'too-many', 'cancelled']);
+select results_eq($$ select name from pgtap_csv.claim(2) $$, $$ values ('with-rejects'), ('too-many') $$,
+  'an expired claim can be claimed again (a failed write is retried); p_limit caps the claim, oldest first');
+select results_eq($$ select name from pgtap_csv.claim(5, 300) $$, $$ values ('cancelled') $$,
+  '… and the next claim takes what is left');
+select is(pgtap_csv.claimed_until('cancelled'), now() + interval '300 seconds', 'p_lease_seconds sets the lease');
+select pgtap_csv.expire(array['with-rejects']);
+select is_empty($$ select * from pgtap_csv.claim(0) $$, 'a limit of 0: nothing');
 
 -- Recording ---------------------------------------------------------------------------------------------------------------
 select lives_ok(
@@ -62,9 +78,11 @@ select lives_ok(
   'record_rejects_file records a written file');
 select results_eq($$ select * from pgtap_csv.state('with-rejects') $$,
   $$ values ('written', 'pgtap/rejects/with-rejects.csv.rejects.csv') $$, '… the job''s rejects file is written');
+select is(pgtap_csv.claimed_until('with-rejects'), null, '… its claim ended');
 select is((select updated_at from csv_import.jobs where id = pgtap_csv.job('with-rejects')), now(), '… and the job updated');
-select results_eq($$ select name from pgtap_csv.mine() $$, $$ values ('too-many'), ('cancelled') $$,
-  '… and no longer listed');
+select pgtap_csv.expire(array['too-many', 'cancelled']);
+select results_eq($$ select name from pgtap_csv.claim() $$, $$ values ('too-many'), ('cancelled') $$,
+  '… and it is never claimed again');
 
 do $$ begin
   update csv_import.jobs set updated_at = now() - interval '1 minute' where id = pgtap_csv.job('with-rejects');
@@ -86,20 +104,20 @@ select lives_ok($$ select csv_import.record_rejects_file(-1, 'nowhere.rejects.cs
 
 -- Privileges ------------------------------------------------------------------------------------------------------------------
 select results_eq(
-  $$ select r, has_function_privilege(r, 'csv_import.pending_rejects_files(int)', 'execute'),
+  $$ select r, has_function_privilege(r, 'csv_import.claim_rejects_files(int, int)', 'execute'),
             has_function_privilege(r, 'csv_import.record_rejects_file(bigint, text)', 'execute')
      from unnest(array['anon', 'authenticated', 'service_role']) as r $$,
   $$ values ('anon', false, false), ('authenticated', false, false), ('service_role', true, true) $$,
   'only the service role may call them');
 select results_eq(
   $$ select p.proname::text collate "default", p.prosecdef, p.provolatile::text collate "default" from pg_proc p
-     where p.pronamespace = 'csv_import'::regnamespace and p.proname in ('pending_rejects_files', 'record_rejects_file')
+     where p.pronamespace = 'csv_import'::regnamespace and p.proname in ('claim_rejects_files', 'record_rejects_file')
      order by 1 $$,
-  $$ values ('pending_rejects_files', true, 's'), ('record_rejects_file', true, 'v') $$,
-  'both are security definer; the listing is stable, the recording volatile');
+  $$ values ('claim_rejects_files', true, 'v'), ('record_rejects_file', true, 'v') $$,
+  'both are security definer and volatile');
 select is(
   (select count(*)::int from pg_proc p where p.pronamespace = 'csv_import'::regnamespace
-     and p.proname in ('pending_rejects_files', 'record_rejects_file')
+     and p.proname in ('claim_rejects_files', 'record_rejects_file')
      and not (p.proconfig @> array['search_path=""'])),
   0, '… with an empty search_path');
 
