@@ -120,19 +120,52 @@ const VALUES: Record<string, string[]> = {
     "not-a-uuid",
     "",
   ],
-  txt: ["hello", "", "Zürich", "a b", "日本語", "a\\b", "x\ty", "😀", "'single'", "semi;colon", "\u007f"],
+  txt: [
+    "hello",
+    "",
+    "Zürich",
+    "a b",
+    "日本語",
+    "a\\b",
+    "x\ty",
+    "😀",
+    "'single'",
+    "semi;colon",
+    "\u007f",
+    // Quoted whenever written (they hold a line break), and text the quote character shows up in.
+    "two\nlines",
+    "cr\rhere",
+    "crlf\r\nhere",
+    'say "hi", twice ""',
+    '"',
+    "a,b",
+  ],
   vc: ["abc", "ab", "abcd", "abc ", "äöü", "äöüx", ""],
   mood: ["ok", "sad", "très", "happy", "OK", ""],
 };
 
 const FORMATS: CsvFormat[] = [
   { delimiter: ",", quote: '"', newline: "\n" },
+  { delimiter: ",", quote: '"', newline: "\r" },
   { delimiter: ";", quote: '"', newline: "\r\n" },
   { delimiter: "\t", quote: "'", newline: "\n" },
   // Delimiters that also occur inside typed values: both paths must split (and reject) alike.
   { delimiter: "-", quote: '"', newline: "\n" },
   { delimiter: ":", quote: '"', newline: "\r\n" },
 ];
+
+/**
+ * A field as written to the file: raw, quoted (`mode` 5 or 6, or when the value holds a line break or the
+ * quote), or quoted
+ * from its second character on (`mode` 7: `a"bc"`, which CSV reads as `abc`; the fast path leaves it alone).
+ */
+function render(value: string, mode: number, format: CsvFormat): string {
+  const q = format.quote;
+  const quoted = (v: string) => q + v.replaceAll(q, q + q) + q;
+  if (mode === 7 && value.length > 1 && value[0] !== q) return value[0] + quoted(value.slice(1));
+  if (/[\r\n]/.test(value) || value.includes(q) || mode === 5 || mode === 6) return quoted(value);
+  return value;
+}
 
 /** What COPY TEXT reads from a line, per field, with booleans in one spelling. */
 function copyValues(line: string, types: string[]): (string | null)[] {
@@ -148,6 +181,7 @@ Deno.test("fast path: every record it takes is the string path's, value for valu
   const decoder = new TextDecoder();
   let takenTotal = 0;
   let declinedTotal = 0;
+  let quotedTaken = 0;
   fc.assert(
     fc.property(
       fc.constantFrom(...FORMATS),
@@ -163,7 +197,8 @@ Deno.test("fast path: every record it takes is the string path's, value for valu
         },
       ),
       fc.boolean(),
-      (format, chosen, picks, extraField) => {
+      fc.array(fc.nat(7), { minLength: 30 * (COLUMNS.length + 1), maxLength: 30 * (COLUMNS.length + 1) }),
+      (format, chosen, picks, extraField, modes) => {
         // File fields: the chosen columns in order, plus maybe an unmapped one; the mapping reverses them.
         const fileCols = extraField ? [...chosen, column("ignored", "text")] : chosen;
         const columns: JobColumns = {
@@ -175,10 +210,10 @@ Deno.test("fast path: every record it takes is the string path's, value for valu
         assert.ok(fast !== null);
         const convert = compileRowConverter(columns, {});
         const types = columns.mapped.map((m) => m.column.baseType);
-        const lines = picks.map((p) =>
+        const lines = picks.map((p, r) =>
           fileCols.map((c, i) => {
-            const values = VALUES[c.name] ?? ["x"];
-            return values[p[i] % values.length];
+            const values = VALUES[c.name] ?? ["x", "y, z", "new\nline"];
+            return render(values[(p[i] ?? i) % values.length], modes[r * (COLUMNS.length + 1) + i], format);
           }).join(format.delimiter)
         );
         const text = lines.join(format.newline) + format.newline;
@@ -189,14 +224,15 @@ Deno.test("fast path: every record it takes is the string path's, value for valu
         const parser = createRecordParser({
           format,
           maxRecordBytes: 1 << 16,
-          fastRecord: (work, bs, be, line, offset) => {
+          fastRecord: (work, bs, be, line, offset, quoted) => {
             const before = piece.length;
-            if (!fast(work, bs, be, piece)) {
+            if (!fast(work, bs, be, piece, quoted)) {
               assert.equal(piece.length, before, "a declined record leaves nothing behind");
               return false;
             }
             piece.endRow(line, offset, be - bs);
             taken.push({ line, offset, byteLength: be - bs });
+            if (quoted) quotedTaken++;
             return true;
           },
         });
@@ -230,7 +266,10 @@ Deno.test("fast path: every record it takes is the string path's, value for valu
     { numRuns: 400 },
   );
   // The generator must exercise both outcomes (plain values come first in each list, so picks favour them).
-  assert.ok(takenTotal > 200 && declinedTotal > 200, `taken ${takenTotal}, declined ${declinedTotal}`);
+  assert.ok(
+    takenTotal > 200 && declinedTotal > 200 && quotedTaken > 100,
+    `taken ${takenTotal} (${quotedTaken} with quotes), declined ${declinedTotal}`,
+  );
 });
 
 Deno.test("fast path: plain records are taken, in the mapped order, NULL as \\N", () => {
@@ -322,4 +361,50 @@ Deno.test("fast path: with onRecord, taken and handed-over records reach the pie
   const rows = piece.rows();
   assert.deepEqual(rows.map((r) => r.line), [1, 2, 3, 4, 6, 7, 8]);
   assert.deepEqual(rows.map((r) => r.copyLine.split("\t")[0]), ["1", "2", "3", "4", "5", "6", "7"]);
+});
+
+Deno.test("fast path: quoted fields are unquoted and escaped for COPY; other quoting is left alone", () => {
+  const columns: JobColumns = {
+    expected_fields: 3,
+    ignored: [],
+    mapped: [
+      { field: 0, header: "n", column: column("n", "int4") },
+      { field: 1, header: "t", column: column("t", "text") },
+      {
+        field: 2,
+        header: "m",
+        column: column("m", "mood", {
+          baseTypeKind: "e",
+          baseTypeSchema: "public",
+          enumLabels: ["ok", 'say "hi"', 'x""y'],
+        }),
+      },
+    ],
+  };
+  const fast = compileFastRow(columns, { delimiter: ",", quote: '"', newline: "\n" })!;
+  const line = (record: string): string | null => {
+    const piece = new CopyPiece();
+    const bytes = new TextEncoder().encode(record);
+    if (!fast(bytes, 0, bytes.length, piece, true)) return null;
+    return new TextDecoder().decode(piece.bytes.subarray(0, piece.length));
+  };
+  // The reference file's quoted notes: a comma, an escaped quote and a line break.
+  assert.equal(line('7,"late, ""café""\nbravo café",ok'), '7\tlate, "café"\\nbravo café\tok\n');
+  assert.equal(line('"7","a\tb\\c\r\nd","ok"'), "7\ta\\tb\\\\c\\r\\nd\tok\n");
+  assert.equal(line('7,"",ok'), null, 'the empty quoted field "" (an empty string, not NULL)');
+  assert.equal(line('7,a"b",ok'), null, "a quote inside an unquoted field");
+  assert.equal(line('7,"a"b,ok'), null, "bytes after the closing quote");
+  assert.equal(line('7,"a,ok'), null, "no closing quote");
+  assert.equal(line('7,"a",ok,'), null, "one field too many");
+  assert.equal(line('7,"a"'), null, "one field too few");
+  assert.equal(line('"7 ",a,ok'), null, "typed values keep their own checks inside quotes");
+  assert.equal(line('7,"a\u0001",ok'), null, "control characters other than line breaks and tab");
+  // Enum labels are compared as bytes: content that needs unescaping is the string path's.
+  assert.equal(line('7,a,"say ""hi"""'), null);
+  assert.equal(line('7,a,"x""y"'), null, 'the value is x"y, not the label x""y');
+  assert.equal(line('7,a,"ok"'), "7\ta\tok\n");
+  // A format whose quote is not printable ASCII never takes quoted records.
+  const tabQuote = compileFastRow(columns, { delimiter: ",", quote: "\t", newline: "\n" })!;
+  const bytes = new TextEncoder().encode("7,\ta\t,ok");
+  assert.equal(tabQuote(bytes, 0, bytes.length, new CopyPiece(), true), false);
 });

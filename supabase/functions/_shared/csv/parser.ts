@@ -34,7 +34,8 @@
  *
  * Speed: one indexOf-driven byte pass finds record ends and quote parity, one fatal TextDecoder call decodes
  * all complete records of a push, and fields are cut from that string (`split` when a record has no quote).
- * With `fastRecord`, the caller takes plain records straight from the bytes and only the others are decoded.
+ * With `fastRecord`, the caller takes records in plain forms straight from the bytes and only the others are
+ * decoded.
  */
 
 import { CsvError, type RecordIssue } from "./errors.ts";
@@ -52,13 +53,20 @@ export interface RecordParserOptions {
   /** Only records starting before this absolute offset are returned. Default: no bound. */
   readonly stopAt?: number;
   /**
-   * Optional fast path: offered each complete record without a quote, not blank, with its terminator (and a
-   * CRLF file's CR) removed, as bytes `work[bs, be)` on physical `line` at absolute `offset`. Returning true
-   * means the caller consumed the record: it is not returned by `push` (it still counts for lines and
-   * offsets); false means it is returned as usual. Records with a quote, bare-LF line ends in CRLF files,
-   * blank lines and the final unterminated record are never offered.
+   * Optional fast path: offered each complete record, not blank, with its terminator (and a CRLF file's CR)
+   * removed, as bytes `work[bs, be)` on physical `line` at absolute `offset`; `quoted` tells whether it holds a
+   * quote character (its quotes then pair up: even parity). Returning true means the caller consumed the
+   * record: it is not returned by `push` (it still counts for lines and offsets); false means it is returned
+   * as usual. Bare-LF line ends in CRLF files, blank lines and the final unterminated record are never offered.
    */
-  readonly fastRecord?: (work: Uint8Array, bs: number, be: number, line: number, offset: number) => boolean;
+  readonly fastRecord?: (
+    work: Uint8Array,
+    bs: number,
+    be: number,
+    line: number,
+    offset: number,
+    quoted: boolean,
+  ) => boolean;
   /**
    * Optional: receives every record `push` and `finish` would return, as soon as it is parsed, in file order
    * with the records the fast path takes (which `fastRecord` receives in between); `push` and `finish` then
@@ -284,13 +292,11 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
       for (; k0 < count; k0++) {
         const be = ends[k0];
         const q = hqs[k0] === 1;
-        if (!q) {
-          const end = crlf ? (be > bs && work[be - 1] === CR ? be - 1 : -1) : be;
-          if (end > bs && fastRecord!(work, bs, end, line, base + bs)) {
-            line += nls[k0] + 1;
-            bs = be + 1;
-            continue;
-          }
+        const end = crlf ? (be > bs && work[be - 1] === CR ? be - 1 : -1) : be;
+        if (end > bs && fastRecord!(work, bs, end, line, base + bs, q)) {
+          line += nls[k0] + 1;
+          bs = be + 1;
+          continue;
         }
         if (++declined > 8) break;
         emitAlone(out, bs, be, nls[k0], q, true);
@@ -321,9 +327,9 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
       const be = ends[k];
       const q = hqs[k] === 1;
       const ce = ascii ? be - from : findTerminator(src, cs, q, termStr, quoteStr);
-      if (offer && !q) {
+      if (offer) {
         const end = crlf ? (be > bs && work[be - 1] === CR ? be - 1 : -1) : be;
-        if (end > bs && fastRecord!(work, bs, end, line, base + bs)) {
+        if (end > bs && fastRecord!(work, bs, end, line, base + bs, q)) {
           line += nls[k] + 1;
           bs = be + 1;
           cs = ce + 1;
