@@ -225,7 +225,13 @@ async function scan(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Pro
   const summary = await withRetry(async () => {
     const scanner = createScanner(ctx.dialect);
     for await (
-      const piece of deps.storage.readRange(ctx.bucket_id, ctx.object_name, ctx.start_offset, ctx.end_offset)
+      const piece of deps.storage.readRange(
+        ctx.bucket_id,
+        ctx.object_name,
+        ctx.start_offset,
+        ctx.end_offset,
+        "reuse",
+      )
     ) {
       scanner.push(piece);
     }
@@ -374,7 +380,42 @@ class RowSource {
   }
 }
 
+/**
+ * Buffers that held a load's range while it was scanned inline, kept for the next such load in this worker:
+ * a range is read into one buffer, not into an array per network read (storage.ts ReadTarget). At most one is
+ * kept, the largest so far (a range is at most csv_import.inline_scan_max_bytes()). Taken and given back
+ * synchronously, so loads running at once in one instance never share one.
+ */
+const rangeBuffers: Uint8Array[] = [];
+
+function takeRangeBuffer(length: number): Uint8Array {
+  const kept = rangeBuffers.pop();
+  if (kept !== undefined && kept.byteLength >= length) return kept;
+  return new Uint8Array(length);
+}
+
+function giveBackRangeBuffer(buffer: Uint8Array): void {
+  if (rangeBuffers.length === 0) rangeBuffers.push(buffer);
+  else if (rangeBuffers[0].byteLength < buffer.byteLength) rangeBuffers[0] = buffer;
+}
+
 async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Promise<ChunkOutcome> {
+  if (!ctx.scan_inline || ctx.resume_offset !== null) return await loadRange(deps, ctx, leaseToken, null);
+  const buffer = takeRangeBuffer(ctx.end_offset - ctx.start_offset);
+  try {
+    return await loadRange(deps, ctx, leaseToken, await scanInline(deps, ctx, leaseToken, buffer));
+  } finally {
+    giveBackRangeBuffer(buffer);
+  }
+}
+
+/** Loads the chunk's records; `scanned`: its range's bytes when the load scanned it inline. */
+async function loadRange(
+  deps: ChunkDeps,
+  ctx: ChunkContext,
+  leaseToken: string,
+  scanned: Uint8Array | null,
+): Promise<ChunkOutcome> {
   const { sql, config } = deps;
   const format: CsvFormat = ctx.dialect;
   const converter: RowConverter = compileRowConverter(ctx.columns, {
@@ -435,7 +476,7 @@ async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Pro
   };
 
   // The range's bytes when the load scanned it inline: the first read from the chunk's start takes them.
-  let prefetched = ctx.scan_inline && committed === null ? await scanInline(deps, ctx, leaseToken) : null;
+  let prefetched = committed === null ? scanned : null;
 
   if (committed !== null && committed.offset >= ctx.end_offset) {
     // Every owned record is committed; only the final marker is missing.
@@ -550,21 +591,30 @@ async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Pro
 }
 
 /**
- * Reads the load's whole range, reports its scan summary and returns the range's bytes (as read: a list of
- * pieces, not copied into one buffer) for loading. Throws StopChunk when the lease is gone.
+ * Reads the load's whole range into `buffer`, reports its scan summary and returns the range's bytes (a view of
+ * `buffer`) for loading. Throws StopChunk when the lease is gone.
  */
-async function scanInline(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Promise<Uint8Array[]> {
+async function scanInline(
+  deps: ChunkDeps,
+  ctx: ChunkContext,
+  leaseToken: string,
+  buffer: Uint8Array,
+): Promise<Uint8Array> {
   const length = ctx.end_offset - ctx.start_offset;
-  const { pieces, summary } = await withRetry(async () => {
-    const pieces: Uint8Array[] = [];
+  const summary = await withRetry(async () => {
     const scanner = createScanner(ctx.dialect);
     for await (
-      const piece of deps.storage.readRange(ctx.bucket_id, ctx.object_name, ctx.start_offset, ctx.end_offset)
+      const piece of deps.storage.readRange(
+        ctx.bucket_id,
+        ctx.object_name,
+        ctx.start_offset,
+        ctx.end_offset,
+        buffer,
+      )
     ) {
       scanner.push(piece);
-      pieces.push(piece);
     }
-    return { pieces, summary: scanner.finish() };
+    return scanner.finish();
   });
   if (summary.bytes !== length) throw new Error(`Read ${summary.bytes} bytes of a ${length}-byte chunk`);
   const [{ result }] = await withRetry(() =>
@@ -574,35 +624,41 @@ async function scanInline(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string
   );
   if (result !== "ok") throw new StopChunk("lease_lost");
   deps.onScanned?.();
-  return pieces;
+  return buffer.subarray(0, length);
 }
 
 /** How far past end_offset a load reads at a time to finish its last record. */
 const TAIL_READ_BYTES = 64 * 1024;
+/** How much of a range held in memory is handed to the parser at a time: the batch loop cuts COPY pieces
+ * between pushes, so a push must stay well under PIECE_BYTES. */
+const IN_MEMORY_SLICE_BYTES = 128 * 1024;
 
 /**
- * The bytes a load needs: [from, end_offset) (the range's pieces when the load holds them: `inMemory`, which
- * starts at the chunk's start and is emptied as it is handed out, so memory falls as the load goes), then past
- * it in TAIL_READ_BYTES steps until the reader has its last record. Why not one open-ended request: the Storage
- * server streams ahead of the reader by whatever the connection buffers (measured on the local stand-in:
- * megabytes per chunk), all read and sent for nothing.
+ * The bytes a load needs: [from, end_offset) (from the range's bytes when the load holds them: `inMemory`,
+ * which starts at the chunk's start), then past it in TAIL_READ_BYTES steps until the reader has its last
+ * record. Why not one open-ended request: the Storage server streams ahead of the reader by whatever the
+ * connection buffers (measured on the local stand-in: megabytes per chunk), all read and sent for nothing.
+ * Storage reads reuse one scratch buffer ("reuse"): the chunk reader copies what it keeps before it asks for
+ * the next piece.
  */
 function readOwned(
   storage: StorageClient,
   ctx: ChunkContext,
   from: number,
   done: () => boolean,
-  inMemory: Uint8Array[] | null,
+  inMemory: Uint8Array | null,
 ): ReadableStream<Uint8Array> {
   async function* pieces() {
     if (inMemory !== null) {
-      for (let piece = inMemory.shift(); piece !== undefined; piece = inMemory.shift()) yield piece;
+      for (let at = 0; at < inMemory.byteLength; at += IN_MEMORY_SLICE_BYTES) {
+        yield inMemory.subarray(at, at + IN_MEMORY_SLICE_BYTES);
+      }
     } else if (from < ctx.end_offset) {
-      yield* storage.readRange(ctx.bucket_id, ctx.object_name, from, ctx.end_offset);
+      yield* storage.readRange(ctx.bucket_id, ctx.object_name, from, ctx.end_offset, "reuse");
     }
     for (let at = Math.max(from, ctx.end_offset); !done() && at < ctx.object_size; at += TAIL_READ_BYTES) {
       const to = Math.min(at + TAIL_READ_BYTES, ctx.object_size);
-      yield* storage.readRange(ctx.bucket_id, ctx.object_name, at, to);
+      yield* storage.readRange(ctx.bucket_id, ctx.object_name, at, to, "reuse");
     }
   }
   return ReadableStream.from(pieces());

@@ -4,12 +4,32 @@
  * ranges turned into HTTP's inclusive Range header.
  */
 import assert from "node:assert/strict";
-import { StorageClient, StorageError } from "./storage.ts";
+import { type ReadTarget, StorageClient, StorageError } from "./storage.ts";
 
 const object = new Uint8Array(10_000).map((_, i) => (i * 7 + 3) % 251);
 
-/** A fake Storage: serves `object` with Range, misbehaving as `plan` says for successive requests. */
-function fakeStorage(plan: ("ok" | "cut" | "503" | "shifted" | "404")[]) {
+/** A response body as the runtime's fetch gives it: a byte stream (BYOB readers work), in 1000-byte reads. */
+function byteStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      if (at >= bytes.length) {
+        controller.close();
+        controller.byobRequest?.respond(0); // a pending BYOB read learns of the end (as the runtime's does)
+        return;
+      }
+      controller.enqueue(bytes.slice(at, at + 1000));
+      at += 1000;
+    },
+  });
+}
+
+/**
+ * A fake Storage: serves `object` with Range, misbehaving as `plan` says for successive requests; bodies are
+ * byte streams unless `plainBodies` (a body the BYOB reader cannot take: the client falls back).
+ */
+function fakeStorage(plan: ("ok" | "cut" | "503" | "shifted" | "404")[], plainBodies = false) {
   const ranges: string[] = [];
   const fetchFn = (_url: string | URL | Request, init?: RequestInit) => {
     const range = new Headers(init?.headers).get("range")!;
@@ -23,7 +43,7 @@ function fakeStorage(plan: ("ok" | "cut" | "503" | "shifted" | "404")[]) {
     const from2 = behaviour === "shifted" ? start + 1 : start;
     const body = object.slice(from2, behaviour === "cut" ? Math.min(end, from2 + 777) : end);
     return Promise.resolve(
-      new Response(body, {
+      new Response(plainBodies ? body : byteStream(body), {
         status: 206,
         headers: { "Content-Range": `bytes ${from2}-${end - 1}/${object.length}` },
       }),
@@ -37,9 +57,15 @@ function fakeStorage(plan: ("ok" | "cut" | "503" | "shifted" | "404")[]) {
   return { client, ranges };
 }
 
-async function read(client: StorageClient, start: number, end?: number) {
+async function read(client: StorageClient, start: number, end?: number, target: ReadTarget = "fresh") {
   const parts: Uint8Array[] = [];
-  for await (const piece of client.readRange("b", "dir/a b.csv", start, end)) parts.push(piece);
+  for await (const piece of client.readRange("b", "dir/a b.csv", start, end, target)) {
+    // A "reuse" piece is only valid until the next one is asked for: copy it, as a parser does.
+    parts.push(target === "reuse" ? piece.slice() : piece);
+    if (target instanceof Uint8Array) {
+      assert.equal(piece.buffer, target.buffer, "a piece read into the caller's buffer is a view of it");
+    }
+  }
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
@@ -59,6 +85,28 @@ Deno.test("responses cut short and 503s are resumed from the next missing byte",
   const { client, ranges } = fakeStorage(["cut", "503", "cut", "ok"]);
   assert.deepEqual(await read(client, 1000, 9000), object.slice(1000, 9000));
   assert.deepEqual(ranges, ["bytes=1000-8999", "bytes=1777-8999", "bytes=1777-8999", "bytes=2554-8999"]);
+});
+
+Deno.test("every read target yields the same bytes, also across resumed responses", async () => {
+  const targets: [ReadTarget, boolean][] = [
+    ["reuse", false],
+    ["reuse", true],
+    [new Uint8Array(8000), false],
+    [new Uint8Array(9000), true],
+  ];
+  for (const [target, plainBodies] of targets) {
+    const { client, ranges } = fakeStorage(["cut", "503", "cut", "ok"], plainBodies);
+    assert.deepEqual(await read(client, 1000, 9000, target), object.slice(1000, 9000));
+    assert.equal(ranges.length, 4);
+    if (target instanceof Uint8Array) {
+      assert.deepEqual(target.subarray(0, 8000), object.slice(1000, 9000), "the buffer holds the range");
+    }
+  }
+  // Many small network reads into the one scratch buffer.
+  const { client } = fakeStorage([]);
+  assert.deepEqual(await read(client, 0, 10_000, "reuse"), object);
+  assert.throws(() => client.readRange("b", "x", 0, 100, new Uint8Array(99)), RangeError);
+  assert.throws(() => client.readRange("b", "x", 0, undefined, new Uint8Array(99)), RangeError);
 });
 
 Deno.test("an open-ended read ends with the object", async () => {
