@@ -261,6 +261,243 @@ function checkFor(col: TargetColumn): FieldCheck | null {
   }
 }
 
+// ---- COPY BINARY forms ------------------------------------------------------------------------------------
+// Each encoder appends one field (length, then the type's binary "send" form) of a value its check accepted,
+// or returns false when this value has no binary form here: the piece then goes as text (CopyPiece.binary).
+// The binary form must be the value PostgreSQL's input function would make of the text: typmods are applied
+// by the receive functions as by the input ones (numeric rounding, varchar/char length, timestamp precision).
+
+/** Appends one field of a value its check accepted; false: no binary form (the piece goes as text). */
+type FieldEncoder = (b: Uint8Array, s: number, e: number, piece: CopyPiece) => boolean;
+
+/** The value of `-?digits` (at most 15 digits: exact as a double). */
+function intValue(b: Uint8Array, s: number, e: number): number {
+  const neg = b[s] === 45;
+  let v = 0;
+  for (let i = neg ? s + 1 : s; i < e; i++) v = v * 10 + (b[i] - 48);
+  return neg ? -v : v;
+}
+
+const int2Bin: FieldEncoder = (b, s, e, piece) => {
+  piece.binInt32(2);
+  piece.binInt16(intValue(b, s, e));
+  return true;
+};
+const int4Bin: FieldEncoder = (b, s, e, piece) => {
+  piece.binInt32(4);
+  piece.binInt32(intValue(b, s, e));
+  return true;
+};
+const int8Bin: FieldEncoder = (b, s, e, piece) => {
+  piece.binInt32(8);
+  piece.binInt64(intValue(b, s, e));
+  return true;
+};
+const boolBin: FieldEncoder = (b, s, _e, piece) => {
+  piece.binInt32(1);
+  const at = piece.binReserve(1);
+  piece.bin[at] = b[s] === 116 ? 1 : 0;
+  piece.binLength = at + 1;
+  return true;
+};
+const rawBin: FieldEncoder = (b, s, e, piece) => {
+  piece.binField(b, s, e);
+  return true;
+};
+
+const HEXVAL = new Uint8Array(256);
+for (let c = 0; c < 10; c++) HEXVAL[48 + c] = c;
+for (let c = 0; c < 6; c++) HEXVAL[97 + c] = HEXVAL[65 + c] = 10 + c;
+const uuidBin: FieldEncoder = (b, s, _e, piece) => {
+  piece.binInt32(16);
+  const at = piece.binReserve(16);
+  const bin = piece.bin;
+  let o = at;
+  for (let i = s; o < at + 16; i++) {
+    if (b[i] === 45) continue;
+    bin[o++] = (HEXVAL[b[i]] << 4) | HEXVAL[b[i + 1]];
+    i++;
+  }
+  piece.binLength = at + 16;
+  return true;
+};
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  if (m <= 2) y--;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1;
+  return era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
+}
+/** PostgreSQL's epoch for dates and timestamps: 2000-01-01, in days after 1970-01-01. */
+const PG_EPOCH_DAYS = 10957;
+
+/** Days since 2000-01-01 of `YYYY-MM-DD` at s. */
+function pgDays(b: Uint8Array, s: number): number {
+  return daysFromCivil(d2(b, s) * 100 + d2(b, s + 2), d2(b, s + 5), d2(b, s + 8)) - PG_EPOCH_DAYS;
+}
+
+const dateBin: FieldEncoder = (b, s, _e, piece) => {
+  piece.binInt32(4);
+  piece.binInt32(pgDays(b, s));
+  return true;
+};
+
+/** Where the time of day at `i` ends (digits, `:`, `.`), as the checks read it. */
+function timeEnd(b: Uint8Array, i: number, e: number): number {
+  while (i < e) {
+    const c = b[i];
+    if ((c >= 48 && c <= 57) || c === 58 || c === 46) i++;
+    else break;
+  }
+  return i;
+}
+
+/**
+ * Microseconds of `HH:MM[:SS[.f]]` in b[i, end) (checked by hms), or -1 when a fraction has more than 6 digits
+ * that are not all zeros (PostgreSQL would round it: left to the text form).
+ */
+function dayMicros(b: Uint8Array, i: number, end: number): number {
+  let us = (d2(b, i) * 3600 + d2(b, i + 3) * 60) * 1e6;
+  if (end - i === 5) return us;
+  us += d2(b, i + 6) * 1e6;
+  let scale = 100000;
+  for (let k = i + 9; k < end; k++) {
+    const digit = b[k] - 48;
+    if (scale >= 1) us += digit * scale;
+    else if (digit !== 0) return -1;
+    scale /= 10;
+  }
+  return us;
+}
+
+/** Seconds east of UTC of a zone the `zone` check accepted in b[i, e). */
+function zoneSeconds(b: Uint8Array, i: number, e: number): number {
+  if (e - i === 1) return 0; // Z
+  const sign = b[i] === 45 ? -1 : 1;
+  const h = d2(b, i + 1);
+  const m = e - i === 3 ? 0 : d2(b, e - 2);
+  return sign * (h * 3600 + m * 60);
+}
+
+/**
+ * A timestamp's binary form (microseconds since 2000-01-01, 8 bytes), `withZone`: timestamptz (the value must
+ * carry its zone: without one, PostgreSQL reads it in the session's time zone) or timestamp (the value must
+ * carry none: PostgreSQL ignores it). Years 1800–2199 only, so microseconds stay exact as doubles.
+ */
+function timestampBin(withZone: boolean): FieldEncoder {
+  return (b, s, e, piece) => {
+    if (e - s === 10) return false; // a date alone: midnight in the session's zone (timestamptz)
+    const year = d2(b, s) * 100 + d2(b, s + 2);
+    if (year < 1800 || year > 2199) return false;
+    const end = timeEnd(b, s + 11, e);
+    if ((end < e) !== withZone) return false;
+    const micros = dayMicros(b, s + 11, end);
+    if (micros < 0) return false;
+    let v = pgDays(b, s) * 86400e6 + micros;
+    if (withZone) v -= zoneSeconds(b, end, e) * 1e6;
+    piece.binInt32(8);
+    piece.binInt64(v);
+    return true;
+  };
+}
+
+const timeBin: FieldEncoder = (b, s, e, piece) => {
+  const micros = dayMicros(b, s, e);
+  if (micros < 0) return false;
+  piece.binInt32(8);
+  piece.binInt64(micros);
+  return true;
+};
+
+/** Base-10000 digits of the numeric being encoded. */
+const NUMERIC_DIGITS = new Int32Array(1024);
+
+/**
+ * numeric's binary form: ndigits, weight, sign, dscale (int16 each), then base-10000 digits, for
+ * `-?digits[.digits]` (checked). dscale is the number of fraction digits written, as numeric_in sets it;
+ * numeric_recv applies the column's typmod as numeric_in does.
+ */
+const numericBin: FieldEncoder = (b, s, e, piece) => {
+  const neg = b[s] === 45;
+  let i = neg ? s + 1 : s;
+  while (i < e && b[i] === 48) i++; // leading zeros
+  const intStart = i;
+  while (i < e && b[i] !== 46) i++;
+  const intEnd = i;
+  const fracStart = i < e ? i + 1 : e;
+  const dscale = e - fracStart;
+  const intDigits = intEnd - intStart;
+  const intGroups = Math.ceil(intDigits / 4);
+  const fracGroups = Math.ceil(dscale / 4);
+  if (intGroups + fracGroups > NUMERIC_DIGITS.length) return false;
+  // Integer digits grouped from the decimal point leftwards, fraction digits rightwards (zero-padded).
+  let n = 0;
+  let k = intStart - (intGroups * 4 - intDigits); // may start before intStart: those are leading zeros
+  for (let g = 0; g < intGroups; g++) {
+    let v = 0;
+    for (let j = 0; j < 4; j++, k++) v = v * 10 + (k >= intStart ? b[k] - 48 : 0);
+    NUMERIC_DIGITS[n++] = v;
+  }
+  k = fracStart;
+  for (let g = 0; g < fracGroups; g++) {
+    let v = 0;
+    for (let j = 0; j < 4; j++, k++) v = v * 10 + (k < e ? b[k] - 48 : 0);
+    NUMERIC_DIGITS[n++] = v;
+  }
+  let first = 0;
+  let weight = intGroups - 1;
+  while (first < n && NUMERIC_DIGITS[first] === 0) {
+    first++;
+    weight--;
+  }
+  let last = n;
+  while (last > first && NUMERIC_DIGITS[last - 1] === 0) last--;
+  const ndigits = last - first;
+  if (ndigits === 0) weight = 0;
+  piece.binInt32(8 + 2 * ndigits);
+  piece.binInt16(ndigits);
+  piece.binInt16(weight & 0xffff);
+  piece.binInt16(neg && ndigits > 0 ? 0x4000 : 0);
+  piece.binInt16(dscale);
+  for (let d = first; d < last; d++) piece.binInt16(NUMERIC_DIGITS[d]);
+  return true;
+};
+
+/** The binary encoder of a column the fast path takes (same cases as checkFor), or null. */
+function encoderFor(col: TargetColumn): FieldEncoder | null {
+  if (col.baseTypeKind === "e" && col.enumLabels) return rawBin; // enum_recv takes the label's text
+  switch (col.baseType) {
+    case "int2":
+      return int2Bin;
+    case "int4":
+      return int4Bin;
+    case "int8":
+      return int8Bin;
+    case "numeric":
+      return numericBin;
+    case "bool":
+      return boolBin;
+    case "date":
+      return dateBin;
+    case "timestamp":
+      return timestampBin(false);
+    case "timestamptz":
+      return timestampBin(true);
+    case "time":
+      return timeBin;
+    case "uuid":
+      return uuidBin;
+    case "text":
+    case "varchar":
+    case "bpchar":
+      return rawBin; // the receive functions apply varchar(n) / char(n) as the input functions do
+    default:
+      return null;
+  }
+}
+
 /**
  * Compiles the fast path for a job's column mapping, or returns null when it cannot apply (a column type it
  * never takes, or a delimiter outside ASCII).
@@ -312,6 +549,44 @@ export function compileFastRow(columns: JobColumns, format: CsvFormat): FastRow 
   // string path splits there and rejects the record).
   const lastK = columns.mapped.findIndex((c) => c.field === last);
   const lastScreened = lastK < 0 || textLike[lastK];
+
+  // COPY BINARY: every mapped column needs an encoder; a value without a binary form turns the piece to text.
+  const encoders = columns.mapped.map((c) => encoderFor(c.column));
+  const binaryCapable = encoders.every((x) => x !== null);
+  /** Appends the row's tuple to piece.bin; false when a value has no binary form. */
+  const encodeRow = (b: Uint8Array, piece: CopyPiece, quotedRecord: boolean): boolean => {
+    piece.binInt16(m);
+    for (let k = 0; k < m; k++) {
+      const field = fieldOf[k];
+      const fs = starts[field];
+      const fe = ends[field];
+      if (quotedRecord && wasQuoted[field] === 1) {
+        if (rewrite[field] === 1) binUnquoted(b, fs, fe, piece);
+        else if (!encoders[k]!(b, fs, fe, piece)) return false;
+      } else if (fs === fe) piece.binInt32(-1);
+      else if (!encoders[k]!(b, fs, fe, piece)) return false;
+    }
+    return true;
+  };
+  /** Appends quoted text content b[s, e) as one binary field: `""` is one quote, everything else as is. */
+  const binUnquoted = (b: Uint8Array, s: number, e: number, piece: CopyPiece): void => {
+    const lengthAt = piece.binReserve(4);
+    piece.binLength = lengthAt + 4;
+    const at = piece.binReserve(e - s);
+    const bin = piece.bin;
+    let o = at;
+    for (let i = s; i < e; i++) {
+      const c = b[i];
+      bin[o++] = c;
+      if (c === quote) i++; // the second quote of the pair
+    }
+    const n = o - at;
+    bin[lengthAt] = n >>> 24;
+    bin[lengthAt + 1] = (n >>> 16) & 0xff;
+    bin[lengthAt + 2] = (n >>> 8) & 0xff;
+    bin[lengthAt + 3] = n & 0xff;
+    piece.binLength = o;
+  };
 
   // Quoted records: the quote must be printable ASCII other than backslash (always so for sniffed files).
   const quote = format.quote.length === 1 ? format.quote.charCodeAt(0) : -1;
@@ -429,6 +704,7 @@ export function compileFastRow(columns: JobColumns, format: CsvFormat): FastRow 
       else piece.putBytes(b, fs, fe);
     }
     piece.putByte(10);
+    if (piece.binary && !(binaryCapable && encodeRow(b, piece, true))) piece.binary = false;
     return true;
   };
 
@@ -468,6 +744,7 @@ export function compileFastRow(columns: JobColumns, format: CsvFormat): FastRow 
       if (!screen(b, starts[field], ends[field])) return false;
     }
     if (utf8 && !isValidUtf8(b, bs, be)) return false;
+    if (piece.binary && !(binaryCapable && encodeRow(b, piece, false))) piece.binary = false;
     if (identity && !hasNull) {
       piece.putRecord(b, bs, be, starts, last);
       return true;
