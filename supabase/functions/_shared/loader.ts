@@ -267,7 +267,7 @@ export class CopyPiece {
     this.count = k + 1;
   }
 
-  /** Makes room for `n` more bytes of binary data; returns where they go. */
+  /** Makes room for `n` more bytes of binary data; returns where they go (the writer then sets binLength). */
   binReserve(n: number): number {
     const at = this.binLength;
     if (at + n > this.bin.length) {
@@ -276,42 +276,6 @@ export class CopyPiece {
       this.bin = grown;
     }
     return at;
-  }
-
-  /** Appends a 16-bit big-endian integer (a tuple's field count). */
-  binInt16(v: number): void {
-    const at = this.binReserve(2);
-    this.bin[at] = (v >> 8) & 0xff;
-    this.bin[at + 1] = v & 0xff;
-    this.binLength = at + 2;
-  }
-
-  /** Appends a 32-bit big-endian integer (a field's length, -1 for NULL, or an int4 value). */
-  binInt32(v: number): void {
-    const at = this.binReserve(4);
-    const bin = this.bin;
-    bin[at] = (v >>> 24) & 0xff;
-    bin[at + 1] = (v >>> 16) & 0xff;
-    bin[at + 2] = (v >>> 8) & 0xff;
-    bin[at + 3] = v & 0xff;
-    this.binLength = at + 4;
-  }
-
-  /** Appends a 64-bit big-endian integer given as an exact double (|v| < 2^53). */
-  binInt64(v: number): void {
-    const hi = Math.floor(v / 4294967296);
-    this.binInt32(hi | 0);
-    this.binInt32(v - hi * 4294967296);
-  }
-
-  /** Appends field bytes b[s, e) with their length. */
-  binField(b: Uint8Array, s: number, e: number): void {
-    const n = e - s;
-    this.binInt32(n);
-    const at = this.binReserve(n);
-    if (n > 24) this.bin.set(b.subarray(s, e), at);
-    else for (let i = 0; i < n; i++) this.bin[at + i] = b[s + i];
-    this.binLength = at + n;
   }
 
   /** The COPY BINARY data of all rows, trailer included (valid while `binary`). */
