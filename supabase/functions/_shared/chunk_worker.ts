@@ -422,7 +422,7 @@ async function loadRange(
     dateStyle: ctx.profile?.date_style ?? "iso",
   });
   // Records in plain forms skip the string path (see fast_row.ts).
-  const fastRow = compileFastRow(ctx.columns, format);
+  const fastRow = compileFastRow(ctx.columns, format, { binary: config.copyFormat === "binary" });
   const loader = new BatchLoader({
     table: ctx.target_table,
     columns: ctx.columns.mapped.map((m) => ({ name: m.column.name, type: m.column.type })),

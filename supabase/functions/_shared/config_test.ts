@@ -15,6 +15,8 @@ Deno.test("defaults apply, the URL loses its trailing slash, the config is froze
   assert.equal(config.batchSize, DEFAULTS.WORKER_BATCH_SIZE);
   assert.equal(config.fanOutWidth, DEFAULTS.WORKER_CONCURRENT_BATCHES);
   assert.equal(config.chunkSize, DEFAULTS.CHUNK_SIZE);
+  assert.equal(config.copyFormat, "binary");
+  assert.equal(loadConfig({ ...base, WORKER_COPY_FORMAT: "text" }).copyFormat, "text");
   assert.ok(Object.isFrozen(config));
 });
 
@@ -45,6 +47,7 @@ Deno.test("every problem is reported at once, by key, without secret values", ()
       WORKER_BATCH_SIZE: "0",
       CHUNK_SIZE: "big",
       STORAGE_BUCKET: "Bad Bucket",
+      WORKER_COPY_FORMAT: "csv",
     });
     assert.fail("expected a ConfigError");
   } catch (error) {
@@ -58,6 +61,7 @@ Deno.test("every problem is reported at once, by key, without secret values", ()
         "WORKER_BATCH_SIZE",
         "CHUNK_SIZE",
         "STORAGE_BUCKET",
+        "WORKER_COPY_FORMAT",
         "no service key",
       ]
     ) {

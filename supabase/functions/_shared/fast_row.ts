@@ -501,9 +501,13 @@ function encoderFor(col: TargetColumn): FieldEncoder | null {
 
 /**
  * Compiles the fast path for a job's column mapping, or returns null when it cannot apply (a column type it
- * never takes, or a delimiter outside ASCII).
+ * never takes, or a delimiter outside ASCII). `binary: false`: rows are written as COPY TEXT only.
  */
-export function compileFastRow(columns: JobColumns, format: CsvFormat): FastRow | null {
+export function compileFastRow(
+  columns: JobColumns,
+  format: CsvFormat,
+  options: { binary?: boolean } = {},
+): FastRow | null {
   const delimiter = format.delimiter.charCodeAt(0);
   if (format.delimiter.length !== 1 || delimiter >= 0x80 || delimiter === 0x5c) return null;
   const expected = columns.expected_fields;
@@ -553,7 +557,7 @@ export function compileFastRow(columns: JobColumns, format: CsvFormat): FastRow 
 
   // COPY BINARY: every mapped column needs an encoder; a value without a binary form turns the piece to text.
   const encoders = columns.mapped.map((c) => encoderFor(c.column));
-  const binaryCapable = encoders.every((x) => x !== null);
+  const binaryCapable = options.binary !== false && encoders.every((x) => x !== null);
   /** Appends the tuple of record b[bs, be) to piece.bin; false when a value has no binary form. */
   const encodeRow = (
     b: Uint8Array,
