@@ -60,10 +60,10 @@ export const DEFAULTS = {
   /**
    * How the fast path's pieces go to the database: "binary" (COPY BINARY while every value of a piece has a
    * binary form, else text) or "text". Measured on the 1M-row reference file, 2 cores shared by the database
-   * and the functions (scripts/bench.ts, 2 × 2 runs each): binary takes the database from 3.1–3.3 to 2.3–2.4
-   * CPU-s (less than `\copy`'s 2.6) and the functions from 3.8–4.0 to 5.1, so end to end it is even here
-   * (0.66–0.69× against 0.67–0.70× of `\copy`); on a hosted project the database is the part every import
-   * and the application share, and the functions run elsewhere, so binary is the default.
+   * and the functions (scripts/bench.ts, 2 × 2 runs per format, COPY pieces pooled): binary takes the database
+   * from 3.1–3.2 to 2.5–2.6 CPU-s (`\copy`: 2.6) and the functions from 3.7–3.8 to 4.2–4.8 CPU-s; end to end
+   * medians 0.70–0.74× of `\copy` in binary, 0.70–0.73× in text. On a hosted project the database is what every
+   * import and the application share, and the functions run elsewhere: binary is the default.
    */
   WORKER_COPY_FORMAT: "binary" as "binary" | "text",
   /** Largest single record accepted; a longer one fails the job (the file is not line-structured CSV). */

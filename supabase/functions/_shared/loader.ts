@@ -3,7 +3,8 @@
  *
  * Two paths:
  * - fast (insert mode only): the batch's rows go to `COPY target (cols) FROM STDIN` straight into the table, in
- *   pieces of a few hundred kB, each COPY inside its own savepoint (`startPiece` / `settlePiece`). The caller
+ *   pieces of about 1 MiB (binary when every row of the piece has a binary form: CopyPiece), each COPY inside
+ *   its own savepoint (`startPiece` / `settlePiece`). The caller
  *   parses the next piece while the database runs the COPY of the current one (one piece ahead, so memory
  *   stays bounded by two pieces). If the database refuses a row (a unique, foreign key or check constraint),
  *   only that piece is rolled back to its savepoint and goes through the isolating path, which learns which
