@@ -315,9 +315,11 @@ export function tableCells(r: TableRow): string[] {
     r.width === null ? dash : String(r.width),
     r.concurrency === null ? dash : String(r.concurrency),
     fixed(r.seconds, 1),
-    grouped(r.rowsPerSecond),
-    fixed(r.mbPerSecond, 1),
-    r.ratioToCopy === null ? dash : `${r.ratioToCopy.toFixed(2)}×`,
+    // A run that failed its checks loaded something else than the file: no rate (a crashed loader would show
+    // the file's rows over its time to crash).
+    r.valid ? grouped(r.rowsPerSecond) : dash,
+    r.valid ? fixed(r.mbPerSecond, 1) : dash,
+    r.valid && r.ratioToCopy !== null ? `${r.ratioToCopy.toFixed(2)}×` : dash,
     fixed(r.scanSeconds, 1),
     fixed(r.firstRowSeconds, 2),
     r.cpuMs === null || r.cpuMs.n === 0

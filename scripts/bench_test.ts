@@ -176,4 +176,6 @@ Deno.test("the table has one aligned line per row", () => {
   assert.match(lines[2], /19\/173/);
   assert.match(lines[3], /\| psql \\copy +\| +100k \| +– \|/);
   assert.match(lines[3], /\| +NO \|$/);
+  // A run that failed its checks shows no rate and no ratio.
+  assert.match(lines[3], /\| +10\.0 \| +– \| +– \| +– \|/);
 });
