@@ -12,35 +12,9 @@ import type { CsvFormat } from "../supabase/functions/_shared/csv/format.ts";
 import { compileFastRow } from "../supabase/functions/_shared/fast_row.ts";
 import { CopyPiece, copyRows } from "../supabase/functions/_shared/loader.ts";
 import type { TargetColumn } from "../supabase/functions/_shared/pg_types/columns.ts";
+import { testColumn as column } from "../supabase/functions/_shared/pg_types/column_fixture.ts";
 import type { JobColumns } from "../supabase/functions/_shared/row_converter.ts";
 import { connect, E2E, unique } from "./support/stack.ts";
-
-function column(name: string, baseType: string, extra: Partial<TargetColumn> = {}): TargetColumn {
-  return {
-    name,
-    ordinal: 1,
-    type: baseType,
-    baseType,
-    baseTypeSchema: "pg_catalog",
-    baseTypeKind: "b",
-    baseTypeCategory: "X",
-    baseTypeDisplay: baseType,
-    typmod: -1,
-    isDomain: false,
-    notNull: false,
-    domainHasChecks: false,
-    hasDefault: false,
-    identity: null,
-    generated: false,
-    charLength: null,
-    numericPrecision: null,
-    numericScale: null,
-    datetimePrecision: null,
-    enumLabels: null,
-    elementType: null,
-    ...extra,
-  };
-}
 
 /** Column, its SQL type, and values (a few the fast path declines or writes only as text, on purpose). */
 const SPEC: [TargetColumn, string, string[]][] = [

@@ -11,35 +11,9 @@ import { createRecordParser } from "./csv/parser.ts";
 import { compileFastRow } from "./fast_row.ts";
 import { CopyPiece } from "./loader.ts";
 import type { TargetColumn } from "./pg_types/columns.ts";
+import { testColumn as column } from "./pg_types/column_fixture.ts";
 import { unescapeCopyText } from "./pg_types/copy_text.ts";
 import { compileRowConverter, type JobColumns, RowRejection } from "./row_converter.ts";
-
-function column(name: string, baseType: string, extra: Partial<TargetColumn> = {}): TargetColumn {
-  return {
-    name,
-    ordinal: 1,
-    type: baseType,
-    baseType,
-    baseTypeSchema: "pg_catalog",
-    baseTypeKind: "b",
-    baseTypeCategory: "X",
-    baseTypeDisplay: baseType,
-    typmod: -1,
-    isDomain: false,
-    notNull: false,
-    domainHasChecks: false,
-    hasDefault: false,
-    identity: null,
-    generated: false,
-    charLength: null,
-    numericPrecision: null,
-    numericScale: null,
-    datetimePrecision: null,
-    enumLabels: null,
-    elementType: null,
-    ...extra,
-  };
-}
 
 const COLUMNS: TargetColumn[] = [
   column("i8", "int8", { notNull: true }),

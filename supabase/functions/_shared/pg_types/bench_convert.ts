@@ -9,35 +9,13 @@
  */
 
 import type { TargetColumn } from "./columns.ts";
+import { testColumn } from "./column_fixture.ts";
 import { compileConverter, type Converter, type ConvertOptions } from "./convert.ts";
 
 const N = Number(Deno.args[0] ?? "500000");
 
 function column(baseType: string, extra: Partial<TargetColumn> = {}): TargetColumn {
-  return {
-    name: "c",
-    ordinal: 1,
-    type: baseType,
-    baseType,
-    baseTypeSchema: "pg_catalog",
-    baseTypeKind: "b",
-    baseTypeCategory: "X",
-    baseTypeDisplay: baseType,
-    typmod: -1,
-    isDomain: false,
-    notNull: false,
-    domainHasChecks: false,
-    hasDefault: false,
-    identity: null,
-    generated: false,
-    charLength: null,
-    numericPrecision: null,
-    numericScale: null,
-    datetimePrecision: null,
-    enumLabels: null,
-    elementType: null,
-    ...extra,
-  };
+  return testColumn("c", baseType, extra);
 }
 
 /** Deterministic pseudo-random numbers. */

@@ -20,6 +20,7 @@ import { pipeline } from "node:stream/promises";
 import postgres from "postgres";
 import fc from "fast-check";
 import { fetchTargetColumns, type TargetColumn } from "./columns.ts";
+import { testColumn } from "./column_fixture.ts";
 import {
   compileConverter,
   type ConvertOptions,
@@ -1325,26 +1326,8 @@ Deno.test({
   },
 });
 
-const intColumn: TargetColumn = {
-  name: "n",
-  ordinal: 1,
+const intColumn: TargetColumn = testColumn("n", "int4", {
   type: "integer",
-  baseType: "int4",
-  baseTypeSchema: "pg_catalog",
-  baseTypeKind: "b",
   baseTypeCategory: "N",
   baseTypeDisplay: "integer",
-  typmod: -1,
-  isDomain: false,
-  notNull: false,
-  domainHasChecks: false,
-  hasDefault: false,
-  identity: null,
-  generated: false,
-  charLength: null,
-  numericPrecision: null,
-  numericScale: null,
-  datetimePrecision: null,
-  enumLabels: null,
-  elementType: null,
-};
+});
