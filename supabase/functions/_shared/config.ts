@@ -39,11 +39,12 @@ export const DEFAULTS = {
   /** Chunk invocations running at once for one job (a profile may lower or raise it). */
   JOB_CONCURRENCY: 4,
   /**
-   * Bytes per chunk. Measured end to end on the 1M-row reference file (width 4, loads scanning their range
-   * inline): 4 MiB 0.61–0.63× of `\copy`, 8 MiB 0.61–0.73×, 12 MiB 0.69–0.70×, 16 MiB 0.65–0.76×. 16 MiB
-   * is a little faster but a load then holds 16 MiB and reaches 56–59 MB added memory and up to 0.9 s CPU
-   * (p95) per invocation, too close to the 64 MB / 1 s budgets; at 8 MiB: ~48 MB, ~0.5 s, flat from 1M to
-   * 5M rows.
+   * Bytes per chunk. Measured end to end on the 1M-row reference file (width 4, scripts/bench.ts, 3 runs each,
+   * COPY BINARY, pooled pieces): 8 MiB 0.72–0.75× of `\copy`, 12 MiB 0.75–0.78×, 16 MiB 0.80–0.83× (5M rows:
+   * 0.94×). Bigger chunks amortise the per-invocation and per-batch costs, but a load holds its range in memory
+   * while it scans it: 16 MiB reaches 53–57 MB added memory per invocation and 0.62–0.64 s CPU (p95), close to
+   * the 64 MB / 1 s budgets, and 1M→5M is no longer comfortably linear (3.3 → 2.8 s per million rows); 8 MiB
+   * stays at 45–47 MB and ~0.5 s. A profile may choose 16 MiB (`chunk_size_bytes`) for big files.
    */
   CHUNK_SIZE: 8 * 1024 * 1024,
   /**
