@@ -123,6 +123,12 @@ const SPEC: [TargetColumn, string, string[]][] = [
     "MOOD",
     ["ok", "sad", "très", ""],
   ],
+  // A domain with its own typmod: domain_recv must apply numeric(8,2) as domain_in does.
+  [
+    column("dn", "numeric", { isDomain: true, numericPrecision: 8, numericScale: 2 }),
+    "DNUM",
+    ["1.5", "123456.78", "-0.5", "0", "000042", ""],
+  ],
 ];
 
 const FORMATS: CsvFormat[] = [
@@ -142,11 +148,15 @@ Deno.test({ name: "COPY BINARY of the fast path loads the same values as COPY TE
   const suffix = unique("bin").slice(4);
   const mood = `binmood_${suffix}`;
   const tables = [`bin_a_${suffix}`, `bin_b_${suffix}`];
-  const ddl = SPEC.map(([c, type]) => `${c.name} ${type.replace("MOOD", mood)}`).join(", ");
+  const dnum = `bindnum_${suffix}`;
+  const ddl = SPEC.map(([c, type]) => `${c.name} ${type.replace("MOOD", mood).replace("DNUM", dnum)}`).join(
+    ", ",
+  );
   let binaryPieces = 0;
   let textPieces = 0;
   try {
     await sql.unsafe(`create type ${mood} as enum ('ok', 'sad', 'très')`);
+    await sql.unsafe(`create domain ${dnum} as numeric(8,2)`);
     for (const t of tables) await sql.unsafe(`create table ${t} (${ddl})`);
     const list = SPEC.map(([c]) => c.name).join(", ");
     await fc.assert(
@@ -227,6 +237,7 @@ Deno.test({ name: "COPY BINARY of the fast path loads the same values as COPY TE
   } finally {
     for (const t of tables) await sql.unsafe(`drop table if exists ${t}`);
     await sql.unsafe(`drop type if exists ${mood}`);
+    await sql.unsafe(`drop domain if exists ${dnum}`);
     await sql.end();
   }
 });
