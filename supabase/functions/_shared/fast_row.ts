@@ -538,14 +538,19 @@ export function compileFastRow(
   CLASS[delimiter] = 3;
   const starts = new Int32Array(expected + 1);
   const ends = new Int32Array(expected + 1);
-  let utf8 = false;
-  /** Screens b[s, e); false when a byte is refused. Sets `utf8` when it saw a byte above 0x7F. */
+  /**
+   * Where the record's first byte above 0x7F is (or a large number): only text-like and unmapped fields may
+   * hold one, and each is screened, so validating the record's UTF-8 from there covers all of them.
+   */
+  let utf8From = 0x7fffffff;
+  /** Screens b[s, e); false when a byte is refused. Lowers `utf8From` to its first byte above 0x7F. */
   const screen = (b: Uint8Array, s: number, e: number): boolean => {
     for (let i = s; i < e; i++) {
       const cls = CLASS[b[i]];
       if (cls === 0) continue;
-      if (cls === 2) utf8 = true;
-      else return false;
+      if (cls === 2) {
+        if (i < utf8From) utf8From = i;
+      } else return false;
     }
     return true;
   };
@@ -611,15 +616,16 @@ export function compileFastRow(
   const wasQuoted = new Uint8Array(expected);
   /** Per field of a quoted record: 1 when its COPY text differs from its bytes (see QCLASS 1). */
   const rewrite = new Uint8Array(expected);
-  /** Screens quoted content b[s, e); false when a byte is refused. Sets `utf8` and `rewritten`. */
+  /** Screens quoted content b[s, e); false when a byte is refused. Sets `utf8From` and `rewritten`. */
   let rewritten = false;
   const screenQuoted = (b: Uint8Array, s: number, e: number): boolean => {
     rewritten = false;
     for (let i = s; i < e; i++) {
       const cls = QCLASS[b[i]];
       if (cls === 0) continue;
-      if (cls === 2) utf8 = true;
-      else if (cls === 1) rewritten = true;
+      if (cls === 2) {
+        if (i < utf8From) utf8From = i;
+      } else if (cls === 1) rewritten = true;
       else return false;
     }
     return true;
@@ -673,7 +679,7 @@ export function compileFastRow(
         s++;
       } else if (s !== be) return false; // more fields, or bytes after the closing quote
     }
-    utf8 = false;
+    utf8From = 0x7fffffff;
     for (let k = 0; k < m; k++) {
       const field = fieldOf[k];
       const fs = starts[field];
@@ -697,7 +703,7 @@ export function compileFastRow(
         : screen(b, starts[field], ends[field]);
       if (!ok) return false;
     }
-    if (utf8 && !isValidUtf8(b, bs, be)) return false;
+    if (utf8From < be && !isValidUtf8(b, utf8From, be)) return false;
     for (let k = 0; k < m; k++) {
       if (k > 0) piece.putByte(9);
       const field = fieldOf[k];
@@ -734,7 +740,7 @@ export function compileFastRow(
     if (!lastScreened) {
       for (let i = s; i < be; i++) if (b[i] === delimiter) return false;
     }
-    utf8 = false;
+    utf8From = 0x7fffffff;
     let hasNull = false;
     for (let k = 0; k < m; k++) {
       const field = fieldOf[k];
@@ -751,7 +757,7 @@ export function compileFastRow(
       const field = unmapped[u];
       if (!screen(b, starts[field], ends[field])) return false;
     }
-    if (utf8 && !isValidUtf8(b, bs, be)) return false;
+    if (utf8From < be && !isValidUtf8(b, utf8From, be)) return false;
     if (piece.binary && !(binaryCapable && encodeRow(b, bs, be, piece, false))) piece.binary = false;
     if (identity && !hasNull) {
       piece.putRecord(b, bs, be, starts, last);
