@@ -25,9 +25,9 @@ Deno.test({ name: "rejects file: two dispatches at once upload it once", ...E2E 
     const expected = await download(job.rejects_object!);
     assert.match(expected ?? "", /^line_number,column,reason,raw_record\r\n"5","id",[^\n]+\n$/);
 
-    // Due again, as right after finalize; then two writers at once, each on its own connection.
-    await sql`update csv_import.jobs set rejects_status = 'pending', rejects_object = null,
-      rejects_claimed_until = null where id = ${job.id}`;
+    // Due again, as right after finalize; then two writers at once, each on its own connection. The stack's
+    // own dispatches (cron, other jobs) may claim it first within the few milliseconds in between: then
+    // neither writer uploads, and the race is run again (at most 3 times).
     const uploads: string[] = [];
     const counting: typeof fetch = (input, init) => {
       const url = String(input instanceof Request ? input.url : input);
@@ -37,11 +37,16 @@ Deno.test({ name: "rejects file: two dispatches at once upload it once", ...E2E 
       return fetch(input, init);
     };
     const storage = new StorageClient({ supabaseUrl: SUPABASE_URL, key: SECRET_KEY, fetch: counting });
-    const writers = [connect(1), connect(1)];
-    try {
-      await Promise.all(writers.map((w) => writePendingRejectFiles(w, storage, 1000)));
-    } finally {
-      await Promise.all(writers.map((w) => w.end()));
+    for (let round = 1; round <= 3 && uploads.length === 0; round++) {
+      await sql`update csv_import.jobs set rejects_status = 'pending', rejects_object = null,
+        rejects_claimed_until = null where id = ${job.id}`;
+      const writers = [connect(1), connect(1)];
+      try {
+        await Promise.all(writers.map((w) => writePendingRejectFiles(w, storage, 1000)));
+      } finally {
+        await Promise.all(writers.map((w) => w.end()));
+      }
+      if (uploads.length === 0) await waitForJob(sql, name); // someone else's dispatch wrote it
     }
     assert.equal(uploads.length, 1, `uploads of the rejects file: ${uploads.length}`);
     const [after] = await sql<{ rejects_status: string; rejects_object: string; claimed: Date | null }[]>`
