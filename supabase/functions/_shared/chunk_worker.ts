@@ -26,8 +26,9 @@
  * Speed (measured on the 1M-row reference file, 8 MiB chunks, 2 cores shared with the database): the database
  * takes one COPY piece while the worker parses the next; plain records go from the file's bytes to COPY bytes
  * without strings (fast_row.ts; every record of that file, its quoted notes included); batches grow from
- * WORKER_BATCH_SIZE rows up to WORKER_BATCH_BYTES. Per load invocation: 350–420 ms CPU and ~60 MB peak before, 140–220 ms and at most
- * ~30 MB (mostly under 10) after; one chunk alone took 550–880 ms wall before, 300–400 ms after.
+ * WORKER_BATCH_SIZE rows up to WORKER_BATCH_BYTES. Per load invocation: 350–420 ms CPU and ~60 MB peak before,
+ * 140–220 ms and at most ~30 MB (mostly under 10) after; one chunk alone took 550–880 ms wall before, 300–400 ms
+ * after.
  */
 import type { Config } from "./config.ts";
 import type postgres from "postgres";
@@ -36,7 +37,7 @@ import { CsvError } from "./csv/errors.ts";
 import type { CsvFormat } from "./csv/format.ts";
 import type { CsvRecord, RecordParserOptions } from "./csv/parser.ts";
 import { compileFastRow, type FastRow } from "./fast_row.ts";
-import { createScanner } from "./csv/scan.ts";
+import { type ChunkSummary, scanChunk } from "./csv/scan.ts";
 import type { Sql } from "./db.ts";
 import {
   BatchLoader,
@@ -50,7 +51,7 @@ import {
 import { log, redact } from "./log.ts";
 import { compileRowConverter, type JobColumns, type RowConverter } from "./row_converter.ts";
 import { withRetry } from "./retry.ts";
-import type { StorageClient } from "./storage.ts";
+import type { ReadTarget, StorageClient } from "./storage.ts";
 
 export interface ChunkDeps {
   sql: Sql;
@@ -222,24 +223,7 @@ export async function processChunk(
 }
 
 async function scan(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Promise<ChunkOutcome> {
-  const summary = await withRetry(async () => {
-    const scanner = createScanner(ctx.dialect);
-    for await (
-      const piece of deps.storage.readRange(
-        ctx.bucket_id,
-        ctx.object_name,
-        ctx.start_offset,
-        ctx.end_offset,
-        "reuse",
-      )
-    ) {
-      scanner.push(piece);
-    }
-    return scanner.finish();
-  });
-  if (summary.bytes !== ctx.end_offset - ctx.start_offset) {
-    throw new Error(`Scan read ${summary.bytes} bytes of a ${ctx.end_offset - ctx.start_offset}-byte chunk`);
-  }
+  const summary = await readAndScan(deps, ctx, "reuse");
   const [{ result }] = await withRetry(() =>
     deps.sql<{ result: string }[]>`
       select csv_import.complete_scan(${ctx.chunk_id}, ${leaseToken}::uuid, ${summary.quoteParity}::smallint,
@@ -247,6 +231,19 @@ async function scan(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Pro
   );
   if (result !== "ok") throw new StopChunk("lease_lost");
   return { outcome: "scanned" };
+}
+
+/** Reads the chunk's whole range into `target` and summarises it (retried in place); checks it got every byte. */
+async function readAndScan(deps: ChunkDeps, ctx: ChunkContext, target: ReadTarget): Promise<ChunkSummary> {
+  const length = ctx.end_offset - ctx.start_offset;
+  const summary = await withRetry(() =>
+    scanChunk(
+      deps.storage.readRange(ctx.bucket_id, ctx.object_name, ctx.start_offset, ctx.end_offset, target),
+      ctx.dialect,
+    )
+  );
+  if (summary.bytes !== length) throw new Error(`Scan read ${summary.bytes} bytes of a ${length}-byte chunk`);
+  return summary;
 }
 
 /** COPY data per fast-path piece: small enough that a refused piece wastes little, big enough that the
@@ -621,23 +618,7 @@ async function scanInline(
   leaseToken: string,
   buffer: Uint8Array,
 ): Promise<Uint8Array> {
-  const length = ctx.end_offset - ctx.start_offset;
-  const summary = await withRetry(async () => {
-    const scanner = createScanner(ctx.dialect);
-    for await (
-      const piece of deps.storage.readRange(
-        ctx.bucket_id,
-        ctx.object_name,
-        ctx.start_offset,
-        ctx.end_offset,
-        buffer,
-      )
-    ) {
-      scanner.push(piece);
-    }
-    return scanner.finish();
-  });
-  if (summary.bytes !== length) throw new Error(`Read ${summary.bytes} bytes of a ${length}-byte chunk`);
+  const summary = await readAndScan(deps, ctx, buffer);
   const [{ result }] = await withRetry(() =>
     deps.sql<{ result: string }[]>`
       select csv_import.complete_inline_scan(${ctx.chunk_id}, ${leaseToken}::uuid,
@@ -645,7 +626,7 @@ async function scanInline(
   );
   if (result !== "ok") throw new StopChunk("lease_lost");
   deps.onScanned?.();
-  return buffer.subarray(0, length);
+  return buffer.subarray(0, ctx.end_offset - ctx.start_offset);
 }
 
 /** How far past end_offset a load reads at a time to finish its last record. */
