@@ -115,12 +115,7 @@ function timestamp(b: Uint8Array, s: number, e: number): boolean {
   if (e - s < 16 || !ymd(b, s)) return false;
   const sep = b[s + 10];
   if (sep !== 32 && sep !== 84 && sep !== 116) return false;
-  let end = s + 11;
-  while (end < e) {
-    const c = b[end];
-    if ((c >= 48 && c <= 57) || c === 58 || c === 46) end++;
-    else break;
-  }
+  const end = timeEnd(b, s + 11, e);
   if (!hms(b, s + 11, end)) return false;
   return end === e || zone(b, end, e);
 }
@@ -349,7 +344,7 @@ function pgDays(b: Uint8Array, s: number): number {
 
 const dateBin: FieldEncoder = (b, s, _e, bin, o) => put32(bin, put32(bin, o, 4), pgDays(b, s));
 
-/** Where the time of day at `i` ends (digits, `:`, `.`), as the checks read it. */
+/** Where the time of day at `i` ends (digits, `:`, `.`): the zone, if any, starts there. */
 function timeEnd(b: Uint8Array, i: number, e: number): number {
   while (i < e) {
     const c = b[i];
