@@ -12,6 +12,9 @@
 -- - Recording the file clears the claim; a job that becomes pending again is claimable at once.
 
 alter table csv_import.jobs add column rejects_claimed_until timestamptz;
+-- Every dispatch (one per finished chunk) and every reconcile look for due files: without this, a scan of all
+-- jobs ever imported.
+create index jobs_rejects_pending_idx on csv_import.jobs (id) where rejects_status = 'pending';
 
 drop function csv_import.pending_rejects_files(int);
 
