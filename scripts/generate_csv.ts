@@ -83,8 +83,8 @@ export interface Manifest {
   cleanBytes: number;
 }
 
-/** mulberry32: a tiny, fast, well-distributed seeded PRNG. */
-function prng(seed: number) {
+/** mulberry32: a tiny, fast, well-distributed seeded PRNG (numbers in [0, 1)). */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

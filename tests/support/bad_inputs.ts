@@ -14,7 +14,7 @@
  * - The 256 MB file without a line break is not here: it is streamed to disk by the test (`writeNoNewline`),
  *   never held in memory.
  */
-import { HEADER } from "../../scripts/generate_csv.ts";
+import { HEADER, prng } from "../../scripts/generate_csv.ts";
 
 export type DateStyle = "iso" | "mdy" | "dmy";
 
@@ -166,18 +166,6 @@ function utf16(s: string, bigEndian: boolean, bom: boolean): Uint8Array {
   return new Uint8Array(out);
 }
 
-/** mulberry32, as in scripts/generate_csv.ts. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 async function gzip(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
   const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"));
   return new Uint8Array(await new Response(stream).arrayBuffer());
@@ -236,7 +224,7 @@ export async function buildCorpus(): Promise<BadInput[]> {
     }),
   });
   {
-    const random = seeded(7);
+    const random = prng(7);
     const bytes = new Uint8Array(4096);
     bytes.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     for (let i = 8; i < bytes.length; i++) bytes[i] = Math.floor(random() * 256);
