@@ -80,13 +80,14 @@ async function start(scope: Scope, dir: string, c: BadInput): Promise<Run> {
     object = `${scope.prefix}-unmatched/${c.file}`;
     scope.objects.push(object);
   } else {
-    const profile = unique(`${scope.prefix}_p`);
-    scope.profiles.push(profile);
-    await scope.sql`
-      insert into csv_import.profiles (name, path_pattern, target_table, tolerated_reject_rate, has_header,
-        date_style, chunk_size_bytes)
-      values (${profile}, ${`${scope.prefix}/${c.name}/%`}, ${table}, 0.9, ${c.profile?.hasHeader ?? null},
-        ${c.profile?.dateStyle ?? "iso"}, ${c.profile?.chunkSizeBytes ?? null})`;
+    await scope.profile({
+      pathPattern: `${scope.prefix}/${c.name}/%`,
+      targetTable: table,
+      toleratedRejectRate: 0.9,
+      hasHeader: c.profile?.hasHeader ?? null,
+      dateStyle: c.profile?.dateStyle,
+      chunkSizeBytes: c.profile?.chunkSizeBytes ?? null,
+    });
     object = scope.object(`${c.name}/${c.file}`);
   }
   const path = `${dir}/${c.name}-${c.file}`;
@@ -221,10 +222,7 @@ Deno.test({ name: "bad input corpus: every file gets its exact outcome", ...E2E 
       const path = `${dir}/no_newline.csv`;
       const object = scope.object("no-newline/no_newline.csv");
       const table = await scope.table("nonl");
-      const profile = unique(`${scope.prefix}_p`);
-      scope.profiles.push(profile);
-      await sql`insert into csv_import.profiles (name, path_pattern, target_table)
-                values (${profile}, ${`${scope.prefix}/no-newline/%`}, ${table})`;
+      await scope.profile({ pathPattern: `${scope.prefix}/no-newline/%`, targetTable: table });
       try {
         await writeNoNewline(path, NO_NEWLINE_BYTES);
         assert.equal((await Deno.stat(path)).size, NO_NEWLINE_BYTES);

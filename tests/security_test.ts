@@ -122,13 +122,6 @@ function userStorage(jwt: string) {
 }
 
 /** A profile whose files have a header row (small test files are too short for the sniffer to be sure). */
-async function headerProfile(scope: Scope, opts: Parameters<Scope["profile"]>[0]): Promise<string> {
-  const name = opts.name ?? unique(`${scope.prefix}_profile`);
-  await scope.profile({ ...opts, name });
-  await scope.sql`update csv_import.profiles set has_header = true where name = ${name}`;
-  return name;
-}
-
 async function createTable(scope: Scope, ddlName: string, columns: string): Promise<void> {
   await scope.sql.unsafe(`create table ${ddlName} (${columns})`);
   scope.tables.push(ddlName);
@@ -145,7 +138,8 @@ Deno.test(
     try {
       const table = `public.${unique("e2e_rls")}`;
       await createTable(scope, table, "id int, name text");
-      await headerProfile(scope, {
+      await scope.profile({
+        hasHeader: true,
         pathPattern: `${scope.prefix}/%`,
         targetTable: table,
         toleratedRejectRate: 0.5,
@@ -455,7 +449,8 @@ Deno.test({ name: "security: no key or secret in logs, errors, rejects or respon
   try {
     const table = `public.${unique("e2e_leak")}`;
     await createTable(scope, table, "id int primary key, name text");
-    await headerProfile(scope, {
+    await scope.profile({
+      hasHeader: true,
       pathPattern: `${scope.prefix}/%`,
       targetTable: table,
       toleratedRejectRate: 1,
@@ -580,7 +575,7 @@ Deno.test({ name: "security: hostile-but-legal identifiers load exactly", ...E2E
         columns.map((c, i) => `${ident(c)} ${i === 0 ? "int primary key" : "text"}`).join(", ")
       })`,
     );
-    await headerProfile(scope, { pathPattern: `${scope.prefix}/%`, targetTable: table });
+    await scope.profile({ hasHeader: true, pathPattern: `${scope.prefix}/%`, targetTable: table });
     const csvField = (s: string) => `"${s.replaceAll('"', '""')}"`;
     const rows = [
       ["1", "a", "b;c", "D", "é", "x"],
@@ -606,7 +601,11 @@ Deno.test({ name: "security: hostile-but-legal identifiers load exactly", ...E2E
     const lower = unique("e2e_fold");
     await createTable(scope, `public.${lower}`, "id int primary key");
     const folded = scope.prefix + "/fold/";
-    await headerProfile(scope, { pathPattern: `${folded}%`, targetTable: `Public.${lower.toUpperCase()}` });
+    await scope.profile({
+      hasHeader: true,
+      pathPattern: `${folded}%`,
+      targetTable: `Public.${lower.toUpperCase()}`,
+    });
     const foldName = `${folded}f.csv`;
     scope.objects.push(foldName, `${foldName}.rejects.csv`);
     await upload(foldName, "id\n1\n2\n");
@@ -708,7 +707,8 @@ Deno.test(
     try {
       const table = `public.${unique("e2e_names")}`;
       await createTable(scope, table, "id int, name text");
-      await headerProfile(scope, {
+      await scope.profile({
+        hasHeader: true,
         pathPattern: `%${scope.prefix}/%`,
         targetTable: table,
         toleratedRejectRate: 1,
@@ -795,7 +795,7 @@ Deno.test({ name: "security: file size and stored-reject limits, with clear erro
     // A profile's max_file_bytes.
     const small = `${scope.prefix}/small/`;
     const profileName = unique(`${scope.prefix}_small`);
-    await headerProfile(scope, { name: profileName, pathPattern: `${small}%`, targetTable: table });
+    await scope.profile({ hasHeader: true, name: profileName, pathPattern: `${small}%`, targetTable: table });
     await sql`update csv_import.profiles set max_file_bytes = 100 where name = ${profileName}`;
     const big = `${small}big.csv`;
     scope.objects.push(big);
@@ -838,7 +838,8 @@ Deno.test({ name: "security: file size and stored-reject limits, with clear erro
     // A profile's max_stored_rejects: the first 3 rejects are stored, all 10 are counted, and it says so.
     const capped = `${scope.prefix}/capped/`;
     const cappedProfile = unique(`${scope.prefix}_capped`);
-    await headerProfile(scope, {
+    await scope.profile({
+      hasHeader: true,
       name: cappedProfile,
       pathPattern: `${capped}%`,
       targetTable: table,

@@ -76,15 +76,21 @@ export interface ProfileOptions {
   onConflict?: "insert" | "upsert" | "skip_duplicates";
   conflictColumns?: string[] | null;
   maxAttempts?: number;
+  /** null (default): sniffed from the file. */
+  hasHeader?: boolean | null;
+  dateStyle?: "iso" | "dmy" | "mdy";
 }
 
 export async function createProfile(sql: Sql, p: ProfileOptions): Promise<number> {
   const [{ id }] = await sql<{ id: number }[]>`
     insert into csv_import.profiles (name, path_pattern, target_table, chunk_size_bytes, max_parallel_chunks,
-      tolerated_reject_rate, priority, on_conflict, conflict_columns, max_attempts)
+      tolerated_reject_rate, priority, on_conflict, conflict_columns, max_attempts, has_header, date_style)
     values (${p.name}, ${p.pathPattern}, ${p.targetTable}, ${p.chunkSizeBytes ?? null},
       ${p.maxParallelChunks ?? null}, ${p.toleratedRejectRate ?? 0}, ${p.priority ?? 0},
-      ${p.onConflict ?? "insert"}, ${p.conflictColumns ?? null}, ${p.maxAttempts ?? 5})
+      ${p.onConflict ?? "insert"}, ${p.conflictColumns ?? null}, ${p.maxAttempts ?? 5}, ${
+    p.hasHeader ?? null
+  },
+      ${p.dateStyle ?? "iso"})
     returning id`;
   return id;
 }
