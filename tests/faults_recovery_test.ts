@@ -63,21 +63,28 @@ function waitMidJob(sql: Sql, objectName: string) {
   );
 }
 
+/**
+ * Starts a 60,000-row (~7.8 MB) import in 256 KiB chunks, two at a time (~30 load chunks), into a fresh table,
+ * and returns once it is mid-way.
+ */
+async function startMidJob(sql: Sql, scope: Scope, seed: number, label: string) {
+  const p = await prepareFile(sql, scope, { rows: 60_000, seed, label });
+  await scope.profile({
+    pathPattern: `${scope.prefix}/%`,
+    targetTable: p.target,
+    chunkSizeBytes: 256 * 1024,
+    maxParallelChunks: 2,
+  });
+  const name = scope.object("rows.csv");
+  await upload(name, { path: p.file });
+  return { p, name, before: await waitMidJob(sql, name) };
+}
+
 Deno.test({ name: "faults: the functions runtime killed mid-job and restarted", ...E2E }, async () => {
   const sql = connect();
   const scope = new Scope(sql, "crash");
   try {
-    // 60,000 rows (~7.8 MB) in 256 KiB chunks: ~30 load chunks, two at a time.
-    const p = await prepareFile(sql, scope, { rows: 60_000, seed: 11, label: "crash" });
-    await scope.profile({
-      pathPattern: `${scope.prefix}/%`,
-      targetTable: p.target,
-      chunkSizeBytes: 256 * 1024,
-      maxParallelChunks: 2,
-    });
-    const name = scope.object("rows.csv");
-    await upload(name, { path: p.file });
-    const before = await waitMidJob(sql, name);
+    const { p, name, before } = await startMidJob(sql, scope, 11, "crash");
 
     const killed = await killGateway();
     assert.ok(killed.length >= 2, `the gateway and its function workers were killed (${killed.length})`);
@@ -111,16 +118,7 @@ Deno.test({ name: "faults: Postgres restarted mid-job", ...E2E }, async () => {
   const sql = connect();
   const scope = new Scope(sql, "pgrestart");
   try {
-    const p = await prepareFile(sql, scope, { rows: 60_000, seed: 12, label: "pgrestart" });
-    await scope.profile({
-      pathPattern: `${scope.prefix}/%`,
-      targetTable: p.target,
-      chunkSizeBytes: 256 * 1024,
-      maxParallelChunks: 2,
-    });
-    const name = scope.object("rows.csv");
-    await upload(name, { path: p.file });
-    const before = await waitMidJob(sql, name);
+    const { p, name, before } = await startMidJob(sql, scope, 12, "pgrestart");
     const restarted = Date.now();
     await stack("restart-db");
     // The test's own pooled connections died too; the pool reconnects on the next query.
