@@ -27,6 +27,7 @@ import {
   upload,
   waitForJob,
 } from "./support/stack.ts";
+import { functionEvents } from "./support/faults.ts";
 
 const ROWS = Number(Deno.env.get("E2E_ROWS") ?? 1_000_000);
 const BAD_EVERY = 997;
@@ -140,6 +141,17 @@ Deno.test(
         Array.from({ length: Math.max(0, scans.width - 2) }, (_, i) => i + 1),
         "only the ramp-up scans had invocations of their own; loads scanned every other range inline",
       );
+      // The fast path's pieces went to the database in COPY BINARY (WORKER_COPY_FORMAT's default): only a
+      // piece holding a row the string path converted goes as text, and this file's good rows are plain.
+      const pieces = { binary: 0, text: 0 };
+      for (const e of await functionEvents(job.id)) {
+        if (e.event !== "chunk_loaded") continue;
+        pieces.binary += Number(e.binary_pieces ?? 0);
+        pieces.text += Number(e.text_pieces ?? 0);
+      }
+      console.log(`  COPY pieces: ${pieces.binary} binary, ${pieces.text} text`);
+      assert.ok(pieces.binary >= job.chunk_count, `every load sent binary pieces: ${JSON.stringify(pieces)}`);
+      assert.equal(pieces.text, 0, `no piece fell back to text: ${JSON.stringify(pieces)}`);
       const [progress] = await sql<{ percent: string; chunks_done: number; rows_loaded: number }[]>`
       select percent::text, chunks_done::int, rows_loaded::float8 as rows_loaded
       from csv_import.job_progress where job_id = ${job.id}`;

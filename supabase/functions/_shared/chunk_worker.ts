@@ -99,7 +99,14 @@ export interface ChunkContext {
 }
 
 export type ChunkOutcome =
-  | { outcome: "scanned" | "loaded"; rows?: number; rejected?: number; jobFinished?: boolean }
+  | {
+    outcome: "scanned" | "loaded";
+    rows?: number;
+    rejected?: number;
+    jobFinished?: boolean;
+    /** A load: its fast-path COPY pieces by format (CopyPiece.binary). */
+    pieces?: { binary: number; text: number };
+  }
   | { outcome: "lease_lost" | "stopped" | "duplicate" | "interrupted" }
   | { outcome: "failed"; fatal: boolean; error: string; decision: string };
 
@@ -170,6 +177,9 @@ export async function processChunk(
       attempt,
       bytes: ctx.end_offset - ctx.start_offset,
       ...("rows" in result ? { rows: result.rows, rejected: result.rejected } : {}),
+      ...("pieces" in result
+        ? { binary_pieces: result.pieces?.binary, text_pieces: result.pieces?.text }
+        : {}),
       ms: Math.round(performance.now() - started),
     });
     return { ...result, workBytes };
@@ -605,7 +615,13 @@ async function loadRange(
     onRetry: (error, n) =>
       log("warn", "batch_retry", { job: ctx.job_id, chunk: ctx.chunk_index, batch: seq, attempt: n, error }),
   });
-  return { outcome: "loaded", rows: totalRows, rejected: totalRejected, jobFinished };
+  return {
+    outcome: "loaded",
+    rows: totalRows,
+    rejected: totalRejected,
+    jobFinished,
+    pieces: loader.piecesSent,
+  };
 }
 
 /**

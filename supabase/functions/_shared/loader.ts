@@ -353,6 +353,8 @@ export class BatchLoader {
   readonly #list: string;
   readonly #copy: string;
   readonly #copyBinary: string;
+  /** Fast-path pieces started, by COPY format (logged per chunk: how much went binary). */
+  readonly piecesSent = { binary: 0, text: 0 };
 
   constructor(target: LoadTarget) {
     this.#target = target;
@@ -379,6 +381,7 @@ export class BatchLoader {
       ? (binary ? piece.binData() : piece.data())
       : joinRows(piece, 0, piece.length);
     const statement = binary ? this.#copyBinary : this.#copy;
+    this.piecesSent[binary ? "binary" : "text"]++;
     // A savepoint scope of postgres.js: a failing statement inside it rolls back to its savepoint and rejects
     // the scope, without marking the whole transaction as failed (the outer scope records every failure of
     // its own statements and would roll back at the end).
