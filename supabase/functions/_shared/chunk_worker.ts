@@ -19,6 +19,14 @@
  * - Inline scan: a load whose range is not scanned yet reads the range once into memory, reports its summary
  *   (csv_import.complete_inline_scan, which makes the next load ready at once: `deps.onScanned`), then loads
  *   from those bytes; the same summary a scan invocation would report, without its invocation or second read.
+ * - Version-bound: every range read must carry the ETag of the job's object version (storage.ts), and every batch
+ *   is refused by csv_import.begin_batch / commit_batch once the object holds another version. A response of
+ *   another version is never parsed: when the database says the job's version is gone, the chunk is handed back
+ *   and the job stopped as superseded (csv_import.release_stopped_chunk); otherwise (a stale CDN copy) it is
+ *   retried like any transient failure.
+ * - Liveness: a heartbeat renews the lease every LEASE_SECONDS / 4 (csv_import.renew_lease) while the chunk is
+ *   processed; a batch transaction carries statement and idle timeouts, so a frozen worker's row lock is
+ *   released by the database and its chunk taken over.
  * - Failures: the file's fault (record too large, unterminated quote) fails the job via csv_import.fail_chunk
  *   (fatal); anything else is retried in place, then reported as a transient failure and SQL decides between
  *   retry with backoff and dead-letter. A lost lease or a stopped job ends the invocation without writing.
@@ -51,7 +59,7 @@ import {
 import { log, redact } from "./log.ts";
 import { compileRowConverter, type JobColumns, type RowConverter } from "./row_converter.ts";
 import { withRetry } from "./retry.ts";
-import type { ReadTarget, StorageClient } from "./storage.ts";
+import { ObjectChangedError, type ReadTarget, type StorageClient } from "./storage.ts";
 
 export interface ChunkDeps {
   sql: Sql;
@@ -61,6 +69,11 @@ export interface ChunkDeps {
   signal?: AbortSignal;
   /** Called when a load's inline scan made later chunks ready (the caller dispatches them). */
   onScanned?: () => void;
+}
+
+/** What processChunk adds for the chunk it works on: whether the heartbeat found the lease gone. */
+interface WorkDeps extends ChunkDeps {
+  leaseLost: () => boolean;
 }
 
 export interface ChunkContext {
@@ -83,6 +96,9 @@ export interface ChunkContext {
   scan_inline: boolean;
   bucket_id: string;
   object_name: string;
+  /** The object version the job loads, and its ETag (every range response must carry it). */
+  object_version: string;
+  object_etag: string | null;
   object_size: number;
   data_start: number;
   target_table: string;
@@ -107,12 +123,12 @@ export type ChunkOutcome =
     /** A load: its fast-path COPY pieces by format (CopyPiece.binary). */
     pieces?: { binary: number; text: number };
   }
-  | { outcome: "lease_lost" | "stopped" | "duplicate" | "interrupted" }
+  | { outcome: "lease_lost" | "stopped" | "superseded" | "duplicate" | "interrupted" }
   | { outcome: "failed"; fatal: boolean; error: string; decision: string };
 
 /** Ends the invocation without writing: the lease moved on, the job stopped, or another invocation won. */
 class StopChunk extends Error {
-  constructor(readonly reason: "lease_lost" | "stopped" | "duplicate" | "missing") {
+  constructor(readonly reason: "lease_lost" | "stopped" | "superseded" | "duplicate" | "missing") {
     super(reason);
   }
 }
@@ -166,10 +182,12 @@ export async function processChunk(
   }
   const started = performance.now();
   const attempt = `${ctx.attempts}/${ctx.max_attempts}`;
+  const heartbeat = startHeartbeat(deps, ctx, leaseToken);
+  const work: WorkDeps = { ...deps, leaseLost: heartbeat.lost };
   try {
     const result = ctx.kind === "scan"
-      ? await scan(deps, ctx, leaseToken)
-      : await load(deps, ctx, leaseToken);
+      ? await scan(work, ctx, leaseToken)
+      : await load(work, ctx, leaseToken);
     log("info", `chunk_${result.outcome}`, {
       job: ctx.job_id,
       chunk: ctx.chunk_index,
@@ -183,14 +201,23 @@ export async function processChunk(
       ms: Math.round(performance.now() - started),
     });
     return { ...result, workBytes };
-  } catch (error) {
+  } catch (thrown) {
+    // A response of another version: superseded when the job's version is gone, else a stale copy (transient).
+    const error = thrown instanceof ObjectChangedError && !(await versionIsCurrent(deps, ctx))
+      ? new StopChunk("superseded")
+      : thrown;
     if (error instanceof StopChunk) {
+      // A stopped job's chunk (or one whose object changed) is handed back now, not when its lease expires.
+      const released = error.reason === "stopped" || error.reason === "superseded"
+        ? await releaseStoppedChunk(deps, ctx, leaseToken)
+        : undefined;
       log("info", "chunk_stopped", {
         job: ctx.job_id,
         chunk: ctx.chunk_index,
         kind: ctx.kind,
         attempt,
         outcome: error.reason,
+        ...(released ? { chunk_status: released } : {}),
       });
       return { outcome: error.reason === "missing" ? "lease_lost" : error.reason, workBytes };
     }
@@ -229,10 +256,51 @@ export async function processChunk(
       ms: Math.round(performance.now() - started),
     });
     return { outcome: "failed", fatal, error: message, decision, workBytes };
+  } finally {
+    heartbeat.stop();
   }
 }
 
-async function scan(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Promise<ChunkOutcome> {
+/**
+ * Renews the chunk's lease every LEASE_SECONDS / 4 while it is processed. `lost()` turns true once the database
+ * says the lease is no longer this worker's (the chunk was taken over): the load stops at its next batch.
+ * A failed renewal is only logged: the next one, or the next batch commit, renews it.
+ */
+function startHeartbeat(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string) {
+  let lost = false;
+  const seconds = deps.config.leaseSeconds;
+  const timer = setInterval(() => {
+    deps.sql<{ state: string }[]>`
+      select csv_import.renew_lease(${ctx.chunk_id}, ${leaseToken}::uuid, make_interval(secs => ${seconds})) as state`
+      .then(([row]) => {
+        if (row?.state === "lost") lost = true;
+      })
+      .catch((error) =>
+        log("warn", "lease_renewal_failed", { job: ctx.job_id, chunk: ctx.chunk_index, error })
+      );
+  }, (seconds * 1000) / 4);
+  return { lost: () => lost, stop: () => clearInterval(timer) };
+}
+
+/** Whether the job's object version is still the object's (a differing ETag then means a stale CDN copy). */
+async function versionIsCurrent(deps: ChunkDeps, ctx: ChunkContext): Promise<boolean> {
+  const [{ current }] = await withRetry(() =>
+    deps.sql<{ current: boolean }[]>`
+      select csv_import.object_is_current(${ctx.bucket_id}, ${ctx.object_name}, ${ctx.object_version}) as current`
+  );
+  return current;
+}
+
+/** Hands a chunk of a stopped or superseded job back (csv_import.release_stopped_chunk); its status after. */
+async function releaseStoppedChunk(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Promise<string> {
+  const [{ status }] = await withRetry(() =>
+    deps.sql<{ status: string }[]>`
+      select csv_import.release_stopped_chunk(${ctx.chunk_id}, ${leaseToken}::uuid) as status`
+  );
+  return status;
+}
+
+async function scan(deps: WorkDeps, ctx: ChunkContext, leaseToken: string): Promise<ChunkOutcome> {
   const summary = await readAndScan(deps, ctx, "reuse");
   const [{ result }] = await withRetry(() =>
     deps.sql<{ result: string }[]>`
@@ -248,7 +316,9 @@ async function readAndScan(deps: ChunkDeps, ctx: ChunkContext, target: ReadTarge
   const length = ctx.end_offset - ctx.start_offset;
   const summary = await withRetry(() =>
     scanChunk(
-      deps.storage.readRange(ctx.bucket_id, ctx.object_name, ctx.start_offset, ctx.end_offset, target),
+      deps.storage.readRange(ctx.bucket_id, ctx.object_name, ctx.start_offset, ctx.end_offset, target, {
+        etag: ctx.object_etag,
+      }),
       ctx.dialect,
     )
   );
@@ -427,7 +497,7 @@ function giveBackRangeBuffer(buffer: Uint8Array): void {
   else if (rangeBuffers[0].byteLength < buffer.byteLength) rangeBuffers[0] = buffer;
 }
 
-async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Promise<ChunkOutcome> {
+async function load(deps: WorkDeps, ctx: ChunkContext, leaseToken: string): Promise<ChunkOutcome> {
   if (!ctx.scan_inline || ctx.resume_offset !== null) return await loadRange(deps, ctx, leaseToken, null);
   const buffer = takeRangeBuffer(ctx.end_offset - ctx.start_offset);
   try {
@@ -439,7 +509,7 @@ async function load(deps: ChunkDeps, ctx: ChunkContext, leaseToken: string): Pro
 
 /** Loads the chunk's records; `scanned`: its range's bytes when the load scanned it inline. */
 async function loadRange(
-  deps: ChunkDeps,
+  deps: WorkDeps,
   ctx: ChunkContext,
   leaseToken: string,
   scanned: Uint8Array | null,
@@ -482,24 +552,34 @@ async function loadRange(
     rejects: RowReject[],
     final: boolean,
   ) => {
-    await fillRaw(deps, ctx, rejects);
+    await fillRaw(deps, ctx, rejects, scanned);
     const stored = rejects.map((r) => ({
       line: r.line,
       column: r.column,
       reason: noNul(r.reason),
       raw: noNul(r.raw),
     }));
-    const [{ outcome }] = await tx<{ outcome: { job_finished: boolean } }[]>`
+    const [{ outcome }] = await tx<
+      { outcome: { job_finished?: boolean; refused?: "stopped" | "superseded" } }[]
+    >`
       select csv_import.commit_batch(${ctx.chunk_id}, ${leaseToken}::uuid, ${seq}, ${firstRecordAt}::bigint,
         ${next.offset}::bigint, ${next.line}::bigint, ${parsed}, ${written.loaded}, ${written.skipped},
         ${tx.json(stored)},
         ${final}, make_interval(secs => ${config.leaseSeconds}), ${maxStoredRejects}) as outcome`;
-    return outcome;
+    if (outcome.refused) throw new StopChunk(outcome.refused);
+    return outcome as { job_finished: boolean };
   };
 
+  // The batch's transaction is bounded (see DEFAULTS.BATCH_*_TIMEOUT_SECONDS): a frozen worker's chunk row is
+  // released by the database. set_config(…, true) lasts until the batch commits or rolls back.
+  const statementTimeout = `${config.batchStatementTimeoutSeconds}s`;
+  const idleTimeout = `${config.batchIdleTimeoutSeconds}s`;
   const beginBatch = async (tx: postgres.TransactionSql) => {
+    if (deps.leaseLost()) throw new StopChunk("lease_lost");
     const [{ state }] = await tx<{ state: string }[]>`
-      select csv_import.begin_batch(${ctx.chunk_id}, ${leaseToken}::uuid, ${seq}) as state`;
+      select set_config('statement_timeout', ${statementTimeout}, true),
+             set_config('idle_in_transaction_session_timeout', ${idleTimeout}, true),
+             csv_import.begin_batch(${ctx.chunk_id}, ${leaseToken}::uuid, ${seq}) as state`;
     if (state !== "ok") throw new StopChunk(state as StopChunk["reason"]);
   };
 
@@ -666,33 +746,73 @@ function readOwned(
   done: () => boolean,
   inMemory: Uint8Array | null,
 ): ReadableStream<Uint8Array> {
+  const version = { etag: ctx.object_etag };
   async function* pieces() {
     if (inMemory !== null) {
       for (let at = 0; at < inMemory.byteLength; at += IN_MEMORY_SLICE_BYTES) {
         yield inMemory.subarray(at, at + IN_MEMORY_SLICE_BYTES);
       }
     } else if (from < ctx.end_offset) {
-      yield* storage.readRange(ctx.bucket_id, ctx.object_name, from, ctx.end_offset, "reuse");
+      yield* storage.readRange(ctx.bucket_id, ctx.object_name, from, ctx.end_offset, "reuse", version);
     }
     for (let at = Math.max(from, ctx.end_offset); !done() && at < ctx.object_size; at += TAIL_READ_BYTES) {
       const to = Math.min(at + TAIL_READ_BYTES, ctx.object_size);
-      yield* storage.readRange(ctx.bucket_id, ctx.object_name, at, to, "reuse");
+      yield* storage.readRange(ctx.bucket_id, ctx.object_name, at, to, "reuse", version);
     }
   }
   return ReadableStream.from(pieces());
 }
 
-/** Reads back the raw text of rows the database refused (the fast path keeps no raw text per row). */
-async function fillRaw(deps: ChunkDeps, ctx: ChunkContext, rejects: RowReject[]): Promise<void> {
-  for (const reject of rejects) {
-    if (reject.raw !== null || reject.offset === undefined || reject.byteLength === undefined) continue;
-    const bytes = await deps.storage.readBytes(
-      ctx.bucket_id,
-      ctx.object_name,
-      reject.offset,
-      reject.offset + reject.byteLength,
-    );
-    reject.raw = LOSSY.decode(bytes);
+/** Most bytes one read of fillRaw fetches: refused rows close together share a read. */
+const RAW_WINDOW_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Fills in the raw text of rows the database refused (the fast path keeps no raw text per row): from the range's
+ * bytes when the load holds them (`inMemory`, which starts at the chunk's start), else by reading the file once
+ * per window of at most RAW_WINDOW_BYTES that covers refused rows. It used to read every row on its own, inside
+ * the batch's transaction: a chunk of 30,000 refused rows (a re-imported file) ran past the CPU limit on every
+ * attempt until it was dead-lettered.
+ */
+async function fillRaw(
+  deps: ChunkDeps,
+  ctx: ChunkContext,
+  rejects: RowReject[],
+  inMemory: Uint8Array | null,
+): Promise<void> {
+  const missing = rejects.filter((r) =>
+    r.raw === null && r.offset !== undefined && r.byteLength !== undefined
+  );
+  if (missing.length === 0) return;
+  const inRange = (r: RowReject) =>
+    inMemory !== null && r.offset! >= ctx.start_offset &&
+    r.offset! + r.byteLength! <= ctx.start_offset + inMemory.byteLength;
+  const toRead: RowReject[] = [];
+  for (const reject of missing) {
+    if (inRange(reject)) {
+      const at = reject.offset! - ctx.start_offset;
+      reject.raw = LOSSY.decode(inMemory!.subarray(at, at + reject.byteLength!));
+    } else {
+      toRead.push(reject);
+    }
+  }
+  toRead.sort((a, b) => a.offset! - b.offset!);
+  for (let i = 0; i < toRead.length;) {
+    const from = toRead[i].offset!;
+    let to = from + toRead[i].byteLength!;
+    let j = i + 1;
+    while (j < toRead.length && toRead[j].offset! + toRead[j].byteLength! - from <= RAW_WINDOW_BYTES) {
+      to = Math.max(to, toRead[j].offset! + toRead[j].byteLength!);
+      j++;
+    }
+    const bytes = await deps.storage.readBytes(ctx.bucket_id, ctx.object_name, from, to, {
+      etag: ctx.object_etag,
+    });
+    for (const reject of toRead.slice(i, j)) {
+      reject.raw = LOSSY.decode(
+        bytes.subarray(reject.offset! - from, reject.offset! - from + reject.byteLength!),
+      );
+    }
+    i = j;
   }
 }
 

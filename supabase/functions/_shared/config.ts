@@ -73,8 +73,27 @@ export const DEFAULTS = {
   MAX_FILE_BYTES: 50 * 1024 * 1024 * 1024,
   /** Most columns a file may have. */
   MAX_COLUMNS: 1600,
-  /** Lease on a claimed chunk; renewed at every batch commit. */
-  LEASE_SECONDS: 120,
+  /**
+   * Lease on a claimed chunk: renewed at every batch commit and by a heartbeat every LEASE_SECONDS / 4 while the
+   * worker lives (csv_import.renew_lease). Expired leases are reclaimed every 10 s (pg_cron, csv-import-leases),
+   * so a killed worker's chunk is taken over within ~30 s. It was 120 s without a heartbeat: a 2M-row job with
+   * 12 worker kills took 211 s against ~10 s undisturbed.
+   */
+  LEASE_SECONDS: 20,
+  /**
+   * Longest single statement of a batch (a COPY piece, an isolating INSERT). A worker frozen in the middle of a
+   * COPY (SIGSTOP, a partition) holds its chunk's row lock until the database ends the statement; pieces are
+   * ~1 MiB and take well under a second on an ordinary table. A table whose triggers make a piece slower needs
+   * more (the batch is retried, then dead-lettered with PostgreSQL's "canceling statement due to statement
+   * timeout").
+   */
+  BATCH_STATEMENT_TIMEOUT_SECONDS: 60,
+  /**
+   * Longest a batch transaction may sit idle between statements (idle_in_transaction_session_timeout) before
+   * the database ends the session and releases the chunk: a frozen worker's chunk is then taken over within
+   * about a minute. Above Storage's stall timeout (30 s), so a slow range read inside a batch is not cut.
+   */
+  BATCH_IDLE_TIMEOUT_SECONDS: 45,
   /** Attempts per chunk before it is dead-lettered (a profile may override it). */
   MAX_ATTEMPTS: 5,
   /** Rejects stored per job with their raw record (all are counted). */
@@ -99,6 +118,8 @@ export interface Config {
   maxFileBytes: number;
   maxColumns: number;
   leaseSeconds: number;
+  batchStatementTimeoutSeconds: number;
+  batchIdleTimeoutSeconds: number;
   maxAttempts: number;
   maxStoredRejects: number;
   copyFormat: "binary" | "text";
@@ -180,6 +201,13 @@ export function loadConfig(env: Env): Config {
     maxFileBytes: int("MAX_FILE_BYTES", DEFAULTS.MAX_FILE_BYTES, 1),
     maxColumns: int("MAX_COLUMNS", DEFAULTS.MAX_COLUMNS, 1, 1600),
     leaseSeconds: int("LEASE_SECONDS", DEFAULTS.LEASE_SECONDS, 5, 3600),
+    batchStatementTimeoutSeconds: int(
+      "BATCH_STATEMENT_TIMEOUT_SECONDS",
+      DEFAULTS.BATCH_STATEMENT_TIMEOUT_SECONDS,
+      1,
+      3600,
+    ),
+    batchIdleTimeoutSeconds: int("BATCH_IDLE_TIMEOUT_SECONDS", DEFAULTS.BATCH_IDLE_TIMEOUT_SECONDS, 1, 3600),
     maxAttempts: int("MAX_ATTEMPTS", DEFAULTS.MAX_ATTEMPTS, 1, 100),
     maxStoredRejects: int("MAX_STORED_REJECTS", DEFAULTS.MAX_STORED_REJECTS, 0),
     copyFormat: copyFormat === "text" ? "text" : "binary",

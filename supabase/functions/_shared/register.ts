@@ -38,6 +38,8 @@ interface JobRow {
   bucket_id: string;
   object_name: string;
   object_size: number | null;
+  /** ETag of the job's object version; every read below must carry it (see storage.ts). */
+  object_etag: string | null;
 }
 
 interface ProfileRow {
@@ -69,11 +71,12 @@ class RegistrationProblem extends Error {}
 export async function registerJob(deps: RegisterDeps, jobId: number): Promise<RegisterOutcome> {
   const { sql } = deps;
   const [job] = await sql<JobRow[]>`
-    select id, status, bucket_id, object_name, object_size from csv_import.jobs where id = ${jobId}`;
+    select id, status, bucket_id, object_name, object_size, object_etag from csv_import.jobs where id = ${jobId}`;
   if (!job) return { outcome: "failed", jobId, error: `Job ${jobId} does not exist` };
   if (job.status !== "registering") return { outcome: "unchanged", jobId, status: job.status };
 
   try {
+    if (job.object_etag === null) job.object_etag = await recordObjectEtag(deps, job);
     const plan = await planJob(deps, job);
     const [result] = await sql<{ chunk_count: number; planned: boolean; status: string }[]>`
       select * from csv_import.register_job(${jobId}, ${sql.json(plan as unknown as postgres.JSONValue)})`;
@@ -107,6 +110,18 @@ export async function registerJob(deps: RegisterDeps, jobId: number): Promise<Re
       ? { outcome: "retry_later", jobId, error: message }
       : { outcome: "failed", jobId, error: message };
   }
+}
+
+/**
+ * The object's current ETag, recorded on a job whose trigger found none in the object's metadata (Storage writes
+ * `metadata.eTag` with every upload; this covers rows written otherwise). Only fills a missing ETag.
+ */
+async function recordObjectEtag(deps: RegisterDeps, job: JobRow): Promise<string | null> {
+  const etag = await deps.storage.objectEtag(job.bucket_id, job.object_name);
+  if (etag === null) return null;
+  const [row] = await deps.sql<{ etag: string | null }[]>`
+    select csv_import.record_object_etag(${job.id}, ${etag}) as etag`;
+  return row?.etag ?? null;
 }
 
 async function planJob(deps: RegisterDeps, job: JobRow) {
@@ -227,7 +242,9 @@ async function sniff(
   };
   let length = Math.min(size, SNIFF_BYTES);
   for (;;) {
-    const head = await storage.readBytes(job.bucket_id, job.object_name, 0, length);
+    const head = await storage.readBytes(job.bucket_id, job.object_name, 0, length, {
+      etag: job.object_etag,
+    });
     try {
       return sniffDialect(head, options);
     } catch (error) {
@@ -261,7 +278,9 @@ async function firstRecordFieldCount(
     startOffset: dialect.dataStart,
     stopAt: dialect.dataStart + 1,
   });
-  const bytes = await storage.readBytes(job.bucket_id, job.object_name, dialect.dataStart, end);
+  const bytes = await storage.readBytes(job.bucket_id, job.object_name, dialect.dataStart, end, {
+    etag: job.object_etag,
+  });
   const records = parser.push(bytes);
   if (records.length === 0 && !parser.done) records.push(...parser.finish());
   return records[0]?.fields.length ?? 0;

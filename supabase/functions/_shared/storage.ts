@@ -11,6 +11,9 @@
  *   error, never silently accepted.
  * - It is pull-based: the next piece is fetched only when the consumer asks for it (backpressure), so memory
  *   stays bounded by one network read, whatever the file size.
+ * - Version-bound reads: given the ETag of the version a job loads, a response with another ETag (the object was
+ *   overwritten, or a CDN served a stale copy) is never read: ObjectChangedError, which the caller resolves by
+ *   asking the database whether the job's version is still the object's.
  * - Where the bytes land is the caller's choice ({@link ReadTarget}): a fresh array per network read (the
  *   default), or — read with a BYOB reader, no allocation per read — one scratch buffer that every piece
  *   overwrites, or the caller's own buffer, filled in order.
@@ -33,6 +36,27 @@ export class StorageError extends Error {
     super(message);
     this.name = "StorageError";
   }
+}
+
+/** A response for another version of the object than the one asked for (its ETag differs). */
+export class ObjectChangedError extends Error {
+  constructor(readonly expected: string, readonly received: string | null) {
+    super(
+      `The object changed: Storage sent ETag ${received ?? "(none)"} where version ${expected} was expected`,
+    );
+    this.name = "ObjectChangedError";
+  }
+}
+
+/** An ETag without the weak marker and quotes, for comparison (a CDN may weaken a strong ETag). */
+export function normalizeEtag(etag: string | null | undefined): string | null {
+  if (!etag) return null;
+  return etag.trim().replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
+}
+
+/** Options of a read: `etag`, the version the bytes must belong to (checked on every response). */
+export interface ReadOptions {
+  etag?: string | null;
 }
 
 export function objectPath(bucket: string, name: string): string {
@@ -100,7 +124,9 @@ export class StorageClient {
     start: number,
     end?: number,
     target: ReadTarget = "fresh",
+    options: ReadOptions = {},
   ): ReadableStream<Uint8Array> {
+    const expectedEtag = normalizeEtag(options.etag);
     const url = `${this.#url}/object/authenticated/${objectPath(bucket, name)}`;
     if (target instanceof Uint8Array && (end === undefined || target.byteLength < end - start)) {
       throw new RangeError(`readRange: a ${target.byteLength}-byte buffer cannot hold bytes ${start}-${end}`);
@@ -149,6 +175,10 @@ export class StorageClient {
             if (isTransientStatus(response.status)) throw new TransientError(message);
             throw new StorageError(message, response.status);
           }
+          if (expectedEtag !== null && normalizeEtag(response.headers.get("etag")) !== expectedEtag) {
+            await response.body?.cancel();
+            throw new ObjectChangedError(expectedEtag, response.headers.get("etag"));
+          }
           const contentRange = response.headers.get("content-range");
           const deliveredFrom = response.status === 206
             ? Number(/bytes (\d+)-/.exec(contentRange ?? "")?.[1])
@@ -165,7 +195,11 @@ export class StorageClient {
           reader = target === "fresh" ? response.body!.getReader() : byobReader(response.body!);
           return;
         } catch (error) {
-          if (error instanceof StorageError || attempt >= this.#attempts) throw error;
+          if (
+            error instanceof StorageError || error instanceof ObjectChangedError || attempt >= this.#attempts
+          ) {
+            throw error;
+          }
           await this.#pause(error, offset, attempt);
         }
       }
@@ -221,14 +255,36 @@ export class StorageClient {
   }
 
   /** Reads [start, end) fully into memory (for small ranges: the file's head). */
-  async readBytes(bucket: string, name: string, start: number, end: number): Promise<Uint8Array> {
+  async readBytes(
+    bucket: string,
+    name: string,
+    start: number,
+    end: number,
+    options: ReadOptions = {},
+  ): Promise<Uint8Array> {
     const out = new Uint8Array(Math.max(0, end - start));
     let at = 0;
-    for await (const piece of this.readRange(bucket, name, start, end, "reuse")) {
+    for await (const piece of this.readRange(bucket, name, start, end, "reuse", options)) {
       out.set(piece, at);
       at += piece.byteLength;
     }
     return out.subarray(0, at);
+  }
+
+  /** The object's current ETag (a HEAD request); null when Storage sends none. Throws StorageError for 4xx. */
+  async objectEtag(bucket: string, name: string): Promise<string | null> {
+    const response = await this.#fetch(`${this.#url}/object/authenticated/${objectPath(bucket, name)}`, {
+      method: "HEAD",
+      headers: this.#headers(),
+    });
+    await response.body?.cancel();
+    if (!response.ok) {
+      const message = `Storage answered ${response.status} to HEAD ${bucket}/${name}`;
+      throw isTransientStatus(response.status)
+        ? new TransientError(message)
+        : new StorageError(message, response.status);
+    }
+    return response.headers.get("etag");
   }
 
   /** Uploads (or overwrites) an object from a string or stream. */

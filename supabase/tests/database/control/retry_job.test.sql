@@ -5,7 +5,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 set local client_min_messages = error;
-select plan(26);
+select plan(28);
 
 \ir ../_fixtures/jobs.psql
 
@@ -38,8 +38,8 @@ select is(csv_import.retry_job(pgtap_csv.job('A')),
 select results_eq(
   $$ select status::text, error, finished_at, rows_parsed, rows_loaded, bytes_loaded
      from csv_import.jobs where id = pgtap_csv.job('A') $$,
-  $$ values ('running', null::text, null::timestamptz, 10::bigint, 10::bigint, 100::bigint) $$,
-  'the job runs again: error and finish cleared, totals are the succeeded chunks''');
+  $$ values ('running', null::text, null::timestamptz, 14::bigint, 14::bigint, 100::bigint) $$,
+  'the job runs again: error and finish cleared, totals are every committed batch''s (bytes: the succeeded chunks'')');
 select results_eq(
   $$ select kind::text, chunk_index, status::text, attempts, batches_committed, resume_offset, rows_loaded, lease_token
      from csv_import.chunks where job_id = pgtap_csv.job('A') order by kind, chunk_index $$,
@@ -103,8 +103,9 @@ select is((select status::text from csv_import.jobs where id = pgtap_csv.job('R'
 do $$
 declare v_id bigint;
 begin
-  insert into csv_import.jobs (bucket_id, object_name, object_version, register_attempts)
-  values ('csv-uploads', 'pgtap/unplanned.csv', 'v1', 5) returning id into v_id;
+  insert into storage.objects (bucket_id, name, version) values ('csv-uploads', 'pgtap/unplanned.csv', 'v1');
+  select id into v_id from csv_import.jobs where object_name = 'pgtap/unplanned.csv';
+  update csv_import.jobs set register_attempts = 5 where id = v_id;
   insert into pgtap_csv.jobs values ('U', v_id);
   perform csv_import.fail_registration(v_id, 'No import profile matches pgtap/unplanned.csv');
 end $$;
@@ -122,9 +123,21 @@ do $$ begin
   perform pgtap_csv.plan_job('S2', 300, 0, 100);
   perform csv_import.stop_job(pgtap_csv.job('S'), 'cancelled', 'Superseded', pgtap_csv.job('S2'));
   perform pgtap_csv.plan_job('G', 300, 0, 100);
-  update csv_import.jobs set object_id = gen_random_uuid() where id = pgtap_csv.job('G');
   perform csv_import.cancel_job(pgtap_csv.job('G'));
+  update storage.objects o set name = o.name || '.moved' from csv_import.jobs j
+  where j.id = pgtap_csv.job('G') and o.name = j.object_name;
+  -- D2: cancelled mid-job, then a different file is uploaded under the same name (x-upsert keeps the object's id).
+  perform pgtap_csv.plan_job('D', 300, 0, 100);
+  perform csv_import.cancel_job(pgtap_csv.job('D'));
+  perform pgtap_csv.overwrite('D');
 end $$;
+insert into pgtap_csv.jobs select 'E', j.id from csv_import.jobs j
+where j.object_version = 'v2' and j.object_name = (select object_name from csv_import.jobs where id = pgtap_csv.job('D'));
+select throws_ok(format('select csv_import.retry_job(%s)', pgtap_csv.job('D')), '55000',
+  format('The object csv-uploads/%s was overwritten after job %s started: job %s imports the new version; retry that one instead',
+         (select object_name from csv_import.jobs where id = pgtap_csv.job('D')), pgtap_csv.job('D'), pgtap_csv.job('E')),
+  'a cancelled job whose object was overwritten is refused, naming the new version''s job (it would read the new bytes)');
+select is((select status::text from csv_import.jobs where id = pgtap_csv.job('D')), 'cancelled', '… and it stays cancelled');
 select throws_like(format('select csv_import.retry_job(%s)', pgtap_csv.job('S')),
   format('Job %s was superseded by job %s%%retry that one instead', pgtap_csv.job('S'), pgtap_csv.job('S2')),
   'a superseded job is refused');
