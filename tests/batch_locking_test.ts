@@ -10,14 +10,20 @@
  * conflicts with KEY SHARE) on the job row.
  */
 import assert from "node:assert/strict";
-import { BUCKET, connect, E2E, type Sql, unique, waitFor } from "./support/stack.ts";
+import { connect, E2E, type Sql, unique, waitFor } from "./support/stack.ts";
+
+const LOCKING_BUCKET = "e2e-locking";
 
 async function fakeJob(sql: Sql): Promise<{ jobId: number; chunks: { id: number; token: string }[] }> {
   // A planned job of three load chunks that no dispatcher will touch (max_parallel_chunks 0), whose chunks the
-  // test claims itself. No object exists: nothing here reads Storage.
+  // test claims itself. Its object row exists (batches are refused once the object holds another version) in a
+  // bucket no profile watches, so no upload trigger makes a job of it; nothing here reads the object's bytes.
+  const name = unique("e2e_locking") + "/fake.csv";
+  await sql`insert into storage.buckets (id, name) values (${LOCKING_BUCKET}, ${LOCKING_BUCKET}) on conflict do nothing`;
+  await sql`insert into storage.objects (bucket_id, name, version) values (${LOCKING_BUCKET}, ${name}, 'v1')`;
   const [{ id: jobId }] = await sql<{ id: number }[]>`
     insert into csv_import.jobs (bucket_id, object_name, object_version, object_size, register_after)
-    values (${BUCKET}, ${unique("e2e_locking") + "/fake.csv"}, 'v1', 3000, now() + interval '1 hour')
+    values (${LOCKING_BUCKET}, ${name}, 'v1', 3000, now() + interval '1 hour')
     returning id::float8 as id`;
   await sql`select * from csv_import.register_job(${jobId}, ${
     sql.json({ data_start: 0, chunk_size: 1000, object_size: 3000, header_lines: 0, max_parallel_chunks: 0 })
@@ -107,6 +113,10 @@ async function round(sql: Sql): Promise<string[]> {
       s.release();
     }
     await sql`delete from csv_import.jobs where id = ${jobId}`;
+    await sql.begin(async (tx) => {
+      await tx`set local storage.allow_delete_query = 'true'`;
+      await tx`delete from storage.objects where bucket_id = ${LOCKING_BUCKET}`;
+    });
   }
 }
 

@@ -1,15 +1,20 @@
 /**
- * The object changing under its own import, on the real stack (the documented semantics: a new version of an
- * object is a new job and supersedes the old version's job; a deleted object cancels its job; a stopped job's
- * committed batches stay, nothing is rolled back, and its chunks stop at their next batch boundary):
- * - overwritten (upsert, a new version) mid-job: the old job ends cancelled with "Superseded by a newer version
- *   of <name> (job N)" and superseded_by = N; the new job loads the new content exactly; the old job's
- *   committed rows stay, exactly its chunks' count, each once and each from the old file;
- * - deleted mid-job: the job ends cancelled with "The object <name> was deleted during the import", no chunk
- *   left pending or running, and the table holds exactly the rows its chunks committed, each once.
- * Mid-job is made deterministic with a gate (a trigger that holds one row's insert): the upload or delete
- * then waits for the batch in progress to commit (csv_import.stop_job takes the chunk rows first), as the
- * pgTAP test concurrency/supersede_during_batch checks at the SQL level.
+ * The object changing under its own import, on the real stack (issue 10, D1 and D2). The documented semantics: a
+ * new version of an object is a new job and supersedes the old version's job; a deleted object cancels its job;
+ * a stopped job's committed batches stay (nothing is rolled back), the batch in flight is refused and rolled
+ * back whole, and not one row of another version is ever loaded under a job. The upload never waits for a batch.
+ *
+ * - overwritten while a batch is writing: the upload returns at once, the old job ends cancelled ("Superseded by
+ *   a newer version of <name> (job N)", superseded_by = N), the new job loads the new file exactly, and the table
+ *   holds exactly the new file plus the old job's committed rows, each once, each from the old file; the old
+ *   job's counts equal those rows (issue 11, item 7);
+ * - overwritten while the old job's row is held (the storage trigger cannot stop it within its lock timeout, as
+ *   when Storage gave up on the lock in D1): the upload still returns within ~2 s with the new job registered,
+ *   and the old job stops itself on its next read or batch (the object's version changed), loading nothing of
+ *   the new file;
+ * - cancelled, then overwritten, then retried (D2): the retry is refused, naming the new version's job;
+ * - deleted mid-job: the job ends cancelled and the table holds exactly the rows its chunks committed.
+ * Mid-batch is made deterministic with a gate (a trigger that holds one row's insert).
  */
 import assert from "node:assert/strict";
 import {
@@ -18,6 +23,7 @@ import {
   describeJob,
   E2E,
   jobByObject,
+  type JobRow,
   removeObjects,
   Scope,
   type Sql,
@@ -26,7 +32,7 @@ import {
   waitFor,
   waitForJob,
 } from "./support/stack.ts";
-import { blockAtRow, chunkSummary, prepareFile } from "./support/faults.ts";
+import { blockAtRow, chunkSummary, functionEvents, type Prepared, prepareFile } from "./support/faults.ts";
 
 /** Rows of `table` not in `reference` (as multisets), and whether any row appears twice. */
 async function compare(sql: Sql, table: string, reference: string) {
@@ -37,45 +43,103 @@ async function compare(sql: Sql, table: string, reference: string) {
   return r;
 }
 
-/**
- * Waits until the Storage API's upload / delete transaction (its storage.objects trigger stopping the job)
- * waits for the chunk row that the blocked batch holds.
- */
-function waitForStopToWait(sql: Sql, blocked: number) {
-  return waitFor("the object change to wait for the batch in progress", async () => {
-    const [row] = await sql`
-      select 1 from pg_stat_activity
-      where ${blocked} = any(pg_blocking_pids(pid)) and query ~* '(insert into|delete from) storage\\.objects'`;
-    return row ? true : undefined;
-  }, 30_000);
+/** Waits for a job (by id) to be terminal with no chunk left pending or running. */
+function waitForStopped(sql: Sql, jobId: number, name: string) {
+  return waitFor(
+    "the old job to stop, with no chunk left pending or running",
+    async () => {
+      const [job] = await sql<
+        { status: string; error: string; superseded_by: string | null; rows_loaded: number; open: number }[]
+      >`
+      select status::text, error, superseded_by::text, rows_loaded::float8 as rows_loaded,
+        (select count(*)::int from csv_import.chunks c where c.job_id = j.id and c.status in ('pending', 'running'))
+          as open
+      from csv_import.jobs j where id = ${jobId}`;
+      return job.status !== "queued" && job.status !== "running" && job.open === 0 ? job : undefined;
+    },
+    90_000,
+    () => describeJob(sql, name),
+  );
 }
 
-Deno.test({ name: "faults: the object is overwritten with a new version mid-job", ...E2E }, async () => {
+/** Times an upload. */
+async function timed(work: Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await work;
+  return performance.now() - started;
+}
+
+/**
+ * The table holds exactly `newer` (loaded by the new job) plus the old job's committed rows of `older`, each
+ * once; the old job's reported rows equal what it committed.
+ */
+async function assertVersionsKeptApart(
+  sql: Sql,
+  target: string,
+  older: Prepared,
+  newer: Prepared,
+  oldJobId: number,
+  oldJobRowsLoaded: number,
+  newJob: JobRow,
+) {
+  const oldRows = (await chunkSummary(sql, oldJobId)).filter((c) => c.kind === "load")
+    .reduce((n, c) => n + c.rows_loaded, 0);
+  assert.ok(
+    oldRows > 0 && oldRows < older.manifest.rows,
+    `the old job committed part of its file (${oldRows} rows)`,
+  );
+  assert.equal(oldJobRowsLoaded, oldRows, "the old job reports exactly the rows its batches committed");
+  await sql.unsafe(
+    `create temp table older_part as select * from ${target} except all select * from ${newer.reference}`,
+  );
+  try {
+    const [{ missing }] = await sql.unsafe<{ missing: number }[]>(
+      `select count(*)::int as missing from (select * from ${newer.reference} except all select * from ${target}) x`,
+    );
+    assert.equal(missing, 0, "every row of the new file is in the table");
+    const [t] = await sql.unsafe<{ n: number }[]>(`select count(*)::int as n from ${target}`);
+    assert.equal(
+      t.n,
+      newer.manifest.rows + oldRows,
+      "table = the whole new file + the old job's committed rows",
+    );
+    assert.deepEqual(await compare(sql, "older_part", older.reference), {
+      n: oldRows,
+      distinct_ids: oldRows,
+      foreign: 0,
+    }, "the rest: exactly the old job's committed rows, each once, each from the old file");
+  } finally {
+    await sql.unsafe("drop table if exists older_part");
+  }
+  assert.equal(newJob.status, "succeeded", newJob.error ?? "");
+  assert.equal(newJob.rows_loaded, newer.manifest.rows);
+  assert.equal(newJob.rows_parsed, newer.manifest.rows);
+}
+
+/** Two files that differ in every row, one target without a primary key, one chunk at a time (~4,000 rows). */
+async function twoVersions(sql: Sql, scope: Scope, seeds: [number, number]) {
+  const v1 = await prepareFile(sql, scope, { rows: 40_000, seed: seeds[0], label: "v1" });
+  const v2 = await prepareFile(sql, scope, { rows: 25_000, seed: seeds[1], label: "v2" });
+  await scope.profile({
+    pathPattern: `${scope.prefix}/%`,
+    targetTable: v1.target,
+    chunkSizeBytes: 512 * 1024,
+    maxParallelChunks: 1,
+  });
+  return { v1, v2, target: v1.target, name: scope.object("orders.csv") };
+}
+
+Deno.test({ name: "faults: overwritten while a batch is writing (D1)", ...E2E }, async () => {
   const sql = connect();
   const scope = new Scope(sql, "overwrite");
   try {
-    // v1 and v2 differ in every row (different seeds); both load into one target without a primary key.
-    const v1 = await prepareFile(sql, scope, { rows: 40_000, seed: 21, label: "v1" });
-    const v2 = await prepareFile(sql, scope, { rows: 25_000, seed: 22, label: "v2" });
-    const target = v1.target;
-    // One chunk at a time (~4,000 rows each): while a gate holds one chunk, the later ones wait.
-    await scope.profile({
-      pathPattern: `${scope.prefix}/%`,
-      targetTable: target,
-      chunkSizeBytes: 512 * 1024,
-      maxParallelChunks: 1,
-    });
-    const name = scope.object("orders.csv");
-    // The Storage API first runs the upload's row write as a rolled-back probe (RLS permission test, as hosted
-    // does), whose trigger also waits for the batch in progress; the real write comes after the bytes. Gate A
-    // holds v1 for the probe, gate B (a later chunk, not the last) for the real write.
-    const gateA = await blockAtRow(sql, scope, target, 20_000);
-    const gateB = await blockAtRow(sql, scope, target, 30_000);
+    const { v1, v2, target, name } = await twoVersions(sql, scope, [21, 22]);
+    const gate = await blockAtRow(sql, scope, target, 20_000);
     await upload(name, { path: v1.file });
-    const [blockedA] = await waitFor(
-      "v1's import to block at gate A",
+    await waitFor(
+      "v1's import to block at the gate",
       async () => {
-        const w = await gateA.waiters();
+        const w = await gate.waiters();
         return w.length === 1 ? w : undefined;
       },
       30_000,
@@ -83,91 +147,144 @@ Deno.test({ name: "faults: the object is overwritten with a new version mid-job"
     );
     const oldJob = (await jobByObject(sql, name))!;
 
-    const overwrite = upload(name, { path: v2.file }, { upsert: true });
-    await waitForStopToWait(sql, blockedA); // the probe
-    await gateA.release();
-    // v1 goes on up to gate B (a later chunk, not the last), so it cannot finish before the real write, which
-    // cancels it either while its next chunk waits for a claim or while the batch at gate B is open.
-    await waitFor(
-      "the real write to stop v1",
-      async () => {
-        const [job] = await sql<
-          { status: string }[]
-        >`select status::text from csv_import.jobs where id = ${oldJob.id}`;
-        if (job.status !== "queued" && job.status !== "running") return true;
-        const [waiter] = await gateB.waiters();
-        if (waiter === undefined) {
-          // The probe held v1's pending chunks while it waited, so the dispatch after chunk 4 may have found
-          // nothing to claim: run the reconciler as pg_cron would.
-          const [running] =
-            await sql`select 1 from csv_import.chunks where job_id = ${oldJob.id} and status = 'running'`;
-          if (!running) await sql`select csv_import.reconcile()`;
-          return undefined;
-        }
-        const [write] = await sql`select 1 from pg_stat_activity
-        where ${waiter} = any(pg_blocking_pids(pid)) and query ~* 'insert into storage\\.objects'`;
-        return write ? true : undefined;
-      },
-      60_000,
-      () => describeJob(sql, name),
-    );
-    await gateB.release();
-    await overwrite;
+    // The upload does not wait for the batch at the gate (it used to, until Storage gave up on its lock).
+    const uploadMs = await timed(upload(name, { path: v2.file }, { upsert: true }));
+    assert.ok(uploadMs < 5_000, `the overwrite returned in ${Math.round(uploadMs)} ms`);
+    await gate.release(); // the batch goes on to commit_batch, which refuses it: it rolls back whole
 
+    const old = await waitForStopped(sql, oldJob.id, name);
     const newJob = await waitForJob(sql, name, 90_000);
     assert.notEqual(newJob.id, oldJob.id, "the new version is a new job");
-    const [old] = await sql<{ status: string; error: string; superseded_by: string; running: number }[]>`
-      select status::text, error, superseded_by::text,
-        (select count(*)::int from csv_import.chunks c where c.job_id = j.id and c.status in ('pending', 'running'))
-          as running
-      from csv_import.jobs j where id = ${oldJob.id}`;
-    assert.deepEqual(old, {
+    assert.deepEqual({ ...old, rows_loaded: undefined }, {
       status: "cancelled",
       error: `Superseded by a newer version of ${name} (job ${newJob.id})`,
       superseded_by: String(newJob.id),
-      running: 0,
+      rows_loaded: undefined,
+      open: 0,
     });
-
-    // The new job loaded v2 exactly; everything else in the table is the old job's committed rows of v1.
-    const oldRows = (await chunkSummary(sql, oldJob.id)).filter((c) => c.kind === "load")
-      .reduce((n, c) => n + c.rows_loaded, 0);
-    assert.ok(
-      oldRows > 0 && oldRows < v1.manifest.rows,
-      `the old job committed part of v1 (${oldRows} rows)`,
-    );
-    await sql.unsafe(
-      `create temp table v1_part as select * from ${target} except all select * from ${v2.reference}`,
-    );
-    try {
-      const fromV2 = await sql.unsafe<{ missing: number }[]>(
-        `select count(*)::int as missing from (select * from ${v2.reference} except all select * from ${target}) x`,
-      );
-      assert.equal(fromV2[0].missing, 0, "every row of v2 is in the table");
-      const [t] = await sql.unsafe<{ n: number }[]>(`select count(*)::int as n from ${target}`);
-      assert.equal(t.n, v2.manifest.rows + oldRows, "table = all of v2 + the old job's committed rows");
-      assert.deepEqual(await compare(sql, "v1_part", v1.reference), {
-        n: oldRows,
-        distinct_ids: oldRows,
-        foreign: 0,
-      }, "the rest: exactly the old job's committed rows, each once, each from v1");
-    } finally {
-      await sql.unsafe("drop table if exists v1_part");
-    }
-    assert.equal(newJob.status, "succeeded", newJob.error ?? "");
-    assert.equal(newJob.rows_loaded, v2.manifest.rows);
-    assert.equal(newJob.rows_parsed, v2.manifest.rows);
+    await assertVersionsKeptApart(sql, target, v1, v2, oldJob.id, old.rows_loaded, newJob);
   } finally {
     await scope.dispose();
     await sql.end();
   }
 });
 
+Deno.test(
+  { name: "faults: overwritten while the old job's row is held: it stops itself (D1)", ...E2E },
+  async () => {
+    const sql = connect(6);
+    const scope = new Scope(sql, "overwrite_held");
+    const holder = await sql.reserve();
+    try {
+      const { v1, v2, target, name } = await twoVersions(sql, scope, [31, 32]);
+      await upload(name, { path: v1.file });
+      const oldJob = await waitFor(
+        "v1's import to commit some rows",
+        async () => {
+          const job = await jobByObject(sql, name);
+          return job && job.status === "running" && job.rows_loaded > 0 ? job : undefined;
+        },
+        30_000,
+        () => describeJob(sql, name),
+      );
+
+      // Hold the old job's row, as a batch that does not commit would: the storage trigger cannot stop the job
+      // within its lock timeout, so the old job keeps running once the row is free.
+      await holder`begin`;
+      await holder`select 1 from csv_import.jobs where id = ${oldJob.id} for no key update`;
+      const uploadMs = await timed(upload(name, { path: v2.file }, { upsert: true }));
+      assert.ok(
+        uploadMs >= 1_500 && uploadMs < 6_000,
+        `the overwrite waited only the lock timeout (${uploadMs} ms)`,
+      );
+      const [{ status: stillRunning }] = await sql<{ status: string }[]>`
+      select status::text from csv_import.jobs where id = ${oldJob.id}`;
+      assert.equal(stillRunning, "running", "the trigger could not stop the old job");
+      const [newer] = await sql<{ id: string }[]>`
+      select id::text from csv_import.jobs where bucket_id = ${BUCKET} and object_name = ${name} and id <> ${oldJob.id}`;
+      assert.ok(newer, "the new version got its job with the upload");
+      await holder`rollback`;
+
+      // The old job's next read sees another ETag, or its next batch another object version: it stops itself.
+      const old = await waitForStopped(sql, oldJob.id, name);
+      const newJob = await waitForJob(sql, name, 90_000);
+      assert.equal(old.status, "cancelled");
+      assert.equal(old.superseded_by, String(newJob.id));
+      assert.match(
+        old.error,
+        new RegExp(`^The object ${name} changed during the import \\(superseded by job ${newJob.id}\\)`),
+      );
+      const stops = (await functionEvents(oldJob.id)).filter((e) => e.event === "chunk_stopped");
+      assert.ok(
+        stops.some((e) => e.outcome === "superseded"),
+        `a chunk stopped as superseded: ${JSON.stringify(stops)}`,
+      );
+      await assertVersionsKeptApart(sql, target, v1, v2, oldJob.id, old.rows_loaded, newJob);
+    } finally {
+      await holder`rollback`.catch(() => {});
+      holder.release();
+      await scope.dispose();
+      await sql.end();
+    }
+  },
+);
+
+Deno.test(
+  { name: "faults: a cancelled job whose object was overwritten is not retried (D2)", ...E2E },
+  async () => {
+    const sql = connect();
+    const scope = new Scope(sql, "retry_overwritten");
+    try {
+      const { v1, v2, target, name } = await twoVersions(sql, scope, [41, 42]);
+      const gate = await blockAtRow(sql, scope, target, 20_000);
+      await upload(name, { path: v1.file });
+      await waitFor(
+        "D's import to block at the gate",
+        async () => {
+          const w = await gate.waiters();
+          return w.length === 1 ? w : undefined;
+        },
+        30_000,
+        () => describeJob(sql, name),
+      );
+      const d = (await jobByObject(sql, name))!;
+      await sql`select csv_import.cancel_job(${d.id})`;
+      await gate.release();
+      const stopped = await waitForStopped(sql, d.id, name);
+      assert.equal(stopped.status, "cancelled");
+
+      await upload(name, { path: v2.file }, { upsert: true });
+      const e = await waitForJob(sql, name, 90_000);
+      assert.notEqual(e.id, d.id);
+      await assert.rejects(
+        sql`select csv_import.retry_job(${d.id})`,
+        (error: Error & { code?: string }) => {
+          assert.equal(error.code, "55000");
+          assert.equal(
+            error.message,
+            `The object ${BUCKET}/${name} was overwritten after job ${d.id} started: job ${e.id} imports the new version; retry that one instead`,
+          );
+          return true;
+        },
+      );
+      const [after] = await sql<{ status: string; open: number }[]>`
+      select status::text, (select count(*)::int from csv_import.chunks c
+                            where c.job_id = j.id and c.status in ('pending', 'running')) as open
+      from csv_import.jobs j where id = ${d.id}`;
+      assert.deepEqual(after, { status: "cancelled", open: 0 }, "the refused retry changed nothing");
+      await assertVersionsKeptApart(sql, target, v1, v2, d.id, stopped.rows_loaded, e);
+    } finally {
+      await scope.dispose();
+      await sql.end();
+    }
+  },
+);
+
 Deno.test({ name: "faults: the object is deleted mid-job", ...E2E }, async () => {
   const sql = connect();
   const scope = new Scope(sql, "deleted");
   try {
     const p = await prepareFile(sql, scope, { rows: 40_000, seed: 23, label: "deleted" });
-    // One chunk at a time, so that while the gate holds chunk 4 (rows ~16,000–20,000), chunks 5–9 wait.
     await scope.profile({
       pathPattern: `${scope.prefix}/%`,
       targetTable: p.target,
@@ -177,7 +294,7 @@ Deno.test({ name: "faults: the object is deleted mid-job", ...E2E }, async () =>
     const name = scope.object("orders.csv");
     const gate = await blockAtRow(sql, scope, p.target, 20_000);
     await upload(name, { path: p.file });
-    const [blocked] = await waitFor(
+    await waitFor(
       "the import to block mid-job",
       async () => {
         const w = await gate.waiters();
@@ -186,24 +303,21 @@ Deno.test({ name: "faults: the object is deleted mid-job", ...E2E }, async () =>
       30_000,
       () => describeJob(sql, name),
     );
+    const job = (await jobByObject(sql, name))!;
 
-    const removal = removeObjects([name]);
-    await waitForStopToWait(sql, blocked);
+    const removalMs = await timed(removeObjects([name]));
+    assert.ok(removalMs < 5_000, `the removal did not wait for the batch (${Math.round(removalMs)} ms)`);
     await gate.release();
-    await removal;
     const { data: listed } = await supabase.storage.from(BUCKET).list(scope.prefix);
     assert.deepEqual(listed ?? [], [], "the object is gone");
 
-    const job = await waitForJob(sql, name, 60_000);
-    assert.equal(job.status, "cancelled");
-    assert.equal(job.error, `The object ${name} was deleted during the import`);
-    // Chunks stop at their next batch boundary; give any in flight a moment to see the stop, then none is left.
-    const chunks = await waitFor("every chunk to be finished or cancelled", async () => {
-      const c = await chunkSummary(sql, job.id);
-      return c.some((x) => x.status === "pending" || x.status === "running") ? undefined : c;
-    }, 30_000);
-    const loaded = chunks.filter((c) => c.kind === "load").reduce((n, c) => n + c.rows_loaded, 0);
+    const stopped = await waitForStopped(sql, job.id, name);
+    assert.equal(stopped.status, "cancelled");
+    assert.equal(stopped.error, `The object ${name} was deleted during the import`);
+    const loaded = (await chunkSummary(sql, job.id)).filter((c) => c.kind === "load")
+      .reduce((n, c) => n + c.rows_loaded, 0);
     assert.ok(loaded > 0 && loaded < p.manifest.rows, `part of the file was committed (${loaded} rows)`);
+    assert.equal(stopped.rows_loaded, loaded, "the job reports exactly the rows its batches committed");
     assert.deepEqual(
       await compare(sql, p.target, p.reference),
       { n: loaded, distinct_ids: loaded, foreign: 0 },

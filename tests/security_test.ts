@@ -283,12 +283,13 @@ Deno.test(
       } and status = 'succeeded_with_rejects'`;
       assert.equal(count, 2, "both jobs are unchanged");
 
-      // Every csv_import function, called directly, is refused to users and anon (trigger functions cannot be
+      // Every csv_import function and procedure, called directly, is refused to users and anon (trigger functions cannot be
       // called directly at all; their EXECUTE privilege is checked instead).
       const functions = await sql<{ sig: string; call: string | null }[]>`
       select p.oid::regprocedure::text as sig,
              case when p.prorettype = 'trigger'::regtype then null
-                  else format('select csv_import.%I(%s)', p.proname,
+                  else format(case p.prokind when 'p' then 'call csv_import.%I(%s)' else 'select csv_import.%I(%s)' end,
+                    p.proname,
                     (select string_agg(format('null::%s', format_type(t, null)), ', ' order by i)
                      from unnest(p.proargtypes) with ordinality as a(t, i))) end as call
       from pg_proc p where p.pronamespace = 'csv_import'::regnamespace order by 1`;

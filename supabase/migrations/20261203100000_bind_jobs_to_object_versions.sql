@@ -382,21 +382,12 @@ set search_path = ''
 as $$
 declare
   v_chunk csv_import.chunks;
-  v_job csv_import.jobs;
-  v_newer bigint;
 begin
   select * into v_chunk from csv_import.chunks where id = p_chunk_id;
   if not found or v_chunk.lease_token is distinct from p_lease_token then
     return coalesce(v_chunk.status::text, 'missing');
   end if;
-  select * into v_job from csv_import.jobs where id = v_chunk.job_id;
-  if v_job.status in ('queued', 'running')
-     and not csv_import.object_is_current(v_job.bucket_id, v_job.object_name, v_job.object_version) then
-    v_newer := csv_import.current_job_of_object(v_job.bucket_id, v_job.object_name);
-    perform csv_import.stop_job(v_job.id, 'cancelled', format(
-      'The object %s changed during the import (%s); the rows of this version that were committed stay',
-      v_job.object_name, coalesce('superseded by job ' || v_newer, 'overwritten, moved or deleted')), v_newer);
-  end if;
+  perform csv_import._stop_if_superseded(v_chunk.job_id);
   update csv_import.chunks c set status = 'cancelled', lease_token = null, lease_until = null, updated_at = now()
   from csv_import.jobs j
   where c.id = p_chunk_id and j.id = c.job_id and j.status not in ('queued', 'running')
@@ -450,7 +441,7 @@ begin
   loop
     if v_chunk.job_status in ('queued', 'running') then
       perform csv_import._retry_or_dead(v_chunk.id, 'Lease expired: the worker stopped before finishing the chunk',
-        v_chunk.attempts, v_chunk.max_attempts);
+        v_chunk.attempts, v_chunk.max_attempts, p_backoff => false);
     else
       update csv_import.chunks set status = 'cancelled', lease_token = null, lease_until = null, updated_at = now()
       where id = v_chunk.id;
@@ -458,6 +449,40 @@ begin
     v_count := v_count + 1;
   end loop;
   return v_count;
+end
+$$;
+
+-- Requeues a chunk, or dead-letters it after p_max attempts (as before). With p_backoff false the chunk is ready at
+-- once: an expired lease already waited LEASE_SECONDS, and a further backoff only delayed the take-over of a killed
+-- worker's chunk to the next reclaim round. Failures a worker reports (fail_chunk) keep the backoff.
+drop function if exists csv_import._retry_or_dead(bigint, text, int, int);
+create or replace function csv_import._retry_or_dead(
+  p_chunk_id bigint, p_error text, p_attempts int, p_max int, p_backoff boolean default true
+) returns text
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_dead csv_import.chunks;
+begin
+  if p_attempts >= p_max then
+    update csv_import.chunks set status = 'dead', lease_token = null, lease_until = null, finished_at = now(),
+      last_error = format('%s (attempt %s of %s)', p_error, p_attempts, p_max), updated_at = now()
+    where id = p_chunk_id
+    returning * into v_dead;
+    if v_dead.kind = 'scan' then
+      update csv_import.chunks set status = 'cancelled', finished_at = now(), updated_at = now(),
+        last_error = format('Not processed: scan chunk %s before it failed', v_dead.chunk_index)
+      where job_id = v_dead.job_id and chunk_index > v_dead.chunk_index and status = 'pending';
+    end if;
+    perform csv_import.finalize_job(v_dead.job_id);
+    return 'dead';
+  end if;
+  update csv_import.chunks set status = 'pending', lease_token = null, lease_until = null,
+    available_at = now() + case when p_backoff then csv_import.retry_delay(p_attempts) else interval '0' end,
+    last_error = format('%s (attempt %s of %s)', p_error, p_attempts, p_max), updated_at = now()
+  where id = p_chunk_id;
+  return 'retry';
 end
 $$;
 
@@ -515,6 +540,31 @@ as $$
   where o.bucket_id = p_bucket_id and o.name = p_object_name
 $$;
 
+-- Stops an active job whose object no longer holds its version (overwritten, moved or deleted after the storage
+-- trigger could not stop it in time), as superseded by the job of the version the object holds now, if any.
+-- Returns whether it stopped the job. Locks: the job row (stop_job). Callers: release_stopped_chunk,
+-- _stop_stale_jobs.
+create or replace function csv_import._stop_if_superseded(p_job_id bigint)
+returns boolean
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_job csv_import.jobs;
+  v_newer bigint;
+begin
+  select * into v_job from csv_import.jobs where id = p_job_id;
+  if v_job.status not in ('registering', 'queued', 'running')
+     or csv_import.object_is_current(v_job.bucket_id, v_job.object_name, v_job.object_version) then
+    return false;
+  end if;
+  v_newer := csv_import.current_job_of_object(v_job.bucket_id, v_job.object_name);
+  return csv_import.stop_job(v_job.id, 'cancelled', format(
+    'The object %s changed during the import (%s); the rows of this version that were committed stay',
+    v_job.object_name, coalesce('superseded by job ' || v_newer, 'overwritten, moved or deleted')), v_newer);
+end
+$$;
+
 -- Stops active jobs whose object no longer holds their version (the trigger could not stop them in time), and
 -- cancels leftover chunks of stopped jobs. Bounded per call. Returns how many jobs it stopped. Caller: reconcile.
 create or replace function csv_import._stop_stale_jobs(p_limit int default 100)
@@ -533,9 +583,7 @@ begin
     order by j.id
     limit p_limit
   loop
-    if csv_import.stop_job(v_job.id, 'cancelled',
-         format('The object %s was overwritten, moved or deleted during the import', v_job.object_name),
-         csv_import.current_job_of_object(v_job.bucket_id, v_job.object_name)) then
+    if csv_import._stop_if_superseded(v_job.id) then
       v_count := v_count + 1;
     end if;
   end loop;

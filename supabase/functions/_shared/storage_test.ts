@@ -130,3 +130,72 @@ Deno.test("a 4xx answer is not retried; persistent 503s give up after the attemp
   await assert.rejects(read(busy.client, 0, 10), /503/);
   assert.equal(busy.ranges.length, 6);
 });
+
+/** A fake Storage whose successive responses carry the given ETags (null: none), each cut short after 3000 bytes. */
+function versionedStorage(etags: (string | null)[]) {
+  let n = 0;
+  const fetchFn = (_url: string | URL | Request, init?: RequestInit) => {
+    const [, from, to] = /bytes=(\d+)-(\d*)/.exec(new Headers(init?.headers).get("range")!)!;
+    const start = Number(from);
+    const end = to === "" ? object.length : Number(to) + 1;
+    const etag = etags[Math.min(n++, etags.length - 1)];
+    const headers = new Headers({ "Content-Range": `bytes ${start}-${end - 1}/${object.length}` });
+    if (etag !== null) headers.set("ETag", etag);
+    return Promise.resolve(
+      new Response(byteStream(object.slice(start, Math.min(end, start + 3000))), { status: 206, headers }),
+    );
+  };
+  return new StorageClient({ supabaseUrl: "http://storage.test", key: "k", fetch: fetchFn as typeof fetch });
+}
+
+Deno.test("a version-bound read yields bytes only from responses with the job's ETag", async (t) => {
+  const collect = async (client: StorageClient, etag: string) => {
+    const out: number[] = [];
+    for await (const piece of client.readRange("b", "o", 0, 10_000, "fresh", { etag })) out.push(...piece);
+    return out;
+  };
+  await t.step("the same ETag, strong or weak, on every resumed response: every byte", async () => {
+    const bytes = await collect(versionedStorage(['"v1"', 'W/"v1"', '"v1"', '"v1"']), '"v1"');
+    assert.deepEqual(bytes, [...object]);
+  });
+  await t.step("another version's ETag on the first response: ObjectChangedError, no byte", async () => {
+    const seen: number[] = [];
+    await assert.rejects(async () => {
+      for await (
+        const piece of versionedStorage(['"v2"']).readRange("b", "o", 0, 10_000, "fresh", { etag: '"v1"' })
+      ) {
+        seen.push(...piece);
+      }
+    }, (e: Error) => e.name === "ObjectChangedError" && /"v2"/.test(e.message));
+    assert.equal(seen.length, 0);
+  });
+  await t.step(
+    "the object changes between resumed responses: the new version's bytes are not read",
+    async () => {
+      const seen: number[] = [];
+      await assert.rejects(async () => {
+        for await (
+          const piece of versionedStorage(['"v1"', '"v2"']).readRange("b", "o", 0, 10_000, "fresh", {
+            etag: '"v1"',
+          })
+        ) seen.push(...piece);
+      }, (e: Error) => e.name === "ObjectChangedError");
+      assert.deepEqual(seen, [...object.slice(0, 3000)], "only the bytes of the job's version");
+    },
+  );
+  await t.step("a response without an ETag cannot prove its version: refused", async () => {
+    await assert.rejects(
+      () => collect(versionedStorage([null]), '"v1"'),
+      (e: Error) => e.name === "ObjectChangedError",
+    );
+  });
+  await t.step("without an expected ETag nothing is checked", async () => {
+    const out: number[] = [];
+    for await (
+      const piece of versionedStorage(['"v1"', '"v2"', null, '"v3"']).readRange("b", "o", 0, 10_000)
+    ) {
+      out.push(...piece);
+    }
+    assert.deepEqual(out, [...object]);
+  });
+});
