@@ -231,7 +231,7 @@ as $$
           and s.status in ('pending', 'running')
       ),
     'bucket_id', j.bucket_id, 'object_name', j.object_name, 'object_version', j.object_version,
-    'object_etag', j.object_etag,
+    'object_etag', j.object_etag, 'rejects_stored', j.rejects_stored,
     'object_size', j.object_size, 'data_start', j.data_start, 'chunk_count', j.chunk_count,
     'target_table', j.target_table, 'dialect', j.dialect, 'columns', j.columns,
     'profile', to_jsonb(p) - 'created_at' - 'updated_at'
@@ -284,7 +284,11 @@ $$;
 -- chunk's progress marker advanced and its lease extended; with p_final the chunk succeeds and, when it was the
 -- job's last unfinished chunk, the job is finalized in the same transaction. Locks: the chunk row (already held
 -- from begin_batch), then the job row. Raises 40001 if the batch was not opened by this caller.
--- Returns {"job_status", "job_finished"} or {"refused"}.
+-- p_rejected_unstored: rejects of this batch beyond those in p_rejects, counted only (the worker stops sending
+-- details once the job's stored rejects reach the cap: 1M rejected rows cost 1M JSON objects for nothing).
+-- Returns {"job_status", "job_finished", "rejects_stored"} or {"refused"}.
+drop function if exists csv_import.commit_batch(bigint, uuid, int, bigint, bigint, bigint, bigint, bigint, bigint, jsonb,
+  boolean, interval, bigint);
 create or replace function csv_import.commit_batch(
   p_chunk_id bigint,
   p_lease_token uuid,
@@ -298,14 +302,16 @@ create or replace function csv_import.commit_batch(
   p_rejects jsonb,
   p_final boolean,
   p_lease interval default interval '20 seconds',
-  p_max_stored_rejects bigint default 100000
+  p_max_stored_rejects bigint default 100000,
+  p_rejected_unstored bigint default 0
 ) returns jsonb
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
   v_chunk csv_import.chunks;
-  v_rejected bigint := coalesce(jsonb_array_length(p_rejects), 0);
+  v_detailed bigint := coalesce(jsonb_array_length(p_rejects), 0);
+  v_rejected bigint := coalesce(jsonb_array_length(p_rejects), 0) + coalesce(p_rejected_unstored, 0);
   v_stored bigint;
   v_job csv_import.jobs;
 begin
@@ -334,7 +340,7 @@ begin
     return jsonb_build_object('refused', 'superseded');
   end if;
 
-  v_stored := greatest(0, least(v_rejected, p_max_stored_rejects - v_job.rejects_stored));
+  v_stored := greatest(0, least(v_detailed, p_max_stored_rejects - v_job.rejects_stored));
   if v_stored > 0 then
     insert into csv_import.rejects (job_id, chunk_id, line_number, column_name, reason, raw_record)
     select v_chunk.job_id, p_chunk_id, r.line, r."column", r.reason, r.raw
@@ -367,7 +373,24 @@ begin
   end if;
   select * into v_job from csv_import.jobs where id = v_chunk.job_id;
   return jsonb_build_object('job_status', v_job.status,
-    'job_finished', v_job.status not in ('registering', 'queued', 'running'));
+    'job_finished', v_job.status not in ('registering', 'queued', 'running'), 'rejects_stored', v_job.rejects_stored);
+end
+$$;
+
+-- A worker that has used its invocation's work budget (WORKER_INVOCATION_WORK_MS) hands its chunk on between two
+-- batches: pending again, ready at once, the attempt it was claimed with given back (a yield is no failure), so
+-- the next invocation resumes after the last committed batch. Ignored ('lease_lost') when the lease is not the
+-- caller's. Locks: the chunk row. Caller: the chunk worker.
+create or replace function csv_import.yield_chunk(p_chunk_id bigint, p_lease_token uuid)
+returns text
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  update csv_import.chunks set status = 'pending', lease_token = null, lease_until = null, available_at = now(),
+    attempts = greatest(attempts - 1, 0), updated_at = now()
+  where id = p_chunk_id and lease_token = p_lease_token and status = 'running';
+  return case when found then 'yielded' else 'lease_lost' end;
 end
 $$;
 

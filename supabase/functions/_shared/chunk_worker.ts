@@ -99,6 +99,8 @@ export interface ChunkContext {
   /** The object version the job loads, and its ETag (every range response must carry it). */
   object_version: string;
   object_etag: string | null;
+  /** Rejects the job had stored when the chunk was claimed. */
+  rejects_stored: number | string;
   object_size: number;
   data_start: number;
   target_table: string;
@@ -116,9 +118,11 @@ export interface ChunkContext {
 
 export type ChunkOutcome =
   | {
-    outcome: "scanned" | "loaded";
+    outcome: "scanned" | "loaded" | "yielded";
     rows?: number;
     rejected?: number;
+    /** A yielded load: the synchronous work it did before handing the rest of its chunk on. */
+    workMs?: number;
     jobFinished?: boolean;
     /** A load: its fast-path COPY pieces by format (CopyPiece.binary). */
     pieces?: { binary: number; text: number };
@@ -198,9 +202,11 @@ export async function processChunk(
       ...("pieces" in result
         ? { binary_pieces: result.pieces?.binary, text_pieces: result.pieces?.text }
         : {}),
+      ...("workMs" in result ? { work_ms: result.workMs } : {}),
       ms: Math.round(performance.now() - started),
     });
-    return { ...result, workBytes };
+    // A yielded chunk spent this invocation's budget: it takes on nothing more (chunk/index.ts).
+    return { ...result, workBytes: result.outcome === "yielded" ? Number.MAX_SAFE_INTEGER : workBytes };
   } catch (thrown) {
     // A response of another version: superseded when the job's version is gone, else a stale copy (transient).
     const error = thrown instanceof ObjectChangedError && !(await versionIsCurrent(deps, ctx))
@@ -354,6 +360,9 @@ function givePieceBack(piece: CopyPiece): void {
   if (sparePieces.length < SPARE_PIECES_KEPT) sparePieces.push(piece);
 }
 
+/** What a reject costs beyond its text when it is held and sent (object, line, column): counted per reject. */
+const REJECT_OVERHEAD_CHARS = 64;
+
 /** A batch's rows as they are parsed: what the next COPY piece holds, and what commit_batch needs. */
 class RowSource {
   readonly #reader: ChunkReader;
@@ -371,6 +380,14 @@ class RowSource {
   chars = 0;
   pieces = 0;
   rejects: RowReject[] = [];
+  /** The current batch's rejects' text, counted with its COPY bytes against the batch's byte limit. */
+  rejectChars = 0;
+  /** Rejects of the current batch past `detailBudget`: counted only (the job stores no more of them). */
+  countedRejects = 0;
+  /** How many rejects the job may still store (set by the caller): past it, rejects are counted only. */
+  detailBudget = Number.POSITIVE_INFINITY;
+  /** Milliseconds of synchronous parsing and converting so far (this source's share of the invocation's work). */
+  workMs = 0;
 
   constructor(
     makeReader: (hooks: Pick<RecordParserOptions, "fastRecord" | "onRecord">) => ChunkReader,
@@ -405,6 +422,8 @@ class RowSource {
     this.chars = 0;
     this.pieces = 0;
     this.rejects = [];
+    this.rejectChars = 0;
+    this.countedRejects = 0;
   }
 
   /** Gives back a piece once the database is done with it (settled), for reuse. */
@@ -421,7 +440,11 @@ class RowSource {
    * piece. At most two pieces are out at a time (one being filled, one with the database): the one before the
    * previous must have been released.
    */
-  async nextPiece(rows: number, maxBytes: number): Promise<{ piece: CopyPiece; last: boolean }> {
+  async nextPiece(
+    rows: number,
+    maxBytes: number,
+    maxRejects: number,
+  ): Promise<{ piece: CopyPiece; last: boolean }> {
     const piece = this.#spare ?? this.#spare2;
     if (piece === null) throw new Error("RowSource: both pieces are still in use");
     if (piece === this.#spare) this.#spare = null;
@@ -429,7 +452,8 @@ class RowSource {
     this.#current = piece;
     for (;;) {
       if (
-        this.#ended || this.parsed >= rows || this.chars + piece.length >= maxBytes ||
+        this.#ended || this.parsed >= rows || this.chars + this.rejectChars + piece.length >= maxBytes ||
+        this.rejects.length >= maxRejects ||
         this.pieces + 1 >= MAX_PIECES_PER_BATCH
       ) return this.#cut(piece, true);
       if (piece.length >= PIECE_BYTES) return this.#cut(piece, false);
@@ -449,19 +473,19 @@ class RowSource {
     const converted = this.#converter.convert(record);
     if (typeof converted === "string") {
       piece.add(converted, record.line, record.offset, record.byteLength);
+    } else if (this.rejects.length >= this.detailBudget) {
+      this.countedRejects++; // nothing held: the job has stored all the rejects it may
     } else {
-      this.rejects.push({
-        line: record.line,
-        column: converted.column,
-        reason: converted.reason,
-        raw: record.raw,
-      });
+      const raw = record.raw;
+      this.rejects.push({ line: record.line, column: converted.column, reason: converted.reason, raw });
+      this.rejectChars += raw.length + converted.reason.length + REJECT_OVERHEAD_CHARS;
     }
   }
 
   /** One read from Storage, parsed into the current piece (and the batch's rejects). */
   async #read(): Promise<void> {
     const { done, value } = await this.#input.read();
+    const started = performance.now();
     if (done) {
       if (!this.#reader.done) this.#reader.finish();
       this.#ended = true;
@@ -469,6 +493,7 @@ class RowSource {
       this.#reader.push(value);
       if (this.#reader.done) this.#ended = true;
     }
+    this.workMs += performance.now() - started;
   }
 
   /** Stops the Storage read (leaving the loop early cancels the request) and gives the pieces back. */
@@ -533,6 +558,10 @@ async function loadRange(
   const maxStoredRejects = profileCap == null
     ? config.maxStoredRejects
     : Math.min(config.maxStoredRejects, Number(profileCap));
+  // How many more rejects the job may store, as far as this worker knows (commit_batch enforces it exactly).
+  let storedLeft = maxStoredRejects - Number(ctx.rejects_stored ?? 0);
+  // This invocation's synchronous work so far (ms): past WORKER_INVOCATION_WORK_MS the chunk is handed on.
+  const work = { ms: 0 };
   let seq = ctx.batches_committed;
   // The last committed progress marker: where a retry (in place, or by SQL) resumes.
   let committed: { offset: number; line: number } | null = ctx.resume_offset !== null
@@ -551,22 +580,31 @@ async function loadRange(
     written: { loaded: number; skipped: number },
     rejects: RowReject[],
     final: boolean,
+    countedRejects = 0,
   ) => {
-    await fillRaw(deps, ctx, rejects, scanned);
-    const stored = rejects.map((r) => ({
+    // Details only for the rejects the job can still store (MAX_STORED_REJECTS); the others are counted.
+    const detailed = rejects.length <= storedLeft ? rejects : rejects.slice(0, Math.max(0, storedLeft));
+    const counted = countedRejects + rejects.length - detailed.length;
+    await fillRaw(deps, ctx, detailed, scanned);
+    const started = performance.now();
+    const stored = JSON.stringify(detailed.map((r) => ({
       line: r.line,
       column: r.column,
       reason: noNul(r.reason),
       raw: noNul(r.raw),
-    }));
+    })));
+    work.ms += performance.now() - started;
     const [{ outcome }] = await tx<
-      { outcome: { job_finished?: boolean; refused?: "stopped" | "superseded" } }[]
+      {
+        outcome: { job_finished?: boolean; rejects_stored?: number; refused?: "stopped" | "superseded" };
+      }[]
     >`
       select csv_import.commit_batch(${ctx.chunk_id}, ${leaseToken}::uuid, ${seq}, ${firstRecordAt}::bigint,
         ${next.offset}::bigint, ${next.line}::bigint, ${parsed}, ${written.loaded}, ${written.skipped},
-        ${tx.json(stored)},
-        ${final}, make_interval(secs => ${config.leaseSeconds}), ${maxStoredRejects}) as outcome`;
+        ${stored}::text::jsonb, ${final}, make_interval(secs => ${config.leaseSeconds}), ${maxStoredRejects},
+        ${counted}) as outcome`;
     if (outcome.refused) throw new StopChunk(outcome.refused);
+    storedLeft = maxStoredRejects - Number(outcome.rejects_stored ?? 0);
     return outcome as { job_finished: boolean };
   };
 
@@ -623,6 +661,7 @@ async function loadRange(
       converter,
       fastRow,
     );
+    let counted = 0;
     try {
       for (;;) {
         if (deps.signal?.aborted) throw deps.signal.reason;
@@ -630,6 +669,7 @@ async function loadRange(
         // amortise the per-transaction cost. See DEFAULTS.WORKER_BATCH_BYTES for the measurements.
         const rowLimit = config.batchSize * 2 ** Math.min(batchesThisInvocation, 20);
         source.resetBatch();
+        source.detailBudget = Math.max(0, storedLeft);
         const result = await sql.begin(async (tx) => {
           await beginBatch(tx);
           const written = { loaded: 0, skipped: 0 };
@@ -647,7 +687,11 @@ async function loadRange(
               source.release(done.piece as CopyPiece);
             };
             for (;;) {
-              const { piece, last } = await source.nextPiece(rowLimit, config.batchBytes);
+              const { piece, last } = await source.nextPiece(
+                rowLimit,
+                config.batchBytes,
+                config.batchMaxRejects,
+              );
               if (inflight) await settle(inflight);
               if (piece.count > 0) inflight = await loader.startPiece(tx, piece);
               else {
@@ -660,7 +704,11 @@ async function loadRange(
           } else {
             const rows: PreparedRow[] = [];
             for (;;) {
-              const { piece, last } = await source.nextPiece(rowLimit, config.batchBytes);
+              const { piece, last } = await source.nextPiece(
+                rowLimit,
+                config.batchBytes,
+                config.batchMaxRejects,
+              );
               for (const row of piece.rows()) rows.push(row);
               source.release(piece);
               if (last) break;
@@ -671,8 +719,23 @@ async function loadRange(
           const next = { offset: reader.nextOffset, line: reader.nextLine };
           const rejects = source.rejects.length === 0 ? dbRejects : [...source.rejects, ...dbRejects];
           const firstRecordAt = ctx.resume_offset === null ? reader.firstOffset ?? null : null;
-          const outcome = await commitBatch(tx, firstRecordAt, next, source.parsed, written, rejects, final);
-          return { outcome, final, next, rejected: rejects.length, parsed: source.parsed };
+          const outcome = await commitBatch(
+            tx,
+            firstRecordAt,
+            next,
+            source.parsed,
+            written,
+            rejects,
+            final,
+            source.countedRejects,
+          );
+          return {
+            outcome,
+            final,
+            next,
+            rejected: rejects.length + source.countedRejects,
+            parsed: source.parsed,
+          };
         });
         seq++;
         batchesThisInvocation++;
@@ -682,7 +745,11 @@ async function loadRange(
         if (result.next.offset !== null && result.next.line !== null) {
           committed = { offset: result.next.offset, line: result.next.line };
         }
-        if (result.final) return;
+        if (result.final) return "done";
+        work.ms += source.workMs - counted;
+        counted = source.workMs;
+        // Hand the rest to a fresh invocation before this one nears its CPU limit (WORKER_INVOCATION_WORK_MS).
+        if (work.ms >= config.invocationWorkMs) return "yield";
       }
     } finally {
       await source.close();
@@ -691,10 +758,17 @@ async function loadRange(
 
   // A transient failure (Storage, database) rolls back the open batch; the retry resumes after the last
   // committed one, in place.
-  await withRetry(loadFromMarker, {
+  const ended = await withRetry(loadFromMarker, {
     onRetry: (error, n) =>
       log("warn", "batch_retry", { job: ctx.job_id, chunk: ctx.chunk_index, batch: seq, attempt: n, error }),
   });
+  if (ended === "yield") {
+    const [{ state }] = await withRetry(() =>
+      sql<{ state: string }[]>`select csv_import.yield_chunk(${ctx.chunk_id}, ${leaseToken}::uuid) as state`
+    );
+    if (state !== "yielded") throw new StopChunk("lease_lost");
+    return { outcome: "yielded", rows: totalRows, rejected: totalRejected, workMs: Math.round(work.ms) };
+  }
   return {
     outcome: "loaded",
     rows: totalRows,

@@ -59,6 +59,20 @@ export const DEFAULTS = {
    */
   WORKER_INVOCATION_BUDGET_BYTES: 24 * 1024 * 1024,
   /**
+   * Milliseconds of the worker's own synchronous work (parsing, converting, encoding rejects) one invocation does
+   * before it hands the rest of its chunk to a fresh invocation (csv_import.yield_chunk; the chunk resumes after
+   * its last committed batch, with no attempt spent). A chunk's byte size does not bound its work: a 3 MB file of
+   * 1M one-field rows, all rejected, took 2.0 s CPU (the hosted limit: the worker was killed, twice) and 210 MB.
+   * An ordinary 8 MiB load measures 150–300 ms here, so only reject-heavy or very narrow rows reach it.
+   */
+  WORKER_INVOCATION_WORK_MS: 500,
+  /**
+   * Most rejects one batch carries: a batch ends when it has this many, whatever its rows. With the batch's COPY
+   * bytes and its rejects' text counted together against WORKER_BATCH_BYTES, memory stays flat however many rows
+   * a file has rejected (before, a batch of 1M rejects held ~200 MB).
+   */
+  WORKER_BATCH_MAX_REJECTS: 5_000,
+  /**
    * How the fast path's pieces go to the database: "binary" (COPY BINARY while every value of a piece has a
    * binary form, else text) or "text". Measured on the 1M-row reference file, 2 cores shared by the database
    * and the functions (scripts/bench.ts, 2 × 2 runs per format, COPY pieces pooled): binary takes the database
@@ -114,6 +128,8 @@ export interface Config {
   jobConcurrency: number;
   chunkSize: number;
   invocationBudgetBytes: number;
+  invocationWorkMs: number;
+  batchMaxRejects: number;
   maxRecordBytes: number;
   maxFileBytes: number;
   maxColumns: number;
@@ -197,6 +213,8 @@ export function loadConfig(env: Env): Config {
       0,
       1024 * 1024 * 1024,
     ),
+    invocationWorkMs: int("WORKER_INVOCATION_WORK_MS", DEFAULTS.WORKER_INVOCATION_WORK_MS, 50, 600_000),
+    batchMaxRejects: int("WORKER_BATCH_MAX_REJECTS", DEFAULTS.WORKER_BATCH_MAX_REJECTS, 1, 1_000_000),
     maxRecordBytes: int("MAX_RECORD_BYTES", DEFAULTS.MAX_RECORD_BYTES, 64, 64 * 1024 * 1024),
     maxFileBytes: int("MAX_FILE_BYTES", DEFAULTS.MAX_FILE_BYTES, 1),
     maxColumns: int("MAX_COLUMNS", DEFAULTS.MAX_COLUMNS, 1, 1600),

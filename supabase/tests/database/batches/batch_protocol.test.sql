@@ -2,7 +2,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(30);
+select plan(32);
 
 \ir ../_fixtures/jobs.psql
 create function pgtap_csv.begin_batch(p_job text, p_index int, p_seq int) returns text language sql as $$
@@ -11,8 +11,10 @@ $$;
 create function pgtap_csv.commit_batch(p_job text, p_index int, p_seq int, p_first bigint, p_next bigint, p_line bigint,
   p_parsed bigint, p_loaded bigint, p_skipped bigint, p_rejects jsonb, p_final boolean, p_max_stored bigint default 100000)
 returns jsonb language sql as $$
+  -- (without rejects_stored, which the cap section checks on its own)
   select csv_import.commit_batch(pgtap_csv.chunk(p_job, 'load', p_index), pgtap_csv.token(p_job, 'load', p_index), p_seq,
     p_first, p_next, p_line, p_parsed, p_loaded, p_skipped, p_rejects, p_final, p_max_stored_rejects => p_max_stored)
+    - 'rejects_stored'
 $$;
 
 -- Job A: load chunks [20, 120) and [120, 200), scan 0, 1 header line, 50 % rejects tolerated.
@@ -134,6 +136,21 @@ select results_eq(
      from csv_import.jobs j join csv_import.chunks c on c.job_id = j.id where j.id = pgtap_csv.job('C') $$,
   $$ values ('{2,3}'::bigint[], 2::bigint, 5::bigint, 5::bigint) $$,
   'only the first 2 rejects are stored, all 5 are counted');
+
+-- Rejects beyond the stored cap travel as a count only (p_rejected_unstored); the worker learns the stored total.
+do $$ begin
+  perform pgtap_csv.plan_job('U', 100, 0, 100, '{"tolerated_reject_rate": 1}');
+  perform pgtap_csv.lease('U', 'load', 0);
+  perform pgtap_csv.begin_batch('U', 0, 0);
+end $$;
+select is(csv_import.commit_batch(pgtap_csv.chunk('U', 'load', 0), pgtap_csv.token('U', 'load', 0), 0, 0, 100, 9, 8, 0, 0,
+    '[{"line": 2, "column": "a", "reason": "r", "raw": "x"}]', true, interval '20 seconds', 1, 7) ->> 'rejects_stored',
+  '1', 'commit_batch reports how many rejects the job has stored');
+select results_eq(
+  $$ select j.rows_rejected, j.rejects_stored, c.rows_rejected, (select count(*)::int from csv_import.rejects r where r.job_id = j.id)
+     from csv_import.jobs j join csv_import.chunks c on c.job_id = j.id where j.id = pgtap_csv.job('U') $$,
+  $$ values (8::bigint, 1::bigint, 8::bigint, 1) $$,
+  '1 detailed + 7 counted rejects: 8 rejected, 1 stored');
 
 -- A clean job --------------------------------------------------------------------------------------------------------
 do $$ begin

@@ -12,7 +12,7 @@ select plan(28);
 create function pgtap_csv.commit(p_job text, p_index int, p_seq int, p_first bigint, p_next bigint, p_parsed bigint,
   p_loaded bigint, p_final boolean) returns jsonb language sql as $$
   select csv_import.commit_batch(pgtap_csv.chunk(p_job, 'load', p_index), pgtap_csv.token(p_job, 'load', p_index), p_seq,
-    p_first, p_next, 10, p_parsed, p_loaded, 0, '[]', p_final)
+    p_first, p_next, 10, p_parsed, p_loaded, 0, '[]', p_final) - 'rejects_stored'
 $$;
 
 -- Job A: load chunks [20, 120) and [120, 200), scan 0; one attempt per chunk. Chunk 0 succeeds, the scan completes,
