@@ -827,3 +827,65 @@ begin
   end if;
 end
 $$;
+
+-- Rows of a refused piece whose key already exists in the target (insert mode), found set-wise before
+-- insert_isolating bisects the rest: each becomes a reject with PostgreSQL's own wording (duplicate key value
+-- violates unique constraint "<index>", Key (<columns>)=(<values>) already exists.) and is removed from the
+-- caller's staging table pg_temp.csv_import_stage (columns c1..cn, text, in p_columns order). Why: bisection
+-- costs ~1 ms per refused row (two statements, each a subtransaction, per row when every row is refused): a
+-- re-imported 30,000-row file took 62 s; one query per unique index instead.
+-- Only unique indexes that are immediate, valid, without expressions or predicates, NULLs distinct, and whose
+-- key columns are all in the file are used; anything else (and a duplicate within the file itself) is left to
+-- bisection, as is everything if a query here fails. SECURITY INVOKER: it sees the target as the caller does.
+-- Returns (seq, message, detail). Caller: the chunk worker's isolating path (loader.ts).
+create or replace function csv_import.take_existing_keys(p_table text, p_columns text[], p_types text[])
+returns table (seq bigint, message text, detail text)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_index record;
+  v_cond text;
+  v_vals text;
+  v_cols text;
+  v_pos int;
+  v_ok boolean;
+  k int;
+begin
+  for v_index in
+    select i.indexrelid, c.relname::text as name, i.indkey::int[] as keys, i.indnkeyatts as nkeys
+    from pg_catalog.pg_index i join pg_catalog.pg_class c on c.oid = i.indexrelid
+    where i.indrelid = pg_catalog.to_regclass(p_table) and i.indisunique and i.indisvalid and i.indimmediate
+      and i.indexprs is null and i.indpred is null
+      and not coalesce((pg_catalog.to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false)
+    order by i.indexrelid
+  loop
+    v_cond := null; v_vals := null; v_cols := null; v_ok := true;
+    for k in 1 .. v_index.nkeys loop
+      select array_position(p_columns, a.attname::text) into v_pos
+      from pg_catalog.pg_attribute a
+      where a.attrelid = pg_catalog.to_regclass(p_table)
+        and a.attnum = v_index.keys[pg_catalog.array_lower(v_index.keys, 1) + k - 1]; -- int2vector: 0-based
+      if v_pos is null then
+        v_ok := false;
+        exit;
+      end if;
+      v_cond := concat_ws(' and ', v_cond, format('t.%s = (s.c%s)::%s',
+        pg_catalog.pg_get_indexdef(v_index.indexrelid, k, true), v_pos, p_types[v_pos]));
+      v_vals := concat_ws(' || '', '' || ', v_vals, format('((s.c%s)::%s)::text', v_pos, p_types[v_pos]));
+      v_cols := concat_ws(', ', v_cols, pg_catalog.pg_get_indexdef(v_index.indexrelid, k, true));
+    end loop;
+    continue when not v_ok;
+    begin
+      return query execute format(
+        'with gone as (delete from pg_temp.csv_import_stage s where exists (select 1 from %s t where %s) '
+        'returning s.seq, %s as vals) select seq, %L::text, ''Key ('' || %L || '')=('' || vals || '') already exists.'' from gone',
+        p_table, v_cond, v_vals, format('duplicate key value violates unique constraint "%s"', v_index.name), v_cols);
+    exception when others then
+      raise warning 'csv_import.take_existing_keys: % on index % (left to bisection)', sqlerrm, v_index.name;
+    end;
+  end loop;
+end
+$$;
+revoke execute on function csv_import.take_existing_keys(text, text[], text[]) from public, anon, authenticated;
+grant execute on function csv_import.take_existing_keys(text, text[], text[]) to service_role;
