@@ -19,9 +19,9 @@
 --   csv_import.trigger_lock_timeout() and otherwise leaves it to reconcile (the batches are refused meanwhile).
 --   The upload never fails and never waits longer than that.
 -- - Job totals (rows_*) grow with every committed batch, so a job stopped mid-way reports what it committed.
--- - Leases are short (LEASE_SECONDS, 20 s) and renewed by a heartbeat while a worker is alive
---   (csv_import.renew_lease); expired leases are reclaimed every 10 s (csv_import.reclaim_expired_leases, run by
---   pg_cron), so a killed worker's chunk is taken over within ~30 s.
+-- - Leases are short (LEASE_SECONDS, 15 s) and renewed by a heartbeat while a worker is alive
+--   (csv_import.renew_lease); expired leases are reclaimed by every dispatch and every 10 s by pg_cron
+--   (csv_import.reclaim_expired_leases), so a killed worker's chunk is taken over within ~30 s.
 
 alter table csv_import.jobs add column if not exists object_etag text;
 comment on column csv_import.jobs.object_etag is
@@ -301,7 +301,7 @@ create or replace function csv_import.commit_batch(
   p_rows_skipped bigint,
   p_rejects jsonb,
   p_final boolean,
-  p_lease interval default interval '20 seconds',
+  p_lease interval default interval '15 seconds',
   p_max_stored_rejects bigint default 100000,
   p_rejected_unstored bigint default 0
 ) returns jsonb
@@ -445,7 +445,7 @@ $$;
 -- its connection. A chunk held by a live transaction is skipped (its batch is still working or the database
 -- has not yet ended a frozen session: idle_in_transaction_session_timeout). Chunks of stopped jobs are
 -- cancelled instead. Kicks dispatch when it requeued anything. Returns how many leases it reclaimed.
--- Callers: reconcile, watch_leases (pg_cron).
+-- Callers: reconcile, reclaim_and_claim_chunks (dispatch), pg_cron (csv-import-leases).
 create or replace function csv_import.reclaim_expired_leases()
 returns int
 language plpgsql security definer
@@ -510,7 +510,7 @@ end
 $$;
 
 -- Dispatches ready chunks when any are waiting (through pg_net). Returns whether a request was queued.
--- Callers: reconcile, watch_leases.
+-- Callers: reconcile, pg_cron (csv-import-leases).
 create or replace function csv_import._kick_dispatch_if_ready(p_reason text)
 returns boolean
 language plpgsql security definer
@@ -527,26 +527,20 @@ begin
 end
 $$;
 
--- Reclaims expired leases every p_every for p_for, committing after each round, and kicks dispatch when chunks
--- are ready. pg_cron before 1.5 (Debian 12's 1.4) schedules by the minute only; this procedure, started every
--- minute, gives leases a 10-second clock there. Where pg_cron takes second intervals (1.5+, hosted Supabase) it
--- is scheduled as '10 seconds' with p_for = 0 (one round). Caller: pg_cron (job csv-import-leases).
-create or replace procedure csv_import.watch_leases(
-  p_for interval default interval '50 seconds', p_every interval default interval '10 seconds'
-)
-language plpgsql
+-- What dispatch calls: reclaims expired leases (so any dispatch, one per finished chunk, takes over a dead
+-- worker's chunk without waiting for pg_cron), then claims ready chunks (csv_import.claim_chunks, same arguments
+-- and result). Two statements, so the claim sees the reclaimed chunks. Caller: dispatch.ts.
+create or replace function csv_import.reclaim_and_claim_chunks(
+  max_chunks int default 8,
+  global_limit int default 8,
+  lease interval default interval '15 seconds'
+) returns table (chunk_id bigint, job_id bigint, kind csv_import.chunk_kind, chunk_index int, lease_token uuid)
+language plpgsql security definer
 set search_path = ''
 as $$
-declare
-  v_until timestamptz := clock_timestamp() + p_for;
 begin
-  loop
-    perform csv_import.reclaim_expired_leases();
-    perform csv_import._kick_dispatch_if_ready('leases');
-    commit;
-    exit when clock_timestamp() + p_every > v_until;
-    perform pg_catalog.pg_sleep(extract(epoch from p_every));
-  end loop;
+  perform csv_import.reclaim_expired_leases();
+  return query select * from csv_import.claim_chunks(max_chunks, global_limit, lease);
 end
 $$;
 
@@ -811,19 +805,25 @@ $$;
 -- Privileges: the service role only (see the schema migration).
 revoke execute on all functions in schema csv_import from public, anon, authenticated;
 grant execute on all functions in schema csv_import to service_role;
-revoke execute on procedure csv_import.watch_leases(interval, interval) from public, anon, authenticated;
-grant execute on procedure csv_import.watch_leases(interval, interval) to service_role;
 
--- Expired leases every 10 s: as a seconds schedule where pg_cron has them (1.5+), else a procedure started every
--- minute that loops (see watch_leases).
+-- Expired leases every 10 s (pg_cron job csv-import-leases): a seconds schedule where pg_cron has them (1.5+,
+-- hosted Supabase); on older pg_cron (Debian 12 ships 1.4: minutes only, and a job's procedure may not COMMIT) six
+-- jobs a minute, at 0, 10, … 50 s, each a sleep then the reclaim in its own statement (pg_cron runs a job's
+-- command as one implicit transaction: the reclaim commits at once after the sleep; the sleep holds no xid).
 do $$
+declare
+  v_offset int;
 begin
   if (select pg_catalog.string_to_array(pg_catalog.split_part(extversion, '-', 1), '.')::int[] >= array[1, 5]
       from pg_catalog.pg_extension where extname = 'pg_cron') then
     perform cron.schedule('csv-import-leases', '10 seconds',
       'select csv_import.reclaim_expired_leases(), csv_import._kick_dispatch_if_ready(''leases'')');
   else
-    perform cron.schedule('csv-import-leases', '* * * * *', 'call csv_import.watch_leases()');
+    foreach v_offset in array array[0, 10, 20, 30, 40, 50] loop
+      perform cron.schedule(format('csv-import-leases-%s', v_offset), '* * * * *',
+        format('select pg_catalog.pg_sleep(%s); select csv_import.reclaim_expired_leases(), csv_import._kick_dispatch_if_ready(''leases'')',
+               v_offset));
+    end loop;
   end if;
 end
 $$;

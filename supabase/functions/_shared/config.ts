@@ -90,10 +90,10 @@ export const DEFAULTS = {
   /**
    * Lease on a claimed chunk: renewed at every batch commit and by a heartbeat every LEASE_SECONDS / 4 while the
    * worker lives (csv_import.renew_lease). Expired leases are reclaimed every 10 s (pg_cron, csv-import-leases),
-   * so a killed worker's chunk is taken over within ~30 s. It was 120 s without a heartbeat: a 2M-row job with
-   * 12 worker kills took 211 s against ~10 s undisturbed.
+   * so a killed worker's chunk is taken over within ~30 s (measured: tests/worker_liveness_test.ts). It was 120 s
+   * without a heartbeat: a 2M-row job with 12 worker kills took 211 s against ~10 s undisturbed.
    */
-  LEASE_SECONDS: 20,
+  LEASE_SECONDS: 15,
   /**
    * Longest single statement of a batch (a COPY piece, an isolating INSERT). A worker frozen in the middle of a
    * COPY (SIGSTOP, a partition) holds its chunk's row lock until the database ends the statement; pieces are

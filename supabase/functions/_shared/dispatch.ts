@@ -6,7 +6,8 @@
  * Invariants:
  * - Every claimed chunk is either handed to a chunk invocation that accepted it (202), or failed back to SQL
  *   at once (csv_import.fail_chunk, transient) so it is retried with backoff; a hand-off that is lost anyway is
- *   repaired by lease expiry in csv_import.reconcile.
+ *   repaired by lease expiry: every dispatch first reclaims expired leases (csv_import.reclaim_and_claim_chunks),
+ *   and pg_cron does every 10 s.
  * - Dispatch is kicked on registration and by every finishing chunk (the pipeline's speed never waits for
  *   pg_cron); reconcile's kick through pg_net is only the safety net.
  */
@@ -66,7 +67,7 @@ export async function dispatch(
   const claimed = await sql<ClaimedChunk[]>`
     select chunk_id::float8 as chunk_id, job_id::float8 as job_id, kind::text as kind, chunk_index,
            lease_token::text as lease_token
-    from csv_import.claim_chunks(${config.fanOutWidth}, ${config.fanOutWidth},
+    from csv_import.reclaim_and_claim_chunks(${config.fanOutWidth}, ${config.fanOutWidth},
                                  make_interval(secs => ${config.leaseSeconds}))`;
   const kept = opts.keep ? claimed[0] ?? null : null;
   await Promise.all(

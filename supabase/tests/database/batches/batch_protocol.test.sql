@@ -33,8 +33,8 @@ select results_eq(
             rows_rejected, rows_skipped, lease_until, next_record_at
      from csv_import.chunks where id = pgtap_csv.chunk('A', 'load', 0) $$,
   $$ values ('running', 1, 20::bigint, 70::bigint, 6::bigint, 5::bigint, 4::bigint, 1::bigint, 0::bigint,
-             now() + interval '20 seconds', null::bigint) $$,
-  'the progress marker and counts advance, and the lease is extended (LEASE_SECONDS, 20 s by default)');
+             now() + interval '15 seconds', null::bigint) $$,
+  'the progress marker and counts advance, and the lease is extended (LEASE_SECONDS, 15 s by default)');
 select results_eq(
   $$ select job_id, chunk_id, line_number, column_name, reason, raw_record from csv_import.rejects
      where job_id = pgtap_csv.job('A') $$,
