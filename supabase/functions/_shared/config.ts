@@ -140,9 +140,7 @@ export function loadConfig(env: Env): Config {
   if (dbUrl && !/^postgres(ql)?:\/\//.test(dbUrl)) {
     problems.push("SUPABASE_DB_URL must be a postgresql:// connection string");
   }
-  const secretKeys = parseKeyDictionary(env.SUPABASE_SECRET_KEYS, "SUPABASE_SECRET_KEYS", problems);
-  const legacyServiceKey = text("SUPABASE_SERVICE_ROLE_KEY", false) ?? text("SUPABASE_SERVICE_KEY", false);
-  const accepted = [legacyServiceKey, ...secretKeys].filter((k): k is string => !!k);
+  const { acceptedServiceKeys: accepted, internalSecret } = callerKeys(env, problems);
   if (accepted.length === 0) {
     problems.push(
       "no service key: set SUPABASE_SERVICE_ROLE_KEY (or its alias SUPABASE_SERVICE_KEY) or SUPABASE_SECRET_KEYS",
@@ -163,7 +161,7 @@ export function loadConfig(env: Env): Config {
     dbUrl: dbUrl ?? "",
     serviceKey: accepted[0] ?? "",
     acceptedServiceKeys: Object.freeze(accepted),
-    internalSecret: text("PIPELINE_INTERNAL_SECRET", false),
+    internalSecret,
     bucket,
     batchSize: int("WORKER_BATCH_SIZE", DEFAULTS.WORKER_BATCH_SIZE, 1, 1_000_000),
     batchBytes: int("WORKER_BATCH_BYTES", DEFAULTS.WORKER_BATCH_BYTES, 1024, 256 * 1024 * 1024),
@@ -186,6 +184,27 @@ export function loadConfig(env: Env): Config {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
+}
+
+/** The credentials a caller may present; see {@link callerKeys}. */
+export interface CallerKeys {
+  acceptedServiceKeys: readonly string[];
+  internalSecret: string | null;
+}
+
+/**
+ * The keys callers are checked against, read on their own so that a function whose configuration is invalid
+ * in some other respect can still tell its service callers (500, see the log) from everyone else (401). A
+ * malformed SUPABASE_SECRET_KEYS is reported in `problems` when given, and contributes no key.
+ */
+export function callerKeys(env: Env, problems: string[] = []): CallerKeys {
+  const text = (key: string) => env[key]?.trim() || null;
+  const secretKeys = parseKeyDictionary(env.SUPABASE_SECRET_KEYS, "SUPABASE_SECRET_KEYS", problems);
+  const legacyServiceKey = text("SUPABASE_SERVICE_ROLE_KEY") ?? text("SUPABASE_SERVICE_KEY");
+  return {
+    acceptedServiceKeys: Object.freeze([legacyServiceKey, ...secretKeys].filter((k): k is string => !!k)),
+    internalSecret: text("PIPELINE_INTERNAL_SECRET"),
+  };
 }
 
 /** Parses "8388608", "8MiB", "8MB", "512KiB", "1GiB" (binary units either way) into bytes or a plain integer. */
