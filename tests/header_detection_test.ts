@@ -1,16 +1,22 @@
 /**
- * Issue 11, item 4: whether a file's first row is its header is decided explicitly, recorded in the
- * job (dialect.has_header, header_source, header_reason), and explained when the header does not fit.
+ * Issue 11, items 4 and 12: whether a file's first row is its header is decided explicitly, recorded in the
+ * job (dialect.has_header, header_source, header_reason), and explained when the header does not fit; a header
+ * row is held to MAX_RECORD_BYTES like any other record.
  *
  * Against the real local stack. Each case uploads one small file under its own profile into its own table of
  * text columns (so a header row read as data would load without a complaint) and checks the job's outcome:
  * - a header with a trailing delimiter, one with an empty name, and one whose names are numbers (2023, 2024)
  *   are headers, because their names are the target's columns: exactly the data rows load;
  * - a first row that does not fit either way fails with what did not match (unknown names, empty names,
- *   required columns missing) and never tells the user to "add a header row".
+ *   required columns missing) and never tells the user to "add a header row";
+ * - a header longer than MAX_RECORD_BYTES (1 MiB in the local stack) fails the job, naming the limit and
+ *   the header's length.
  */
 import assert from "node:assert/strict";
 import { connect, E2E, Scope, type Sql, unique, upload, waitForJob } from "./support/stack.ts";
+
+/** MAX_RECORD_BYTES of the local stack's functions (the default). */
+const MAX_RECORD_BYTES = 1024 * 1024;
 
 interface Case {
   name: string;
@@ -99,6 +105,27 @@ const CASES: Case[] = [
     ],
     notInError: ["add a header row"],
   },
+  {
+    name: "header of exactly MAX_RECORD_BYTES",
+    columns: "a text, b text",
+    hasHeader: true,
+    text: `a,b,${"x".repeat(MAX_RECORD_BYTES - 4)}\r\n1,2,3\r\n`,
+    rows: [["1", "2"]],
+  },
+  {
+    name: "header longer than MAX_RECORD_BYTES",
+    columns: "a text, b text",
+    hasHeader: true,
+    text: `a,b,${"x".repeat(MAX_RECORD_BYTES)}\n1,2,3\n`,
+    error: [
+      new RegExp(
+        `^The header row \\(line 1\\) is ${
+          MAX_RECORD_BYTES + 4
+        } bytes long; the limit is ${MAX_RECORD_BYTES} ` +
+          "bytes \\(MAX_RECORD_BYTES\\)",
+      ),
+    ],
+  },
 ];
 
 async function runCase(sql: Sql, scope: Scope, c: Case) {
@@ -136,7 +163,7 @@ async function runCase(sql: Sql, scope: Scope, c: Case) {
 }
 
 Deno.test(
-  "header rows are detected explicitly, recorded and explained",
+  "header rows are detected explicitly, recorded, explained, and held to MAX_RECORD_BYTES",
   E2E,
   async (t) => {
     const sql = connect();

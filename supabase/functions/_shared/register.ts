@@ -147,6 +147,7 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
   const targetTable = await checkTarget(sql, profile.target_table);
   const columns = await describeTarget(sql, targetTable);
   const { dialect, source } = decideHeader(sniffed, profile, columns, targetTable);
+  checkHeaderLength(dialect, config.maxRecordBytes);
   const fieldCount = dialect.header?.length ??
     await firstRecordFieldCount(storage, job, dialect, size, config.maxRecordBytes);
   if (fieldCount === 0) throw new RegistrationProblem("File has no rows: it is blank");
@@ -224,6 +225,20 @@ function decideHeader(
     return { dialect: withHeaderDecision(sniffed, true, reason), source: "sniffed" };
   }
   return { dialect: sniffed, source: "sniffed" };
+}
+
+/**
+ * The header is a record like any other: it may not be longer than MAX_RECORD_BYTES (without its line break).
+ * The head is read up to the limit plus SNIFF_BYTES to find the header's end, so without this check a header
+ * up to 64 KiB over the limit passed.
+ */
+function checkHeaderLength(dialect: Dialect, maxRecordBytes: number): void {
+  const first = dialect.firstRecord;
+  if (!dialect.hasHeader || first === null || first.byteLength <= maxRecordBytes) return;
+  throw new RegistrationProblem(
+    `The header row (line ${first.line}) is ${first.byteLength} bytes long; the limit is ${maxRecordBytes} ` +
+      "bytes (MAX_RECORD_BYTES). Shorten the column names, or raise MAX_RECORD_BYTES",
+  );
 }
 
 /** `"a", "b", "c"`, at most `max` of them, then "and N more". */
