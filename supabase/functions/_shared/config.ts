@@ -48,6 +48,15 @@ export const DEFAULTS = {
    */
   CHUNK_SIZE: 8 * 1024 * 1024,
   /**
+   * Most load chunks one job may be planned with; a file that would need more gets bigger chunks (its size
+   * over this, rounded up), and the job records the chunk size it got. Why: every chunk is a row (two, with its
+   * scan chunk) that claiming, progress and reconciling scan, for every job at once. Measured: a 5 MB file with
+   * `chunk_size_bytes = 1` made 10.5M chunk rows (3.9 GB), claims took 7–18 s and an unrelated 2-row job 21 s.
+   * 10,000 bounds that to 20,000 rows per job, yet never raises the default 8 MiB chunk (10,000 × 8 MiB = 78 GiB,
+   * above MAX_FILE_BYTES), and keeps tiny chunk sizes usable on small files (tests, boundary experiments).
+   */
+  MAX_CHUNKS_PER_JOB: 10_000,
+  /**
    * Work one chunk invocation takes on before it leaves the rest to new invocations: after each chunk it
    * claims the next ready one itself (through csv_import.claim_chunks, so priorities and limits hold) while
    * it has done less than this many load bytes (a scanned byte counts 1/8: scanning only counts quotes and
@@ -81,6 +90,12 @@ export const DEFAULTS = {
   MAX_STORED_REJECTS: 100_000,
 } as const;
 
+/**
+ * The highest MAX_CHUNKS_PER_JOB may be set: the same ceiling csv_import.jobs enforces on chunk_count (migration
+ * 20261203110000_add_chunk_count_guard.sql), so a plan within the configuration is never refused there.
+ */
+export const MAX_CHUNKS_CEILING = 100_000;
+
 export interface Config {
   supabaseUrl: string;
   dbUrl: string;
@@ -94,6 +109,7 @@ export interface Config {
   fanOutWidth: number;
   jobConcurrency: number;
   chunkSize: number;
+  maxChunksPerJob: number;
   invocationBudgetBytes: number;
   maxRecordBytes: number;
   maxFileBytes: number;
@@ -168,6 +184,7 @@ export function loadConfig(env: Env): Config {
     fanOutWidth: int("WORKER_CONCURRENT_BATCHES", DEFAULTS.WORKER_CONCURRENT_BATCHES, 1, 256),
     jobConcurrency: int("JOB_CONCURRENCY", DEFAULTS.JOB_CONCURRENCY, 1, 256),
     chunkSize: int("CHUNK_SIZE", DEFAULTS.CHUNK_SIZE, 1, 1024 * 1024 * 1024),
+    maxChunksPerJob: int("MAX_CHUNKS_PER_JOB", DEFAULTS.MAX_CHUNKS_PER_JOB, 1, MAX_CHUNKS_CEILING),
     invocationBudgetBytes: int(
       "WORKER_INVOCATION_BUDGET_BYTES",
       DEFAULTS.WORKER_INVOCATION_BUDGET_BYTES,

@@ -169,11 +169,23 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     throw error;
   }
 
+  const requestedChunkSize = Number(profile.chunk_size_bytes ?? config.chunkSize);
+  const chunkSize = boundedChunkSize(size - dialect.dataStart, requestedChunkSize, config.maxChunksPerJob);
+  if (chunkSize !== requestedChunkSize) {
+    log("info", "chunk_size_raised", {
+      job: job.id,
+      bytes: size - dialect.dataStart,
+      requested: requestedChunkSize,
+      chunk_size: chunkSize,
+      max_chunks: config.maxChunksPerJob,
+    });
+  }
+
   return {
     object_size: size,
     data_start: dialect.dataStart,
     header_lines: dialect.linesBeforeData,
-    chunk_size: profile.chunk_size_bytes ?? config.chunkSize,
+    chunk_size: chunkSize,
     profile_id: profile.id,
     profile_name: profile.name,
     target_table: targetTable,
@@ -193,6 +205,14 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     },
     columns: jobColumns,
   };
+}
+
+/**
+ * The chunk size a job of `dataBytes` gets: the requested one, raised just enough that the job has at most
+ * `maxChunks` load chunks (MAX_CHUNKS_PER_JOB), so one job's chunk rows cannot slow every other job's claims.
+ */
+export function boundedChunkSize(dataBytes: number, requested: number, maxChunks: number): number {
+  return Math.max(requested, Math.ceil(Math.max(dataBytes, 0) / maxChunks), 1);
 }
 
 /**
