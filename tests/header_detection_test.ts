@@ -106,6 +106,13 @@ const CASES: Case[] = [
     notInError: ["add a header row"],
   },
   {
+    name: "long unknown names are cut in the error",
+    columns: "a text not null",
+    hasHeader: true,
+    text: `${"n".repeat(500)},b\n1,2\n`,
+    error: [/The names "n{79}…", "b" match no column of public\.\S+; required column "a" is missing\./],
+  },
+  {
     name: "header of exactly MAX_RECORD_BYTES",
     columns: "a text, b text",
     hasHeader: true,

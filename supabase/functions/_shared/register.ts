@@ -261,9 +261,10 @@ function checkHeaderLength(dialect: Dialect, maxRecordBytes: number): void {
   );
 }
 
-/** `"a", "b", "c"`, at most `max` of them, then "and N more". */
+/** `"a", "b", "c"`, at most `max` of them (each cut at 80 characters), then "and N more". */
 function quoteList(names: readonly string[], max = 10): string {
-  const shown = names.slice(0, max).map((n) => `"${n}"`).join(", ");
+  const cut = (n: string) => n.length > 80 ? `${n.slice(0, 79)}…` : n;
+  const shown = names.slice(0, max).map((n) => `"${cut(n)}"`).join(", ");
   return names.length > max ? `${shown} and ${names.length - max} more` : shown;
 }
 
