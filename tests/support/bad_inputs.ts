@@ -589,7 +589,10 @@ export async function buildCorpus(): Promise<BadInput[]> {
       stage: "register",
       error: `The file lacks required columns of ${table}: "id", "customer_id", "email" (the header has: ` +
         orderRow(1).split(",").map((v) => `"${v}"`).join(", ") +
-        "); its first row looks like data: add a header row or set the profile's has_header to false",
+        "). Line 1 was read as a header because the profile sets has_header to true. The names " +
+        orderRow(1).split(",").map((v) => `"${v}"`).join(", ") + ` match no column of ${table}; ` +
+        `required columns "id", "customer_id", "email" are missing. ` +
+        "If line 1 is data, set the profile's has_header to false.",
     }),
   });
   add({

@@ -7,7 +7,7 @@
  * - Comparison is constant-time in the length of the candidate.
  * - A refusal never echoes the presented credential.
  */
-import type { Config } from "./config.ts";
+import type { CallerKeys } from "./config.ts";
 
 function timingSafeEqual(a: string, b: string): boolean {
   const x = new TextEncoder().encode(a);
@@ -30,7 +30,7 @@ function presented(req: Request): string[] {
 }
 
 /** True when the request carries the service role key, a secret key, or the internal secret. */
-export function isServiceCaller(req: Request, config: Config): boolean {
+export function isServiceCaller(req: Request, config: CallerKeys): boolean {
   const accepted = [...config.acceptedServiceKeys, ...(config.internalSecret ? [config.internalSecret] : [])];
   return presented(req).some((candidate) => accepted.some((key) => timingSafeEqual(candidate, key)));
 }

@@ -31,11 +31,65 @@ export interface ColumnMapping {
   expectedFields: number;
 }
 
+/** Which rule a mapping broke: required columns absent, two names for one column, too many fields, no match. */
+export type MappingProblem = "missing" | "duplicate" | "too_many_fields" | "no_match";
+
 export class MappingError extends Error {
-  constructor(message: string) {
+  constructor(message: string, readonly problem: MappingProblem) {
     super(message);
     this.name = "MappingError";
   }
+}
+
+/** How a row of names fits the target: what it names, what matches nothing, which required columns lack. */
+export interface HeaderFit {
+  /** Names (as in the file) that match a writable column or one of its aliases. */
+  matched: string[];
+  /** Non-empty names that match nothing. */
+  unknown: string[];
+  /** Empty names. */
+  empty: number;
+  /** Required columns (NOT NULL, no default, writable) that no name matches. */
+  missing: string[];
+}
+
+function columnsByName(
+  columns: TargetColumn[],
+  aliases: Record<string, string[]>,
+): Map<string, TargetColumn> {
+  const byName = new Map<string, TargetColumn>();
+  for (const column of columns.filter((c) => !c.generated)) {
+    byName.set(normalizeName(column.name), column);
+    for (const alias of aliases[column.name] ?? []) byName.set(normalizeName(alias), column);
+  }
+  return byName;
+}
+
+/** Fits `names` (a header, or a first row that might be one) to the target's columns, without failing. */
+export function headerFit(
+  names: readonly string[],
+  columns: TargetColumn[],
+  aliases: Record<string, string[]>,
+): HeaderFit {
+  const byName = columnsByName(columns, aliases);
+  const fit: HeaderFit = { matched: [], unknown: [], empty: 0, missing: [] };
+  const present = new Set<string>();
+  for (const name of names) {
+    if (name.trim() === "") {
+      fit.empty++;
+      continue;
+    }
+    const column = byName.get(normalizeName(name));
+    if (column) {
+      fit.matched.push(name);
+      present.add(column.name);
+    } else {
+      fit.unknown.push(name);
+    }
+  }
+  fit.missing = columns.filter((c) => !c.generated && c.notNull && !c.hasDefault && !present.has(c.name))
+    .map((c) => c.name);
+  return fit;
 }
 
 export function normalizeName(name: string): string {
@@ -57,16 +111,13 @@ export function mapColumns(
   if (header === null) {
     if (fieldCount > writable.length) {
       throw new MappingError(
-        `The file has ${fieldCount} fields per row but ${targetTable} has only ${writable.length} writable columns; add a header row naming the columns`,
+        `The file has ${fieldCount} fields per row but ${targetTable} has only ${writable.length} writable columns (without a header, fields map to columns by position)`,
+        "too_many_fields",
       );
     }
     writable.slice(0, fieldCount).forEach((column, field) => mapped.push({ field, header: null, column }));
   } else {
-    const byName = new Map<string, TargetColumn>();
-    for (const column of writable) {
-      byName.set(normalizeName(column.name), column);
-      for (const alias of aliases[column.name] ?? []) byName.set(normalizeName(alias), column);
-    }
+    const byName = columnsByName(columns, aliases);
     const seen = new Map<string, number>();
     header.forEach((name, field) => {
       const column = byName.get(normalizeName(name));
@@ -80,6 +131,7 @@ export function mapColumns(
           `Header columns ${earlier + 1} ("${header[earlier]}") and ${
             field + 1
           } ("${name}") both map to column "${column.name}" of ${targetTable}; rename or remove one`,
+          "duplicate",
         );
       }
       seen.set(column.name, field);
@@ -99,10 +151,11 @@ export function mapColumns(
       `The file lacks required column${missing.length > 1 ? "s" : ""} of ${targetTable}: ${
         missing.map((m) => `"${m}"`).join(", ")
       } (${found})`,
+      "missing",
     );
   }
   if (mapped.length === 0) {
-    throw new MappingError(`No column of the file matches a column of ${targetTable}`);
+    throw new MappingError(`No column of the file matches a column of ${targetTable}`, "no_match");
   }
   return { mapped, ignored, expectedFields: header === null ? fieldCount : header.length };
 }

@@ -48,6 +48,15 @@ export const DEFAULTS = {
    */
   CHUNK_SIZE: 8 * 1024 * 1024,
   /**
+   * Most load chunks one job may be planned with; a file that would need more gets bigger chunks (its size
+   * over this, rounded up), and the job records the chunk size it got. Why: every chunk is a row (two, with its
+   * scan chunk) that claiming, progress and reconciling scan, for every job at once. Measured: a 5 MB file with
+   * `chunk_size_bytes = 1` made 10.5M chunk rows (3.9 GB), claims took 7–18 s and an unrelated 2-row job 21 s.
+   * 10,000 bounds that to 20,000 rows per job, yet never raises the default 8 MiB chunk (10,000 × 8 MiB = 78 GiB,
+   * above MAX_FILE_BYTES), and keeps tiny chunk sizes usable on small files (tests, boundary experiments).
+   */
+  MAX_CHUNKS_PER_JOB: 10_000,
+  /**
    * Work one chunk invocation takes on before it leaves the rest to new invocations: after each chunk it
    * claims the next ready one itself (through csv_import.claim_chunks, so priorities and limits hold) while
    * it has done less than this many load bytes (a scanned byte counts 1/8: scanning only counts quotes and
@@ -114,6 +123,12 @@ export const DEFAULTS = {
   MAX_STORED_REJECTS: 100_000,
 } as const;
 
+/**
+ * The highest MAX_CHUNKS_PER_JOB may be set: the same ceiling csv_import.jobs enforces on chunk_count (migration
+ * 20261203110000_add_chunk_count_guard.sql), so a plan within the configuration is never refused there.
+ */
+export const MAX_CHUNKS_CEILING = 100_000;
+
 export interface Config {
   supabaseUrl: string;
   dbUrl: string;
@@ -127,6 +142,7 @@ export interface Config {
   fanOutWidth: number;
   jobConcurrency: number;
   chunkSize: number;
+  maxChunksPerJob: number;
   invocationBudgetBytes: number;
   invocationWorkMs: number;
   batchMaxRejects: number;
@@ -177,9 +193,7 @@ export function loadConfig(env: Env): Config {
   if (dbUrl && !/^postgres(ql)?:\/\//.test(dbUrl)) {
     problems.push("SUPABASE_DB_URL must be a postgresql:// connection string");
   }
-  const secretKeys = parseKeyDictionary(env.SUPABASE_SECRET_KEYS, "SUPABASE_SECRET_KEYS", problems);
-  const legacyServiceKey = text("SUPABASE_SERVICE_ROLE_KEY", false) ?? text("SUPABASE_SERVICE_KEY", false);
-  const accepted = [legacyServiceKey, ...secretKeys].filter((k): k is string => !!k);
+  const { acceptedServiceKeys: accepted, internalSecret } = callerKeys(env, problems);
   if (accepted.length === 0) {
     problems.push(
       "no service key: set SUPABASE_SERVICE_ROLE_KEY (or its alias SUPABASE_SERVICE_KEY) or SUPABASE_SECRET_KEYS",
@@ -200,13 +214,14 @@ export function loadConfig(env: Env): Config {
     dbUrl: dbUrl ?? "",
     serviceKey: accepted[0] ?? "",
     acceptedServiceKeys: Object.freeze(accepted),
-    internalSecret: text("PIPELINE_INTERNAL_SECRET", false),
+    internalSecret,
     bucket,
     batchSize: int("WORKER_BATCH_SIZE", DEFAULTS.WORKER_BATCH_SIZE, 1, 1_000_000),
     batchBytes: int("WORKER_BATCH_BYTES", DEFAULTS.WORKER_BATCH_BYTES, 1024, 256 * 1024 * 1024),
     fanOutWidth: int("WORKER_CONCURRENT_BATCHES", DEFAULTS.WORKER_CONCURRENT_BATCHES, 1, 256),
     jobConcurrency: int("JOB_CONCURRENCY", DEFAULTS.JOB_CONCURRENCY, 1, 256),
     chunkSize: int("CHUNK_SIZE", DEFAULTS.CHUNK_SIZE, 1, 1024 * 1024 * 1024),
+    maxChunksPerJob: int("MAX_CHUNKS_PER_JOB", DEFAULTS.MAX_CHUNKS_PER_JOB, 1, MAX_CHUNKS_CEILING),
     invocationBudgetBytes: int(
       "WORKER_INVOCATION_BUDGET_BYTES",
       DEFAULTS.WORKER_INVOCATION_BUDGET_BYTES,
@@ -232,6 +247,27 @@ export function loadConfig(env: Env): Config {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
+}
+
+/** The credentials a caller may present; see {@link callerKeys}. */
+export interface CallerKeys {
+  acceptedServiceKeys: readonly string[];
+  internalSecret: string | null;
+}
+
+/**
+ * The keys callers are checked against, read on their own so that a function whose configuration is invalid
+ * in some other respect can still tell its service callers (500, see the log) from everyone else (401). A
+ * malformed SUPABASE_SECRET_KEYS is reported in `problems` when given, and contributes no key.
+ */
+export function callerKeys(env: Env, problems: string[] = []): CallerKeys {
+  const text = (key: string) => env[key]?.trim() || null;
+  const secretKeys = parseKeyDictionary(env.SUPABASE_SECRET_KEYS, "SUPABASE_SECRET_KEYS", problems);
+  const legacyServiceKey = text("SUPABASE_SERVICE_ROLE_KEY") ?? text("SUPABASE_SERVICE_KEY");
+  return {
+    acceptedServiceKeys: Object.freeze([legacyServiceKey, ...secretKeys].filter((k): k is string => !!k)),
+    internalSecret: text("PIPELINE_INTERNAL_SECRET"),
+  };
 }
 
 /** Parses "8388608", "8MiB", "8MB", "512KiB", "1GiB" (binary units either way) into bytes or a plain integer. */

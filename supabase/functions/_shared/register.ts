@@ -3,8 +3,17 @@
  *
  * Steps: read the object's head with a Range request; sniff the dialect (unless the profile fixes it), which
  * also rejects empty, compressed, binary, UTF-16 and non-UTF-8 files with a specific message; resolve the
- * import profile; describe the target table; map the header to its columns (missing required columns fail the
- * job, naming them); then csv_import.register_job stores the plan and creates the chunks in one transaction.
+ * import profile; describe the target table; decide whether the first row is the header; map the header to
+ * its columns (missing required columns fail the job, naming them); then csv_import.register_job stores the
+ * plan and creates the chunks in one transaction.
+ *
+ * The header decision, first rule that applies (the job's dialect records it: has_header, header_source,
+ * header_reason; a mapping failure quotes the reason):
+ * 1. the profile's has_header, when set;
+ * 2. the first row names columns of the target (a column's name or alias) and more of its names match than
+ *    not: a header, whatever else it holds (an empty name from a trailing delimiter, names like 2023);
+ * 3. the sniffer's verdict from the row's looks (csv/dialect.ts): names above typed data, or data.
+ * When the mapping then fails, the message says which names match nothing and which required columns lack.
  *
  * Invariants:
  * - Idempotent: a job that is no longer registering is left alone (a duplicate request changes nothing).
@@ -12,10 +21,10 @@
  *   (csv_import.fail_registration); a transient problem (Storage or database unavailable) leaves it registering,
  *   and csv_import.reconcile asks again with backoff.
  */
-import { type ColumnMapping, mapColumns, MappingError } from "./columns.ts";
+import { type ColumnMapping, type HeaderFit, headerFit, mapColumns, MappingError } from "./columns.ts";
 import type { Config } from "./config.ts";
 import { CsvError } from "./csv/errors.ts";
-import { type Dialect, looksLikeData, SNIFF_BYTES, sniffDialect } from "./csv/dialect.ts";
+import { type Dialect, SNIFF_BYTES, sniffDialect, withHeaderDecision } from "./csv/dialect.ts";
 import { createRecordParser } from "./csv/parser.ts";
 import type postgres from "postgres";
 import type { Sql } from "./db.ts";
@@ -149,9 +158,11 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     );
   }
 
-  const dialect = await sniff(storage, job, size, profile, config.maxRecordBytes);
+  const sniffed = await sniff(storage, job, size, profile, config.maxRecordBytes);
   const targetTable = await checkTarget(sql, profile.target_table);
   const columns = await describeTarget(sql, targetTable);
+  const { dialect, source } = decideHeader(sniffed, profile, columns, targetTable);
+  checkHeaderLength(dialect, config.maxRecordBytes);
   const fieldCount = dialect.header?.length ??
     await firstRecordFieldCount(storage, job, dialect, size, config.maxRecordBytes);
   if (fieldCount === 0) throw new RegistrationProblem("File has no rows: it is blank");
@@ -173,11 +184,23 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     throw error;
   }
 
+  const requestedChunkSize = Number(profile.chunk_size_bytes ?? config.chunkSize);
+  const chunkSize = boundedChunkSize(size - dialect.dataStart, requestedChunkSize, config.maxChunksPerJob);
+  if (chunkSize !== requestedChunkSize) {
+    log("info", "chunk_size_raised", {
+      job: job.id,
+      bytes: size - dialect.dataStart,
+      requested: requestedChunkSize,
+      chunk_size: chunkSize,
+      max_chunks: config.maxChunksPerJob,
+    });
+  }
+
   return {
     object_size: size,
     data_start: dialect.dataStart,
     header_lines: dialect.linesBeforeData,
-    chunk_size: profile.chunk_size_bytes ?? config.chunkSize,
+    chunk_size: chunkSize,
     profile_id: profile.id,
     profile_name: profile.name,
     target_table: targetTable,
@@ -191,13 +214,79 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
       newline: dialect.newline,
       bom: dialect.bomLength > 0,
       has_header: dialect.hasHeader,
+      header_source: source,
+      header_reason: dialect.headerReason,
       header: dialect.header,
     },
     columns: jobColumns,
   };
 }
 
-/** mapColumns, with a hint when the profile forces a header and the file's first row looks like data. */
+/**
+ * The chunk size a job of `dataBytes` gets: the requested one, raised just enough that the job has at most
+ * `maxChunks` load chunks (MAX_CHUNKS_PER_JOB), so one job's chunk rows cannot slow every other job's claims.
+ */
+export function boundedChunkSize(dataBytes: number, requested: number, maxChunks: number): number {
+  return Math.max(requested, Math.ceil(Math.max(dataBytes, 0) / maxChunks), 1);
+}
+
+/**
+ * Whether the first row is the header (see the module doc for the rules), and who decided: "profile" or
+ * "sniffed". The reason is a sentence fragment that follows "because".
+ */
+function decideHeader(
+  sniffed: Dialect,
+  profile: ProfileRow,
+  columns: TargetColumn[],
+  targetTable: string,
+): { dialect: Dialect; source: "profile" | "sniffed" } {
+  if (profile.has_header !== null) {
+    return {
+      dialect: withHeaderDecision(
+        sniffed,
+        profile.has_header,
+        `the profile sets has_header to ${profile.has_header}`,
+      ),
+      source: "profile",
+    };
+  }
+  const first = sniffed.firstRecord;
+  if (first === null) return { dialect: sniffed, source: "sniffed" };
+  const fit = headerFit(first.fields, columns, profile.column_aliases ?? {});
+  if (fit.matched.length > 0 && fit.matched.length > fit.unknown.length) {
+    const reason =
+      `its first row names ${fit.matched.length === 1 ? "a column" : "columns"} of ${targetTable} ` +
+      `(${quoteList(fit.matched)})`;
+    return { dialect: withHeaderDecision(sniffed, true, reason), source: "sniffed" };
+  }
+  return { dialect: sniffed, source: "sniffed" };
+}
+
+/**
+ * The header is a record like any other: it may not be longer than MAX_RECORD_BYTES (without its line break).
+ * The head is read up to the limit plus SNIFF_BYTES to find the header's end, so without this check a header
+ * up to 64 KiB over the limit passed.
+ */
+function checkHeaderLength(dialect: Dialect, maxRecordBytes: number): void {
+  const first = dialect.firstRecord;
+  if (!dialect.hasHeader || first === null || first.byteLength <= maxRecordBytes) return;
+  throw new RegistrationProblem(
+    `The header row (line ${first.line}) is ${first.byteLength} bytes long; the limit is ${maxRecordBytes} ` +
+      "bytes (MAX_RECORD_BYTES). Shorten the column names, or raise MAX_RECORD_BYTES",
+  );
+}
+
+/** `"a", "b", "c"`, at most `max` of them (each cut at 80 characters), then "and N more". */
+function quoteList(names: readonly string[], max = 10): string {
+  const cut = (n: string) => n.length > 80 ? `${n.slice(0, 79)}…` : n;
+  const shown = names.slice(0, max).map((n) => `"${cut(n)}"`).join(", ");
+  return names.length > max ? `${shown} and ${names.length - max} more` : shown;
+}
+
+/**
+ * mapColumns, and when it fails because the header does not fit (or the file, read without one, does not),
+ * the whole story: how line 1 was read and why, which of its names match nothing, which required columns lack.
+ */
 function mapHeader(
   dialect: Dialect,
   columns: TargetColumn[],
@@ -205,25 +294,58 @@ function mapHeader(
   targetTable: string,
   fieldCount: number,
 ): ColumnMapping {
+  const aliases = profile.column_aliases ?? {};
   try {
-    return mapColumns(
-      dialect.header,
-      columns,
-      profile.column_aliases ?? {},
-      targetTable,
-      fieldCount,
-    );
+    return mapColumns(dialect.header, columns, aliases, targetTable, fieldCount);
   } catch (error) {
-    if (
-      error instanceof MappingError && profile.has_header === true && dialect.header !== null &&
-      looksLikeData(dialect.header)
-    ) {
+    if (!(error instanceof MappingError) || error.problem === "duplicate") throw error;
+    const first = dialect.firstRecord;
+    if (first === null) throw error;
+    const fit = headerFit(first.fields, columns, aliases);
+    const line = `Line ${first.line}`;
+    if (dialect.hasHeader) {
+      // All names known and only required columns lacking: the header fits as far as it goes; no story to tell.
+      if (error.problem === "missing" && fit.unknown.length === 0 && fit.empty === 0) throw error;
       throw new MappingError(
-        `${error.message}; its first row looks like data: add a header row or set the profile's has_header to false`,
+        `${error.message}. ${line} was read as a header because ${dialect.headerReason}. ` +
+          `${
+            describeFit(fit, targetTable)
+          } If ${line.toLowerCase()} is data, set the profile's has_header to false.`,
+        error.problem,
       );
     }
-    throw error;
+    const fits = fit.matched.length > 0 && fit.unknown.length === 0 && fit.missing.length === 0;
+    throw new MappingError(
+      `${error.message}. ${line} was read as data, not a header, because ${dialect.headerReason}. ` +
+        (fits
+          ? `Its names match columns of ${targetTable}: if it is a header, set the profile's has_header to true.`
+          : `Read as a header, it would not fit either: ${describeFit(fit, targetTable, true)}`),
+      error.problem,
+    );
   }
+}
+
+/** What did not match, in sentences: unknown names, empty names, required columns lacking. */
+function describeFit(fit: HeaderFit, targetTable: string, lowerFirst = false): string {
+  const parts: string[] = [];
+  if (fit.unknown.length > 0) {
+    parts.push(
+      `${fit.unknown.length === 1 ? "the name" : "the names"} ${quoteList(fit.unknown)} match${
+        fit.unknown.length === 1 ? "es" : ""
+      } no column of ${targetTable}`,
+    );
+  }
+  if (fit.empty > 0) parts.push(`${fit.empty === 1 ? "one name is" : `${fit.empty} names are`} empty`);
+  if (fit.missing.length > 0) {
+    parts.push(
+      `required column${fit.missing.length === 1 ? "" : "s"} ${quoteList(fit.missing)} ${
+        fit.missing.length === 1 ? "is" : "are"
+      } missing`,
+    );
+  }
+  if (parts.length === 0) parts.push(`its names match columns of ${targetTable}`);
+  const text = parts.join("; ") + ".";
+  return lowerFirst ? text : text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** Sniffs from the head; a header longer than the usual head is read in full, up to the record size limit. */

@@ -20,6 +20,9 @@
  *   numbers, dates or booleans) and either some column holds typed values in most later records, or nothing
  *   is typed at all and the names are distinct (ambiguous: most exports have a header). `dataStart` is then the offset just past
  *   the header's terminator (blank lines before the header are skipped), else the offset after the BOM.
+ *   `headerReason` says in a sentence fragment why ("its first row has an empty field (field 3)"), and
+ *   `firstRecord` keeps that record, so that a caller who knows more (the target table's column names: see
+ *   register.ts) can decide otherwise with {@link withHeaderDecision} and still explain itself.
  */
 
 import { CsvError } from "./errors.ts";
@@ -41,6 +44,24 @@ export interface Dialect extends CsvFormat {
   readonly dataStart: number;
   /** Terminator bytes before `dataStart`: the first data record is on line `linesBeforeData + 1` or later. */
   readonly linesBeforeData: number;
+  /** Why the first record is (or is not) the header, as a fragment: "its first row has an empty field (3)". */
+  readonly headerReason: string;
+  /** The first record of the file (the header candidate), or null when the head holds no complete record. */
+  readonly firstRecord: FirstRecord | null;
+}
+
+/** The first record of a file, with where data starts if it is the header. */
+export interface FirstRecord {
+  /** Its fields, an empty or NULL field as "". */
+  readonly fields: string[];
+  /** Its content length in bytes, without the terminator (what MAX_RECORD_BYTES limits). */
+  readonly byteLength: number;
+  /** Physical line it starts on (blank lines before it are skipped). */
+  readonly line: number;
+  /** Offset just past its terminator: `dataStart` when it is the header. */
+  readonly nextOffset: number;
+  /** Terminator bytes up to `nextOffset`: `linesBeforeData` when it is the header. */
+  readonly linesThrough: number;
 }
 
 export interface SniffOptions {
@@ -256,26 +277,51 @@ function isTyped(value: string | null, inData: boolean): boolean {
   return v !== "" && (NUMBER_OR_DATE.some((re) => re.test(v)) || (inData && BOOLEAN.test(v)));
 }
 
-function looksLikeHeader(records: readonly CsvRecord[]): boolean {
+/** Whether the first record is a header by its looks alone, and why, as a sentence fragment. */
+function headerVerdict(records: readonly CsvRecord[]): { header: boolean; reason: string } {
   const first = records[0].fields;
   const names = new Set<string>();
-  for (const f of first) {
-    if (f === null || f.trim() === "" || isTyped(f, false)) return false;
+  for (let i = 0; i < first.length; i++) {
+    const f = first[i];
+    if (f === null || f.trim() === "") {
+      return {
+        header: false,
+        reason: `its first row has an empty field (field ${i + 1} of ${first.length})`,
+      };
+    }
+    if (isTyped(f, false)) {
+      return {
+        header: false,
+        reason: `field ${i + 1} of its first row ("${f.trim()}") is a number, date or time, not a name`,
+      };
+    }
     names.add(f.trim().toLowerCase());
   }
   // Repeated names only decide when nothing else does: a header with a duplicate name above typed data is
   // still a header (the column mapping then names the duplicate).
   const distinct = names.size === first.length;
   const rows = records.slice(1);
-  if (rows.length === 0) return distinct;
+  const untypedNames = "its first row holds only names (no empty fields, numbers or dates)";
+  if (rows.length === 0) {
+    return distinct
+      ? { header: true, reason: `${untypedNames} and is the only row sampled` }
+      : { header: false, reason: "its first row, the only one sampled, repeats a value" };
+  }
   let anyTyped = false;
   for (let col = 0; col < first.length; col++) {
     let typed = 0;
     for (const r of rows) if (isTyped(r.fields[col] ?? null, true)) typed++;
-    if (typed * 2 > rows.length) return true;
+    if (typed * 2 > rows.length) {
+      return { header: true, reason: `${untypedNames}, above typed values in column ${col + 1}` };
+    }
     if (typed > 0) anyTyped = true;
   }
-  return !anyTyped && distinct;
+  if (anyTyped) {
+    return { header: false, reason: "its first row is text like the rows below it, which are partly typed" };
+  }
+  return distinct
+    ? { header: true, reason: `${untypedNames}, all distinct (nothing below is typed either)` }
+    : { header: false, reason: "its first row repeats a value and nothing below it is typed" };
 }
 
 /** True when some field of a row is a number, date, time or boolean: a data row, not a header. */
@@ -332,33 +378,62 @@ export function sniffDialect(head: Uint8Array, options: SniffOptions = {}): Dial
   if (records.length === 0 && !complete) {
     throw new CsvError("header_too_long", `The first row does not end within the first ${head.length} bytes`);
   }
-  const hasHeader = records.length > 0 && (options.hasHeader ?? looksLikeHeader(records));
-  if (!hasHeader) {
-    return {
-      ...format,
-      encoding: "utf-8",
-      bomLength,
-      hasHeader,
-      header: null,
-      dataStart: bomLength,
-      linesBeforeData: 0,
+  const verdict = records.length === 0
+    ? { header: false, reason: "the file has no complete row" }
+    : options.hasHeader !== undefined
+    ? { header: options.hasHeader, reason: "the caller says so" }
+    : headerVerdict(records);
+  let firstRecord: FirstRecord | null = null;
+  if (records.length > 0) {
+    const headerParser = createRecordParser({
+      format,
+      maxRecordBytes: head.length,
+      startOffset: bomLength,
+      stopAt: records[0].offset + 1,
+    });
+    headerParser.push(head.subarray(bomLength));
+    if (!headerParser.done) headerParser.finish();
+    firstRecord = {
+      fields: records[0].fields.map((f) => f ?? ""),
+      byteLength: records[0].byteLength,
+      line: records[0].line,
+      nextOffset: headerParser.nextOffset,
+      linesThrough: headerParser.nextLine - 1,
     };
   }
-  const headerParser = createRecordParser({
-    format,
-    maxRecordBytes: head.length,
-    startOffset: bomLength,
-    stopAt: records[0].offset + 1,
-  });
-  headerParser.push(head.subarray(bomLength));
-  if (!headerParser.done) headerParser.finish();
-  return {
+  const base: Dialect = {
     ...format,
     encoding: "utf-8",
     bomLength,
-    hasHeader,
-    header: records[0].fields.map((f) => f ?? ""),
-    dataStart: headerParser.nextOffset,
-    linesBeforeData: headerParser.nextLine - 1,
+    hasHeader: false,
+    header: null,
+    dataStart: bomLength,
+    linesBeforeData: 0,
+    headerReason: verdict.reason,
+    firstRecord,
+  };
+  return withHeaderDecision(base, verdict.header, verdict.reason);
+}
+
+/** The dialect with its first record taken as the header (or as data), for the given reason. */
+export function withHeaderDecision(dialect: Dialect, hasHeader: boolean, reason: string): Dialect {
+  const first = dialect.firstRecord;
+  if (!hasHeader || first === null) {
+    return {
+      ...dialect,
+      hasHeader: false,
+      header: null,
+      dataStart: dialect.bomLength,
+      linesBeforeData: 0,
+      headerReason: reason,
+    };
+  }
+  return {
+    ...dialect,
+    hasHeader: true,
+    header: first.fields,
+    dataStart: first.nextOffset,
+    linesBeforeData: first.linesThrough,
+    headerReason: reason,
   };
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Dialect, sniffDialect, type SniffOptions } from "./dialect.ts";
+import { type Dialect, sniffDialect, type SniffOptions, withHeaderDecision } from "./dialect.ts";
 import { CsvError } from "./errors.ts";
 
 const enc = new TextEncoder();
@@ -128,4 +128,32 @@ Deno.test("a cut-off last record in the head is ignored", () => {
   const d = sniffDialect(head, { fileSize: 10_000 });
   assert.equal(d.delimiter, ",");
   assert.equal(d.dataStart, 8);
+});
+
+Deno.test("the header verdict says why, and keeps the first record for a caller who knows better", () => {
+  const cases: [string, boolean, RegExp][] = [
+    ["id,name\n1,a\n", true, /only names .* above typed values in column 1/],
+    ["a,b,\nx,y,\n", false, /empty field \(field 3 of 3\)/],
+    ["2023,2024\n1,2\n", false, /field 1 of its first row \("2023"\) is a number/],
+    ["name,name\nx,z\n", false, /repeats a value/],
+  ];
+  for (const [text, header, reason] of cases) {
+    const d = sniffDialect(enc.encode(text));
+    assert.equal(d.hasHeader, header, text);
+    assert.match(d.headerReason, reason, text);
+  }
+  const d = sniffDialect(enc.encode("\na,b,\nx,y,\n"));
+  assert.deepEqual(d.firstRecord, {
+    fields: ["a", "b", ""],
+    byteLength: 4,
+    line: 2,
+    nextOffset: 6,
+    linesThrough: 2,
+  });
+  const flipped = withHeaderDecision(d, true, "it names the columns");
+  assert.deepEqual(
+    [flipped.hasHeader, flipped.header, flipped.dataStart, flipped.linesBeforeData, flipped.headerReason],
+    [true, ["a", "b", ""], 6, 2, "it names the columns"],
+  );
+  assert.equal(withHeaderDecision(flipped, false, "no").dataStart, 0);
 });
