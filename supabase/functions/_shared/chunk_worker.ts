@@ -117,6 +117,12 @@ class StopChunk extends Error {
   }
 }
 
+/**
+ * A batch's deferred constraints refused a row when checked before its commit: the batch is rolled back and
+ * redone from its marker with constraints checked per statement, where refusals are isolated.
+ */
+class DeferredRefusal extends Error {}
+
 /** The file's problem as the job's error: sentence case, with the line when the message lacks it. */
 function describeCsvError(error: CsvError): string {
   const text = error.message.charAt(0).toUpperCase() + error.message.slice(1);
@@ -453,10 +459,21 @@ async function loadRange(
   const fastRow = compileFastRow(ctx.columns, format, { binary: config.copyFormat === "binary" });
   const loader = new BatchLoader({
     table: ctx.target_table,
-    columns: ctx.columns.mapped.map((m) => ({ name: m.column.name, type: m.column.type })),
+    columns: ctx.columns.mapped.map((m) => ({
+      name: m.column.name,
+      type: m.column.type,
+      identity: m.column.identity,
+    })),
     mode: ctx.profile?.on_conflict ?? "insert",
     conflictColumns: ctx.profile?.conflict_columns ?? [],
   });
+
+  // Constraints checked only at commit are checked before commit_batch instead (see DeferredRefusal).
+  const [{ deferred }] = await withRetry(() =>
+    sql<{ deferred: boolean }[]>`select csv_import.has_deferred_constraints(${ctx.target_table}) as deferred`
+  );
+  /** The batch (by seq) being redone with immediate constraint checks, if any. */
+  let immediateBatch = -1;
 
   // A profile may lower the per-job cap on stored rejects, never raise it.
   const profileCap = ctx.profile?.max_stored_rejects;
@@ -552,6 +569,7 @@ async function loadRange(
         source.resetBatch();
         const result = await sql.begin(async (tx) => {
           await beginBatch(tx);
+          if (immediateBatch === seq) await loader.checkConstraintsImmediately(tx);
           const written = { loaded: 0, skipped: 0 };
           const dbRejects: RowReject[] = [];
           const add = (r: BatchResult) => {
@@ -591,6 +609,9 @@ async function loadRange(
           const next = { offset: reader.nextOffset, line: reader.nextLine };
           const rejects = source.rejects.length === 0 ? dbRejects : [...source.rejects, ...dbRejects];
           const firstRecordAt = ctx.resume_offset === null ? reader.firstOffset ?? null : null;
+          if (deferred && immediateBatch !== seq && !await loader.deferredConstraintsHold(tx)) {
+            throw new DeferredRefusal();
+          }
           const outcome = await commitBatch(tx, firstRecordAt, next, source.parsed, written, rejects, final);
           return { outcome, final, next, rejected: rejects.length, parsed: source.parsed };
         });
@@ -611,7 +632,18 @@ async function loadRange(
 
   // A transient failure (Storage, database) rolls back the open batch; the retry resumes after the last
   // committed one, in place.
-  await withRetry(loadFromMarker, {
+  const loadToEnd = async () => {
+    for (;;) {
+      try {
+        return await loadFromMarker();
+      } catch (error) {
+        if (!(error instanceof DeferredRefusal)) throw error;
+        immediateBatch = seq;
+        log("info", "batch_redo_immediate", { job: ctx.job_id, chunk: ctx.chunk_index, batch: seq });
+      }
+    }
+  };
+  await withRetry(loadToEnd, {
     onRetry: (error, n) =>
       log("warn", "batch_retry", { job: ctx.job_id, chunk: ctx.chunk_index, batch: seq, attempt: n, error }),
   });

@@ -4,7 +4,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(12);
+select plan(15);
 
 create schema pgtap_iso;
 create table pgtap_iso.items (id int primary key, qty int check (qty >= 0), note text not null);
@@ -54,6 +54,25 @@ select is((pgtap_iso.run(0, 2, 'on conflict (id) do nothing') ->> 'inserted')::i
 
 select throws_ok($$ select csv_import.insert_isolating('select 1/0 from pgtap_iso.nope where $1 < $2', 0, 1) $$,
   '42P01', null, 'an error that is not about the data propagates');
+
+-- A row a trigger refuses (RAISE: P0001) is a reject like any other; an error that is not about one row
+-- (here a trigger raising a serialization failure, 40001) propagates, so the batch is retried.
+create function pgtap_iso.guard() returns trigger language plpgsql as $$
+begin
+  if new.note = 'raise' then raise exception 'note % is not allowed', new.note; end if;
+  if new.note = 'retry' then raise exception 'try again' using errcode = '40001'; end if;
+  return new;
+end $$;
+create trigger guard before insert on pgtap_iso.items for each row execute function pgtap_iso.guard();
+truncate csv_import_stage restart identity;
+insert into csv_import_stage (c1, c2, c3) values ('20', '1', 'ok'), ('21', '1', 'raise'), ('22', '1', 'ok');
+create temp table raised on commit drop as select pgtap_iso.run(0, 3) as r;
+select is((select (r ->> 'inserted')::int from raised), 2, 'rows around a row a trigger refuses load');
+select is((select r -> 'rejects' -> 0 ->> 'message' from raised), 'note raise is not allowed',
+  'the trigger''s refusal is the reject''s reason');
+insert into csv_import_stage (c1, c2, c3) values ('23', '1', 'retry');
+select throws_ok($$ select pgtap_iso.run(3, 4) $$, '40001', 'try again',
+  'a serialization failure raised while inserting propagates');
 
 select is((select prosecdef from pg_proc where oid = 'csv_import.insert_isolating(text,bigint,bigint)'::regprocedure),
   false, 'it runs with the caller''s rights (SECURITY INVOKER)');
