@@ -47,6 +47,7 @@ import {
   type InflightPiece,
   type PreparedRow,
   type RowReject,
+  type Writer,
 } from "./loader.ts";
 import { log, redact } from "./log.ts";
 import { compileRowConverter, type JobColumns, type RowConverter } from "./row_converter.ts";
@@ -457,7 +458,15 @@ async function loadRange(
   });
   // Records in plain forms skip the string path (see fast_row.ts).
   const fastRow = compileFastRow(ctx.columns, format, { binary: config.copyFormat === "binary" });
+  // Whose rights the rows are written with (docs/security.md), and whether constraints checked only at commit
+  // are to be checked before commit_batch instead (see DeferredRefusal).
+  const [{ writer, deferred }] = await withRetry(() =>
+    sql<{ writer: Writer | null; deferred: boolean }[]>`
+      select csv_import.load_writer(${ctx.job_id}) as writer,
+        csv_import.has_deferred_constraints(${ctx.target_table}) as deferred`
+  );
   const loader = new BatchLoader({
+    writer,
     table: ctx.target_table,
     columns: ctx.columns.mapped.map((m) => ({
       name: m.column.name,
@@ -468,10 +477,6 @@ async function loadRange(
     conflictColumns: ctx.profile?.conflict_columns ?? [],
   });
 
-  // Constraints checked only at commit are checked before commit_batch instead (see DeferredRefusal).
-  const [{ deferred }] = await withRetry(() =>
-    sql<{ deferred: boolean }[]>`select csv_import.has_deferred_constraints(${ctx.target_table}) as deferred`
-  );
   /** The batch (by seq) being redone with immediate constraint checks, if any. */
   let immediateBatch = -1;
 

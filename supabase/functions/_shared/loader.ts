@@ -40,6 +40,9 @@
  *   a BEFORE trigger drops (returns NULL) are counted as skipped, so rows parsed = loaded + rejected + skipped.
  * - Values given for an `identity always` column are written as given, as COPY (and `psql \copy`) writes
  *   them: the isolating INSERT says OVERRIDING SYSTEM VALUE.
+ * - With a writer (the uploader: LoadTarget.writer) every row goes through the isolating path and each INSERT
+ *   runs as the uploader (csv_import.insert_isolating switches role and claims for it); its rejects carry
+ *   no DETAIL, which may show values of rows the uploader cannot read (docs/security.md).
  * - Identifiers and types come from the catalog (csv_import.describe_target, whose type names are schema-
  *   qualified) and are quoted here; nothing from the file reaches SQL text.
  * - The text-to-type casts give the same values COPY would: the converter already validated each value and
@@ -59,6 +62,12 @@ export interface LoadColumn {
   identity?: "always" | "by_default" | null;
 }
 
+/** Whom a job's rows are written as: the uploader's role and JWT claims (csv_import.load_writer). */
+export interface Writer {
+  role: "authenticated" | "anon";
+  claims: Record<string, unknown>;
+}
+
 export interface LoadTarget {
   /** Schema-qualified table name as stored in the job. */
   table: string;
@@ -66,6 +75,11 @@ export interface LoadTarget {
   columns: LoadColumn[];
   mode: ConflictMode;
   conflictColumns: string[];
+  /**
+   * Write as this uploader (every batch through the isolating path, each INSERT as the uploader: policies,
+   * auth.uid() defaults and column grants apply); null or absent: with the pipeline's own rights.
+   */
+  writer?: Writer | null;
 }
 
 /**
@@ -436,9 +450,12 @@ export class BatchLoader {
     }
   }
 
-  /** Whether the fast path applies (plain inserts). */
+  /**
+   * Whether the fast path applies: plain inserts with the pipeline's rights. An uploader's rows always take the
+   * isolating path: PostgreSQL refuses COPY FROM into a table with row-level security for a role subject to it.
+   */
   get canWriteFast(): boolean {
-    return this.#target.mode === "insert";
+    return this.#target.mode === "insert" && !this.#target.writer;
   }
 
   /**
@@ -509,13 +526,17 @@ export class BatchLoader {
       }) on commit drop`,
     );
     await tx.unsafe("truncate pg_temp.csv_import_stage restart identity");
+    const writer = this.#target.writer ?? null;
+    // The uploader's INSERT reads the staging table (only this session can see a temp table).
+    if (writer) await tx.unsafe(`grant select on pg_temp.csv_import_stage to ${quoteIdent(writer.role)}`);
     await copyRows(
       tx,
       `copy pg_temp.csv_import_stage (${stageColumns.join(", ")}) from stdin`,
       joinRows(rows, 0, rows.length),
     );
     const [{ outcome }] = await tx<{ outcome: IsolatedOutcome }[]>`
-      select csv_import.insert_isolating(${this.#insertStatement()}, 0, ${rows.length}) as outcome`;
+      select csv_import.insert_isolating(${this.#insertStatement()}, 0, ${rows.length},
+        ${writer ? tx.json(writer as unknown as postgres.JSONValue) : null}::jsonb) as outcome`;
     for (const r of outcome.rejects) {
       // seq is 1-based: staging row s is rows[s - 1].
       const row = rows[Number(r.seq) - 1];
