@@ -8,7 +8,8 @@
  * - a duplicate key of a row the uploader cannot see is rejected without its value (no `Key (email)=(…)`);
  * - a column the uploader may not write (column grants) is refused as for the API;
  * - a file uploaded with the service key (no owner) is written with the service role's rights;
- * - profile write_as 'service_role' writes a user's file with the service role's rights (explicit choice);
+ * - profile write_as 'service_role' writes a user's file with the service role's rights (explicit choice), and
+ *   still no reject of a user's file shows PostgreSQL's DETAIL (the user reads their rejects);
  * - profile write_as 'uploader' refuses a file without a signed-in uploader at registration, clearly.
  */
 import assert from "node:assert/strict";
@@ -196,6 +197,21 @@ Deno.test({ name: "write rights: an import writes with its uploader's rights", .
         { user_id: users.bob, email: "s2@corp.example", body: "by alice for bob" },
       ]);
     });
+
+    await t.step(
+      "with the service role's rights too, a user's rejects show no value of others' rows",
+      async () => {
+        const { job, rejects } = await importAs(
+          setup,
+          users.alice,
+          `user_id,email,body\n${users.alice},bob@corp.example,probe\n`,
+          "service_role",
+        );
+        assert.equal(job.rows_rejected, 1, job.error ?? "");
+        assert.match(rejects[0].reason, /^duplicate key value violates unique constraint "[^"]+"/);
+        assert.doesNotMatch(rejects[0].reason, /bob@corp\.example|Key \(/, "alice reads her rejects");
+      },
+    );
 
     await t.step("write_as 'uploader' refuses a file without a signed-in uploader", async () => {
       const { job } = await importAs(setup, "service", "email,body\ns3@corp.example,x\n", "uploader");

@@ -458,15 +458,18 @@ async function loadRange(
   });
   // Records in plain forms skip the string path (see fast_row.ts).
   const fastRow = compileFastRow(ctx.columns, format, { binary: config.copyFormat === "binary" });
-  // Whose rights the rows are written with (docs/security.md), and whether constraints checked only at commit
-  // are to be checked before commit_batch instead (see DeferredRefusal).
-  const [{ writer, deferred }] = await withRetry(() =>
-    sql<{ writer: Writer | null; deferred: boolean }[]>`
+  // Whose rights the rows are written with and whether a signed-in uploader reads the rejects
+  // (docs/security.md), and whether constraints checked only at commit are to be checked before commit_batch
+  // instead (see DeferredRefusal).
+  const [{ writer, uploaded_by_user, deferred }] = await withRetry(() =>
+    sql<{ writer: Writer | null; uploaded_by_user: boolean; deferred: boolean }[]>`
       select csv_import.load_writer(${ctx.job_id}) as writer,
+        (select owner_id is not null from csv_import.jobs where id = ${ctx.job_id}) as uploaded_by_user,
         csv_import.has_deferred_constraints(${ctx.target_table}) as deferred`
   );
   const loader = new BatchLoader({
     writer,
+    hideDetail: uploaded_by_user,
     table: ctx.target_table,
     columns: ctx.columns.mapped.map((m) => ({
       name: m.column.name,

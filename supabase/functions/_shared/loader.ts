@@ -42,7 +42,8 @@
  *   them: the isolating INSERT says OVERRIDING SYSTEM VALUE.
  * - With a writer (the uploader: LoadTarget.writer) every row goes through the isolating path and each INSERT
  *   runs as the uploader (csv_import.insert_isolating switches role and claims for it); its rejects carry
- *   no DETAIL, which may show values of rows the uploader cannot read (docs/security.md).
+ *   no DETAIL, which may show values of rows the uploader cannot read (docs/security.md); nor do the rejects
+ *   of any job a signed-in user uploaded (LoadTarget.hideDetail), since that user reads them.
  * - Identifiers and types come from the catalog (csv_import.describe_target, whose type names are schema-
  *   qualified) and are quoted here; nothing from the file reaches SQL text.
  * - The text-to-type casts give the same values COPY would: the converter already validated each value and
@@ -80,6 +81,12 @@ export interface LoadTarget {
    * auth.uid() defaults and column grants apply); null or absent: with the pipeline's own rights.
    */
   writer?: Writer | null;
+  /**
+   * Leave PostgreSQL's DETAIL out of reject reasons: a signed-in user reads this job's rejects, and a DETAIL may
+   * show values of rows they cannot read (`Key (email)=(…) already exists`). Set for every job with an uploader,
+   * whatever rights it writes with (the uploader's own writes get no DETAIL from insert_isolating anyway).
+   */
+  hideDetail?: boolean;
 }
 
 /**
@@ -543,7 +550,7 @@ export class BatchLoader {
       result.rejects.push({
         line: row.line,
         column: r.column,
-        reason: `${r.message}${r.detail ? ` (${r.detail})` : ""}`,
+        reason: `${r.message}${r.detail && !this.#target.hideDetail ? ` (${r.detail})` : ""}`,
         raw: null,
         offset: row.offset,
         byteLength: row.byteLength,
