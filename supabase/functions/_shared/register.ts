@@ -156,6 +156,9 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     mapped: mapping.mapped.map((m) => ({ field: m.field, header: m.header, column: m.column })),
     write_as: await planWriteAs(sql, targetTable, profile.write_as, job.owner_id),
   };
+  if (jobColumns.write_as === "uploader") {
+    await checkUploaderPrivileges(sql, targetTable, jobColumns.mapped.map((m) => m.column.name));
+  }
   try {
     compileRowConverter(jobColumns, { dateStyle: profile.date_style });
   } catch (error) {
@@ -306,6 +309,18 @@ async function planWriteAs(
     const [{ plan }] = await sql<{ plan: "uploader" | "service_role" }[]>`
       select csv_import.plan_write_as(${targetTable}, ${writeAs ?? null}, ${ownerId}) as plan`;
     return plan;
+  } catch (error) {
+    if ((error as { code?: string }).code === "42501") {
+      throw new RegistrationProblem((error as Error).message);
+    }
+    throw error;
+  }
+}
+
+/** Fails the job, naming them, when the uploader may not write some of the file's columns (as the API would). */
+async function checkUploaderPrivileges(sql: Sql, targetTable: string, columns: string[]): Promise<void> {
+  try {
+    await sql`select csv_import.check_uploader_privileges(${targetTable}, ${columns}::text[])`;
   } catch (error) {
     if ((error as { code?: string }).code === "42501") {
       throw new RegistrationProblem((error as Error).message);

@@ -6,7 +6,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 set local client_min_messages = error;
-select plan(11);
+select plan(14);
 
 create table pgtap_wa_rls (id int);
 alter table pgtap_wa_rls enable row level security;
@@ -50,6 +50,20 @@ select is(csv_import.load_writer((select id from csv_import.jobs where object_na
   'authenticated', 'a job planned before write_as existed follows the default rule');
 select is(has_function_privilege('authenticated', 'csv_import.load_writer(bigint)', 'execute'), false,
   'clients cannot call it');
+
+-- check_uploader_privileges ----------------------------------------------------------------------------------
+create table pgtap_wa_cols (id int, secret text);
+revoke all on pgtap_wa_cols from authenticated; -- public's default privileges grant all
+grant select, insert (id) on pgtap_wa_cols to authenticated;
+select lives_ok($$ select csv_import.check_uploader_privileges('public.pgtap_wa_cols', '{id}') $$,
+  'columns the uploader may write pass');
+select throws_ok($$ select csv_import.check_uploader_privileges('public.pgtap_wa_cols', '{id,secret}') $$, '42501',
+  'Uploaders may not write column(s) secret of public.pgtap_wa_cols (privileges of the role authenticated): leave them out of the file, grant INSERT on them, or set the profile''s write_as to ''service_role''',
+  'a column without INSERT privilege is named');
+create schema pgtap_wa_closed;
+create table pgtap_wa_closed.t (id int);
+select throws_like($$ select csv_import.check_uploader_privileges('pgtap_wa_closed.t', '{id}') $$,
+  '%no USAGE on its schema%', 'a schema the uploader cannot use is named');
 
 select * from finish();
 rollback;
