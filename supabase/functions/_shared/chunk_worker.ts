@@ -12,7 +12,10 @@
  *   csv_import.finalize_job checks for exact tiling.
  * - Nothing is lost silently: every parsed record becomes a loaded row, a skipped duplicate or a reject (line
  *   number, column, reason, raw text; a NUL in the text is stored as U+FFFD); rows parsed = loaded + rejected
- *   + skipped per batch.
+ *   + skipped per batch (a row a BEFORE trigger dropped counts as skipped: loaded is what the table got).
+ * - Whatever the target refuses per row (a constraint, a trigger's RAISE, a policy; deferred constraints are
+ *   checked before commit_batch, see DeferredRefusal) becomes a reject; the rows are written with the rights
+ *   csv_import.load_writer names (the uploader's for tables with RLS: docs/security.md).
  * - Bounded memory: one network read, two pieces of COPY lines (the one the database is taking, the one being
  *   parsed) and the batch's rejects; plus, when a load scans its own range first (below), that range, at most
  *   csv_import.inline_scan_max_bytes(); never the file.
