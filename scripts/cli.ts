@@ -708,6 +708,7 @@ interface ProfileAddOptions {
   quote?: string;
   header?: boolean;
   dateStyle: string;
+  writeAs?: string;
   chunkSize?: number;
   maxParallelChunks?: number;
   maxAttempts: number;
@@ -773,14 +774,14 @@ async function profiles(
     await sql`
       insert into csv_import.profiles (name, bucket_id, path_pattern, target_table, column_aliases, on_conflict,
         conflict_columns, tolerated_reject_rate, priority, delimiter, quote, has_header, date_style,
-        chunk_size_bytes, max_parallel_chunks, max_attempts)
+        chunk_size_bytes, max_parallel_chunks, max_attempts, write_as)
       values (${o.name}, ${o.bucket}, ${o.pattern}, ${o.table}, ${sql.json(aliases)}, ${o.onConflict},
         ${conflictColumns}, ${o.toleratedRejectRate}, ${o.priority}, ${o.delimiter ?? null}, ${
       o.quote ?? null
     },
         ${o.header ?? null}, ${o.dateStyle}, ${o.chunkSize ?? null}, ${
       o.maxParallelChunks ?? null
-    }, ${o.maxAttempts})`;
+    }, ${o.maxAttempts}, ${o.writeAs ?? null})`;
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "23505") throw new CliError(`Profile "${o.name}" already exists`);
@@ -902,6 +903,12 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .option("--no-header", "add: the file has no header line")
     .addOption(
       new Option("--date-style <style>", "add: date order").choices(["iso", "dmy", "mdy"]).default("iso"),
+    )
+    .addOption(
+      new Option(
+        "--write-as <who>",
+        "add: whose rights rows are written with (default: the uploader's for tables with RLS; docs/security.md)",
+      ).choices(["uploader", "service_role"]),
     )
     .option("--chunk-size <bytes>", "add: bytes per chunk", (v) => Math.floor(parsePositive(v)))
     .option(

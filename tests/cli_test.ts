@@ -257,6 +257,8 @@ Deno.test("cli: profiles add, list, show, remove", E2E, async () => {
       "--no-header",
       "--alias",
       "email=E-mail|Mail address",
+      "--write-as",
+      "uploader",
     ]);
     assert.equal(added.code, 0, show(added));
     const shown = JSON.parse((await cli(["profiles", "show", name])).stdout);
@@ -266,6 +268,7 @@ Deno.test("cli: profiles add, list, show, remove", E2E, async () => {
     assert.equal(Number(shown.tolerated_reject_rate), 0.02);
     assert.equal(shown.has_header, false);
     assert.deepEqual(shown.column_aliases, { email: ["E-mail", "Mail address"] });
+    assert.equal(shown.write_as, "uploader");
     const list = await cli(["profiles", "list"]);
     assert.match(list.stdout, new RegExp(`^${name}\\s+csv-uploads\\s+${scope.prefix}/%\\s+${table}`, "m"));
     const dup = await cli(["profiles", "add", "--name", name, "--pattern", "x/%", "--table", table]);

@@ -28,7 +28,6 @@
  *    rejects, counts all, and job_progress says so.
  */
 import assert from "node:assert/strict";
-import { createClient } from "@supabase/supabase-js";
 import { SignJWT } from "jose";
 import { parse as parseToml } from "smol-toml";
 import {
@@ -48,59 +47,17 @@ import {
   jobByObject,
   type JobRow,
   Scope,
-  type Sql,
   SUPABASE_URL,
   unique,
   upload,
   waitFor,
   waitForJob,
 } from "./support/stack.ts";
+import { type Outcome, runAs, userClaims, userStorage } from "./support/users.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
 const STATE_DIR = Deno.env.get("STATE_DIR") ?? `${REPO}.local`;
 const JOB_TIMEOUT = 90_000;
-const ROLLBACK = Symbol("rollback");
-
-type Claims = Record<string, unknown>;
-type Outcome = { rows: Record<string, unknown>[] } | { code: string; message: string };
-
-/** Claims of a signed-in user, as Supabase Auth issues them. */
-function userClaims(sub: string): Claims {
-  return {
-    iss: "supabase-demo",
-    sub,
-    aud: "authenticated",
-    role: "authenticated",
-    exp: Math.floor(Date.now() / 1000) + 3600,
-  };
-}
-
-/**
- * Runs `text` as PostgREST runs a request: in a transaction, as `role`, with the JWT's claims in
- * request.jwt.claims. Always rolled back, so a write that wrongly succeeds changes nothing.
- */
-async function runAs(
-  sql: Sql,
-  role: "anon" | "authenticated",
-  claims: Claims,
-  text: string,
-): Promise<Outcome> {
-  let outcome: Outcome | undefined;
-  try {
-    await sql.begin(async (tx) => {
-      await tx.unsafe(`set local role ${role}`);
-      await tx`select set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
-      outcome = { rows: await tx.unsafe(text) };
-      throw ROLLBACK;
-    });
-  } catch (error) {
-    if (error !== ROLLBACK) {
-      const e = error as { code?: string; message?: string };
-      outcome = { code: e.code ?? "?", message: e.message ?? String(error) };
-    }
-  }
-  return outcome!;
-}
 
 function rowsOf(outcome: Outcome, what: string): Record<string, unknown>[] {
   assert.ok("rows" in outcome, `${what}: ${JSON.stringify(outcome)}`);
@@ -111,14 +68,6 @@ function refused(outcome: Outcome, what: string, message: RegExp = /^permission 
   assert.ok("code" in outcome, `${what} must be refused, but it returned ${JSON.stringify(outcome)}`);
   assert.equal(outcome.code, "42501", `${what}: ${outcome.message}`);
   assert.match(outcome.message, message, what);
-}
-
-/** A Storage client acting with a user's access token (what supabase-js does after sign-in). */
-function userStorage(jwt: string) {
-  return createClient(SUPABASE_URL, PUBLISHABLE_KEY, {
-    auth: { persistSession: false, autoRefreshToken: false },
-    global: { headers: { Authorization: `Bearer ${jwt}` } },
-  }).storage.from(BUCKET);
 }
 
 /** A profile whose files have a header row (small test files are too short for the sniffer to be sure). */

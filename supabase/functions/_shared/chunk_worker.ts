@@ -12,7 +12,10 @@
  *   csv_import.finalize_job checks for exact tiling.
  * - Nothing is lost silently: every parsed record becomes a loaded row, a skipped duplicate or a reject (line
  *   number, column, reason, raw text; a NUL in the text is stored as U+FFFD); rows parsed = loaded + rejected
- *   + skipped per batch.
+ *   + skipped per batch (a row a BEFORE trigger dropped counts as skipped: loaded is what the table got).
+ * - Whatever the target refuses per row (a constraint, a trigger's RAISE, a policy; deferred constraints are
+ *   checked before commit_batch, see DeferredRefusal) becomes a reject; the rows are written with the rights
+ *   csv_import.load_writer names (the uploader's for tables with RLS: docs/security.md).
  * - Bounded memory: one network read, two pieces of COPY lines (the one the database is taking, the one being
  *   parsed) and the batch's rejects; plus, when a load scans its own range first (below), that range, at most
  *   csv_import.inline_scan_max_bytes(); never the file.
@@ -55,6 +58,7 @@ import {
   type InflightPiece,
   type PreparedRow,
   type RowReject,
+  type Writer,
 } from "./loader.ts";
 import { log, redact } from "./log.ts";
 import { compileRowConverter, type JobColumns, type RowConverter } from "./row_converter.ts";
@@ -136,6 +140,12 @@ class StopChunk extends Error {
     super(reason);
   }
 }
+
+/**
+ * A batch's deferred constraints refused a row when checked before its commit: the batch is rolled back and
+ * redone from its marker with constraints checked per statement, where refusals are isolated.
+ */
+class DeferredRefusal extends Error {}
 
 /** The file's problem as the job's error: sentence case, with the line when the message lacks it. */
 function describeCsvError(error: CsvError): string {
@@ -546,12 +556,30 @@ async function loadRange(
   });
   // Records in plain forms skip the string path (see fast_row.ts).
   const fastRow = compileFastRow(ctx.columns, format, { binary: config.copyFormat === "binary" });
+  // Whose rights the rows are written with and whether a signed-in uploader reads the rejects
+  // (docs/security.md), and whether constraints checked only at commit are to be checked before commit_batch
+  // instead (see DeferredRefusal).
+  const [{ writer, uploaded_by_user, deferred }] = await withRetry(() =>
+    sql<{ writer: Writer | null; uploaded_by_user: boolean; deferred: boolean }[]>`
+      select csv_import.load_writer(${ctx.job_id}) as writer,
+        (select owner_id is not null from csv_import.jobs where id = ${ctx.job_id}) as uploaded_by_user,
+        csv_import.has_deferred_constraints(${ctx.target_table}) as deferred`
+  );
   const loader = new BatchLoader({
+    writer,
+    hideDetail: uploaded_by_user,
     table: ctx.target_table,
-    columns: ctx.columns.mapped.map((m) => ({ name: m.column.name, type: m.column.type })),
+    columns: ctx.columns.mapped.map((m) => ({
+      name: m.column.name,
+      type: m.column.type,
+      identity: m.column.identity,
+    })),
     mode: ctx.profile?.on_conflict ?? "insert",
     conflictColumns: ctx.profile?.conflict_columns ?? [],
   });
+
+  /** The batch (by seq) being redone with immediate constraint checks, if any. */
+  let immediateBatch = -1;
 
   // A profile may lower the per-job cap on stored rejects, never raise it.
   const profileCap = ctx.profile?.max_stored_rejects;
@@ -672,6 +700,7 @@ async function loadRange(
         source.detailBudget = Math.max(0, storedLeft);
         const result = await sql.begin(async (tx) => {
           await beginBatch(tx);
+          if (immediateBatch === seq) await loader.checkConstraintsImmediately(tx);
           const written = { loaded: 0, skipped: 0 };
           const dbRejects: RowReject[] = [];
           const add = (r: BatchResult) => {
@@ -719,6 +748,9 @@ async function loadRange(
           const next = { offset: reader.nextOffset, line: reader.nextLine };
           const rejects = source.rejects.length === 0 ? dbRejects : [...source.rejects, ...dbRejects];
           const firstRecordAt = ctx.resume_offset === null ? reader.firstOffset ?? null : null;
+          if (deferred && immediateBatch !== seq && !await loader.deferredConstraintsHold(tx)) {
+            throw new DeferredRefusal();
+          }
           const outcome = await commitBatch(
             tx,
             firstRecordAt,
@@ -758,7 +790,18 @@ async function loadRange(
 
   // A transient failure (Storage, database) rolls back the open batch; the retry resumes after the last
   // committed one, in place.
-  const ended = await withRetry(loadFromMarker, {
+  const loadToEnd = async () => {
+    for (;;) {
+      try {
+        return await loadFromMarker();
+      } catch (error) {
+        if (!(error instanceof DeferredRefusal)) throw error;
+        immediateBatch = seq;
+        log("info", "batch_redo_immediate", { job: ctx.job_id, chunk: ctx.chunk_index, batch: seq });
+      }
+    }
+  };
+  const ended = await withRetry(loadToEnd, {
     onRetry: (error, n) =>
       log("warn", "batch_retry", { job: ctx.job_id, chunk: ctx.chunk_index, batch: seq, attempt: n, error }),
   });

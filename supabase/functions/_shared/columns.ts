@@ -6,7 +6,8 @@
  *   ignoring spaces, `_` and `-`), either to the column's own name or to one of the profile's aliases for it.
  * - Without a header, the file's fields map by position to the table's writable columns in table order; the
  *   file may have fewer fields than the table (the rest get defaults) but not more.
- * - Generated and identity-always columns are never written; columns absent from the file get their default.
+ * - Generated columns are never written; values for an identity-always column are written as given (as COPY
+ *   and `psql \copy` write them); columns absent from the file get their default.
  * - A writable column that is NOT NULL, has no default and is absent from the file makes the mapping fail,
  *   naming every such column; so do two header names that map to the same column, and header names that
  *   would map to nothing when the file has more fields than the table can take (without a header).

@@ -33,8 +33,17 @@
  *
  * Invariants:
  * - Never commits or rolls back the caller's transaction; a refused range only rolls back to its savepoint.
- * - Only data errors (SQLSTATE classes 22 and 23, and 21000) are isolated; anything else propagates so the
- *   whole batch is retried.
+ * - Only refusals of a row are isolated (isRowRefusal: data exceptions, constraint violations, a trigger's
+ *   RAISE, a row-level security refusal, …, the same list as csv_import.is_row_refusal); connection,
+ *   transaction, resource and internal errors propagate so the whole batch is retried.
+ * - Loaded counts what the database inserted (COPY's and INSERT's command tags count only rows written): rows
+ *   a BEFORE trigger drops (returns NULL) are counted as skipped, so rows parsed = loaded + rejected + skipped.
+ * - Values given for an `identity always` column are written as given, as COPY (and `psql \copy`) writes
+ *   them: the isolating INSERT says OVERRIDING SYSTEM VALUE.
+ * - With a writer (the uploader: LoadTarget.writer) every row goes through the isolating path and each INSERT
+ *   runs as the uploader (csv_import.insert_isolating switches role and claims for it); its rejects carry
+ *   no DETAIL, which may show values of rows the uploader cannot read (docs/security.md); nor do the rejects
+ *   of any job a signed-in user uploaded (LoadTarget.hideDetail), since that user reads them.
  * - Identifiers and types come from the catalog (csv_import.describe_target, whose type names are schema-
  *   qualified) and are quoted here; nothing from the file reaches SQL text.
  * - The text-to-type casts give the same values COPY would: the converter already validated each value and
@@ -50,6 +59,14 @@ export interface LoadColumn {
   name: string;
   /** Schema-qualified type as format_type prints it (e.g. `character varying(20)`, `public.mood`). */
   type: string;
+  /** `always` for a GENERATED ALWAYS AS IDENTITY column (the isolating INSERT then overrides it). */
+  identity?: "always" | "by_default" | null;
+}
+
+/** Whom a job's rows are written as: the uploader's role and JWT claims (csv_import.load_writer). */
+export interface Writer {
+  role: "authenticated" | "anon";
+  claims: Record<string, unknown>;
 }
 
 export interface LoadTarget {
@@ -59,6 +76,17 @@ export interface LoadTarget {
   columns: LoadColumn[];
   mode: ConflictMode;
   conflictColumns: string[];
+  /**
+   * Write as this uploader (every batch through the isolating path, each INSERT as the uploader: policies,
+   * auth.uid() defaults and column grants apply); null or absent: with the pipeline's own rights.
+   */
+  writer?: Writer | null;
+  /**
+   * Leave PostgreSQL's DETAIL out of reject reasons: a signed-in user reads this job's rejects, and a DETAIL may
+   * show values of rows they cannot read (`Key (email)=(…) already exists`). Set for every job with an uploader,
+   * whatever rights it writes with (the uploader's own writes get no DETAIL from insert_isolating anyway).
+   */
+  hideDetail?: boolean;
 }
 
 /**
@@ -101,16 +129,30 @@ export function quoteQualified(table: string): string {
   return parts.map((p) => (p.startsWith('"') ? p : quoteIdent(p))).join(".");
 }
 
-/** A database refusal of the data (not of the connection or the transaction's timing). */
-export function isDataError(error: unknown): boolean {
+/**
+ * SQLSTATE classes and codes that refuse one row, not the statement, the connection or the transaction: the
+ * same list as csv_import.is_row_refusal (tests/target_refusals_test.ts compares them). 21: cardinality (a key
+ * repeated within one upsert), 22: data exception, 23: integrity constraint (deferred ones included, once
+ * checked), 27: triggered data change, 44: WITH CHECK OPTION, 09: triggered action, P0001–P0004: a trigger's
+ * RAISE, NO_DATA_FOUND, TOO_MANY_ROWS or ASSERT, 42501: a row-level security policy refused the row (or the
+ * writer lacks a privilege, which every row then reports), 54000: a row too large for its index or page.
+ * Never: 08 connection, 25 transaction state, 40 rollback (serialization, deadlock), 53 resources, 55 object
+ * state (locks), 57 operator intervention (cancel, shutdown), 58 system, XX internal, nor 42 other than 42501
+ * (the statement itself is wrong): those propagate so the batch is retried or the chunk fails.
+ */
+const ROW_REFUSAL_CLASSES = new Set(["21", "22", "23", "27", "44", "09"]);
+const ROW_REFUSAL_CODES = new Set(["P0001", "P0002", "P0003", "P0004", "42501", "54000"]);
+
+/** A refusal of one row by the target (see ROW_REFUSAL_CLASSES), which the isolating path turns into a reject. */
+export function isRowRefusal(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
-  // 22: data exception, 23: integrity constraint violation, 21000: a key repeated within one upsert batch.
-  return typeof code === "string" && (code.startsWith("22") || code.startsWith("23") || code === "21000");
+  return typeof code === "string" && code.length === 5 &&
+    (ROW_REFUSAL_CLASSES.has(code.slice(0, 2)) || ROW_REFUSAL_CODES.has(code));
 }
 
 /** How a refused fast-path COPY shows: the refusal itself, or 25P02 from the statement after it. */
 export function isFastPathRefusal(error: unknown): boolean {
-  return isDataError(error) || (error as { code?: unknown })?.code === "25P02";
+  return isRowRefusal(error) || (error as { code?: unknown })?.code === "25P02";
 }
 
 type WritableInternals = {
@@ -122,10 +164,18 @@ type WritableInternals = {
  * Runs `COPY … FROM STDIN` with `data` and resolves once postgres.js has sent CopyDone, i.e. as soon as the
  * connection accepts the next statement of the transaction (which then also tells whether the COPY failed:
  * 25P02). Rejects when the database refused the data while it was still being written (the stream is then
- * destroyed with the database's error).
+ * destroyed with the database's error). `onCount` receives the COPY's command tag count (rows written, which
+ * leaves out rows a BEFORE trigger dropped) once the COPY completed, i.e. before the next statement answers.
  */
-export async function copyRows(tx: Tx, statement: string, data: string | Uint8Array): Promise<void> {
-  const stream = await tx.unsafe(statement).writable();
+export async function copyRows(
+  tx: Tx,
+  statement: string,
+  data: string | Uint8Array,
+  opts: { onCount?: (count: number | null) => void } = {},
+): Promise<void> {
+  const query = tx.unsafe(statement);
+  if (opts.onCount) onCommandComplete(query, opts.onCount);
+  const stream = await query.writable();
   const sent = Promise.withResolvers<void>();
   // postgres.js sends CopyDone in the Writable's final(); wrap it to learn when it ran (stream 'finish' only
   // fires on success, after CommandComplete).
@@ -155,10 +205,30 @@ export async function copyRows(tx: Tx, statement: string, data: string | Uint8Ar
   }
 }
 
-/** Rows of a piece that a fast-path COPY is writing; `ok` settles true (loaded) or false (refused). */
+/**
+ * postgres.js resolves a COPY FROM STDIN query with its stream when the copy starts, and calls the query's
+ * resolve again with the result (command tag count included) at ReadyForQuery, which a promise ignores: wrap
+ * that second call to learn the count. Version-dependent like copyRows' CopyDone hook (postgres@3.4.9).
+ */
+function onCommandComplete(query: unknown, onCount: (count: number | null) => void): void {
+  const q = query as { resolve?: (value: unknown) => void };
+  const resolve = q.resolve;
+  if (typeof resolve !== "function") {
+    throw new Error("postgres.js query has no resolve(): unsupported version");
+  }
+  q.resolve = (value: unknown) => {
+    if (Array.isArray(value)) onCount((value as { count?: number | null }).count ?? null);
+    resolve(value);
+  };
+}
+
+/**
+ * Rows of a piece that a fast-path COPY is writing; `ok` settles with the rows the COPY wrote (its command tag),
+ * or false when the database refused the piece.
+ */
 export interface InflightPiece {
   piece: CopyPiece | PreparedRow[];
-  ok: Promise<boolean>;
+  ok: Promise<number | false>;
 }
 
 interface IsolatedOutcome {
@@ -364,9 +434,35 @@ export class BatchLoader {
     this.#copyBinary = `${this.#copy} with (format binary)`;
   }
 
-  /** Whether the fast path applies (plain inserts). */
+  /**
+   * Makes the rest of the batch's transaction check deferred constraints at the end of each statement, so that
+   * a refusal by one of them is isolated like any other (a batch whose commit-time check failed is redone so).
+   */
+  async checkConstraintsImmediately(tx: Tx): Promise<void> {
+    await tx`set constraints all immediate`;
+  }
+
+  /**
+   * Checks the batch's deferred constraints now (they would be checked at COMMIT, where a refusal fails the
+   * whole batch, again at every retry). True when they hold; false when one refuses a row of the batch (the
+   * caller then redoes the batch with {@link checkConstraintsImmediately}). Any other error propagates.
+   */
+  async deferredConstraintsHold(tx: Tx): Promise<boolean> {
+    try {
+      await tx.savepoint((sp) => sp`set constraints all immediate`);
+      return true;
+    } catch (error) {
+      if (isRowRefusal(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Whether the fast path applies: plain inserts with the pipeline's rights. An uploader's rows always take the
+   * isolating path: PostgreSQL refuses COPY FROM into a table with row-level security for a role subject to it.
+   */
   get canWriteFast(): boolean {
-    return this.#target.mode === "insert";
+    return this.#target.mode === "insert" && !this.#target.writer;
   }
 
   /**
@@ -385,15 +481,17 @@ export class BatchLoader {
     // A savepoint scope of postgres.js: a failing statement inside it rolls back to its savepoint and rejects
     // the scope, without marking the whole transaction as failed (the outer scope records every failure of
     // its own statements and would roll back at the end).
+    const rows = piece instanceof CopyPiece ? piece.count : piece.length;
+    let written: number | null = null;
     const scope = tx.savepoint(async (sp) => {
       try {
-        await copyRows(sp, statement, data);
+        await copyRows(sp, statement, data, { onCount: (count) => written = count });
       } finally {
         sent.resolve();
       }
       await sp`select 1`; // fails with 25P02 when the database refused the COPY after CopyDone
     });
-    const ok = scope.then(() => true, (error) => {
+    const ok = scope.then(() => written ?? rows, (error): false => {
       if (isFastPathRefusal(error)) return false;
       throw error;
     });
@@ -408,8 +506,14 @@ export class BatchLoader {
    */
   async settlePiece(tx: Tx, inflight: InflightPiece): Promise<BatchResult> {
     const { piece } = inflight;
-    if (await inflight.ok) {
-      return { loaded: piece instanceof CopyPiece ? piece.count : piece.length, skipped: 0, rejects: [] };
+    const written = await inflight.ok;
+    if (written !== false) {
+      // Rows a BEFORE trigger dropped are not in COPY's count: they are skipped.
+      return {
+        loaded: written,
+        skipped: (piece instanceof CopyPiece ? piece.count : piece.length) - written,
+        rejects: [],
+      };
     }
     return await this.writeIsolating(tx, piece instanceof CopyPiece ? piece.rows() : piece);
   }
@@ -429,6 +533,9 @@ export class BatchLoader {
       }) on commit drop`,
     );
     await tx.unsafe("truncate pg_temp.csv_import_stage restart identity");
+    const writer = this.#target.writer ?? null;
+    // The uploader's INSERT reads the staging table (only this session can see a temp table).
+    if (writer) await tx.unsafe(`grant select on pg_temp.csv_import_stage to ${quoteIdent(writer.role)}`);
     await copyRows(
       tx,
       `copy pg_temp.csv_import_stage (${stageColumns.join(", ")}) from stdin`,
@@ -442,7 +549,8 @@ export class BatchLoader {
       this.#target.columns.map((c) => c.type)
     }::text[])`;
     const [{ outcome }] = await tx<{ outcome: IsolatedOutcome }[]>`
-      select csv_import.insert_isolating(${this.#insertStatement()}, 0, ${rows.length}) as outcome`;
+      select csv_import.insert_isolating(${this.#insertStatement()}, 0, ${rows.length},
+        ${writer ? tx.json(writer as unknown as postgres.JSONValue) : null}::jsonb) as outcome`;
     if (existing.length > 0) {
       outcome.rejects = [...existing, ...outcome.rejects].sort((a, b) => Number(a.seq) - Number(b.seq));
     }
@@ -452,19 +560,17 @@ export class BatchLoader {
       result.rejects.push({
         line: row.line,
         column: r.column,
-        reason: `${r.message}${r.detail ? ` (${r.detail})` : ""}`,
+        reason: `${r.message}${r.detail && !this.#target.hideDetail ? ` (${r.detail})` : ""}`,
         raw: null,
         offset: row.offset,
         byteLength: row.byteLength,
       });
     }
+    // What the INSERT wrote (upserts: inserted or updated); the other accepted rows were skipped: existing keys
+    // in skip_duplicates mode, and rows a BEFORE trigger dropped in every mode.
     const accepted = rows.length - outcome.rejects.length;
-    if (this.#target.mode === "skip_duplicates") {
-      result.loaded = Number(outcome.inserted);
-      result.skipped = accepted - result.loaded;
-    } else {
-      result.loaded = accepted;
-    }
+    result.loaded = Number(outcome.inserted);
+    result.skipped = accepted - result.loaded;
     return result;
   }
 
@@ -482,7 +588,9 @@ export class BatchLoader {
         ? `on conflict (${key}) do update set ${updates.join(", ")}`
         : `on conflict (${key}) do nothing`
       : "";
-    return `insert into ${this.#table} (${this.#list}) select ${casts} from pg_temp.csv_import_stage
+    // COPY writes values given for an identity-always column as they are; so does the INSERT, as \copy would.
+    const overriding = columns.some((c) => c.identity === "always") ? "overriding system value " : "";
+    return `insert into ${this.#table} (${this.#list}) ${overriding}select ${casts} from pg_temp.csv_import_stage
        where seq > $1 and seq <= $2 order by seq ${onConflict}`;
   }
 }

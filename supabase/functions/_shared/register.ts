@@ -4,8 +4,9 @@
  * Steps: read the object's head with a Range request; sniff the dialect (unless the profile fixes it), which
  * also rejects empty, compressed, binary, UTF-16 and non-UTF-8 files with a specific message; resolve the
  * import profile; describe the target table; decide whether the first row is the header; map the header to
- * its columns (missing required columns fail the job, naming them); then csv_import.register_job stores the
- * plan and creates the chunks in one transaction.
+ * its columns (missing required columns fail the job, naming them); decide whose rights the job writes with
+ * (csv_import.plan_write_as); then csv_import.register_job stores the plan and creates the chunks in one
+ * transaction.
  *
  * The header decision, first rule that applies (the job's dialect records it: has_header, header_source,
  * header_reason; a mapping failure quotes the reason):
@@ -49,6 +50,8 @@ interface JobRow {
   object_size: number | null;
   /** ETag of the job's object version; every read below must carry it (see storage.ts). */
   object_etag: string | null;
+  /** The uploader's auth uid (storage.objects.owner_id); null for uploads with the service or anon key. */
+  owner_id: string | null;
 }
 
 interface ProfileRow {
@@ -66,6 +69,7 @@ interface ProfileRow {
   max_attempts: number;
   date_style: "iso" | "dmy" | "mdy";
   max_file_bytes: number | null;
+  write_as: "uploader" | "service_role" | null;
 }
 
 export type RegisterOutcome =
@@ -80,7 +84,8 @@ class RegistrationProblem extends Error {}
 export async function registerJob(deps: RegisterDeps, jobId: number): Promise<RegisterOutcome> {
   const { sql } = deps;
   const [job] = await sql<JobRow[]>`
-    select id, status, bucket_id, object_name, object_size, object_etag from csv_import.jobs where id = ${jobId}`;
+    select id, status, bucket_id, object_name, object_size, object_etag, owner_id
+    from csv_import.jobs where id = ${jobId}`;
   if (!job) return { outcome: "failed", jobId, error: `Job ${jobId} does not exist` };
   if (job.status !== "registering") return { outcome: "unchanged", jobId, status: job.status };
 
@@ -176,7 +181,11 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     expected_fields: mapping.expectedFields,
     ignored: mapping.ignored,
     mapped: mapping.mapped.map((m) => ({ field: m.field, header: m.header, column: m.column })),
+    write_as: await planWriteAs(sql, targetTable, profile.write_as, job.owner_id),
   };
+  if (jobColumns.write_as === "uploader") {
+    await checkUploaderPrivileges(sql, targetTable, jobColumns.mapped.map((m) => m.column.name));
+  }
   try {
     compileRowConverter(jobColumns, { dateStyle: profile.date_style });
   } catch (error) {
@@ -423,6 +432,40 @@ async function checkTarget(sql: Sql, targetTable: string): Promise<string> {
     const code = (error as { code?: string }).code;
     if (code && ["42602", "42P01", "42501", "42809"].includes(code)) {
       throw new RegistrationProblem(`The profile's target: ${(error as Error).message}`);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Whose rights the job writes with (csv_import.plan_write_as; docs/security.md): the uploader's, or the service
+ * role's. A profile that requires the uploader's rights refuses a file without a signed-in uploader.
+ */
+async function planWriteAs(
+  sql: Sql,
+  targetTable: string,
+  writeAs: ProfileRow["write_as"],
+  ownerId: string | null,
+): Promise<"uploader" | "service_role"> {
+  try {
+    const [{ plan }] = await sql<{ plan: "uploader" | "service_role" }[]>`
+      select csv_import.plan_write_as(${targetTable}, ${writeAs ?? null}, ${ownerId}) as plan`;
+    return plan;
+  } catch (error) {
+    if ((error as { code?: string }).code === "42501") {
+      throw new RegistrationProblem((error as Error).message);
+    }
+    throw error;
+  }
+}
+
+/** Fails the job, naming them, when the uploader may not write some of the file's columns (as the API would). */
+async function checkUploaderPrivileges(sql: Sql, targetTable: string, columns: string[]): Promise<void> {
+  try {
+    await sql`select csv_import.check_uploader_privileges(${targetTable}, ${columns}::text[])`;
+  } catch (error) {
+    if ((error as { code?: string }).code === "42501") {
+      throw new RegistrationProblem((error as Error).message);
     }
     throw error;
   }

@@ -18,6 +18,8 @@ export interface JobColumns {
   expected_fields: number;
   ignored: string[];
   mapped: { field: number; header: string | null; column: TargetColumn }[];
+  /** Whose rights the job writes with (csv_import.plan_write_as); absent in jobs planned before it existed. */
+  write_as?: "uploader" | "service_role";
 }
 
 /** Why a record cannot be loaded (the first failing column, or null for the record as a whole). */

@@ -4,7 +4,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(12);
+select plan(23);
 
 create schema pgtap_iso;
 create table pgtap_iso.items (id int primary key, qty int check (qty >= 0), note text not null);
@@ -55,8 +55,63 @@ select is((pgtap_iso.run(0, 2, 'on conflict (id) do nothing') ->> 'inserted')::i
 select throws_ok($$ select csv_import.insert_isolating('select 1/0 from pgtap_iso.nope where $1 < $2', 0, 1) $$,
   '42P01', null, 'an error that is not about the data propagates');
 
-select is((select prosecdef from pg_proc where oid = 'csv_import.insert_isolating(text,bigint,bigint)'::regprocedure),
+-- A row a trigger refuses (RAISE: P0001) is a reject like any other; an error that is not about one row
+-- (here a trigger raising a serialization failure, 40001) propagates, so the batch is retried.
+create function pgtap_iso.guard() returns trigger language plpgsql as $$
+begin
+  if new.note = 'raise' then raise exception 'note % is not allowed', new.note; end if;
+  if new.note = 'retry' then raise exception 'try again' using errcode = '40001'; end if;
+  return new;
+end $$;
+create trigger guard before insert on pgtap_iso.items for each row execute function pgtap_iso.guard();
+truncate csv_import_stage restart identity;
+insert into csv_import_stage (c1, c2, c3) values ('20', '1', 'ok'), ('21', '1', 'raise'), ('22', '1', 'ok');
+create temp table raised on commit drop as select pgtap_iso.run(0, 3) as r;
+select is((select (r ->> 'inserted')::int from raised), 2, 'rows around a row a trigger refuses load');
+select is((select r -> 'rejects' -> 0 ->> 'message' from raised), 'note raise is not allowed',
+  'the trigger''s refusal is the reject''s reason');
+insert into csv_import_stage (c1, c2, c3) values ('23', '1', 'retry');
+select throws_ok($$ select pgtap_iso.run(3, 4) $$, '40001', 'try again',
+  'a serialization failure raised while inserting propagates');
+
+select is((select prosecdef from pg_proc where oid = 'csv_import.insert_isolating(text,bigint,bigint,jsonb)'::regprocedure),
   false, 'it runs with the caller''s rights (SECURITY INVOKER)');
+
+-- As the uploader (p_writer): each INSERT runs as `authenticated` with the uploader's claims, so row-level
+-- security, auth.uid() defaults and unique keys of rows the uploader cannot see apply as through the API; the
+-- caller's role is back afterwards; rejects carry no DETAIL; clients still cannot call it.
+create table pgtap_iso.notes (id int primary key, user_id uuid not null default auth.uid(), body text);
+alter table pgtap_iso.notes enable row level security;
+create policy own_read on pgtap_iso.notes for select to authenticated using (user_id = auth.uid());
+create policy own_write on pgtap_iso.notes for insert to authenticated with check (user_id = auth.uid());
+grant usage on schema pgtap_iso to authenticated;
+grant select, insert on pgtap_iso.notes to authenticated;
+insert into pgtap_iso.notes values (1, '00000000-0000-4000-8000-00000000000b', 'bob''s');
+create temp table notes_stage (seq bigint generated always as identity, c1 text, c2 text, c3 text) on commit drop;
+grant select on notes_stage to authenticated;
+insert into notes_stage (c1, c2, c3) values
+  ('2', null, 'mine'),                                   -- 1 ok: user_id defaults to the uploader
+  ('3', '00000000-0000-4000-8000-00000000000b', 'evil'), -- 2 plants bob's id: refused by the policy
+  ('1', null, 'probe');                                  -- 3 bob's key: a duplicate alice cannot see
+create temp table as_alice on commit drop as select csv_import.insert_isolating(
+  'insert into pgtap_iso.notes (id, user_id, body) select c1::int, coalesce(c2::uuid, auth.uid()), c3 '
+  || 'from pg_temp.notes_stage where seq > $1 and seq <= $2 order by seq', 0, 3,
+  '{"role": "authenticated", "claims": {"sub": "00000000-0000-4000-8000-00000000000a", "role": "authenticated"}}'
+) as r;
+select is((select (r ->> 'inserted')::int from as_alice), 1, 'as the uploader: the acceptable row loads …');
+select is((select user_id::text from pgtap_iso.notes where id = 2), '00000000-0000-4000-8000-00000000000a',
+  '… owned by the uploader (auth.uid())');
+select matches((select x ->> 'message' from as_alice, jsonb_array_elements(r -> 'rejects') x where x ->> 'seq' = '2'),
+  '^new row violates row-level security policy', 'a row planting another user''s id is refused by the policy');
+select matches((select x ->> 'message' from as_alice, jsonb_array_elements(r -> 'rejects') x where x ->> 'seq' = '3'),
+  '^duplicate key value violates unique constraint', 'a duplicate of a row the uploader cannot see is refused …');
+select is((select count(*)::int from as_alice, jsonb_array_elements(r -> 'rejects') x where x ->> 'detail' is not null),
+  0, '… and no reject carries a DETAIL (Key (id)=(1) would show a row the uploader cannot read)');
+select is(current_user::text, 'postgres', 'the caller''s role is back afterwards');
+select throws_ok($$ select csv_import.insert_isolating('select $1, $2', 0, 1, '{"role": "postgres", "claims": {}}') $$,
+  '22023', null, 'a writer may only be authenticated or anon');
+select is(has_function_privilege('authenticated', 'csv_import.insert_isolating(text,bigint,bigint,jsonb)', 'execute'),
+  false, 'clients cannot run it (it runs caller-supplied SQL)');
 
 select * from finish();
 rollback;

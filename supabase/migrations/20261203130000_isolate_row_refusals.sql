@@ -1,0 +1,101 @@
+-- Every row the target refuses becomes a reject, whatever refuses it (issue 11, item 2): before, only SQLSTATE
+-- classes 22 and 23 (and 21000) were isolated, so a row refused by a validation trigger (RAISE: P0001) made the
+-- row-isolating insert re-raise, the batch was retried until the chunk was dead-lettered, and the job failed
+-- with 0 rows loaded whatever tolerated_reject_rate said.
+--
+-- Invariants:
+-- - csv_import.is_row_refusal is the one list of SQLSTATEs that refuse a row; the chunk worker's isRowRefusal
+--   (supabase/functions/_shared/loader.ts) mirrors it, and tests/target_refusals_test.ts compares the two.
+-- - Connection (08), transaction state (25), rollback (40: serialization, deadlock), resource (53), object
+--   state (55: lock not available), operator intervention (57: cancel, shutdown), system (58) and internal
+--   (XX) errors are never isolated: they propagate, and the batch is retried.
+
+-- Whether an error with SQLSTATE p_sqlstate refuses one row (which the isolating insert turns into a reject)
+-- rather than the statement, the connection or the transaction. Classes: 21 cardinality (a key repeated
+-- within one upsert), 22 data exception, 23 integrity constraint (deferred ones too, once checked), 27 triggered
+-- data change, 44 WITH CHECK OPTION, 09 triggered action; codes: P0001 a trigger's RAISE, P0002/P0003 its
+-- SELECT INTO STRICT, P0004 its ASSERT, 42501 a row-level security policy refused the row (or the writer lacks
+-- a privilege, which every row then reports), 54000 a row too large for its index or page. Immutable.
+create or replace function csv_import.is_row_refusal(p_sqlstate text)
+returns boolean
+language sql immutable
+set search_path = ''
+as $$
+  select coalesce(length(p_sqlstate) = 5 and (
+    left(p_sqlstate, 2) in ('21', '22', '23', '27', '44', '09')
+    or p_sqlstate in ('P0001', 'P0002', 'P0003', 'P0004', '42501', '54000')), false)
+$$;
+
+-- Row-isolating insert, used by the chunk worker for a batch piece the database refused (insert mode) and for
+-- every batch in upsert / skip_duplicates mode: runs p_insert, an INSERT … SELECT over the rows
+-- (p_from, p_to] of the caller's staging table (the range as $1 and $2), and when the database refuses it with a
+-- row refusal (csv_import.is_row_refusal) bisects the range in subtransactions down to single rows, so that
+-- every acceptable row loads and each refused row is reported once, with PostgreSQL's message. Any other error
+-- propagates. k refused rows of n cost O(k log n) statements, all on the server: from the worker each
+-- statement costs a round trip, ~1.5 ms with postgres.js in Deno, so a file re-imported in insert mode (every
+-- row a duplicate key) took ~11 ms per row client-side; here ~0.1 ms per row.
+-- Returns {"inserted": rows written (inserted or updated, for upserts; rows a BEFORE trigger dropped are not
+-- counted), "rejects": [{seq, message, detail, column}]}.
+-- SECURITY INVOKER: the statement runs with the caller's rights on the caller's staging table.
+create or replace function csv_import.insert_isolating(p_insert text, p_from bigint, p_to bigint)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_count bigint;
+  v_state text;
+  v_message text;
+  v_detail text;
+  v_column text;
+  v_left jsonb;
+  v_right jsonb;
+  v_mid bigint;
+begin
+  if p_to <= p_from then
+    return jsonb_build_object('inserted', 0, 'rejects', '[]'::jsonb);
+  end if;
+  begin
+    execute p_insert using p_from, p_to;
+    get diagnostics v_count = row_count;
+    return jsonb_build_object('inserted', v_count, 'rejects', '[]'::jsonb);
+  exception when others then
+    get stacked diagnostics v_state = returned_sqlstate, v_message = message_text,
+      v_detail = pg_exception_detail, v_column = column_name;
+    if not csv_import.is_row_refusal(v_state) then
+      raise;
+    end if;
+  end;
+  if p_to - p_from = 1 then
+    return jsonb_build_object('inserted', 0, 'rejects', jsonb_build_array(jsonb_build_object(
+      'seq', p_to, 'message', v_message, 'detail', nullif(v_detail, ''), 'column', nullif(v_column, ''))));
+  end if;
+  v_mid := p_from + (p_to - p_from) / 2;
+  v_left := csv_import.insert_isolating(p_insert, p_from, v_mid);
+  v_right := csv_import.insert_isolating(p_insert, v_mid, p_to);
+  return jsonb_build_object('inserted', (v_left->>'inserted')::bigint + (v_right->>'inserted')::bigint,
+    'rejects', (v_left->'rejects') || (v_right->'rejects'));
+end
+$$;
+
+-- Whether the target (or a partition of it) has constraints PostgreSQL checks only at commit (INITIALLY
+-- DEFERRED foreign keys, unique, exclusion or constraint triggers). The chunk worker then checks them before it
+-- commits a batch (SET CONSTRAINTS ALL IMMEDIATE), where a refusal can still be isolated: at COMMIT it would
+-- fail the whole batch, again at every retry. Read-only. Caller: the chunk worker, once per load.
+create or replace function csv_import.has_deferred_constraints(p_table text)
+returns boolean
+language sql stable
+set search_path = ''
+as $$
+  with tree as ( -- pg_partition_tree lists nothing for a table that is not partitioned
+    select pg_catalog.to_regclass(p_table) as relid
+    union select relid from pg_catalog.pg_partition_tree(pg_catalog.to_regclass(p_table))
+  )
+  select exists (select 1 from pg_catalog.pg_constraint k join tree t on t.relid = k.conrelid where k.condeferred)
+      or exists (select 1 from pg_catalog.pg_trigger g join tree t on t.relid = g.tgrelid
+                 where g.tginitdeferred and g.tgenabled <> 'D' and (g.tgtype & 4) <> 0) -- fires on INSERT
+$$;
+
+-- Only the service role (and the owner) may call the pipeline's functions; see the schema migration.
+revoke execute on all functions in schema csv_import from public, anon, authenticated;
+grant execute on all functions in schema csv_import to service_role;
