@@ -456,6 +456,7 @@ async function loadRange(
     columns: ctx.columns.mapped.map((m) => ({ name: m.column.name, type: m.column.type })),
     mode: ctx.profile?.on_conflict ?? "insert",
     conflictColumns: ctx.profile?.conflict_columns ?? [],
+    jobId: ctx.job_id,
   });
 
   // A profile may lower the per-job cap on stored rejects, never raise it.

@@ -59,6 +59,11 @@ export interface LoadTarget {
   columns: LoadColumn[];
   mode: ConflictMode;
   conflictColumns: string[];
+  /**
+   * The job: with it, upsert and skip_duplicates keep file order for keys repeated across batches and chunks
+   * (csv_import.write_keyed); without it they write as a plain INSERT … ON CONFLICT, in commit order.
+   */
+  jobId?: number;
 }
 
 /**
@@ -422,6 +427,9 @@ export class BatchLoader {
   async writeIsolating(tx: Tx, rows: PreparedRow[]): Promise<BatchResult> {
     const result: BatchResult = { loaded: 0, skipped: 0, rejects: [] };
     if (rows.length === 0) return result;
+    if (this.#target.jobId !== undefined && this.#target.mode !== "insert") {
+      return await this.#writeKeyed(tx, rows);
+    }
     const stageColumns = this.#target.columns.map((_, i) => `c${i + 1}`);
     await tx.unsafe(
       `create temp table if not exists csv_import_stage (seq bigint generated always as identity, ${
@@ -454,6 +462,53 @@ export class BatchLoader {
       result.skipped = accepted - result.loaded;
     } else {
       result.loaded = accepted;
+    }
+    return result;
+  }
+
+  /**
+   * upsert / skip_duplicates in file order: the rows, each with its line, go to their own staging table, and
+   * csv_import.write_keyed writes them so that the last (upsert) or first (skip_duplicates) occurrence of a key in
+   * the file wins whatever order the job's batches commit in, recording each written key's line in
+   * csv_import.key_claims in this transaction; refused rows are bisected there as insert_isolating does.
+   */
+  async #writeKeyed(tx: Tx, rows: PreparedRow[]): Promise<BatchResult> {
+    const { columns, mode, conflictColumns, jobId, table } = this.#target;
+    const stageColumns = columns.map((_, i) => `c${i + 1}`);
+    await tx.unsafe(
+      `create temp table if not exists csv_import_keyed_stage (seq bigint generated always as identity,
+       line bigint not null, ${stageColumns.map((c) => `${c} text`).join(", ")}) on commit drop`,
+    );
+    await tx.unsafe("truncate pg_temp.csv_import_keyed_stage restart identity");
+    const lines: string[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) lines[i] = `${rows[i].line}\t${rows[i].copyLine}`;
+    await copyRows(
+      tx,
+      `copy pg_temp.csv_import_keyed_stage (line, ${stageColumns.join(", ")}) from stdin`,
+      lines.join(""),
+    );
+    const [{ outcome }] = await tx<
+      { outcome: IsolatedOutcome & { loaded: number | string; skipped: number | string } }[]
+    >`
+      select csv_import.write_keyed(${jobId!}, ${mode}, ${table}, ${
+      tx.json(columns as unknown as postgres.JSONValue)
+    },
+        ${conflictColumns}::text[], ${rows.length}) as outcome`;
+    const result: BatchResult = {
+      loaded: Number(outcome.loaded),
+      skipped: Number(outcome.skipped),
+      rejects: [],
+    };
+    for (const r of outcome.rejects) {
+      const row = rows[Number(r.seq) - 1];
+      result.rejects.push({
+        line: row.line,
+        column: r.column,
+        reason: `${r.message}${r.detail ? ` (${r.detail})` : ""}`,
+        raw: null,
+        offset: row.offset,
+        byteLength: row.byteLength,
+      });
     }
     return result;
   }

@@ -1,11 +1,12 @@
--- csv_import.prune_finished_jobs: deletes finished jobs older than `keep` with their chunks, rejects and batch_log
--- rows, in bounded steps (max_jobs, max_rows), never an active job; the index on rejects.chunk_id; the pg_cron job.
+-- csv_import.prune_finished_jobs: deletes finished jobs older than `keep` with their chunks, rejects, batch_log
+-- rows and key claims (and at once the key claims of jobs that load no more), in bounded steps (max_jobs,
+-- max_rows), never an active job; the index on rejects.chunk_id; the pg_cron job.
 -- The jobs here are 400 days old and pruned with keep = 365 days, so jobs of other tests (younger) are untouched.
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 set local client_min_messages = error;
-select plan(24);
+select plan(29);
 
 create schema pgtap_prune;
 create table pgtap_prune.jobs (name text primary key, id bigint not null);
@@ -53,7 +54,20 @@ select pgtap_prune.make('recent', 'succeeded', '10 days', 1, 2);
 select pgtap_prune.make('running', 'running', '400 days', 2, 2);
 select pgtap_prune.make('queued', 'queued', '400 days', 1, 0);
 select pgtap_prune.make('registering', 'registering', '400 days', 0, 0);
--- A job that stays (recent) superseded by one that goes (ok1): the reference must not block the delete.
+select pgtap_prune.make('failed_recent', 'failed', '2 days', 1, 0);
+select pgtap_prune.make('superseded', 'cancelled', '2 days', 1, 0);
+update csv_import.jobs set superseded_by = pgtap_prune.job('recent') where id = pgtap_prune.job('superseded');
+-- Key claims (write_keyed): of jobs that will load no more (succeeded, superseded, gone) they go at the next
+-- call; of jobs that may still load (running, or failed and retryable) they stay until the job is pruned.
+insert into csv_import.key_claims (job_id, key, line)
+select pgtap_prune.job(j), jsonb_build_array(k), k
+from unnest(array['ok1', 'recent', 'recent', 'running', 'running', 'failed_recent', 'superseded']) with ordinality
+  as t(j, k);
+insert into csv_import.key_claims (job_id, key, line) values (-42, '[1]', 1);
+create function pgtap_prune.claims(p_name text) returns bigint language sql stable as $$
+  select count(*) from csv_import.key_claims where job_id = pgtap_prune.job(p_name)
+$$;
+-- A job that stays (recent) superseded by one that goes (cancelled): the reference must not block the delete.
 update csv_import.jobs set superseded_by = pgtap_prune.job('cancelled') where id = pgtap_prune.job('recent');
 
 select has_index('csv_import', 'rejects', 'rejects_chunk_idx', array['chunk_id'], 'rejects.chunk_id is indexed');
@@ -65,26 +79,37 @@ select throws_ok($$select csv_import.prune_finished_jobs(interval '12 hours')$$,
   'keep must be at least 1 day, got 12:00:00', 'keep under a day is refused');
 
 -- Step 1: max_jobs 2 → the two oldest, with everything of theirs.
-select is(csv_import.prune_finished_jobs(interval '365 days', 2),
+create temp table step1 as select csv_import.prune_finished_jobs(interval '365 days', 2) as r;
+select is((select r - 'key_claims' from step1),
   '{"jobs": 2, "chunks": 3, "rejects": 4, "batch_log": 3}'::jsonb, 'step 1: the two oldest jobs and their rows');
+select cmp_ok((select (r ->> 'key_claims')::int from step1), '>=', 5,
+  'step 1: and the key claims of jobs that load no more');
+select is(
+  format('ok1 %s recent %s superseded %s gone %s running %s failed_recent %s', pgtap_prune.claims('ok1'),
+    pgtap_prune.claims('recent'), pgtap_prune.claims('superseded'),
+    (select count(*) from csv_import.key_claims where job_id = -42), pgtap_prune.claims('running'),
+    pgtap_prune.claims('failed_recent')),
+  'ok1 0 recent 0 superseded 0 gone 0 running 2 failed_recent 1',
+  'claims of succeeded, superseded and deleted jobs went; of running and retryable jobs they stay');
 select is(pgtap_prune.left('ok1'), 'jobs 0 chunks 0 rejects 0 batch_log 0', 'ok1 is gone with its rows');
 select is(pgtap_prune.left('failed'), 'jobs 0 chunks 0 rejects 0 batch_log 0', 'failed is gone with its rows');
 select is(pgtap_prune.left('cancelled'), 'jobs 1 chunks 0 rejects 0 batch_log 0', 'cancelled waits for the next step');
 
 -- Step 2: max_rows 100 → cancelled (0 rows); big (303 rows) would exceed it and waits.
 select is(csv_import.prune_finished_jobs(interval '365 days', 500, 100),
-  '{"jobs": 1, "chunks": 0, "rejects": 0, "batch_log": 0}'::jsonb,
+  '{"jobs": 1, "chunks": 0, "rejects": 0, "batch_log": 0, "key_claims": 0}'::jsonb,
   'step 2: max_rows stops before a job whose rejects would exceed it');
 select is((select superseded_by from csv_import.jobs where id = pgtap_prune.job('recent')), null,
   'a kept job no longer points at a pruned one');
 -- Step 3: the first job of a step is always taken, whatever its size.
 select is(csv_import.prune_finished_jobs(interval '365 days', 500, 100),
-  '{"jobs": 1, "chunks": 3, "rejects": 300, "batch_log": 3}'::jsonb, 'step 3: one big job, alone');
+  '{"jobs": 1, "chunks": 3, "rejects": 300, "batch_log": 3, "key_claims": 0}'::jsonb, 'step 3: one big job, alone');
 select is(pgtap_prune.left('big'), 'jobs 0 chunks 0 rejects 0 batch_log 0', 'big is gone with its rows');
 select is(csv_import.prune_finished_jobs(interval '365 days'),
-  '{"jobs": 1, "chunks": 1, "rejects": 0, "batch_log": 1}'::jsonb, 'step 4: the last old finished job');
+  '{"jobs": 1, "chunks": 1, "rejects": 0, "batch_log": 1, "key_claims": 0}'::jsonb,
+  'step 4: the last old finished job');
 select is(csv_import.prune_finished_jobs(interval '365 days'),
-  '{"jobs": 0, "chunks": 0, "rejects": 0, "batch_log": 0}'::jsonb, 'then nothing: idempotent');
+  '{"jobs": 0, "chunks": 0, "rejects": 0, "batch_log": 0, "key_claims": 0}'::jsonb, 'then nothing: idempotent');
 
 -- Never an active or a younger job.
 select is(pgtap_prune.left('running'), 'jobs 1 chunks 2 rejects 2 batch_log 2', 'a running job stays');
@@ -95,6 +120,12 @@ select is((csv_import.prune_finished_jobs(interval '5 days') ->> 'jobs')::int >=
   'with a shorter keep it goes too');
 select is(pgtap_prune.left('recent'), 'jobs 0 chunks 0 rejects 0 batch_log 0', 'recent is gone with its rows');
 select is(pgtap_prune.left('running'), 'jobs 1 chunks 2 rejects 2 batch_log 2', 'the running job still stays');
+select is(pgtap_prune.claims('running'), 2::bigint, 'with its key claims');
+-- A failed job's claims go with the job.
+update csv_import.jobs set finished_at = now() - interval '400 days' where id = pgtap_prune.job('failed_recent');
+select is(csv_import.prune_finished_jobs(interval '365 days') -> 'key_claims', '1'::jsonb,
+  'a pruned job takes its key claims with it');
+select is(pgtap_prune.claims('failed_recent'), 0::bigint, 'failed_recent has no claims left');
 
 -- A job row locked by another session (a retry or cancel in progress) is skipped, not waited for. One transaction
 -- cannot hold a lock against itself, so this checks the clause.
