@@ -148,15 +148,22 @@ begin
          select coalesce(array_agg(line) filter (where prev_line is null), '{}'),
                 coalesce(array_agg(line) filter (where prev_line is not null), '{}') from c$f$,
       v_k, v_stage, v_range, v_null),
+    -- Lines are matched by joins and the keys not inserted by EXCEPT, not by `= any ($4)`, NOT IN or a join with
+    -- the insert's RETURNING: the planner does not know how many rows those have and compared every row with every
+    -- other (144 s for a 10,000-row batch, against 0.4 s now).
     'insert_fresh', format(
-      $f$with ins as (%1$s where %2$s and s.line = any ($4) order by s.seq on conflict do nothing returning %3$s as key),
+      $f$with ins as (%1$s join unnest($4::bigint[]) as l(line) on l.line = s.line where %2$s order by s.seq
+                      on conflict do nothing returning %3$s as key),
          kept as (update csv_import.key_claims k set line = 0
-                  from (select %4$s as key from %5$s where %2$s and s.line = any ($4)) f
-                  where k.job_id = $3 and k.key = f.key and f.key not in (select key from ins)
+                  from ((select %4$s as key from %5$s join unnest($4::bigint[]) as l(line) on l.line = s.line
+                         where %2$s)
+                        except all (select key from ins)) nf
+                  where k.job_id = $3 and k.key = nf.key
                   returning 1)
          select (select count(*) from ins), (select count(*) from kept)$f$,
       v_write, v_range, v_kt, v_k, v_stage),
-    'replace', format('%s where %s and s.line = any ($4) order by s.seq on conflict (%s) do %s',
+    'replace', format(
+      '%s join unnest($4::bigint[]) as l(line) on l.line = s.line where %s order by s.seq on conflict (%s) do %s',
       v_write, v_range, v_kc, case when v_set is null then 'nothing' else 'update set ' || v_set end))
   end;
 end
