@@ -124,9 +124,55 @@ export function formatBytes(bytes: number): string {
 export const formatCount = (n: number | string | null | undefined): string =>
   Number(n ?? 0).toLocaleString("en-US");
 
+/**
+ * Text from the data (object names, reject reasons and raw records, job and chunk errors, table cells) made safe
+ * to print on a terminal: C0 controls (ESC, CR, BS, …, and tab and newline), DEL, C1 controls (U+0080–U+009F:
+ * CSI U+009B starts an escape sequence on some terminals) and the Unicode bidi and line-separator controls
+ * (U+061C, U+200E/F, U+2028/9, U+202A–U+202E, U+2066–U+2069) become visible escapes: `\x1b`, `\r`, `\n`, `\t`,
+ * `\x7f`, `\u009b`, `\u202e`. So a value cannot clear the screen, move the cursor, rewrite an earlier line,
+ * set the window title, fake a line of output or reorder what the operator reads. Backslashes are left as they
+ * are: the escapes are for reading, not for parsing back.
+ */
+export function printable(value: unknown): string {
+  return String(value ?? "").replace(UNPRINTABLE, escapeChar);
+}
+
+// deno-lint-ignore no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+/** What JSON.stringify leaves raw inside strings (it escapes C0; a raw newline in its output is indentation). */
+const UNPRINTABLE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED_ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+function escapeChar(c: string): string {
+  const code = c.charCodeAt(0);
+  return NAMED_ESCAPES[c] ??
+    (code <= 0x7f ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`);
+}
+
+/**
+ * Template tag for a line of output: every interpolated value goes through {@link printable}, the literal text
+ * stays as written. `console.log(safe\`Job ${id}: ${job.error}\`)`.
+ */
+export function safe(strings: TemplateStringsArray, ...values: unknown[]): string {
+  let text = strings[0];
+  for (let i = 0; i < values.length; i++) text += printable(values[i]) + strings[i + 1];
+  return text;
+}
+
+/**
+ * JSON for stdout: JSON.stringify already escapes C0 controls inside strings; this also writes DEL, C1 and the
+ * bidi and line-separator controls as \uXXXX escapes (the same JSON value, parsed back).
+ */
+export function printableJson(value: unknown, space?: number): string {
+  return JSON.stringify(value, null, space).replace(
+    UNPRINTABLE_IN_JSON,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 /** Renders rows as an aligned text table. */
 export function table(headers: string[], rows: (string | number | null)[][]): string {
-  const cells = [headers, ...rows.map((r) => r.map((c) => c === null ? "" : String(c)))];
+  const cells = [headers, ...rows.map((r) => r.map((c) => c === null ? "" : printable(c)))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
   return cells.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
 }
@@ -376,8 +422,8 @@ async function follow(sql: Sql, jobId: number, o: FollowOptions): Promise<Progre
           payload,
         );
       } else if (!o.quiet) {
-        const line = `job ${job.job_id}: ${job.status}, ${job.percent}%, ${payload.rows} rows loaded, ` +
-          `${payload.rejects} rejected`;
+        const line = safe`job ${job.job_id}: ${job.status}, ${job.percent}%, ${payload.rows} rows loaded, ` +
+          safe`${payload.rejects} rejected`;
         if (line !== lastLine) console.error(lastLine = line);
       }
       if (TERMINAL.has(job.status)) {
@@ -399,16 +445,18 @@ async function follow(sql: Sql, jobId: number, o: FollowOptions): Promise<Progre
 /** Prints the outcome of a followed job and throws (exit 1) unless it succeeded. */
 function report(job: Progress, seconds: number, json: boolean): void {
   const s = summary(job, seconds);
-  if (json) console.log(JSON.stringify(s));
+  if (json) console.log(printableJson(s));
   else {
     console.log(
-      `Job ${job.job_id} ${job.status} in ${s.seconds} s: ${formatCount(job.rows_loaded)} rows loaded into ` +
-        `${job.target_table ?? "?"}, ${formatCount(job.rows_rejected)} rejected, ${
+      safe`Job ${job.job_id} ${job.status} in ${s.seconds} s: ${
+        formatCount(job.rows_loaded)
+      } rows loaded into ` +
+        safe`${job.target_table ?? "?"}, ${formatCount(job.rows_rejected)} rejected, ${
           formatCount(job.rows_skipped)
         } ` +
-        `skipped (${formatCount(job.rows_per_second)} rows/s)`,
+        safe`skipped (${formatCount(job.rows_per_second)} rows/s)`,
     );
-    if (job.rejects_object) console.log(`Rejects: ${job.bucket_id}/${job.rejects_object}`);
+    if (job.rejects_object) console.log(safe`Rejects: ${job.bucket_id}/${job.rejects_object}`);
   }
   if (!s.ok) throw new CliError(`Job ${job.job_id} ${job.status}: ${job.error ?? "no reason recorded"}`);
 }
@@ -491,8 +539,8 @@ async function importFile(cfg: CliConfig, sql: Sql, file: string, o: ImportOptio
   }
   if (!quiet) {
     console.error(
-      `Uploaded ${formatBytes(size)} to ${bucket}/${objectName}${resumable ? " (resumable)" : ""} in ` +
-        `${((performance.now() - started) / 1000).toFixed(1)} s`,
+      safe`Uploaded ${formatBytes(size)} to ${bucket}/${objectName}${resumable ? " (resumable)" : ""} in ` +
+        safe`${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
   }
 
@@ -510,9 +558,9 @@ async function importFile(cfg: CliConfig, sql: Sql, file: string, o: ImportOptio
   }
   if (!o.wait) {
     if (o.json) {
-      console.log(JSON.stringify({ job_id: job.id, bucket, object: objectName, status: job.status }));
+      console.log(printableJson({ job_id: job.id, bucket, object: objectName, status: job.status }));
     } else {console.log(
-        `Job ${job.id} registered for ${bucket}/${objectName}; follow it with: status ${job.id}`,
+        safe`Job ${job.id} registered for ${bucket}/${objectName}; follow it with: status ${job.id}`,
       );}
     return;
   }
@@ -523,25 +571,25 @@ async function importFile(cfg: CliConfig, sql: Sql, file: string, o: ImportOptio
 async function showStatus(sql: Sql, jobId: number | undefined, json: boolean): Promise<void> {
   if (jobId === undefined) {
     const [{ health }] = await sql`select csv_import.health() as health`;
-    if (json) return console.log(JSON.stringify(health));
+    if (json) return console.log(printableJson(health));
     const h = health as Record<string, Record<string, unknown>> & { status: string; problems: string[] };
-    console.log(`Pipeline: ${h.status}`);
-    for (const p of h.problems) console.log(`  - ${p}`);
+    console.log(safe`Pipeline: ${h.status}`);
+    for (const p of h.problems) console.log(safe`  - ${p}`);
     const q = h.queue;
     console.log(
-      `Queue: ${q.depth} ready, ${q.pending} pending, ${q.in_flight} in flight, ${q.expired_leases} expired leases`,
+      safe`Queue: ${q.depth} ready, ${q.pending} pending, ${q.in_flight} in flight, ${q.expired_leases} expired leases`,
     );
     const byState = (h.jobs as { by_state: Record<string, number> }).by_state;
-    console.log(`Jobs: ${Object.entries(byState).map(([s, n]) => `${s} ${n}`).join(", ")}`);
+    console.log(safe`Jobs: ${Object.entries(byState).map(([s, n]) => `${s} ${n}`).join(", ")}`);
     const w = h.window;
     console.log(
-      `Last ${w.seconds} s: ${
+      safe`Last ${w.seconds} s: ${
         formatCount(w.rows_loaded as number)
       } rows loaded (${w.rows_per_second} rows/s), ` +
-        `${formatCount(w.rows_rejected as number)} rejected`,
+        safe`${formatCount(w.rows_rejected as number)} rejected`,
     );
     const r = h.reconcile;
-    console.log(`Reconciler: last run ${r.last_start ?? "never"} (${r.last_status ?? "-"})`);
+    console.log(safe`Reconciler: last run ${r.last_start ?? "never"} (${r.last_status ?? "-"})`);
     return;
   }
   const job = await requireJob(sql, jobId);
@@ -551,26 +599,28 @@ async function showStatus(sql: Sql, jobId: number | undefined, json: boolean): P
   const rejects = await sql<{ line_number: string; column_name: string | null; reason: string }[]>`
     select line_number, column_name, reason from csv_import.rejects where job_id = ${jobId}
     order by line_number limit 5`;
-  if (json) return console.log(JSON.stringify({ ...job, chunks, first_rejects: rejects }));
-  console.log(`Job ${job.job_id}: ${job.status}${job.error ? ` — ${job.error}` : ""}`);
-  console.log(`  object   ${job.bucket_id}/${job.object_name} (${formatBytes(job.object_size ?? 0)})`);
-  console.log(`  target   ${job.target_table ?? "-"}`);
+  if (json) return console.log(printableJson({ ...job, chunks, first_rejects: rejects }));
+  console.log(safe`Job ${job.job_id}: ${job.status}${job.error ? ` — ${job.error}` : ""}`);
+  console.log(safe`  object   ${job.bucket_id}/${job.object_name} (${formatBytes(job.object_size ?? 0)})`);
+  console.log(safe`  target   ${job.target_table ?? "-"}`);
   console.log(
-    `  progress ${job.percent}% (${formatBytes(job.bytes_done)} of ${formatBytes(job.bytes_total)}), ` +
-      `${job.chunks_done}/${job.chunk_count} load chunks done, ${job.chunks_running} running, ${job.chunks_dead} dead`,
+    safe`  progress ${job.percent}% (${formatBytes(job.bytes_done)} of ${formatBytes(job.bytes_total)}), ` +
+      safe`${job.chunks_done}/${job.chunk_count} load chunks done, ${job.chunks_running} running, ${job.chunks_dead} dead`,
   );
   console.log(
-    `  rows     ${formatCount(job.rows_loaded)} loaded, ${formatCount(job.rows_rejected)} rejected, ` +
-      `${formatCount(job.rows_skipped)} skipped of ${formatCount(job.rows_parsed)} parsed ` +
-      `(${formatCount(job.rows_per_second)} rows/s)`,
+    safe`  rows     ${formatCount(job.rows_loaded)} loaded, ${formatCount(job.rows_rejected)} rejected, ` +
+      safe`${formatCount(job.rows_skipped)} skipped of ${formatCount(job.rows_parsed)} parsed ` +
+      safe`(${formatCount(job.rows_per_second)} rows/s)`,
   );
   console.log(
-    `  times    created ${job.created_at.toISOString()}, started ${job.started_at?.toISOString() ?? "-"}, ` +
-      `finished ${job.finished_at?.toISOString() ?? "-"}`,
+    safe`  times    created ${job.created_at.toISOString()}, started ${
+      job.started_at?.toISOString() ?? "-"
+    }, ` +
+      safe`finished ${job.finished_at?.toISOString() ?? "-"}`,
   );
   if (chunks.length > 0) {
     console.log(
-      `  chunks   ${
+      safe`  chunks   ${
         chunks.map((c) => `${c.kind}/${c.status} ${c.n}${c.last_error ? ` (${c.last_error})` : ""}`).join(
           ", ",
         )
@@ -578,9 +628,11 @@ async function showStatus(sql: Sql, jobId: number | undefined, json: boolean): P
     );
   }
   for (const r of rejects) {
-    console.log(`  reject   line ${r.line_number}${r.column_name ? ` (${r.column_name})` : ""}: ${r.reason}`);
+    console.log(
+      safe`  reject   line ${r.line_number}${r.column_name ? ` (${r.column_name})` : ""}: ${r.reason}`,
+    );
   }
-  if (job.rejects_object) console.log(`  rejects  ${job.bucket_id}/${job.rejects_object}`);
+  if (job.rejects_object) console.log(safe`  rejects  ${job.bucket_id}/${job.rejects_object}`);
 }
 
 async function listJobs(sql: Sql, o: { limit: number; status?: string; json?: boolean }): Promise<void> {
@@ -599,7 +651,7 @@ async function listJobs(sql: Sql, o: { limit: number; status?: string; json?: bo
     from csv_import.job_progress
     where ${o.status ?? null}::text is null or status::text = ${o.status ?? null}
     order by job_id desc limit ${o.limit}`;
-  if (o.json) return console.log(JSON.stringify(rows));
+  if (o.json) return console.log(printableJson(rows));
   if (rows.length === 0) return console.log("No jobs.");
   console.log(table(
     ["JOB", "STATUS", "%", "LOADED", "REJECTED", "CREATED", "OBJECT"],
@@ -645,8 +697,8 @@ async function writeRejects(
   await body.pipeTo(file.writable);
   const { size } = await Deno.stat(o.out);
   console.log(
-    `Wrote the rejects of job ${jobId} (${formatCount(job.rows_rejected)} rejected rows) to ${o.out} ` +
-      `(${formatBytes(size)}, from ${source})`,
+    safe`Wrote the rejects of job ${jobId} (${formatCount(job.rows_rejected)} rejected rows) to ${o.out} ` +
+      safe`(${formatBytes(size)}, from ${source})`,
   );
 }
 
@@ -659,7 +711,7 @@ async function cancel(sql: Sql, jobId: number, o: { reason?: string; json?: bool
   } catch (error) {
     throw new CliError(pgMessage(error));
   }
-  if (o.json) console.log(JSON.stringify(result));
+  if (o.json) console.log(printableJson(result));
   if (result.cancelled) {
     if (!o.json) console.log(`Job ${jobId} cancelled (${result.chunks_cancelled} chunks stopped)`);
   } else if (result.status === "cancelled") {
@@ -677,7 +729,7 @@ async function retry(sql: Sql, jobId: number, o: { wait?: boolean; json?: boolea
     throw new CliError(pgMessage(error));
   }
   if (!o.wait) {
-    if (o.json) console.log(JSON.stringify(result));
+    if (o.json) console.log(printableJson(result));
     else {
       console.log(
         result.registration_requested
@@ -738,7 +790,7 @@ async function profiles(
     const rows = await sql`
       select name, bucket_id, path_pattern, target_table, on_conflict::text, tolerated_reject_rate::float8, priority
       from csv_import.profiles order by name`;
-    if (o.json) return console.log(JSON.stringify(rows));
+    if (o.json) return console.log(printableJson(rows));
     if (rows.length === 0) return console.log("No profiles.");
     return console.log(table(
       ["NAME", "BUCKET", "PATTERN", "TARGET", "ON CONFLICT", "TOLERATED", "PRIORITY"],
@@ -759,7 +811,7 @@ async function profiles(
       ? await sql`select * from csv_import.profiles where name = ${name}`
       : await sql`delete from csv_import.profiles where name = ${name} returning name`;
     if (rows.length === 0) throw new CliError(`Profile "${name}" does not exist`);
-    return console.log(action === "show" ? JSON.stringify(rows[0], null, 2) : `Removed profile ${name}`);
+    return console.log(action === "show" ? printableJson(rows[0], 2) : safe`Removed profile ${name}`);
   }
   if (action !== "add") {
     throw new CliError(`Unknown profiles action "${action}": list, show, add or remove`, 2);
@@ -787,7 +839,7 @@ async function profiles(
     if (code === "23505") throw new CliError(`Profile "${o.name}" already exists`);
     throw new CliError(pgMessage(error));
   }
-  console.log(`Added profile ${o.name}: ${o.bucket}/${o.pattern} → ${o.table}`);
+  console.log(safe`Added profile ${o.name}: ${o.bucket}/${o.pattern} → ${o.table}`);
 }
 
 // Command line ----------------------------------------------------------------------------------------------------------------
@@ -941,10 +993,10 @@ export async function main(args: string[], env: Record<string, string | undefine
     if (code === "commander.helpDisplayed" || code === "commander.version") return 0;
     if (code?.startsWith("commander.")) return 2; // commander printed the usage error
     if (error instanceof CliError) {
-      console.error(`csv-import: ${error.message}`);
+      console.error(safe`csv-import: ${error.message}`);
       return error.exitCode;
     }
-    console.error(`csv-import: ${pgMessage(error)}`);
+    console.error(safe`csv-import: ${pgMessage(error)}`);
     return 1;
   }
 }

@@ -14,6 +14,10 @@ import {
   loadCliConfig,
   objectNameFor,
   parseAlias,
+  printable,
+  printableJson,
+  safe,
+  table,
   uploadResumable,
   uploadStandard,
   useResumable,
@@ -295,6 +299,104 @@ Deno.test("cli: profiles add, list, show, remove", E2E, async () => {
   }
 });
 
+/** Terminal controls a file (or an object name, or an error quoting one) could carry into the operator's terminal. */
+const HOSTILE =
+  "\x1b[2J\x1b[H\x1b]0;pwned\x07\rFAKE: succeeded\b\x7f\u009b31m\u202egnp.exe\u2066\nnext line\there";
+/** Raw controls that must never reach stdout or stderr (a newline only as the CLI's own line end). */
+const RAW_CONTROLS =
+  // deno-lint-ignore no-control-regex
+  /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+Deno.test("cli: status, list and errors print control characters from the data escaped", E2E, async () => {
+  const sql = connect();
+  const scope = new Scope(sql, "cli_escape");
+  try {
+    // A failed job with hostile text everywhere the CLI prints data from: object name, target, error, a chunk's
+    // last error, rejects (column, reason, raw record).
+    const object = `${scope.prefix}/${HOSTILE}.csv`;
+    const [{ id }] = await sql`
+      insert into csv_import.jobs (bucket_id, object_name, object_version, target_table, status, error, finished_at,
+                                   rows_parsed, rows_rejected, chunk_count)
+      values ('csv-uploads', ${object}, ${scope.prefix}, ${"public." + HOSTILE}, 'failed', ${
+      "Job error " + HOSTILE
+    },
+              now(), 2, 2, 1)
+      returning id::int`;
+    scope.defer(() => sql`delete from csv_import.jobs where id = ${id}`);
+    // Superseded by itself: retry refuses it with a message naming the object, and changes nothing.
+    await sql`update csv_import.jobs set superseded_by = id where id = ${id}`;
+    const dir = await scope.tempDir();
+    await Deno.writeTextFile(`${dir}/a.csv`, "id\n1\n");
+    const [{ chunk }] = await sql`
+      insert into csv_import.chunks (job_id, kind, chunk_index, start_offset, end_offset, status, last_error)
+      values (${id}, 'load', 0, 0, 100, 'dead', ${"Chunk error " + HOSTILE}) returning id::int as chunk`;
+    await sql`
+      insert into csv_import.rejects (job_id, chunk_id, line_number, column_name, reason, raw_record)
+      values (${id}, ${chunk}, 2, ${HOSTILE}, ${"invalid input: " + HOSTILE}, ${HOSTILE}),
+             (${id}, ${chunk}, 3, null, ${"\r\x1b[1A\x1b[2K"}, 'x')`;
+
+    const runs = {
+      status: await cli(["status", String(id)]),
+      statusJson: await cli(["status", String(id), "--json"]),
+      list: await cli(["list", "--limit", "500", "--status", "failed"]),
+      listJson: await cli(["list", "--limit", "500", "--status", "failed", "--json"]),
+      retry: await cli(["retry", String(id)]),
+      importUnmatched: await cli(["import", `${dir}/a.csv`, "--path", `${scope.prefix}/${HOSTILE}`]),
+    };
+    for (const [name, run] of Object.entries(runs)) {
+      for (const [stream, text] of [["stdout", run.stdout], ["stderr", run.stderr]]) {
+        const at = text.search(RAW_CONTROLS);
+        assert.equal(
+          at,
+          -1,
+          `${name} ${stream}: raw control U+${
+            text.codePointAt(at)?.toString(16).padStart(4, "0")
+          } at ${at}: ${JSON.stringify(text)}`,
+        );
+      }
+    }
+    const escaped =
+      "\\x1b[2J\\x1b[H\\x1b]0;pwned\\x07\\rFAKE: succeeded\\x08\\x7f\\u009b31m\\u202egnp.exe\\u2066" +
+      "\\nnext line\\there";
+    const { status, statusJson, list, listJson, retry, importUnmatched } = runs;
+    assert.equal(status.code, 0, show(status));
+    assert.ok(status.stdout.includes(`Job ${id}: failed — Job error ${escaped}`), status.stdout);
+    assert.ok(status.stdout.includes(`object   csv-uploads/${scope.prefix}/${escaped}.csv`), status.stdout);
+    assert.ok(status.stdout.includes(`target   public.${escaped}`), status.stdout);
+    assert.ok(status.stdout.includes(`load/dead 1 (Chunk error ${escaped})`), status.stdout);
+    assert.ok(
+      status.stdout.includes(`reject   line 2 (${escaped}): invalid input: ${escaped}`),
+      status.stdout,
+    );
+    assert.ok(status.stdout.includes("reject   line 3: \\r\\x1b[1A\\x1b[2K"), status.stdout);
+    assert.equal(
+      status.stdout.split("\n").filter((l) => l.includes("FAKE")).length,
+      5,
+      "no value adds a line",
+    );
+    // JSON keeps the exact values (escaped the JSON way).
+    const json = JSON.parse(statusJson.stdout);
+    assert.equal(json.object_name, object);
+    assert.equal(json.error, "Job error " + HOSTILE);
+    assert.equal(json.first_rejects[0].reason, "invalid input: " + HOSTILE);
+    assert.equal(list.code, 0, show(list));
+    const line = list.stdout.split("\n").find((l) => l.startsWith(`${id} `));
+    assert.ok(line?.endsWith(`${scope.prefix}/${escaped}.csv`), list.stdout);
+    assert.ok(JSON.parse(listJson.stdout).some((j: { object_name: string }) => j.object_name === object));
+    // Errors naming the object: the database's and the CLI's own.
+    assert.equal(retry.code, 1, show(retry));
+    assert.ok(retry.stderr.includes(`a newer version of ${scope.prefix}/${escaped}.csv`), show(retry));
+    assert.equal(importUnmatched.code, 1, show(importUnmatched));
+    assert.ok(
+      importUnmatched.stderr.includes(`No import profile matches "${scope.prefix}/${escaped}"`),
+      show(importUnmatched),
+    );
+  } finally {
+    await scope.dispose();
+    await sql.end();
+  }
+});
+
 Deno.test("cli: usage and configuration errors exit 2", async () => {
   const missing = await cli(["import"]);
   assert.equal(missing.code, 2);
@@ -358,6 +460,15 @@ Deno.test("cli helpers: configuration, object names, aliases, upload method", ()
   assert.equal(useResumable(7 * MB, true, undefined), false, "local stack: no TUS endpoint");
   assert.equal(useResumable(1, true, true), true, "forced");
   assert.equal(useResumable(7 * MB, false, false), false, "forced off");
+  assert.equal(
+    printable("a\x1b[2J\r\n\t\x00\x7f\u0085\u202e\u2069é✓"),
+    "a\\x1b[2J\\r\\n\\t\\x00\\x7f\\u0085\\u202e\\u2069é✓",
+  );
+  assert.equal(safe`id ${"\x1b[31m"} ok\n`, "id \\x1b[31m ok\n", "literal text stays, values are escaped");
+  assert.equal(table(["A"], [["x\ny"]]), "A\nx\\ny");
+  const value = { s: "\x1b\u009b\u202e\n", n: [1] };
+  assert.deepEqual(JSON.parse(printableJson(value, 2)), value);
+  assert.doesNotMatch(printableJson(value), RAW_CONTROLS);
   assert.equal(formatBytes(512), "512 B");
   assert.equal(formatBytes(1536), "1.5 KiB");
 });

@@ -576,6 +576,7 @@ async function loadRange(
     })),
     mode: ctx.profile?.on_conflict ?? "insert",
     conflictColumns: ctx.profile?.conflict_columns ?? [],
+    jobId: ctx.job_id,
   });
 
   /** The batch (by seq) being redone with immediate constraint checks, if any. */

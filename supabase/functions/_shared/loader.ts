@@ -87,6 +87,11 @@ export interface LoadTarget {
    * whatever rights it writes with (the uploader's own writes get no DETAIL from insert_isolating anyway).
    */
   hideDetail?: boolean;
+  /**
+   * The job: with it, upsert and skip_duplicates keep file order for keys repeated across batches and chunks
+   * (csv_import.write_keyed); without it they write as a plain INSERT … ON CONFLICT, in commit order.
+   */
+  jobId?: number;
 }
 
 /**
@@ -526,6 +531,11 @@ export class BatchLoader {
   async writeIsolating(tx: Tx, rows: PreparedRow[]): Promise<BatchResult> {
     const result: BatchResult = { loaded: 0, skipped: 0, rejects: [] };
     if (rows.length === 0) return result;
+    // File order for repeated keys (csv_import.write_keyed) runs with the pipeline's rights only: a job that writes
+    // as its uploader keeps the uploader's rights first, and writes in commit order (docs/security.md).
+    if (this.#target.jobId !== undefined && this.#target.mode !== "insert" && !this.#target.writer) {
+      return await this.#writeKeyed(tx, rows);
+    }
     const stageColumns = this.#target.columns.map((_, i) => `c${i + 1}`);
     await tx.unsafe(
       `create temp table if not exists csv_import_stage (seq bigint generated always as identity, ${
@@ -571,6 +581,53 @@ export class BatchLoader {
     const accepted = rows.length - outcome.rejects.length;
     result.loaded = Number(outcome.inserted);
     result.skipped = accepted - result.loaded;
+    return result;
+  }
+
+  /**
+   * upsert / skip_duplicates in file order: the rows, each with its line, go to their own staging table, and
+   * csv_import.write_keyed writes them so that the last (upsert) or first (skip_duplicates) occurrence of a key in
+   * the file wins whatever order the job's batches commit in, recording each written key's line in
+   * csv_import.key_claims in this transaction; refused rows are bisected there as insert_isolating does.
+   */
+  async #writeKeyed(tx: Tx, rows: PreparedRow[]): Promise<BatchResult> {
+    const { columns, mode, conflictColumns, jobId, table } = this.#target;
+    const stageColumns = columns.map((_, i) => `c${i + 1}`);
+    await tx.unsafe(
+      `create temp table if not exists csv_import_keyed_stage (seq bigint generated always as identity,
+       line bigint not null, ${stageColumns.map((c) => `${c} text`).join(", ")}) on commit drop`,
+    );
+    await tx.unsafe("truncate pg_temp.csv_import_keyed_stage restart identity");
+    const lines: string[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) lines[i] = `${rows[i].line}\t${rows[i].copyLine}`;
+    await copyRows(
+      tx,
+      `copy pg_temp.csv_import_keyed_stage (line, ${stageColumns.join(", ")}) from stdin`,
+      lines.join(""),
+    );
+    const [{ outcome }] = await tx<
+      { outcome: IsolatedOutcome & { loaded: number | string; skipped: number | string } }[]
+    >`
+      select csv_import.write_keyed(${jobId!}, ${mode}, ${table}, ${
+      tx.json(columns as unknown as postgres.JSONValue)
+    },
+        ${conflictColumns}::text[], ${rows.length}) as outcome`;
+    const result: BatchResult = {
+      loaded: Number(outcome.loaded),
+      skipped: Number(outcome.skipped),
+      rejects: [],
+    };
+    for (const r of outcome.rejects) {
+      const row = rows[Number(r.seq) - 1];
+      result.rejects.push({
+        line: row.line,
+        column: r.column,
+        reason: `${r.message}${r.detail && !this.#target.hideDetail ? ` (${r.detail})` : ""}`,
+        raw: null,
+        offset: row.offset,
+        byteLength: row.byteLength,
+      });
+    }
     return result;
   }
 

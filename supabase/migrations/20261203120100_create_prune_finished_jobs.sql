@@ -1,0 +1,87 @@
+-- Retention: finished jobs older than a configurable age are deleted with their chunks, rejects and batch_log rows,
+-- in bounded steps, by pg_cron every 10 minutes.
+--
+-- Invariants:
+-- - Only finished jobs (succeeded, succeeded_with_rejects, failed, cancelled) whose finished_at is older than
+--   `keep`; never a registering, queued or running job, nor one a concurrent retry_job or cancel_job holds (the job
+--   rows are locked FOR UPDATE SKIP LOCKED and their status re-checked under the lock).
+-- - Bounded: at most `max_jobs` jobs per call, taken oldest first while their rejects and chunks together
+--   (jobs.rejects_stored + chunk_count) stay within `max_rows`; the first job is always taken, so every call
+--   progresses (a job holds at most MAX_STORED_REJECTS rejects). A backlog is worked off over several runs.
+-- - `keep` is at least one day: csv_import.reconcile re-registers object versions of the last day that have no job,
+--   so a younger job must not disappear.
+-- - Objects in Storage (the uploads and the rejects CSVs) are left alone: they are the bucket owner's.
+--
+-- Where the age is configured: the pg_cron job's command. The default keeps 30 days; to keep 90:
+--   select cron.schedule('csv-import-prune-finished-jobs', '*/10 * * * *',
+--                        $$select csv_import.prune_finished_jobs(interval '90 days')$$);
+-- (cron.schedule with an existing name replaces that job's schedule and command).
+
+create index if not exists jobs_finished_at_idx on csv_import.jobs (finished_at) where finished_at is not null;
+
+-- Deletes finished jobs older than `keep` (bounded by max_jobs and max_rows, see above), their rejects, chunks and
+-- batch_log rows. Returns what it removed: {"jobs", "chunks", "rejects", "batch_log"}.
+-- Locks: the chosen job rows (FOR UPDATE SKIP LOCKED); rows of other jobs whose superseded_by names a chosen job
+-- (set to null). Idempotent: a second call removes only what has aged since. Callers: pg_cron (below), operators;
+-- reconcile may call it.
+create or replace function csv_import.prune_finished_jobs(
+  keep interval default interval '30 days',
+  max_jobs int default 500,
+  max_rows bigint default 200000
+)
+returns jsonb
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_ids bigint[];
+  v_jobs bigint;
+  v_chunks bigint;
+  v_rejects bigint;
+  v_batches bigint;
+begin
+  if keep is null or keep < interval '1 day' then
+    raise exception 'keep must be at least 1 day, got %', coalesce(keep::text, 'null')
+      using errcode = '22023',
+      hint = 'reconcile re-registers object versions of the last day that have no job';
+  end if;
+
+  select coalesce(array_agg(id order by id), '{}') into v_ids
+  from (
+    select id, row_number() over (order by finished_at, id) as n,
+           sum(rejects_stored + chunk_count) over (order by finished_at, id) as running
+    from (
+      select id, finished_at, rejects_stored, chunk_count from csv_import.jobs
+      where status in ('succeeded', 'succeeded_with_rejects', 'failed', 'cancelled')
+        and finished_at < now() - keep
+      order by finished_at, id
+      limit greatest(max_jobs, 0)
+      for update skip locked
+    ) locked
+  ) taken
+  where running <= max_rows or n = 1;
+
+  if cardinality(v_ids) = 0 then
+    return jsonb_build_object('jobs', 0, 'chunks', 0, 'rejects', 0, 'batch_log', 0);
+  end if;
+
+  -- superseded_by has no ON DELETE action: a job that stays must not point at one that goes.
+  update csv_import.jobs set superseded_by = null
+  where superseded_by = any (v_ids) and not (id = any (v_ids));
+  -- Rejects first (by job, rejects_job_line_idx), so that deleting the chunks has no rejects left to update.
+  delete from csv_import.rejects where job_id = any (v_ids);
+  get diagnostics v_rejects = row_count;
+  delete from csv_import.batch_log where job_id = any (v_ids);
+  get diagnostics v_batches = row_count;
+  delete from csv_import.chunks where job_id = any (v_ids);
+  get diagnostics v_chunks = row_count;
+  delete from csv_import.jobs where id = any (v_ids);
+  get diagnostics v_jobs = row_count;
+  return jsonb_build_object('jobs', v_jobs, 'chunks', v_chunks, 'rejects', v_rejects, 'batch_log', v_batches);
+end
+$$;
+
+revoke execute on function csv_import.prune_finished_jobs(interval, int, bigint) from public, anon, authenticated;
+grant execute on function csv_import.prune_finished_jobs(interval, int, bigint) to service_role;
+
+select cron.schedule('csv-import-prune-finished-jobs', '*/10 * * * *', 'select csv_import.prune_finished_jobs()');
