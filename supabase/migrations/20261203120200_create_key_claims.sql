@@ -95,6 +95,7 @@ declare
   v_range constant text := 's.seq > $1 and s.seq <= $2';
   v_stage constant text := 'pg_temp.csv_import_keyed_stage s';
   v_write text;
+  v_over text := '';
   v_complete boolean;
 begin
   select string_agg(format('%I', c.name), ', ' order by c.i),
@@ -118,7 +119,11 @@ begin
     v_null := 'true';
   end if;
 
-  v_write := format('insert into %s (%s) select %s from %s', p_table, v_cols, v_casts, v_stage);
+  -- Values given for an identity-always column are written as given, as COPY and insert_isolating write them.
+  if exists (select 1 from jsonb_to_recordset(p_columns) as c(identity text) where c.identity = 'always') then
+    v_over := 'overriding system value ';
+  end if;
+  v_write := format('insert into %s (%s) %sselect %s from %s', p_table, v_cols, v_over, v_casts, v_stage);
   if p_mode = 'upsert' then
     return jsonb_build_object('upsert', format(
       $f$with w as (
@@ -127,11 +132,11 @@ begin
            group by r.key order by r.key
            on conflict (job_id, key) do update set line = excluded.line where k.line <= excluded.line
            returning k.line)
-         insert into %5$s (%6$s) select %7$s from %2$s left join w on w.line = s.line
+         insert into %5$s (%6$s) %10$sselect %7$s from %2$s left join w on w.line = s.line
          where %3$s and (w.line is not null or %4$s) order by s.seq
          on conflict (%8$s) do %9$s$f$,
       coalesce(v_k, 'null::jsonb'), v_stage, v_range, v_null, p_table, v_cols, v_casts, v_kc,
-      case when v_set is null then 'nothing' else 'update set ' || v_set end));
+      case when v_set is null then 'nothing' else 'update set ' || v_set end, v_over));
   end if;
 
   return jsonb_build_object(
