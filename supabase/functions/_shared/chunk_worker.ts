@@ -370,6 +370,9 @@ function givePieceBack(piece: CopyPiece): void {
   if (sparePieces.length < SPARE_PIECES_KEPT) sparePieces.push(piece);
 }
 
+/** Most bytes parsed between two checks of the batch's limits (rows, bytes, rejects). */
+const PUSH_BYTES = 32 * 1024;
+
 /** What a reject costs beyond its text when it is held and sent (object, line, column): counted per reject. */
 const REJECT_OVERHEAD_CHARS = 64;
 
@@ -396,6 +399,8 @@ class RowSource {
   countedRejects = 0;
   /** How many rejects the job may still store (set by the caller): past it, rejects are counted only. */
   detailBudget = Number.POSITIVE_INFINITY;
+  /** The part of the last read not parsed yet (see #read). */
+  #unparsed: Uint8Array | null = null;
   /** Milliseconds of synchronous parsing and converting so far (this source's share of the invocation's work). */
   workMs = 0;
 
@@ -463,7 +468,7 @@ class RowSource {
     for (;;) {
       if (
         this.#ended || this.parsed >= rows || this.chars + this.rejectChars + piece.length >= maxBytes ||
-        this.rejects.length >= maxRejects ||
+        this.rejects.length + this.countedRejects >= maxRejects ||
         this.pieces + 1 >= MAX_PIECES_PER_BATCH
       ) return this.#cut(piece, true);
       if (piece.length >= PIECE_BYTES) return this.#cut(piece, false);
@@ -494,15 +499,23 @@ class RowSource {
 
   /** One read from Storage, parsed into the current piece (and the batch's rejects). */
   async #read(): Promise<void> {
-    const { done, value } = await this.#input.read();
-    const started = performance.now();
-    if (done) {
-      if (!this.#reader.done) this.#reader.finish();
-      this.#ended = true;
-    } else {
-      this.#reader.push(value);
-      if (this.#reader.done) this.#ended = true;
+    let value = this.#unparsed;
+    if (value === null) {
+      const read = await this.#input.read();
+      if (read.done) {
+        if (!this.#reader.done) this.#reader.finish();
+        this.#ended = true;
+        return;
+      }
+      value = read.value;
     }
+    // At most PUSH_BYTES at a time, so that a batch ends near its limits however short the rows (a 256 KiB read
+    // of 2-byte rows is 131,072 records). The rest waits here: the next read from the input, which may reuse the
+    // buffer, comes only once it is parsed.
+    this.#unparsed = value.byteLength > PUSH_BYTES ? value.subarray(PUSH_BYTES) : null;
+    const started = performance.now();
+    this.#reader.push(value.byteLength > PUSH_BYTES ? value.subarray(0, PUSH_BYTES) : value);
+    if (this.#reader.done) this.#ended = true;
     this.workMs += performance.now() - started;
   }
 
@@ -781,8 +794,11 @@ async function loadRange(
         if (result.final) return "done";
         work.ms += source.workMs - counted;
         counted = source.workMs;
-        // Hand the rest to a fresh invocation before this one nears its CPU limit (WORKER_INVOCATION_WORK_MS).
-        if (work.ms >= config.invocationWorkMs) return "yield";
+        // Hand the rest to a fresh invocation before this one nears its CPU or memory limit
+        // (WORKER_INVOCATION_WORK_MS, WORKER_INVOCATION_MAX_REJECTS).
+        if (work.ms >= config.invocationWorkMs || totalRejected >= config.invocationMaxRejects) {
+          return "yield";
+        }
       }
     } finally {
       await source.close();
