@@ -14,7 +14,7 @@
 --   auth.uid() defaults and column grants apply exactly as for the same user's INSERT through the API. COPY FROM
 --   cannot write a table with RLS for a role subject to it, so such batches are staged (COPY into a temp table
 --   as the pipeline) and inserted with INSERT … SELECT as the uploader, refusals isolated per row.
--- - No new privilege for clients: csv_import.insert_isolating (which runs caller-supplied SQL) stays executable
+-- - No new privilege for clients: csv_import.insert_isolating (20261203130000; runs caller-supplied SQL) stays executable
 --   by the service role only; it switches to the uploader's role for each INSERT and back, by itself.
 -- - Rejects of 'uploader' batches never carry PostgreSQL's DETAIL (e.g. `Key (email)=(…) already exists` of a
 --   row the uploader cannot read); the message (constraint name and reason) stays.
@@ -87,75 +87,6 @@ begin
       'email', v_user ->> 'email', 'phone', nullif(v_user ->> 'phone', ''),
       'app_metadata', v_user -> 'raw_app_meta_data', 'user_metadata', v_user -> 'raw_user_meta_data',
       'is_anonymous', v_user -> 'is_anonymous')));
-end
-$$;
-
--- Row-isolating insert (see 20261203130000_isolate_row_refusals.sql), now also as a given writer: with
--- p_writer {"role": …, "claims": {…}} (csv_import.load_writer) every INSERT it runs (the whole range, then the
--- halves of a refused range) runs as that role with those claims set as PostgREST sets them, and the caller's
--- role is restored after it; a refused INSERT's subtransaction rollback restores it by itself. Rejects of such
--- a writer carry no DETAIL (it may show values of rows the writer cannot read).
--- Returns {"inserted": rows written, "rejects": [{seq, message, detail, column}]}.
--- SECURITY INVOKER, executable by the service role only: the caller needs no more than its own rights to
--- lower them, and clients can never run caller-supplied SQL through it.
-drop function if exists csv_import.insert_isolating(text, bigint, bigint);
-create or replace function csv_import.insert_isolating(
-  p_insert text, p_from bigint, p_to bigint, p_writer jsonb default null
-)
-returns jsonb
-language plpgsql
-set search_path = ''
-as $$
-declare
-  v_role text := p_writer ->> 'role';
-  v_caller_role text := pg_catalog.current_setting('role');
-  v_count bigint;
-  v_state text;
-  v_message text;
-  v_detail text;
-  v_column text;
-  v_left jsonb;
-  v_right jsonb;
-  v_mid bigint;
-begin
-  if p_writer is not null and v_role is distinct from 'authenticated' and v_role is distinct from 'anon' then
-    raise exception 'insert_isolating: a writer''s role must be authenticated or anon, not %', v_role
-      using errcode = '22023';
-  end if;
-  if p_to <= p_from then
-    return jsonb_build_object('inserted', 0, 'rejects', '[]'::jsonb);
-  end if;
-  begin
-    if p_writer is not null then
-      perform pg_catalog.set_config('request.jwt.claims', (p_writer -> 'claims')::text, true);
-      perform pg_catalog.set_config('request.jwt.claim.sub', coalesce(p_writer -> 'claims' ->> 'sub', ''), true);
-      perform pg_catalog.set_config('request.jwt.claim.role', v_role, true);
-      perform pg_catalog.set_config('role', v_role, true);
-    end if;
-    execute p_insert using p_from, p_to;
-    get diagnostics v_count = row_count;
-    if p_writer is not null then
-      perform pg_catalog.set_config('role', v_caller_role, true);
-    end if;
-    return jsonb_build_object('inserted', v_count, 'rejects', '[]'::jsonb);
-  exception when others then
-    get stacked diagnostics v_state = returned_sqlstate, v_message = message_text,
-      v_detail = pg_exception_detail, v_column = column_name;
-    if not csv_import.is_row_refusal(v_state) then
-      raise;
-    end if;
-  end;
-  if p_to - p_from = 1 then
-    return jsonb_build_object('inserted', 0, 'rejects', jsonb_build_array(jsonb_build_object(
-      'seq', p_to, 'message', v_message,
-      'detail', case when p_writer is null then nullif(v_detail, '') end,
-      'column', nullif(v_column, ''))));
-  end if;
-  v_mid := p_from + (p_to - p_from) / 2;
-  v_left := csv_import.insert_isolating(p_insert, p_from, v_mid, p_writer);
-  v_right := csv_import.insert_isolating(p_insert, v_mid, p_to, p_writer);
-  return jsonb_build_object('inserted', (v_left->>'inserted')::bigint + (v_right->>'inserted')::bigint,
-    'rejects', (v_left->'rejects') || (v_right->'rejects'));
 end
 $$;
 
