@@ -458,7 +458,10 @@ begin
   for v_chunk in
     select c.id, c.attempts, j.max_attempts, j.status as job_status
     from csv_import.chunks c join csv_import.jobs j on j.id = c.job_id
-    where c.status = 'running' and c.lease_until < now()
+    -- clock_timestamp(), not now(): on pg_cron 1.4 a lease round sleeps inside its transaction, whose now() is
+    -- the minute's start, so a lease that expired during the sleep was not seen (a killed worker's chunk then
+    -- waited for the next minute: 57 s measured).
+    where c.status = 'running' and c.lease_until < clock_timestamp()
     order by c.id
     for update of c skip locked
   loop
