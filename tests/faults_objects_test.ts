@@ -136,15 +136,7 @@ Deno.test({ name: "faults: overwritten while a batch is writing (D1)", ...E2E },
     const { v1, v2, target, name } = await twoVersions(sql, scope, [21, 22]);
     const gate = await blockAtRow(sql, scope, target, 20_000);
     await upload(name, { path: v1.file });
-    await waitFor(
-      "v1's import to block at the gate",
-      async () => {
-        const w = await gate.waiters();
-        return w.length === 1 ? w : undefined;
-      },
-      30_000,
-      () => describeJob(sql, name),
-    );
+    await gate.blocked("v1's import to block at the gate", () => describeJob(sql, name));
     const oldJob = (await jobByObject(sql, name))!;
 
     // The upload does not wait for the batch at the gate (it used to, until Storage gave up on its lock).
@@ -238,15 +230,7 @@ Deno.test(
       const { v1, v2, target, name } = await twoVersions(sql, scope, [41, 42]);
       const gate = await blockAtRow(sql, scope, target, 20_000);
       await upload(name, { path: v1.file });
-      await waitFor(
-        "D's import to block at the gate",
-        async () => {
-          const w = await gate.waiters();
-          return w.length === 1 ? w : undefined;
-        },
-        30_000,
-        () => describeJob(sql, name),
-      );
+      await gate.blocked("D's import to block at the gate", () => describeJob(sql, name));
       const d = (await jobByObject(sql, name))!;
       await sql`select csv_import.cancel_job(${d.id})`;
       await gate.release();
@@ -294,15 +278,7 @@ Deno.test({ name: "faults: the object is deleted mid-job", ...E2E }, async () =>
     const name = scope.object("orders.csv");
     const gate = await blockAtRow(sql, scope, p.target, 20_000);
     await upload(name, { path: p.file });
-    await waitFor(
-      "the import to block mid-job",
-      async () => {
-        const w = await gate.waiters();
-        return w.length === 1 ? w : undefined;
-      },
-      30_000,
-      () => describeJob(sql, name),
-    );
+    await gate.blocked("the import to block mid-job", () => describeJob(sql, name));
     const job = (await jobByObject(sql, name))!;
 
     const removalMs = await timed(removeObjects([name]));

@@ -159,15 +159,7 @@ Deno.test(
       const gate = await blockAtRow(sql, scope, p.target, 16_000);
       const name = scope.object("rows.csv");
       await upload(name, { path: p.file });
-      const [workerA] = await waitFor(
-        "worker A to block mid-chunk",
-        async () => {
-          const w = await gate.waiters();
-          return w.length === 1 ? w : undefined;
-        },
-        30_000,
-        () => describeJob(sql, name),
-      );
+      const workerA = await gate.blocked("worker A to block mid-chunk", () => describeJob(sql, name));
       const job = (await jobByObject(sql, name))!;
       const [{ id: chunkId }] = await sql<{ id: number }[]>`
       select id::float8 as id from csv_import.chunks where job_id = ${job.id} and kind = 'load'`;

@@ -68,17 +68,9 @@ async function gatedImport(sql: Sql, scope: Scope) {
   const name = scope.object("orders.csv");
   const gate = await blockAtRow(sql, scope, p.target, 20_000);
   await upload(name, { path: p.file });
-  const [backend] = await waitFor(
-    "the import to block at the gate",
-    async () => {
-      const w = await gate.waiters();
-      return w.length === 1 ? w : undefined;
-    },
-    30_000,
-    () => describeJob(sql, name),
-  );
-  const [chunk] = await sql<{ id: string; lease_token: string; attempts: number }[]>`
-    select c.id::text, c.lease_token::text, c.attempts from csv_import.chunks c
+  const backend = await gate.blocked("the import to block at the gate", () => describeJob(sql, name));
+  const [chunk] = await sql<{ id: string; lease_token: string }[]>`
+    select c.id::text, c.lease_token::text from csv_import.chunks c
     where c.job_id = ${(await jobByObject(sql, name))!.id} and c.kind = 'load' and c.status = 'running'
     limit 1`;
   return { p, name, gate, backend, chunk };

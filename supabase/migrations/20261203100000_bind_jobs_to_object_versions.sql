@@ -16,7 +16,8 @@
 -- - Chunks a stop could not lock (a batch held them) are cancelled by the worker when it sees the stop, or by
 --   reconcile; a stopped job's chunks never run again.
 -- - The storage trigger creates the new version's job first; superseding older jobs waits for a job row at most
---   csv_import.trigger_lock_timeout() and otherwise leaves it to reconcile (the batches are refused meanwhile).
+--   2 s (the lock_timeout of csv_import._stop_jobs_of_object; Storage's own upsert waits 5 s for its object lock,
+--   supabase/storage src/storage/uploader.ts completeUpload) and otherwise leaves it to reconcile (the batches are refused meanwhile).
 --   The upload never fails and never waits longer than that.
 -- - Job totals (rows_*) grow with every committed batch, so a job stopped mid-way reports what it committed.
 -- - Leases are short (LEASE_SECONDS, 15 s) and renewed by a heartbeat while a worker is alive
@@ -38,13 +39,6 @@ as $$
     select 1 from storage.objects o
     where o.bucket_id = p_bucket_id and o.name = p_object_name and coalesce(o.version, o.id::text) = p_version)
 $$;
-
--- How long the storage trigger waits for an older job's row before leaving the supersede to reconcile. Storage's
--- own upsert waits 5 s for its object lock (supabase/storage src/storage/uploader.ts completeUpload): the trigger
--- must stay well inside that.
-create or replace function csv_import.trigger_lock_timeout() returns text
-language sql immutable
-as $$ select '2s'::text $$;
 
 -- Moves a non-terminal job to a terminal status. Takes the job row only (never a chunk row: a batch in flight
 -- may hold its chunk for seconds), then cancels the job's unfinished chunks that nobody holds; a chunk held by a
@@ -89,7 +83,7 @@ begin
 end
 $$;
 
--- Stops the active jobs of an object name other than p_keep_job_id, waiting at most trigger_lock_timeout() for
+-- Stops the active jobs of an object name other than p_superseded_by, waiting at most 2 s (lock_timeout) for
 -- each job row (the function's SET clause bounds it; raises 55P03 past it). Caller: _stop_jobs_of_object_quickly.
 create or replace function csv_import._stop_jobs_of_object(
   p_bucket_id text, p_object_name text, p_error text, p_superseded_by bigint
@@ -165,7 +159,7 @@ $$;
 
 -- Trigger on storage.objects: a new object or a new version registers a job (a moved object counts as new under
 -- its new name); a deleted or moved object cancels the active jobs of its old name. Never raises and never waits
--- longer than trigger_lock_timeout(): an upload must not fail or hang because of the pipeline; reconcile later
+-- longer than _stop_jobs_of_object's 2 s lock_timeout: an upload must not fail or hang because of the pipeline; reconcile later
 -- registers any version left without a job and stops jobs whose version is gone.
 create or replace function csv_import.on_object_change()
 returns trigger

@@ -120,12 +120,24 @@ export async function blockAtRow(sql: Sql, scope: Scope, table: string, id: numb
     holder.release();
   });
   await holder`select pg_advisory_lock(${key})`;
+  const waiters = async () =>
+    (await sql<{ pid: number }[]>`
+      select pid from pg_locks where locktype = 'advisory' and not granted
+        and ((classid::bigint << 32) | objid::bigint) = ${key}`).map((r) => r.pid);
   return {
     /** Backends waiting at the gate. */
-    waiters: async () =>
-      (await sql<{ pid: number }[]>`
-        select pid from pg_locks where locktype = 'advisory' and not granted
-          and ((classid::bigint << 32) | objid::bigint) = ${key}`).map((r) => r.pid),
+    waiters,
+    /** Waits (30 s at most) until one backend waits at the gate; returns its pid. */
+    blocked: async (what: string, describe?: () => Promise<string>): Promise<number> =>
+      (await waitFor(
+        what,
+        async () => {
+          const w = await waiters();
+          return w.length === 1 ? w : undefined;
+        },
+        30_000,
+        describe,
+      ))[0],
     release: async () => {
       await holder`select pg_advisory_unlock(${key})`;
     },

@@ -399,17 +399,19 @@ class RowSource {
   countedRejects = 0;
   /** How many rejects the job may still store (set by the caller): past it, rejects are counted only. */
   detailBudget = Number.POSITIVE_INFINITY;
+  /** The invocation's synchronous work (ms), which parsing adds to (WORKER_INVOCATION_WORK_MS). */
+  readonly #work: { ms: number };
   /** The part of the last read not parsed yet (see #read). */
   #unparsed: Uint8Array | null = null;
-  /** Milliseconds of synchronous parsing and converting so far (this source's share of the invocation's work). */
-  workMs = 0;
 
   constructor(
     makeReader: (hooks: Pick<RecordParserOptions, "fastRecord" | "onRecord">) => ChunkReader,
     input: ReadableStream<Uint8Array>,
     converter: RowConverter,
     fastRow: FastRow | null,
+    work: { ms: number },
   ) {
+    this.#work = work;
     this.#reader = makeReader({
       // Plain records go straight from bytes into the piece; the others come back as records, in between,
       // so that the piece holds every row in file order (which row of two duplicates wins depends on it).
@@ -516,7 +518,7 @@ class RowSource {
     const started = performance.now();
     this.#reader.push(value.byteLength > PUSH_BYTES ? value.subarray(0, PUSH_BYTES) : value);
     if (this.#reader.done) this.#ended = true;
-    this.workMs += performance.now() - started;
+    this.#work.ms += performance.now() - started;
   }
 
   /** Stops the Storage read (leaving the loop early cancels the request) and gives the pieces back. */
@@ -702,8 +704,8 @@ async function loadRange(
       readOwned(deps.storage, ctx, from?.offset ?? ctx.start_offset, () => reader.done, inMemory),
       converter,
       fastRow,
+      work,
     );
-    let counted = 0;
     try {
       for (;;) {
         if (deps.signal?.aborted) throw deps.signal.reason;
@@ -792,8 +794,6 @@ async function loadRange(
           committed = { offset: result.next.offset, line: result.next.line };
         }
         if (result.final) return "done";
-        work.ms += source.workMs - counted;
-        counted = source.workMs;
         // Hand the rest to a fresh invocation before this one nears its CPU or memory limit
         // (WORKER_INVOCATION_WORK_MS, WORKER_INVOCATION_MAX_REJECTS).
         if (work.ms >= config.invocationWorkMs || totalRejected >= config.invocationMaxRejects) {
