@@ -67,7 +67,7 @@ cron.database_name = 'postgres'
 cron.use_background_workers = on
 # With background workers pg_cron 1.4 runs at most 5 jobs at once by default (at most max_worker_processes - 1).
 # Hosted projects have seconds schedules (pg_cron 1.5+); Debian's 1.4 does not, and the pipeline's lease reclaim
-# then runs as six jobs a minute (see 20261203100000_bind_jobs_to_object_versions.sql), besides reconcile.
+# then runs as six jobs a minute (see 20261204001500_schedule_cron_jobs.sql), besides reconcile.
 cron.max_running_jobs = 20
 max_worker_processes = 32
 timezone = 'UTC'

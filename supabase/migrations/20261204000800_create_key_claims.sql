@@ -32,20 +32,7 @@
 --   every batch. Rows are deleted by csv_import.prune_finished_jobs: at once for jobs that can no longer load
 --   (succeeded, or superseded), with the job for the others (a failed or cancelled job may be retried).
 
-create table csv_import.key_claims (
-  job_id bigint not null,
-  -- The key's values as jsonb (jsonb_build_array of the key columns, typed as the target's columns).
-  key jsonb not null,
-  -- The line of the occurrence whose values the table holds; 0: a row this job did not write holds the key
-  -- (skip_duplicates).
-  line bigint not null,
-  -- skip_duplicates: the line this claim had before an earlier occurrence took it over (null: first claim).
-  prev_line bigint,
-  primary key (job_id, key)
-);
-alter table csv_import.key_claims enable row level security;
-revoke all on csv_import.key_claims from public, anon, authenticated;
-grant all on csv_import.key_claims to service_role;
+-- (The table csv_import.key_claims is in 20261204000000_create_csv_import_schema.sql.)
 
 -- The key file order is kept on when a profile names no conflict_columns: the target's primary key, else the
 -- columns of its first unique, non-partial index on plain columns (by index oid); null when it has none.
@@ -296,5 +283,6 @@ begin
 end
 $$;
 
+-- Only the service role (and the owner) may call the pipeline's functions; see the schema migration.
 revoke execute on all functions in schema csv_import from public, anon, authenticated;
 grant execute on all functions in schema csv_import to service_role;

@@ -98,70 +98,34 @@ begin
 end
 $$;
 
--- Live progress of every job, from the chunks' committed markers (updated with each batch).
-create or replace view csv_import.job_progress with (security_invoker = true) as
-select j.id as job_id, j.status, j.bucket_id, j.object_name, j.object_size, j.target_table, j.chunk_count,
-  j.error, j.created_at, j.started_at, j.first_row_at, j.finished_at, j.rejects_object, j.rejects_status,
-  p.chunks_done, p.chunks_running, p.chunks_dead, p.rows_parsed, p.rows_loaded, p.rows_rejected, p.rows_skipped,
-  p.bytes_done,
-  case when coalesce(j.object_size - j.data_start, 0) <= 0 then
-         case when j.status in ('succeeded', 'succeeded_with_rejects') then 100.0 else 0.0 end
-       else round(100.0 * p.bytes_done / (j.object_size - j.data_start), 1) end as percent,
-  case when j.started_at is null then 0
-       else round(p.rows_loaded / greatest(extract(epoch from coalesce(j.finished_at, now()) - j.started_at), 0.001))
-  end as rows_per_second
-from csv_import.jobs j
-cross join lateral (
-  select count(*) filter (where c.kind = 'load' and c.status = 'succeeded') as chunks_done,
-         count(*) filter (where c.status = 'running') as chunks_running,
-         count(*) filter (where c.status = 'dead') as chunks_dead,
-         coalesce(sum(c.rows_parsed) filter (where c.kind = 'load'), 0) as rows_parsed,
-         coalesce(sum(c.rows_loaded) filter (where c.kind = 'load'), 0) as rows_loaded,
-         coalesce(sum(c.rows_rejected) filter (where c.kind = 'load'), 0) as rows_rejected,
-         coalesce(sum(c.rows_skipped) filter (where c.kind = 'load'), 0) as rows_skipped,
-         coalesce(sum(case when c.kind <> 'load' then 0
-                           when c.status = 'succeeded' then c.end_offset - c.start_offset
-                           when c.resume_offset is not null then greatest(least(c.resume_offset, c.end_offset) - c.start_offset, 0)
-                           else 0 end), 0) as bytes_done
-  from csv_import.chunks c where c.job_id = j.id
-) as p;
-grant select on csv_import.job_progress to authenticated, service_role;
-
--- The reconciler, run by pg_cron every minute (the pipeline's speed never depends on it: workers dispatch
--- each other). Each step is idempotent:
---   1. expired leases: the worker died or hung; requeue with backoff, or dead-letter after max_attempts;
+-- The reconciler, run by pg_cron every minute (the pipeline's speed never depends on it). Each step is idempotent:
+--   1. expired leases (reclaim_expired_leases; also every 10 s by csv-import-leases);
 --   2. registrations that did not complete: re-request with backoff, fail after 5 attempts; and object versions
 --      of the last day in watched buckets that have no job at all (the trigger could not register them);
---   3. finalize jobs whose chunks are all finished (normally done by the last chunk already);
---   4. roll up running jobs' totals from their chunks (for dashboards and Realtime subscribers);
+--   3. jobs whose object version is gone (the trigger could not stop them in time), and leftover chunks of stopped
+--      jobs (_stop_stale_jobs);
+--   4. finalize jobs whose chunks are all finished (normally done by the last chunk already);
 --   5. kick the dispatch function when ready chunks or unwritten rejects files are waiting;
---   6. prune pg_cron's run history and pg_net's responses older than a day / a week.
--- Returns a summary for logs and tests.
+--   6. prune pg_cron's run history and pg_net's responses older than a week / a day (each on its own: a failure
+--      there never undoes the steps above).
+-- Job totals need no roll-up: commit_batch adds every batch's counts. Returns a summary for logs and tests.
 create or replace function csv_import.reconcile()
 returns jsonb
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  v_expired int := 0;
+  v_expired int;
   v_rekicked int := 0;
   v_failed_registrations int := 0;
   v_orphans int := 0;
+  v_stale int;
   v_object storage.objects;
   v_finalized int := 0;
-  v_kicked boolean := false;
-  v_chunk record;
+  v_kicked boolean;
   v_job record;
 begin
-  for v_chunk in
-    select c.id, c.attempts, j.max_attempts from csv_import.chunks c join csv_import.jobs j on j.id = c.job_id
-    where c.status = 'running' and c.lease_until < now()
-    for update of c skip locked
-  loop
-    perform csv_import._retry_or_dead(v_chunk.id, 'Lease expired: the worker stopped before finishing the chunk',
-      v_chunk.attempts, v_chunk.max_attempts);
-    v_expired := v_expired + 1;
-  end loop;
+  v_expired := csv_import.reclaim_expired_leases();
 
   for v_job in
     select id, register_attempts, error from csv_import.jobs
@@ -191,9 +155,12 @@ begin
     limit 100
   loop
     perform csv_import.enqueue_registration(v_object.bucket_id, v_object.name, v_object.id, v_object.version,
-      nullif(v_object.metadata ->> 'size', '')::bigint, coalesce(v_object.owner_id, v_object.owner::text));
+      nullif(v_object.metadata ->> 'size', '')::bigint, coalesce(v_object.owner_id, v_object.owner::text),
+      nullif(v_object.metadata ->> 'eTag', ''));
     v_orphans := v_orphans + 1;
   end loop;
+
+  v_stale := csv_import._stop_stale_jobs();
 
   for v_job in
     select j.id from csv_import.jobs j
@@ -204,35 +171,25 @@ begin
     v_finalized := v_finalized + 1;
   end loop;
 
-  update csv_import.jobs j set rows_parsed = t.parsed, rows_loaded = t.loaded, rows_rejected = t.rejected,
-    rows_skipped = t.skipped, bytes_loaded = t.bytes, updated_at = now()
-  from (
-    select c.job_id, sum(c.rows_parsed) as parsed, sum(c.rows_loaded) as loaded, sum(c.rows_rejected) as rejected,
-           sum(c.rows_skipped) as skipped,
-           sum(case when c.status = 'succeeded' then c.end_offset - c.start_offset else 0 end) as bytes
-    from csv_import.chunks c join csv_import.jobs r on r.id = c.job_id
-    where r.status = 'running' and c.kind = 'load'
-    group by c.job_id
-  ) as t
-  where j.id = t.job_id and (j.rows_parsed, j.rows_loaded, j.rows_rejected) is distinct from (t.parsed, t.loaded, t.rejected);
+  v_kicked := csv_import._kick_dispatch_if_ready('reconcile');
 
-  if exists (select 1 from csv_import.chunks c join csv_import.jobs j on j.id = c.job_id
-             where c.status = 'pending' and c.available_at <= now() and j.status in ('queued', 'running')
-               and (c.kind = 'scan' or c.entry_parity is not null))
-     or exists (select 1 from csv_import.jobs where rejects_status = 'pending') then
-    v_kicked := csv_import.request_function('dispatch', '{"reason": "reconcile"}'::jsonb) is not null;
-  end if;
-
-  delete from cron.job_run_details where end_time < now() - interval '7 days';
-  delete from net._http_response where created < now() - interval '1 day';
+  begin
+    delete from cron.job_run_details where end_time < now() - interval '7 days';
+  exception when others then
+    raise warning 'csv_import.reconcile: could not prune cron.job_run_details: %', sqlerrm;
+  end;
+  begin
+    delete from net._http_response where created < now() - interval '1 day';
+  exception when others then
+    raise warning 'csv_import.reconcile: could not prune net._http_response: %', sqlerrm;
+  end;
 
   return jsonb_build_object('expired_leases', v_expired, 'registrations_requested', v_rekicked,
-    'registrations_failed', v_failed_registrations, 'orphans_registered', v_orphans, 'jobs_finalized', v_finalized, 'dispatch_kicked', v_kicked);
+    'registrations_failed', v_failed_registrations, 'orphans_registered', v_orphans, 'stale_jobs_stopped', v_stale,
+    'jobs_finalized', v_finalized, 'dispatch_kicked', v_kicked);
 end
 $$;
 
 -- Only the service role (and the owner) may call the pipeline's functions; see the schema migration.
 revoke execute on all functions in schema csv_import from public, anon, authenticated;
 grant execute on all functions in schema csv_import to service_role;
-
-select cron.schedule('csv-import-reconcile', '* * * * *', 'select csv_import.reconcile()');
