@@ -64,7 +64,6 @@ declare
   v_cols text;
   v_pos int;
   v_ok boolean;
-  k int;
 begin
   for v_index in
     select i.indexrelid, c.relname::text as name, i.indkey::int[] as keys, i.indnkeyatts as nkeys

@@ -144,7 +144,7 @@ begin
     from csv_import.chunks c where c.job_id = p_job_id and c.kind = 'load'
   ) as t
   where j.id = p_job_id
-  returning * into v_job;
+  returning j.* into v_job;
   perform csv_import.request_function('dispatch', '{"reason": "retry"}'::jsonb);
   return jsonb_build_object('job_id', p_job_id, 'status', v_job.status, 'chunks_requeued', v_requeued,
     'registration_requested', false);

@@ -102,8 +102,8 @@ declare
   rc jsonb := p_metrics -> 'reconcile';
   w jsonb := p_metrics -> 'window';
   v_stuck float8 := extract(epoch from p_stuck_after);
-  v_bad text[] := '{}';
-  v_warn text[] := '{}';
+  v_bad text[] := '{}'::text[];
+  v_warn text[] := '{}'::text[];
 begin
   if (q ->> 'oldest_ready_age_seconds')::numeric > v_stuck and (q ->> 'in_flight')::int = 0 then
     v_bad := v_bad || format('Work is stuck: %s chunks are ready, the oldest for %s s, and none is running '
