@@ -33,6 +33,16 @@ create type csv_import.chunk_kind as enum (
 
 create type csv_import.chunk_status as enum ('pending', 'running', 'succeeded', 'dead', 'cancelled');
 
+-- A batch's answer (begin_batch's result; commit_batch's {"refused": …}): only 'ok' may be followed by writes.
+create type csv_import.batch_state as enum (
+  'ok',          -- this caller may write the batch
+  'lease_lost',  -- the lease expired and the chunk was retried or given to another worker
+  'duplicate',   -- that batch is already committed (a duplicate invocation got there first)
+  'stopped',     -- the job was cancelled or failed, or the chunk cancelled
+  'missing',     -- no such chunk
+  'superseded'   -- the object no longer holds the job's version (overwritten, moved or deleted)
+);
+
 create type csv_import.conflict_mode as enum (
   'insert',           -- plain insert; a duplicate key is a reject
   'upsert',           -- insert … on conflict (conflict_columns) do update

@@ -11,6 +11,7 @@
 --
 -- Pure: no table access; `jitter` defaults to random() and is a parameter so tests are deterministic.
 -- Callers: csv_import.fail_chunk, csv_import.reconcile (expired leases, registration re-kicks).
+-- Locks: none.
 create or replace function csv_import.retry_delay(
   attempt int,
   base interval default interval '5 seconds',

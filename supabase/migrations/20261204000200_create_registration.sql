@@ -2,7 +2,7 @@
 -- transaction; the register Edge Function then plans it.
 --
 -- Flow: storage.objects INSERT/UPDATE (written by Storage only after the bytes are stored)
---   → csv_import.on_object_change (trigger) → csv_import.enqueue_registration (job row, status registering)
+--   → csv_import._on_object_change (trigger) → csv_import.enqueue_registration (job row, status registering)
 --   → csv_import.request_function('register') (pg_net, sent only if that transaction commits)
 --   → register function → csv_import.register_job (plan + chunks, one transaction) or csv_import.fail_registration.
 -- If the request is lost (pg_net's queue is unlogged) or register fails transiently, csv_import.reconcile
@@ -19,7 +19,8 @@
 --   select vault.create_secret('https://<project-ref>.supabase.co', 'csv_import_api_url');
 --   select vault.create_secret('<service role key or sb_secret_… key>', 'csv_import_service_key');
 --   select vault.create_secret('<random secret, also set as the functions' INTERNAL_SECRET>', 'csv_import_internal_secret');
-create or replace function csv_import.function_endpoint(function_name text, out url text, out headers jsonb)
+-- Reads Vault only; locks nothing; idempotent. Caller: request_function.
+create or replace function csv_import.function_endpoint(p_function_name text, out url text, out headers jsonb)
 language plpgsql stable security definer
 set search_path = ''
 as $$
@@ -36,7 +37,7 @@ begin
     headers := null;
     return;
   end if;
-  url := rtrim(v_api_url, '/') || '/functions/v1/' || function_name;
+  url := rtrim(v_api_url, '/') || '/functions/v1/' || p_function_name;
   if v_internal is not null then
     headers := jsonb_build_object('Content-Type', 'application/json', 'x-pipeline-secret', v_internal);
   else
@@ -49,7 +50,8 @@ $$;
 -- Queues an HTTP call of a pipeline function through pg_net; it is sent only if the caller commits.
 -- Returns the pg_net request id, or null (and a warning) when Vault lacks the endpoint secrets.
 -- Callers: enqueue_registration, reconcile.
-create or replace function csv_import.request_function(function_name text, body jsonb)
+-- Locks: none (pg_net queues the request). Not idempotent: each call queues a request.
+create or replace function csv_import.request_function(p_function_name text, p_body jsonb)
 returns bigint
 language plpgsql security definer
 set search_path = ''
@@ -57,13 +59,13 @@ as $$
 declare
   v_endpoint record;
 begin
-  select * into v_endpoint from csv_import.function_endpoint(function_name);
+  select * into v_endpoint from csv_import.function_endpoint(p_function_name);
   if v_endpoint.url is null then
     raise warning 'csv_import: Vault secrets csv_import_api_url / csv_import_service_key are missing; cannot call %',
-      function_name;
+      p_function_name;
     return null;
   end if;
-  return net.http_post(url := v_endpoint.url, body := body, headers := v_endpoint.headers,
+  return net.http_post(url := v_endpoint.url, body := p_body, headers := v_endpoint.headers,
                        timeout_milliseconds := 60000);
 end
 $$;
@@ -71,14 +73,15 @@ $$;
 -- Whether an object should be imported: a watched bucket (csv-uploads, or any bucket a profile names), and
 -- not a file the pipeline writes itself (*.rejects.csv) or a hidden file such as Studio's
 -- .emptyFolderPlaceholder.
-create or replace function csv_import.is_import_candidate(bucket_id text, object_name text)
+-- Read-only, no locks; idempotent. Callers: _on_object_change, _reconcile_orphans.
+create or replace function csv_import.is_import_candidate(p_bucket_id text, p_object_name text)
 returns boolean
 language sql stable
 set search_path = ''
 as $$
-  select (bucket_id = 'csv-uploads' or exists (select 1 from csv_import.profiles p where p.bucket_id = $1))
-     and object_name not like '%.rejects.csv'
-     and left(storage.filename(object_name), 1) <> '.'
+  select (p_bucket_id = 'csv-uploads' or exists (select 1 from csv_import.profiles p where p.bucket_id = p_bucket_id))
+     and p_object_name not like '%.rejects.csv'
+     and left(storage.filename(p_object_name), 1) <> '.'
 $$;
 
 -- Whether the object a job loads still holds the job's version. Read-only, no locks (storage.objects' unique
@@ -95,7 +98,8 @@ $$;
 
 -- The job of the version an object holds now, if it has one. Read-only. Callers: release_stopped_chunk,
 -- _stop_stale_jobs, _check_retryable.
-create or replace function csv_import.current_job_of_object(p_bucket_id text, p_object_name text)
+-- Locks: none.
+create or replace function csv_import._current_job_of_object(p_bucket_id text, p_object_name text)
 returns bigint
 language sql stable security definer
 set search_path = ''
@@ -108,6 +112,7 @@ $$;
 
 -- The import profile for an object: the profile of its bucket whose path_pattern (LIKE) matches the name,
 -- the longest pattern winning, then the lowest id. Null when none matches.
+-- Read-only, no locks; idempotent. Callers: the register function, the CLI.
 create or replace function csv_import.resolve_profile(p_bucket_id text, p_object_name text)
 returns csv_import.profiles
 language sql stable
@@ -127,6 +132,7 @@ $$;
 -- columns must never be written. Typmods are decoded as PostgreSQL encodes them (varchar length = typmod - 4;
 -- numeric precision = (typmod - 4) >> 16, scale = sign-extended low 11 bits). Raises 42P01 with a clear
 -- message when the table does not exist. Read-only.
+-- Locks: none. Callers: the register function, the chunk worker (loader), the CLI.
 create or replace function csv_import.describe_target(p_table text)
 returns jsonb
 language plpgsql stable
@@ -205,7 +211,8 @@ $$;
 
 -- Creates the job for one object version (idempotent: the same version twice gives one job), then stops the
 -- active jobs of older versions of the same object (superseded). The new job is committed with the upload even
--- when stopping the old ones has to wait for reconcile. Returns the job id. Callers: on_object_change, reconcile.
+-- when stopping the old ones has to wait for reconcile. Returns the job id. Callers: _on_object_change, reconcile.
+-- Locks: the new job row; the older jobs' rows (_stop_jobs_of_object_quickly, at most 2 s each).
 create or replace function csv_import.enqueue_registration(
   p_bucket_id text, p_object_name text, p_object_id uuid, p_version text, p_size bigint, p_owner_id text,
   p_etag text default null
@@ -234,6 +241,7 @@ $$;
 
 -- Asks the register function to plan a job and schedules the next re-request in case this one is lost.
 -- Callers: enqueue_registration, reconcile.
+-- Locks: the job row (update). Not idempotent: each call queues a request and counts an attempt.
 create or replace function csv_import.request_registration(p_job_id bigint)
 returns void
 language plpgsql security definer
@@ -256,6 +264,7 @@ $$;
 
 -- Records the ETag of a job's object when the trigger could not (metadata without eTag). Only fills a missing
 -- one. Caller: the register function.
+-- Locks: the job row (update). Idempotent: a recorded ETag is kept.
 create or replace function csv_import.record_object_etag(p_job_id bigint, p_etag text)
 returns text
 language sql security definer
@@ -340,6 +349,7 @@ $$;
 
 -- Fails a registering job with the file's problem (not UTF-8, no profile, missing columns, …), or, for a
 -- transient problem, leaves it registering so reconcile re-requests it with backoff. Caller: register.
+-- Locks: the job row (update). Idempotent: a job that is no longer registering is left as it is.
 create or replace function csv_import.fail_registration(p_job_id bigint, p_error text, p_transient boolean default false)
 returns csv_import.job_status
 language plpgsql security definer
@@ -362,7 +372,7 @@ end
 $$;
 
 -- Refuses a job row whose chunk_count is over 100,000 (MAX_CHUNKS_CEILING in config.ts).
--- Locks: none beyond the row being written. Idempotent: a check only. Caller: trigger jobs_chunk_count_guard.
+-- Locks: none beyond the row being written. Idempotent: a check only. Caller: trigger tg_jobs__check_chunk_count.
 create or replace function csv_import._check_chunk_count()
 returns trigger
 language plpgsql
@@ -379,7 +389,7 @@ begin
 end
 $$;
 
-create trigger jobs_chunk_count_guard
+create trigger tg_jobs__check_chunk_count
   before insert or update of chunk_count on csv_import.jobs
   for each row
   when (new.chunk_count > 100000)
@@ -389,7 +399,8 @@ create trigger jobs_chunk_count_guard
 -- its new name); a deleted or moved object cancels the active jobs of its old name. Never raises and never waits
 -- longer than _stop_jobs_of_object's 2 s lock_timeout: an upload must not fail or hang because of the pipeline; reconcile later
 -- registers any version left without a job and stops jobs whose version is gone.
-create or replace function csv_import.on_object_change()
+-- Idempotent per object version (enqueue_registration). Caller: the trigger tg_objects__csv_import_register.
+create or replace function csv_import._on_object_change()
 returns trigger
 language plpgsql security definer
 set search_path = ''
@@ -421,9 +432,9 @@ begin
 end
 $$;
 
-create trigger csv_import_on_object_change
+create trigger tg_objects__csv_import_register
   after insert or update or delete on storage.objects
-  for each row execute function csv_import.on_object_change();
+  for each row execute function csv_import._on_object_change();
 
 -- Only the service role (and the owner) may call the pipeline's functions; see the schema migration.
 revoke execute on all functions in schema csv_import from public, anon, authenticated;

@@ -32,6 +32,7 @@
 -- batch is cancelled when that batch ends (its commit_batch is refused; the worker calls release_stopped_chunk)
 -- or by reconcile. Rejects already stored get their file. Returns whether this call stopped the job. Safe to
 -- call twice. Callers: _stop_jobs_of_object, fail_chunk, cancel_job, reconcile.
+-- Locks: the job row, then (SKIP LOCKED) its unfinished chunk rows.
 create or replace function csv_import.stop_job(
   p_job_id bigint, p_status csv_import.job_status, p_error text, p_superseded_by bigint default null
 ) returns boolean
@@ -53,6 +54,7 @@ $$;
 
 -- Cancels the pending and running chunks of a job that no transaction holds (SKIP LOCKED). Caller: stop_job,
 -- reconcile. Returns how many.
+-- Idempotent.
 create or replace function csv_import._cancel_unheld_chunks(p_job_id bigint)
 returns int
 language plpgsql security definer
@@ -72,6 +74,7 @@ $$;
 
 -- Stops the active jobs of an object name other than p_superseded_by, waiting at most 2 s (lock_timeout) for
 -- each job row (the function's SET clause bounds it; raises 55P03 past it). Caller: _stop_jobs_of_object_quickly.
+-- Idempotent: stopped jobs are skipped.
 create or replace function csv_import._stop_jobs_of_object(
   p_bucket_id text, p_object_name text, p_error text, p_superseded_by bigint
 ) returns int
@@ -99,7 +102,8 @@ $$;
 
 -- The storage trigger's way to stop older jobs: never raises. When a job row is held past the lock timeout the
 -- stop is left to reconcile (csv_import.reconcile stops jobs whose object version is gone) and, meanwhile,
--- begin_batch and commit_batch refuse that job's batches. Caller: on_object_change, enqueue_registration.
+-- begin_batch and commit_batch refuse that job's batches. Caller: _on_object_change, enqueue_registration.
+-- Locks: as _stop_jobs_of_object. Idempotent.
 create or replace function csv_import._stop_jobs_of_object_quickly(
   p_bucket_id text, p_object_name text, p_error text, p_superseded_by bigint
 ) returns void
@@ -118,6 +122,7 @@ $$;
 -- trigger could not stop it in time), as superseded by the job of the version the object holds now, if any.
 -- Returns whether it stopped the job. Locks: the job row (stop_job). Callers: release_stopped_chunk,
 -- _stop_stale_jobs.
+-- Idempotent: a stopped job is left as it is.
 create or replace function csv_import._stop_if_superseded(p_job_id bigint)
 returns boolean
 language plpgsql security definer
@@ -132,7 +137,7 @@ begin
      or csv_import.object_is_current(v_job.bucket_id, v_job.object_name, v_job.object_version) then
     return false;
   end if;
-  v_newer := csv_import.current_job_of_object(v_job.bucket_id, v_job.object_name);
+  v_newer := csv_import._current_job_of_object(v_job.bucket_id, v_job.object_name);
   return csv_import.stop_job(v_job.id, 'cancelled', format(
     'The object %s changed during the import (%s); the rows of this version that were committed stay',
     v_job.object_name, coalesce('superseded by job ' || v_newer, 'overwritten, moved or deleted')), v_newer);
@@ -141,6 +146,7 @@ $$;
 
 -- Stops active jobs whose object no longer holds their version (the trigger could not stop them in time), and
 -- cancels leftover chunks of stopped jobs. Bounded per call. Returns how many jobs it stopped. Caller: reconcile.
+-- Locks: the job rows it stops (stop_job), unheld chunk rows (SKIP LOCKED). Idempotent.
 create or replace function csv_import._stop_stale_jobs(p_limit int default 100)
 returns int
 language plpgsql security definer

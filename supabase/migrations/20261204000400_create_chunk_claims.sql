@@ -9,6 +9,7 @@
 
 -- Largest chunk a load scans inline: it holds the range's bytes in memory while loading them (32 MiB keeps a
 -- chunk invocation under its 64 MB budget). Larger chunks (a profile's chunk_size_bytes) get scan invocations.
+-- A constant: immutable, no locks. Callers: claim_chunks, chunk_context, the chunk worker.
 create or replace function csv_import.inline_scan_max_bytes() returns bigint
 language sql immutable
 as $$ select 33554432::bigint $$;
@@ -30,6 +31,7 @@ as $$ select 33554432::bigint $$;
 -- uses an attempt. Locks: a transaction-level advisory lock serializing claims (so limits hold under
 -- concurrent dispatchers), and the claimed chunk rows (FOR UPDATE SKIP LOCKED).
 -- Callers: the dispatch logic of the Edge Functions (register, chunk, dispatch).
+-- Not idempotent: each call claims more chunks (within the limits).
 create or replace function csv_import.claim_chunks(
   max_chunks int default 8,
   global_limit int default 8,
@@ -102,6 +104,8 @@ $$;
 -- has not yet ended a frozen session: idle_in_transaction_session_timeout). Chunks of stopped jobs are
 -- cancelled instead. Kicks dispatch when it requeued anything. Returns how many leases it reclaimed.
 -- Callers: reconcile, reclaim_and_claim_chunks (dispatch), pg_cron (csv-import-leases).
+-- Locks: the expired chunk rows (FOR UPDATE SKIP LOCKED), then what _retry_or_dead takes. Idempotent: a reclaimed
+-- lease is no longer running.
 create or replace function csv_import.reclaim_expired_leases()
 returns int
 language plpgsql security definer
@@ -137,6 +141,7 @@ $$;
 -- What dispatch calls: reclaims expired leases (so any dispatch, one per finished chunk, takes over a dead
 -- worker's chunk without waiting for pg_cron), then claims ready chunks (csv_import.claim_chunks, same arguments
 -- and result). Two statements, so the claim sees the reclaimed chunks. Caller: dispatch.ts.
+-- Locks: as reclaim_expired_leases, then as claim_chunks. Not idempotent (it claims).
 create or replace function csv_import.reclaim_and_claim_chunks(
   max_chunks int default 8,
   global_limit int default 8,
@@ -153,6 +158,7 @@ $$;
 
 -- Dispatches ready chunks when any are waiting (through pg_net). Returns whether a request was queued.
 -- Callers: reconcile, pg_cron (csv-import-leases).
+-- Read-only, no locks; each call that finds work queues one request.
 create or replace function csv_import._kick_dispatch_if_ready(p_reason text)
 returns boolean
 language plpgsql security definer
@@ -173,6 +179,7 @@ $$;
 -- so the kick sees the chunks just requeued (in one SELECT both would share a snapshot taken before the reclaim,
 -- and the kick waited for the next round: +10 s to every take-over). Returns how many leases it reclaimed.
 -- Caller: pg_cron (csv-import-leases).
+-- Locks: as reclaim_expired_leases. Idempotent but for the kick.
 create or replace function csv_import.reclaim_leases_and_kick()
 returns int
 language plpgsql security definer
@@ -190,6 +197,7 @@ $$;
 -- Heartbeat: extends the caller's lease while its worker is alive. A chunk held by the caller's own batch is
 -- not waited for ('busy': that batch extends the lease when it commits). Returns 'ok', 'busy' or 'lost' (the
 -- lease is no longer the caller's: stop). Caller: the chunk worker, every LEASE_SECONDS / 4.
+-- Locks: the chunk row (FOR NO KEY UPDATE SKIP LOCKED). Idempotent.
 create or replace function csv_import.renew_lease(p_chunk_id bigint, p_lease_token uuid, p_lease interval)
 returns text
 language plpgsql security definer
@@ -212,6 +220,7 @@ $$;
 -- What a worker needs to process a claimed chunk: its range, entry state, resume marker and attempts, and the
 -- job's object version and ETag (the bytes it must read), dialect, columns, target and profile. Null when the lease
 -- is not (or no longer) this caller's or the job is stopped. Read-only. Caller: the chunk worker.
+-- Locks: none.
 create or replace function csv_import.chunk_context(p_chunk_id bigint, p_lease_token uuid)
 returns jsonb
 language sql stable security definer
@@ -247,6 +256,7 @@ $$;
 -- batches: pending again, ready at once, the attempt it was claimed with given back (a yield is no failure), so
 -- the next invocation resumes after the last committed batch. Ignored ('lease_lost') when the lease is not the
 -- caller's. Locks: the chunk row. Caller: the chunk worker.
+-- Idempotent: a second call finds the lease gone ('lease_lost').
 create or replace function csv_import.yield_chunk(p_chunk_id bigint, p_lease_token uuid)
 returns text
 language plpgsql security definer
@@ -290,6 +300,8 @@ $$;
 -- ends failed once its other chunks finish); a fatal failure (the file's fault, e.g. a record larger than the
 -- limit) fails the whole job at once. Ignored when the caller's lease is gone. Returns 'retry', 'dead',
 -- 'job_failed' or 'lease_lost'.
+-- Locks: the chunk row (FOR UPDATE), then the job row (stop_job or finalize_job). Idempotent: a second call finds
+-- the lease gone. Caller: the chunk worker.
 create or replace function csv_import.fail_chunk(
   p_chunk_id bigint, p_lease_token uuid, p_error text, p_fatal boolean default false
 ) returns text
@@ -319,6 +331,9 @@ $$;
 -- finalized if nothing else is left to run. With p_backoff false the chunk is ready at
 -- once: an expired lease already waited LEASE_SECONDS, and a further backoff only delayed the take-over of a killed
 -- worker's chunk to the next reclaim round. Failures a worker reports (fail_chunk) keep the backoff.
+-- Locks: the chunk row (update; the callers hold it already), the pending chunk rows after a dead scan, then the
+-- job row (finalize_job). Not idempotent: call it once per failure, under the chunk's lock. Callers: fail_chunk,
+-- reclaim_expired_leases.
 create or replace function csv_import._retry_or_dead(
   p_chunk_id bigint, p_error text, p_attempts int, p_max int, p_backoff boolean default true
 ) returns text

@@ -5,6 +5,7 @@
 -- which makes them claimable: entry parity = XOR of the earlier scans' parities, lines before = header lines +
 -- their newline counts, at_record_start = the previous chunk ends with a terminator at even parity. Locks the
 -- job row FOR NO KEY UPDATE (serializes prefix advancement without waiting for batches holding KEY SHARE).
+-- Idempotent: a folded prefix is not folded again. Caller: _record_scan.
 create or replace function csv_import._advance_scanned_prefix(p_job_id bigint)
 returns void
 language plpgsql security definer
@@ -34,6 +35,8 @@ $$;
 
 -- Stores a scan chunk's summary (quote parity, newline count, and whether its last byte is the record
 -- terminator), ends the chunk and advances its job's scanned prefix. The callers below have locked the row.
+-- Locks: the scan chunk row, then the job row (_advance_scanned_prefix). Idempotent in effect (the same summary).
+-- Callers: complete_scan, complete_inline_scan.
 create or replace function csv_import._record_scan(
   p_scan_id bigint, p_quote_parity smallint, p_newline_count bigint, p_ends_with_terminator boolean
 ) returns void
@@ -54,6 +57,7 @@ $$;
 
 -- A scan invocation reports its chunk's summary (_record_scan). Idempotent: a scan whose lease is gone, or
 -- that a load already scanned inline, is ignored ('lease_lost'). Locks: the chunk row, then the job row.
+-- Caller: the chunk worker (scan invocations).
 create or replace function csv_import.complete_scan(
   p_chunk_id bigint, p_lease_token uuid, p_quote_parity smallint, p_newline_count bigint,
   p_ends_with_terminator boolean
@@ -79,6 +83,7 @@ $$;
 -- 'lease_lost' when the caller no longer holds the load chunk; a scan already done (or cancelled/dead with its
 -- job) is left as it is ('ok'). The load chunk is only read (no lock: a lease lost meanwhile changes nothing,
 -- the summary is the same whoever reports it). Locks: the scan chunk row, then the job row.
+-- Idempotent: a scan already done is left as it is. Caller: the chunk worker.
 create or replace function csv_import.complete_inline_scan(
   p_load_chunk_id bigint, p_lease_token uuid, p_quote_parity smallint, p_newline_count bigint,
   p_ends_with_terminator boolean

@@ -14,6 +14,7 @@
 -- data change, 44 WITH CHECK OPTION, 09 triggered action; codes: P0001 a trigger's RAISE, P0002/P0003 its
 -- SELECT INTO STRICT, P0004 its ASSERT, 42501 a row-level security policy refused the row (or the writer lacks
 -- a privilege, which every row then reports), 54000 a row too large for its index or page. Immutable.
+-- No locks. Callers: insert_isolating, _write_keyed_isolating; mirrored by the chunk worker.
 create or replace function csv_import.is_row_refusal(p_sqlstate text)
 returns boolean
 language sql immutable
@@ -28,6 +29,7 @@ $$;
 -- DEFERRED foreign keys, unique, exclusion or constraint triggers). The chunk worker then checks them before it
 -- commits a batch (SET CONSTRAINTS ALL IMMEDIATE), where a refusal can still be isolated: at COMMIT it would
 -- fail the whole batch, again at every retry. Read-only. Caller: the chunk worker, once per load.
+-- Locks: none.
 create or replace function csv_import.has_deferred_constraints(p_table text)
 returns boolean
 language sql stable
@@ -52,6 +54,8 @@ $$;
 -- key columns are all in the file are used; anything else (and a duplicate within the file itself) is left to
 -- bisection, as is everything if a query here fails. SECURITY INVOKER: it sees the target as the caller does.
 -- Returns (seq, message, detail). Caller: the chunk worker's isolating path (loader.ts).
+-- Locks: none on the target (it only reads it); the rows it deletes are in the caller's own temp table. Not
+-- idempotent: taken rows leave the staging table.
 create or replace function csv_import.take_existing_keys(p_table text, p_columns text[], p_types text[])
 returns table (seq bigint, message text, detail text)
 language plpgsql
@@ -118,6 +122,7 @@ $$;
 -- read).
 -- SECURITY INVOKER, executable by the service role only: the caller needs no more than its own rights to
 -- lower them, and clients can never run caller-supplied SQL through it.
+-- Locks: what the INSERTs take on the target (row locks, unique-index waits). Not idempotent: it writes.
 create or replace function csv_import.insert_isolating(
   p_insert text, p_from bigint, p_to bigint, p_writer jsonb default null
 )

@@ -37,6 +37,7 @@
 -- The key file order is kept on when a profile names no conflict_columns: the target's primary key, else the
 -- columns of its first unique, non-partial index on plain columns (by index oid); null when it has none.
 -- Reads the catalog only. Caller: write_keyed.
+-- Locks: none. Idempotent.
 create or replace function csv_import._target_key(p_table regclass)
 returns text[]
 language sql stable
@@ -60,6 +61,7 @@ $$;
 -- text) with $1 < seq <= $2; $3 is the job, $4 an array of lines. p_columns: [{"name", "type"}] in c1..cn order,
 -- types as describe_target prints them (schema-qualified); names are quoted here, the table goes through regclass.
 -- Pure (reads the catalog for the key). Caller: write_keyed.
+-- Locks: none.
 create or replace function csv_import._keyed_statements(
   p_mode csv_import.conflict_mode,
   p_table regclass,
@@ -164,6 +166,7 @@ $$;
 -- Writes staged rows ($1, $2] of one job's batch in the mode's file order (see the top of this file); returns
 -- {"loaded", "skipped"}. Raises on a refused row (the caller bisects). Locks: the key_claims rows of the range's
 -- keys (in key order), then the target rows it writes. Caller: _write_keyed_isolating.
+-- Not idempotent: it writes (the claims make a replay of the same lines a no-op).
 create or replace function csv_import._write_keyed_range(
   p_job_id bigint,
   p_mode csv_import.conflict_mode,
@@ -208,6 +211,7 @@ $$;
 -- csv_import.is_row_refusal, a trigger's RAISE included) is rolled back to its savepoint and split in halves, left first (file order),
 -- down to single rows, which become rejects {seq, message, detail, column}. Anything else propagates.
 -- Returns {"loaded", "skipped", "rejects"}. Caller: write_keyed.
+-- Locks: as _write_keyed_range, per bisected half. Not idempotent: it writes.
 create or replace function csv_import._write_keyed_isolating(
   p_job_id bigint,
   p_mode csv_import.conflict_mode,

@@ -34,6 +34,7 @@
 --   row the uploader cannot read); the message (constraint name and reason) stays.
 
 -- Schemas no import may write: PostgreSQL's, Supabase's platform schemas, and the pipeline's own state.
+-- A constant: immutable, no locks. Callers: is_protected_schema.
 create or replace function csv_import.protected_schemas()
 returns text[]
 language sql immutable
@@ -45,6 +46,7 @@ as $$
 $$;
 
 -- Whether a schema is one no import may write (pg_temp_N, pg_toast_temp_N and other pg_* schemas included).
+-- Immutable, no locks. Callers: check_target, _check_profile_target.
 create or replace function csv_import.is_protected_schema(p_schema text)
 returns boolean
 language sql immutable
@@ -57,6 +59,7 @@ $$;
 -- returns it canonical and quoted (format %I.%I). Refuses, each with its own message: a malformed name (42602),
 -- a table that does not exist (42P01; names must be schema-qualified), a table in a protected schema (42501),
 -- and anything that is not an ordinary or partitioned table (42809). Read-only. Caller: register.
+-- Locks: none.
 create or replace function csv_import.check_target(p_table text)
 returns text
 language plpgsql stable
@@ -100,7 +103,8 @@ $$;
 
 -- Profiles may not name a protected schema (checked when written; whether the table exists is checked when a
 -- file registers, so a profile may be created before its table).
-create or replace function csv_import.check_profile_target()
+-- Locks: none beyond the profile row being written; a check only. Caller: the trigger tg_profiles__check_target.
+create or replace function csv_import._check_profile_target()
 returns trigger
 language plpgsql
 set search_path = ''
@@ -126,15 +130,16 @@ begin
 end
 $$;
 
-create trigger check_profile_target
+create trigger tg_profiles__check_target
   before insert or update of target_table on csv_import.profiles
-  for each row execute function csv_import.check_profile_target();
+  for each row execute function csv_import._check_profile_target();
 
 -- Whose rights a file's import writes with: 'uploader' or 'service_role' (see the invariants above), from the
 -- profile's write_as, whether the target (as check_target canonicalised it) has row-level security enabled,
 -- and the object's owner (the uploader's auth uid; null for uploads with the service or anon key). Raises
 -- 42501 when the profile requires the uploader's rights and the file has no signed-in uploader. Read-only.
 -- Callers: the register function (planning), csv_import.load_writer (jobs whose plan has no write_as).
+-- Locks: none.
 create or replace function csv_import.plan_write_as(p_table text, p_write_as text, p_owner_id text)
 returns text
 language plpgsql stable
@@ -164,6 +169,7 @@ $$;
 -- role, aud, and email, phone, app_metadata, user_metadata, is_anonymous from auth.users when the user is
 -- there; custom claims an access token hook would add are not known here). Read-only. Caller: the chunk
 -- worker, once per load.
+-- Locks: none.
 create or replace function csv_import.load_writer(p_job_id bigint)
 returns jsonb
 language plpgsql stable
@@ -197,6 +203,7 @@ $$;
 -- Raises 42501 naming the columns of p_columns that the role authenticated may not INSERT into p_table
 -- (table or column privileges, and USAGE on its schema); returns nothing when it may write them all.
 -- Read-only. Caller: the register function, for jobs that write with the uploader's rights.
+-- Locks: none.
 create or replace function csv_import.check_uploader_privileges(p_table text, p_columns text[])
 returns void
 language plpgsql stable

@@ -141,6 +141,7 @@ $$;
 
 -- How many times a registration is requested (the trigger's request, then reconcile's re-requests with backoff)
 -- before reconcile fails the job. Immutable. Callers: _reconcile_registrations.
+-- A constant: no locks.
 create or replace function csv_import.registration_max_attempts()
 returns int
 language sql immutable

@@ -14,6 +14,7 @@
 
 -- Claims up to p_limit due rejects files (finished with rejects, file not yet written, not claimed by a live lease),
 -- oldest job first, for p_lease_seconds. Caller: the dispatch logic (writePendingRejectFiles).
+-- Locks: the claimed job rows (FOR UPDATE SKIP LOCKED). Not idempotent: a claim lasts p_lease_seconds.
 create function csv_import.claim_rejects_files(p_limit int default 5, p_lease_seconds int default 60)
 returns table (job_id bigint, bucket_id text, object_name text)
 language sql volatile security definer
@@ -31,6 +32,7 @@ as $$
 $$;
 
 -- Records that a job's rejects file was written and ends its claim. Idempotent (a second writer changes nothing).
+-- Locks: the job row (update). Caller: the dispatch logic (rejects_file.ts).
 create or replace function csv_import.record_rejects_file(p_job_id bigint, p_object_name text)
 returns void
 language sql security definer

@@ -51,6 +51,7 @@ $$;
 -- Raises (55000) with the reason when a job may not be retried (see retry_job): not failed or cancelled;
 -- superseded; its object gone, or holding another version than the job's (an upsert keeps the object's id, so
 -- the version decides: retrying would read the new bytes at the old offsets), naming the newer version's job.
+-- Read-only, no locks (retry_job holds the job row). Idempotent. Caller: retry_job.
 create or replace function csv_import._check_retryable(p_job csv_import.jobs)
 returns void
 language plpgsql stable security definer
@@ -76,7 +77,7 @@ begin
       p_job.object_name, p_job.id using errcode = '55000';
   end if;
   if not csv_import.object_is_current(p_job.bucket_id, p_job.object_name, p_job.object_version) then
-    v_newer := csv_import.current_job_of_object(p_job.bucket_id, p_job.object_name);
+    v_newer := csv_import._current_job_of_object(p_job.bucket_id, p_job.object_name);
     raise exception 'The object %/% was overwritten after job % started: %', p_job.bucket_id, p_job.object_name,
       p_job.id, coalesce(format('job %s imports the new version; retry that one instead', v_newer),
                          'the new version has no job yet (reconcile registers it within a minute)')

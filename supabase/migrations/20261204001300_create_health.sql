@@ -5,6 +5,7 @@
 -- The numbers behind health(): queue, leases, jobs by state, throughput over p_rate_window (from batch_log), totals
 -- and the reconciler's last run (cron.job_run_details). Read-only; uses the partial indexes on pending and running
 -- chunks; totals sum the load chunks of all jobs. Caller: health.
+-- Locks: none.
 create or replace function csv_import._health_metrics(p_stuck_after interval, p_rate_window interval)
 returns jsonb
 language sql stable security definer
@@ -91,6 +92,7 @@ $$;
 --              above p_max_reject_rate;
 --   healthy:   none of these.
 -- Returns {"status": …, "problems": [sentences, worst first]}.
+-- Caller: health.
 create or replace function csv_import._health_status(p_metrics jsonb, p_stuck_after interval,
   p_max_reject_rate numeric)
 returns jsonb
@@ -169,6 +171,7 @@ $$;
 -- publish it (or all tables), so clients can follow a job with Postgres Changes (RLS: owners see their jobs).
 -- Returns whether jobs is published afterwards. Idempotent. Callers: this migration (below); run it again after enabling
 -- Realtime on a project whose publication was created later.
+-- Locks: the publication (ALTER PUBLICATION) when it adds the table.
 create or replace function csv_import.enable_realtime()
 returns boolean
 language plpgsql security definer

@@ -20,6 +20,7 @@
 -- batch_log rows older than a day are deleted hourly (csv_import.prune_batch_log).
 
 -- Deletes batch_log rows older than `keep`; returns how many. Idempotent. Caller: pg_cron (hourly, below).
+-- Locks: the rows it deletes.
 create or replace function csv_import.prune_batch_log(keep interval default interval '1 day')
 returns bigint
 language sql security definer
