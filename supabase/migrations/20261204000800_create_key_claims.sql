@@ -242,7 +242,7 @@ begin
   exception when others then
     get stacked diagnostics v_state = returned_sqlstate, v_message = message_text,
       v_detail = pg_exception_detail, v_column = column_name;
-    if not csv_import.is_row_refusal(v_state) then -- the one list (20261203130000_isolate_row_refusals.sql)
+    if not csv_import.is_row_refusal(v_state) then -- the one list (20261204000700_create_row_refusals.sql)
       raise;
     end if;
   end;
