@@ -10,8 +10,8 @@
 #   $STATE_DIR when every parent folder is traversable, otherwise under /var/tmp (CI clones may sit in a
 #   folder only root can enter); $STATE_DIR/pgdata-location records which.
 # - Idempotent: pg_up on a running cluster only re-applies what is missing (bootstrap, migrations, seed).
-# - Migrations are applied in file-name order, each in one transaction, and recorded in
-#   supabase_migrations.schema_migrations exactly like the Supabase CLI does, so `supabase db push` later
+# - Migrations are applied by the pinned Supabase CLI (`supabase migration up --db-url`), in file-name order,
+#   and recorded in supabase_migrations.schema_migrations as on a hosted project, so `supabase db push` later
 #   sees the same history.
 
 PG_BIN="$(ls -d /usr/lib/postgresql/15/bin 2>/dev/null || true)"
@@ -67,7 +67,7 @@ cron.database_name = 'postgres'
 cron.use_background_workers = on
 # With background workers pg_cron 1.4 runs at most 5 jobs at once by default (at most max_worker_processes - 1).
 # Hosted projects have seconds schedules (pg_cron 1.5+); Debian's 1.4 does not, and the pipeline's lease reclaim
-# then runs as six jobs a minute (see 20261203100000_bind_jobs_to_object_versions.sql), besides reconcile.
+# then runs as six jobs a minute (see 20261204001500_schedule_cron_jobs.sql), besides reconcile.
 cron.max_running_jobs = 20
 max_worker_processes = 32
 timezone = 'UTC'
@@ -102,26 +102,21 @@ pg_stop() {
 pg_apply() {
   psql_local -f "$LOCAL_STACK_DIR/sql/platform.sql" >/dev/null
   psql_local -f "$LOCAL_STACK_DIR/sql/pg_net.sql" >/dev/null
-  psql_local -c "create schema if not exists supabase_migrations;
-    create table if not exists supabase_migrations.schema_migrations (version text primary key, statements text[], name text);" >/dev/null
-  local file base version name applied=0
-  for file in "$REPO_ROOT"/supabase/migrations/*.sql; do
-    [ -e "$file" ] || continue
-    base="$(basename "$file" .sql)"
-    [[ "$base" =~ ^([0-9]+)_(.*)$ ]] || die "migration file name $base.sql does not match <timestamp>_<name>.sql"
-    version="${BASH_REMATCH[1]}"; name="${BASH_REMATCH[2]}"
-    if [ "$(psql_local -tAc "select 1 from supabase_migrations.schema_migrations where version = '$version'")" = "1" ]; then
-      continue
-    fi
-    log "applying migration $base"
-    { cat "$file"; printf '\n;insert into supabase_migrations.schema_migrations (version, name, statements) values (%s, %s, %s);\n' \
-        "'$version'" "'$name'" "array[]::text[]"; } | psql_local --single-transaction -f - >/dev/null \
-      || die "migration $base.sql failed (nothing of it was applied)"
-    applied=$((applied + 1))
-  done
+  # Migrations: the pinned Supabase CLI applies the pending ones (without Docker, straight to this database),
+  # each file as one batch, and records them in supabase_migrations.schema_migrations as it does for a hosted
+  # project. It refuses to run when the database holds a version that is not in supabase/migrations (e.g. one of
+  # the pre-fold set): scripts/db_reset_pipeline.sh forgets those and rebuilds the pipeline's schema.
+  local out applied
+  if ! out="$(cd "$REPO_ROOT" && supabase migration up --db-url "$SUPABASE_DB_URL?sslmode=disable" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    die "supabase migration up failed (if it names versions missing locally: bash scripts/db_reset_pipeline.sh)"
+  fi
+  applied="$(printf '%s\n' "$out" | grep -c '^Applying migration' || true)"
+  printf '%s\n' "$out" | { grep '^Applying migration' || true; } | while read -r line; do log "${line%...}"; done
   # Seeds are tracked by path and hash in supabase_migrations.seed_files, as the CLI does.
   local seed="$REPO_ROOT/supabase/seed.sql" hash
-  psql_local -c "create table if not exists supabase_migrations.seed_files (path text primary key, hash text not null);" >/dev/null
+  psql_local -c "create schema if not exists supabase_migrations;
+    create table if not exists supabase_migrations.seed_files (path text primary key, hash text not null);" >/dev/null
   if [ -f "$seed" ]; then
     hash="$(sha256sum "$seed" | cut -c1-64)"
     if [ "$(psql_local -tAc "select count(*) from supabase_migrations.seed_files where path = 'supabase/seed.sql'")" = "0" ]; then

@@ -2,7 +2,8 @@
 # Usage: bash scripts/install.sh
 #
 # Installs everything the project needs, idempotently, on a Debian machine with Node.js and npm:
-# - from Debian (apt, as root or through sudo), only when missing: PostgreSQL 15, pg_cron, pgTAP and pg_prove;
+# - from Debian (apt, as root or through sudo), only when missing: PostgreSQL 15, pg_cron, pgTAP and pg_prove,
+#   plpgsql_check (the PL/pgSQL lint `supabase db lint` runs in scripts/test.sh);
 #   pgloader too (the benchmark compares against it);
 # - from the npm registry, pinned in tools/package-lock.json: Deno and the Supabase CLI (into tools/);
 # - Deno's cache of the npm packages the functions, the local stack and the tests import.
@@ -10,7 +11,7 @@
 
 source "$(dirname "$0")/lib.sh"
 
-apt_packages=(postgresql-15 postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl pgloader)
+apt_packages=(postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl pgloader)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

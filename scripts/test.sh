@@ -2,7 +2,8 @@
 # Usage: bash scripts/test.sh [deno test filter args...]
 #
 # The whole test suite, from a fresh machine: installs what is missing, brings the local stack up, then runs
-#   1. static checks (scripts/check.sh: fmt, lint, type checks of every function entry point),
+#   1. static checks (scripts/check.sh: fmt, lint, type checks of every function entry point), then the
+#      PL/pgSQL lint (scripts/lint_sql.sh: plpgsql_check through `supabase db lint`; an error fails the run),
 #   2. pgTAP tests in supabase/tests/database against the local database (pg_prove),
 #   3. Deno tests (unit, property, contract tests of the local stand-ins, integration and end-to-end tests)
 #      against the real local stack.
@@ -20,6 +21,13 @@ passed=0
 failed=0
 report_dir="$STATE_DIR/test-reports"
 mkdir -p "$report_dir"
+
+# PL/pgSQL lint: a lint error counts as one failed test (a clean lint adds nothing, so totals compare with earlier runs).
+set +e
+bash scripts/lint_sql.sh 2>&1 | tee "$report_dir/lint_sql.txt"
+lint_status=${PIPESTATUS[0]}
+set -e
+[ "$lint_status" -eq 0 ] || failed=$((failed + 1))
 
 # pgTAP: each file runs in its own transaction and rolls back.
 mapfile -t pgtap_files < <(find supabase/tests -name '*.sql' | sort)

@@ -133,7 +133,7 @@ export const DEFAULTS = {
 
 /**
  * The highest MAX_CHUNKS_PER_JOB may be set: the same ceiling csv_import.jobs enforces on chunk_count (migration
- * 20261203110000_add_chunk_count_guard.sql), so a plan within the configuration is never refused there.
+ * 20261204000200_create_registration.sql), so a plan within the configuration is never refused there.
  */
 export const MAX_CHUNKS_CEILING = 100_000;
 

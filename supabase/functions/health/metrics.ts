@@ -13,7 +13,7 @@
 
 export type HealthStatus = "healthy" | "degraded" | "unhealthy";
 
-/** The JSON document `csv_import.health()` returns (see supabase/migrations/20261129020000_create_job_control.sql). */
+/** The JSON document `csv_import.health()` returns (see supabase/migrations/20261204001300_create_health.sql). */
 export interface HealthReport {
   status: HealthStatus;
   problems: string[];

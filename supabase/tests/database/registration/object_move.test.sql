@@ -1,4 +1,4 @@
--- csv_import.on_object_change for UPDATEs of storage.objects: a move or rename (bucket_id or name changes) cancels
+-- csv_import._on_object_change for UPDATEs of storage.objects: a move or rename (bucket_id or name changes) cancels
 -- the unfinished job of the old name and registers the object under its new name (when that is an import
 -- candidate); a metadata-only update (same name, bucket and version) does nothing.
 begin;

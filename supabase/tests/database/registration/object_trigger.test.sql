@@ -1,4 +1,4 @@
--- csv_import.on_object_change / enqueue_registration / request_registration / request_function /
+-- csv_import._on_object_change / enqueue_registration / request_registration / request_function /
 -- function_endpoint / stop_job: what an upload, a new version, a metadata update and a delete do.
 begin;
 create extension if not exists pgtap with schema extensions;

@@ -1,4 +1,4 @@
--- Security hardening (migration 20261129030000): which tables an import may write (csv_import.check_target and
+-- Security hardening (migration 20261204000900_create_target_security): which tables an import may write (csv_import.check_target and
 -- the profiles trigger), the narrower credential the database sends when Vault holds an internal secret, the
 -- stored-rejects note, and that clients cannot reach the database's secrets (Vault, pg_net's queue).
 begin;

@@ -1,4 +1,4 @@
--- Whose rights an import writes with (migration 20261203130100, docs/security.md): csv_import.plan_write_as
+-- Whose rights an import writes with (migration 20261204000900_create_target_security, docs/security.md): csv_import.plan_write_as
 -- decides at registration from the profile's write_as, the target's row-level security and the file's
 -- uploader; csv_import.load_writer gives the chunk worker the uploader's role and claims, or null for the
 -- pipeline's own rights.

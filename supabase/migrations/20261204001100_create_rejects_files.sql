@@ -1,4 +1,5 @@
--- One writer per rejects file: dispatch now claims a due file (a short lease) instead of only listing it.
+-- The rejects CSV of a finished job is written to Storage by the Edge Functions (SQL cannot write objects); these
+-- functions are how they claim a due file (one writer per file) and record that it was written.
 --
 -- Why: pending_rejects_files only listed the due files, so every dispatch running at that moment (one at the end of
 -- each chunk invocation, plus cron's and the kicks') uploaded the same file. The last upload replaces the object
@@ -11,15 +12,9 @@
 -- - A job's rejects file is claimed by at most one dispatch at a time (row lock + rejects_claimed_until).
 -- - Recording the file clears the claim; a job that becomes pending again is claimable at once.
 
-alter table csv_import.jobs add column rejects_claimed_until timestamptz;
--- Every dispatch (one per finished chunk) and every reconcile look for due files: without this, a scan of all
--- jobs ever imported.
-create index jobs_rejects_pending_idx on csv_import.jobs (id) where rejects_status = 'pending';
-
-drop function csv_import.pending_rejects_files(int);
-
 -- Claims up to p_limit due rejects files (finished with rejects, file not yet written, not claimed by a live lease),
 -- oldest job first, for p_lease_seconds. Caller: the dispatch logic (writePendingRejectFiles).
+-- Locks: the claimed job rows (FOR UPDATE SKIP LOCKED). Not idempotent: a claim lasts p_lease_seconds.
 create function csv_import.claim_rejects_files(p_limit int default 5, p_lease_seconds int default 60)
 returns table (job_id bigint, bucket_id text, object_name text)
 language sql volatile security definer
@@ -37,6 +32,7 @@ as $$
 $$;
 
 -- Records that a job's rejects file was written and ends its claim. Idempotent (a second writer changes nothing).
+-- Locks: the job row (update). Caller: the dispatch logic (rejects_file.ts).
 create or replace function csv_import.record_rejects_file(p_job_id bigint, p_object_name text)
 returns void
 language sql security definer
@@ -47,5 +43,6 @@ as $$
   where id = p_job_id and rejects_status = 'pending'
 $$;
 
-revoke execute on function csv_import.claim_rejects_files(int, int) from public, anon, authenticated;
-grant execute on function csv_import.claim_rejects_files(int, int) to service_role;
+-- Only the service role (and the owner) may call the pipeline's functions; see the schema migration.
+revoke execute on all functions in schema csv_import from public, anon, authenticated;
+grant execute on all functions in schema csv_import to service_role;

@@ -2,41 +2,56 @@
 -- transaction; the register Edge Function then plans it.
 --
 -- Flow: storage.objects INSERT/UPDATE (written by Storage only after the bytes are stored)
---   → csv_import.on_object_change (trigger) → csv_import.enqueue_registration (job row, status registering)
+--   → csv_import._on_object_change (trigger) → csv_import.enqueue_registration (job row, status registering)
 --   → csv_import.request_function('register') (pg_net, sent only if that transaction commits)
 --   → register function → csv_import.register_job (plan + chunks, one transaction) or csv_import.fail_registration.
 -- If the request is lost (pg_net's queue is unlogged) or register fails transiently, csv_import.reconcile
 -- re-requests it with backoff, so registration never depends on one HTTP call.
 
--- The project URL and key the database uses to call the pipeline's Edge Functions, from Vault:
+-- A job belongs to one version of its object (jobs.object_version, jobs.object_etag); the storage trigger creates
+-- the new version's job first and stops older ones without waiting long (20261204000300_create_job_stops.sql).
+
+-- The endpoint and headers the database uses to call a pipeline function (see the Vault secrets below).
+-- With csv_import_internal_secret in Vault, only that secret is sent (header x-pipeline-secret; the functions
+-- are deployed with verify_jwt = false and accept it), so a queued pg_net request never carries the service
+-- role key. Without it, the key in csv_import_service_key is sent. Null when Vault lacks the URL or both
+-- credentials. The secrets, set once per project:
 --   select vault.create_secret('https://<project-ref>.supabase.co', 'csv_import_api_url');
 --   select vault.create_secret('<service role key or sb_secret_… key>', 'csv_import_service_key');
--- Returns null when either secret is missing.
-create or replace function csv_import.function_endpoint(function_name text, out url text, out headers jsonb)
+--   select vault.create_secret('<random secret, also set as the functions' INTERNAL_SECRET>', 'csv_import_internal_secret');
+-- Reads Vault only; locks nothing; idempotent. Caller: request_function.
+create or replace function csv_import.function_endpoint(p_function_name text, out url text, out headers jsonb)
 language plpgsql stable security definer
 set search_path = ''
 as $$
 declare
   v_api_url text;
   v_key text;
+  v_internal text;
 begin
   select decrypted_secret into v_api_url from vault.decrypted_secrets where name = 'csv_import_api_url';
   select decrypted_secret into v_key from vault.decrypted_secrets where name = 'csv_import_service_key';
-  if v_api_url is null or v_key is null then
+  select decrypted_secret into v_internal from vault.decrypted_secrets where name = 'csv_import_internal_secret';
+  if v_api_url is null or (v_key is null and v_internal is null) then
     url := null;
     headers := null;
     return;
   end if;
-  url := rtrim(v_api_url, '/') || '/functions/v1/' || function_name;
-  headers := jsonb_build_object('Content-Type', 'application/json', 'Authorization', 'Bearer ' || v_key,
-                                'apikey', v_key);
+  url := rtrim(v_api_url, '/') || '/functions/v1/' || p_function_name;
+  if v_internal is not null then
+    headers := jsonb_build_object('Content-Type', 'application/json', 'x-pipeline-secret', v_internal);
+  else
+    headers := jsonb_build_object('Content-Type', 'application/json', 'Authorization', 'Bearer ' || v_key,
+                                  'apikey', v_key);
+  end if;
 end
 $$;
 
 -- Queues an HTTP call of a pipeline function through pg_net; it is sent only if the caller commits.
 -- Returns the pg_net request id, or null (and a warning) when Vault lacks the endpoint secrets.
 -- Callers: enqueue_registration, reconcile.
-create or replace function csv_import.request_function(function_name text, body jsonb)
+-- Locks: none (pg_net queues the request). Not idempotent: each call queues a request.
+create or replace function csv_import.request_function(p_function_name text, p_body jsonb)
 returns bigint
 language plpgsql security definer
 set search_path = ''
@@ -44,13 +59,13 @@ as $$
 declare
   v_endpoint record;
 begin
-  select * into v_endpoint from csv_import.function_endpoint(function_name);
+  select * into v_endpoint from csv_import.function_endpoint(p_function_name);
   if v_endpoint.url is null then
     raise warning 'csv_import: Vault secrets csv_import_api_url / csv_import_service_key are missing; cannot call %',
-      function_name;
+      p_function_name;
     return null;
   end if;
-  return net.http_post(url := v_endpoint.url, body := body, headers := v_endpoint.headers,
+  return net.http_post(url := v_endpoint.url, body := p_body, headers := v_endpoint.headers,
                        timeout_milliseconds := 60000);
 end
 $$;
@@ -58,142 +73,46 @@ $$;
 -- Whether an object should be imported: a watched bucket (csv-uploads, or any bucket a profile names), and
 -- not a file the pipeline writes itself (*.rejects.csv) or a hidden file such as Studio's
 -- .emptyFolderPlaceholder.
-create or replace function csv_import.is_import_candidate(bucket_id text, object_name text)
+-- Read-only, no locks; idempotent. Callers: _on_object_change, _reconcile_orphans.
+create or replace function csv_import.is_import_candidate(p_bucket_id text, p_object_name text)
 returns boolean
 language sql stable
 set search_path = ''
 as $$
-  select (bucket_id = 'csv-uploads' or exists (select 1 from csv_import.profiles p where p.bucket_id = $1))
-     and object_name not like '%.rejects.csv'
-     and left(storage.filename(object_name), 1) <> '.'
+  select (p_bucket_id = 'csv-uploads' or exists (select 1 from csv_import.profiles p where p.bucket_id = p_bucket_id))
+     and p_object_name not like '%.rejects.csv'
+     and left(storage.filename(p_object_name), 1) <> '.'
 $$;
 
--- Creates the job for one object version (idempotent: the same version twice gives one job) and cancels the
--- running jobs of older versions of the same object (a new version supersedes them). Locks: the new job row;
--- the superseded job rows. Returns the job id. Caller: on_object_change.
-create or replace function csv_import.enqueue_registration(
-  p_bucket_id text, p_object_name text, p_object_id uuid, p_version text, p_size bigint, p_owner_id text
-) returns bigint
-language plpgsql security definer
+-- Whether the object a job loads still holds the job's version. Read-only, no locks (storage.objects' unique
+-- index on bucket_id, name). Callers: begin_batch, commit_batch, _check_retryable, reconcile, the chunk worker.
+create or replace function csv_import.object_is_current(p_bucket_id text, p_object_name text, p_version text)
+returns boolean
+language sql stable security definer
 set search_path = ''
 as $$
-declare
-  v_job_id bigint;
-begin
-  insert into csv_import.jobs (bucket_id, object_name, object_id, object_version, object_size, owner_id)
-  values (p_bucket_id, p_object_name, p_object_id, coalesce(p_version, p_object_id::text), p_size, p_owner_id)
-  on conflict (bucket_id, object_name, object_version) do nothing
-  returning id into v_job_id;
-  if v_job_id is null then
-    return (select id from csv_import.jobs where bucket_id = p_bucket_id and object_name = p_object_name
-            and object_version = coalesce(p_version, p_object_id::text));
-  end if;
-
-  perform csv_import.stop_job(j.id, 'cancelled',
-    format('Superseded by a newer version of %s (job %s)', p_object_name, v_job_id), v_job_id)
-  from csv_import.jobs j
-  where j.bucket_id = p_bucket_id and j.object_name = p_object_name and j.id <> v_job_id
-    and j.status in ('registering', 'queued', 'running');
-
-  perform csv_import.request_registration(v_job_id);
-  return v_job_id;
-end
+  select exists (
+    select 1 from storage.objects o
+    where o.bucket_id = p_bucket_id and o.name = p_object_name and coalesce(o.version, o.id::text) = p_version)
 $$;
 
--- Asks the register function to plan a job and schedules the next re-request in case this one is lost.
--- Callers: enqueue_registration, reconcile.
-create or replace function csv_import.request_registration(p_job_id bigint)
-returns void
-language plpgsql security definer
+-- The job of the version an object holds now, if it has one. Read-only. Callers: release_stopped_chunk,
+-- _stop_stale_jobs, _check_retryable.
+-- Locks: none.
+create or replace function csv_import._current_job_of_object(p_bucket_id text, p_object_name text)
+returns bigint
+language sql stable security definer
 set search_path = ''
 as $$
-declare
-  v_request bigint;
-begin
-  v_request := csv_import.request_function('register', jsonb_build_object('job_id', p_job_id));
-  update csv_import.jobs set
-    register_attempts = register_attempts + 1,
-    register_after = now() + greatest(interval '30 seconds', csv_import.retry_delay(register_attempts + 1)),
-    error = case when v_request is null
-      then 'Waiting for the pipeline to be configured: Vault secrets csv_import_api_url and csv_import_service_key are missing'
-      else error end,
-    updated_at = now()
-  where id = p_job_id;
-end
+  select j.id from storage.objects o
+  join csv_import.jobs j on j.bucket_id = o.bucket_id and j.object_name = o.name
+                        and j.object_version = coalesce(o.version, o.id::text)
+  where o.bucket_id = p_bucket_id and o.name = p_object_name
 $$;
-
--- Moves a non-terminal job to a terminal status and stops its unfinished chunks (running chunks stop at
--- their next batch boundary: begin_batch refuses batches of a stopped job). Locks: its unfinished chunk rows
--- (in id order), then the job row — chunk before job, as claim_chunks, commit_batch and complete_scan take
--- them — so a stop waits for a batch in progress to commit instead of deadlocking with it. Safe to call twice.
--- Callers: enqueue_registration, on_object_change, fail_chunk, cancel_job.
-create or replace function csv_import.stop_job(
-  p_job_id bigint, p_status csv_import.job_status, p_error text, p_superseded_by bigint default null
-) returns boolean
-language plpgsql security definer
-set search_path = ''
-as $$
-begin
-  perform 1 from csv_import.chunks where job_id = p_job_id and status in ('pending', 'running')
-  order by id for update;
-  update csv_import.jobs set status = p_status, error = p_error, superseded_by = p_superseded_by,
-    finished_at = now(), updated_at = now(),
-    rejects_status = case when rows_rejected > 0 then 'pending' else rejects_status end
-  where id = p_job_id and status in ('registering', 'queued', 'running');
-  if not found then
-    return false;
-  end if;
-  update csv_import.chunks set status = 'cancelled', lease_token = null, lease_until = null, updated_at = now()
-  where job_id = p_job_id and status in ('pending', 'running');
-  return true;
-end
-$$;
-
--- Trigger on storage.objects: a new object or a new version registers a job (a moved object counts as new
--- under its new name); a deleted or moved object cancels the running job of its old name. Never raises (an
--- upload must not fail because of the pipeline): reconcile later registers any version left without a job.
-create or replace function csv_import.on_object_change()
-returns trigger
-language plpgsql security definer
-set search_path = ''
-as $$
-declare
-  v_gone text;
-begin
-  -- The old name's running job can no longer read its object when it is deleted or moved.
-  if tg_op = 'DELETE' or (old.bucket_id, old.name) is distinct from (new.bucket_id, new.name) then
-    v_gone := case when tg_op = 'DELETE' then format('The object %s was deleted during the import', old.name)
-                   else format('The object %s/%s was moved to %s/%s during the import', old.bucket_id, old.name,
-                               new.bucket_id, new.name) end;
-    perform csv_import.stop_job(j.id, 'cancelled', v_gone)
-    from csv_import.jobs j
-    where j.bucket_id = old.bucket_id and j.object_name = old.name
-      and j.status in ('registering', 'queued', 'running');
-    if tg_op = 'DELETE' then
-      return old;
-    end if;
-  elsif tg_op = 'UPDATE' and new.version is not distinct from old.version then
-    return new; -- metadata-only change, same bytes
-  end if;
-  if csv_import.is_import_candidate(new.bucket_id, new.name) then
-    perform csv_import.enqueue_registration(new.bucket_id, new.name, new.id, new.version,
-      nullif(new.metadata ->> 'size', '')::bigint, coalesce(new.owner_id, new.owner::text));
-  end if;
-  return new;
-exception when others then
-  -- Never fail the upload; csv_import.reconcile registers any object version that has no job.
-  raise warning 'csv_import: could not register %/%: %', new.bucket_id, new.name, sqlerrm;
-  return coalesce(new, old);
-end
-$$;
-
-drop trigger if exists csv_import_on_object_change on storage.objects;
-create trigger csv_import_on_object_change
-  after insert or update or delete on storage.objects
-  for each row execute function csv_import.on_object_change();
 
 -- The import profile for an object: the profile of its bucket whose path_pattern (LIKE) matches the name,
 -- the longest pattern winning, then the lowest id. Null when none matches.
+-- Read-only, no locks; idempotent. Callers: the register function, the CLI.
 create or replace function csv_import.resolve_profile(p_bucket_id text, p_object_name text)
 returns csv_import.profiles
 language sql stable
@@ -213,6 +132,7 @@ $$;
 -- columns must never be written. Typmods are decoded as PostgreSQL encodes them (varchar length = typmod - 4;
 -- numeric precision = (typmod - 4) >> 16, scale = sign-extended low 11 bits). Raises 42P01 with a clear
 -- message when the table does not exist. Read-only.
+-- Locks: none. Callers: the register function, the chunk worker (loader), the CLI.
 create or replace function csv_import.describe_target(p_table text)
 returns jsonb
 language plpgsql stable
@@ -289,6 +209,72 @@ begin
 end
 $$;
 
+-- Creates the job for one object version (idempotent: the same version twice gives one job), then stops the
+-- active jobs of older versions of the same object (superseded). The new job is committed with the upload even
+-- when stopping the old ones has to wait for reconcile. Returns the job id. Callers: _on_object_change, reconcile.
+-- Locks: the new job row; the older jobs' rows (_stop_jobs_of_object_quickly, at most 2 s each).
+create or replace function csv_import.enqueue_registration(
+  p_bucket_id text, p_object_name text, p_object_id uuid, p_version text, p_size bigint, p_owner_id text,
+  p_etag text default null
+) returns bigint
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_job_id bigint;
+  v_version text := coalesce(p_version, p_object_id::text);
+begin
+  insert into csv_import.jobs (bucket_id, object_name, object_id, object_version, object_size, owner_id, object_etag)
+  values (p_bucket_id, p_object_name, p_object_id, v_version, p_size, p_owner_id, p_etag)
+  on conflict (bucket_id, object_name, object_version) do nothing
+  returning id into v_job_id;
+  if v_job_id is null then
+    return (select id from csv_import.jobs where bucket_id = p_bucket_id and object_name = p_object_name
+            and object_version = v_version);
+  end if;
+  perform csv_import._stop_jobs_of_object_quickly(p_bucket_id, p_object_name,
+    format('Superseded by a newer version of %s (job %s)', p_object_name, v_job_id), v_job_id);
+  perform csv_import.request_registration(v_job_id);
+  return v_job_id;
+end
+$$;
+
+-- Asks the register function to plan a job and schedules the next re-request in case this one is lost.
+-- Callers: enqueue_registration, reconcile.
+-- Locks: the job row (update). Not idempotent: each call queues a request and counts an attempt.
+create or replace function csv_import.request_registration(p_job_id bigint)
+returns void
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_request bigint;
+begin
+  v_request := csv_import.request_function('register', jsonb_build_object('job_id', p_job_id));
+  update csv_import.jobs set
+    register_attempts = register_attempts + 1,
+    register_after = now() + greatest(interval '30 seconds', csv_import.retry_delay(register_attempts + 1)),
+    error = case when v_request is null
+      then 'Waiting for the pipeline to be configured: Vault secrets csv_import_api_url and csv_import_service_key are missing'
+      else error end,
+    updated_at = now()
+  where id = p_job_id;
+end
+$$;
+
+-- Records the ETag of a job's object when the trigger could not (metadata without eTag). Only fills a missing
+-- one. Caller: the register function.
+-- Locks: the job row (update). Idempotent: a recorded ETag is kept.
+create or replace function csv_import.record_object_etag(p_job_id bigint, p_etag text)
+returns text
+language sql security definer
+set search_path = ''
+as $$
+  update csv_import.jobs set object_etag = coalesce(object_etag, p_etag), updated_at = now()
+  where id = p_job_id
+  returning object_etag
+$$;
+
 -- Plans a registering job in one transaction: stores the dialect, the column mapping and the data start
 -- found by the register function, and creates its chunks: load chunks covering [data_start, object_size) in
 -- p_chunk_size steps, and a scan chunk for every load chunk but the last (a load chunk needs the scans of
@@ -363,6 +349,7 @@ $$;
 
 -- Fails a registering job with the file's problem (not UTF-8, no profile, missing columns, …), or, for a
 -- transient problem, leaves it registering so reconcile re-requests it with backoff. Caller: register.
+-- Locks: the job row (update). Idempotent: a job that is no longer registering is left as it is.
 create or replace function csv_import.fail_registration(p_job_id bigint, p_error text, p_transient boolean default false)
 returns csv_import.job_status
 language plpgsql security definer
@@ -383,6 +370,71 @@ begin
   return coalesce(v_status, (select status from csv_import.jobs where id = p_job_id));
 end
 $$;
+
+-- Refuses a job row whose chunk_count is over 100,000 (MAX_CHUNKS_CEILING in config.ts).
+-- Locks: none beyond the row being written. Idempotent: a check only. Caller: trigger tg_jobs__check_chunk_count.
+create or replace function csv_import._check_chunk_count()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if new.chunk_count > 100000 then
+    raise exception 'Job % would have % chunks; a job may have at most 100000 (raise its chunk size)',
+      new.id, new.chunk_count
+      using errcode = '54000', -- program_limit_exceeded
+        hint = 'The register function plans at most MAX_CHUNKS_PER_JOB chunks by raising the chunk size.';
+  end if;
+  return new;
+end
+$$;
+
+create trigger tg_jobs__check_chunk_count
+  before insert or update of chunk_count on csv_import.jobs
+  for each row
+  when (new.chunk_count > 100000)
+  execute function csv_import._check_chunk_count();
+
+-- Trigger on storage.objects: a new object or a new version registers a job (a moved object counts as new under
+-- its new name); a deleted or moved object cancels the active jobs of its old name. Never raises and never waits
+-- longer than _stop_jobs_of_object's 2 s lock_timeout: an upload must not fail or hang because of the pipeline; reconcile later
+-- registers any version left without a job and stops jobs whose version is gone.
+-- Idempotent per object version (enqueue_registration). Caller: the trigger tg_objects__csv_import_register.
+create or replace function csv_import._on_object_change()
+returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  if tg_op = 'DELETE' or (old.bucket_id, old.name) is distinct from (new.bucket_id, new.name) then
+    perform csv_import._stop_jobs_of_object_quickly(old.bucket_id, old.name,
+      case when tg_op = 'DELETE' then format('The object %s was deleted during the import', old.name)
+           else format('The object %s/%s was moved to %s/%s during the import', old.bucket_id, old.name,
+                       new.bucket_id, new.name) end, null);
+    if tg_op = 'DELETE' then
+      return old;
+    end if;
+  elsif tg_op = 'UPDATE' and new.version is not distinct from old.version then
+    return new; -- metadata-only change, same bytes
+  end if;
+  if not csv_import.is_import_candidate(new.bucket_id, new.name) then
+    return new;
+  end if;
+  begin
+    perform csv_import.enqueue_registration(new.bucket_id, new.name, new.id, new.version,
+      nullif(new.metadata ->> 'size', '')::bigint, coalesce(new.owner_id, new.owner::text),
+      nullif(new.metadata ->> 'eTag', ''));
+  exception when others then
+    -- Never fail the upload; csv_import.reconcile registers any object version that has no job.
+    raise warning 'csv_import: could not register %/%: %', new.bucket_id, new.name, sqlerrm;
+  end;
+  return new;
+end
+$$;
+
+create trigger tg_objects__csv_import_register
+  after insert or update or delete on storage.objects
+  for each row execute function csv_import._on_object_change();
 
 -- Only the service role (and the owner) may call the pipeline's functions; see the schema migration.
 revoke execute on all functions in schema csv_import from public, anon, authenticated;

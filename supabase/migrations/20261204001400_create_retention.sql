@@ -16,11 +16,22 @@
 --   select cron.schedule('csv-import-prune-finished-jobs', '*/10 * * * *',
 --                        $$select csv_import.prune_finished_jobs(interval '90 days')$$);
 -- (cron.schedule with an existing name replaces that job's schedule and command).
+--
+-- batch_log rows older than a day are deleted hourly (csv_import.prune_batch_log).
 
-create index if not exists jobs_finished_at_idx on csv_import.jobs (finished_at) where finished_at is not null;
+-- Deletes batch_log rows older than `keep`; returns how many. Idempotent. Caller: pg_cron (hourly, below).
+-- Locks: the rows it deletes.
+create or replace function csv_import.prune_batch_log(keep interval default interval '1 day')
+returns bigint
+language sql security definer
+set search_path = ''
+as $$
+  with gone as (delete from csv_import.batch_log where committed_at < now() - keep returning 1)
+  select count(*) from gone
+$$;
 
 -- Deletes finished jobs older than `keep` (bounded by max_jobs and max_rows, see above), their rejects, chunks,
--- batch_log rows and key claims (csv_import.key_claims, 20261203120200_create_key_claims.sql); and, first, the key
+-- batch_log rows and key claims (csv_import.key_claims, 20261204000800_create_key_claims.sql); and, first, the key
 -- claims of jobs that can load no more rows (succeeded, or superseded by a newer version), up to 5 × max_rows per
 -- call (1,000,000 claims took 3.9 s here). Returns what it removed: {"jobs", "chunks", "rejects", "batch_log",
 -- "key_claims"}.
@@ -108,7 +119,6 @@ begin
 end
 $$;
 
-revoke execute on function csv_import.prune_finished_jobs(interval, int, bigint) from public, anon, authenticated;
-grant execute on function csv_import.prune_finished_jobs(interval, int, bigint) to service_role;
-
-select cron.schedule('csv-import-prune-finished-jobs', '*/10 * * * *', 'select csv_import.prune_finished_jobs()');
+-- Only the service role (and the owner) may call the pipeline's functions; see the schema migration.
+revoke execute on all functions in schema csv_import from public, anon, authenticated;
+grant execute on all functions in schema csv_import to service_role;

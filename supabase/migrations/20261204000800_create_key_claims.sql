@@ -32,24 +32,12 @@
 --   every batch. Rows are deleted by csv_import.prune_finished_jobs: at once for jobs that can no longer load
 --   (succeeded, or superseded), with the job for the others (a failed or cancelled job may be retried).
 
-create table csv_import.key_claims (
-  job_id bigint not null,
-  -- The key's values as jsonb (jsonb_build_array of the key columns, typed as the target's columns).
-  key jsonb not null,
-  -- The line of the occurrence whose values the table holds; 0: a row this job did not write holds the key
-  -- (skip_duplicates).
-  line bigint not null,
-  -- skip_duplicates: the line this claim had before an earlier occurrence took it over (null: first claim).
-  prev_line bigint,
-  primary key (job_id, key)
-);
-alter table csv_import.key_claims enable row level security;
-revoke all on csv_import.key_claims from public, anon, authenticated;
-grant all on csv_import.key_claims to service_role;
+-- (The table csv_import.key_claims is in 20261204000000_create_csv_import_schema.sql.)
 
 -- The key file order is kept on when a profile names no conflict_columns: the target's primary key, else the
 -- columns of its first unique, non-partial index on plain columns (by index oid); null when it has none.
 -- Reads the catalog only. Caller: write_keyed.
+-- Locks: none. Idempotent.
 create or replace function csv_import._target_key(p_table regclass)
 returns text[]
 language sql stable
@@ -73,6 +61,7 @@ $$;
 -- text) with $1 < seq <= $2; $3 is the job, $4 an array of lines. p_columns: [{"name", "type"}] in c1..cn order,
 -- types as describe_target prints them (schema-qualified); names are quoted here, the table goes through regclass.
 -- Pure (reads the catalog for the key). Caller: write_keyed.
+-- Locks: none.
 create or replace function csv_import._keyed_statements(
   p_mode csv_import.conflict_mode,
   p_table regclass,
@@ -177,6 +166,7 @@ $$;
 -- Writes staged rows ($1, $2] of one job's batch in the mode's file order (see the top of this file); returns
 -- {"loaded", "skipped"}. Raises on a refused row (the caller bisects). Locks: the key_claims rows of the range's
 -- keys (in key order), then the target rows it writes. Caller: _write_keyed_isolating.
+-- Not idempotent: it writes (the claims make a replay of the same lines a no-op).
 create or replace function csv_import._write_keyed_range(
   p_job_id bigint,
   p_mode csv_import.conflict_mode,
@@ -221,6 +211,7 @@ $$;
 -- csv_import.is_row_refusal, a trigger's RAISE included) is rolled back to its savepoint and split in halves, left first (file order),
 -- down to single rows, which become rejects {seq, message, detail, column}. Anything else propagates.
 -- Returns {"loaded", "skipped", "rejects"}. Caller: write_keyed.
+-- Locks: as _write_keyed_range, per bisected half. Not idempotent: it writes.
 create or replace function csv_import._write_keyed_isolating(
   p_job_id bigint,
   p_mode csv_import.conflict_mode,
@@ -251,7 +242,7 @@ begin
   exception when others then
     get stacked diagnostics v_state = returned_sqlstate, v_message = message_text,
       v_detail = pg_exception_detail, v_column = column_name;
-    if not csv_import.is_row_refusal(v_state) then -- the one list (20261203130000_isolate_row_refusals.sql)
+    if not csv_import.is_row_refusal(v_state) then -- the one list (20261204000700_create_row_refusals.sql)
       raise;
     end if;
   end;
@@ -296,5 +287,6 @@ begin
 end
 $$;
 
+-- Only the service role (and the owner) may call the pipeline's functions; see the schema migration.
 revoke execute on all functions in schema csv_import from public, anon, authenticated;
 grant execute on all functions in schema csv_import to service_role;

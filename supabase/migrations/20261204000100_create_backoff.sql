@@ -1,3 +1,5 @@
+-- The one backoff formula of the pipeline.
+
 -- csv_import.retry_delay: the one backoff formula of the pipeline (exponential, capped, with jitter).
 --
 --   delay(attempt) = min(base * 2^(attempt - 1), cap) * (0.5 + jitter / 2),   jitter in [0, 1)
@@ -9,6 +11,7 @@
 --
 -- Pure: no table access; `jitter` defaults to random() and is a parameter so tests are deterministic.
 -- Callers: csv_import.fail_chunk, csv_import.reconcile (expired leases, registration re-kicks).
+-- Locks: none.
 create or replace function csv_import.retry_delay(
   attempt int,
   base interval default interval '5 seconds',
@@ -26,5 +29,6 @@ as $$
          * (0.5 + least(greatest(jitter, 0), 1) / 2)
 $$;
 
-revoke execute on function csv_import.retry_delay(int, interval, interval, double precision) from public;
-grant execute on function csv_import.retry_delay(int, interval, interval, double precision) to service_role;
+-- Only the service role (and the owner) may call the pipeline's functions; see the schema migration.
+revoke execute on all functions in schema csv_import from public, anon, authenticated;
+grant execute on all functions in schema csv_import to service_role;
