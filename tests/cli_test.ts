@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { parse } from "csv-parse/sync";
-import { DUPLICATE_ID, writeCsv } from "../scripts/generate_csv.ts";
+import { DUPLICATE_ID, writeCsv } from "./support/generate_csv.ts";
 import {
   formatBytes,
   loadCliConfig,
@@ -21,11 +21,11 @@ import {
   uploadResumable,
   uploadStandard,
   useResumable,
-} from "../scripts/cli.ts";
+} from "../cli/main.ts";
 import { SECRET_KEY } from "../local-stack/keys.ts";
 import { connect, download, E2E, insertSentinel, Scope, SUPABASE_URL, waitFor } from "./support/stack.ts";
 
-const CLI = new URL("../scripts/cli.ts", import.meta.url).pathname;
+const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 
 interface Run {

@@ -9,7 +9,7 @@
  * and the pre-existing rows, and compared by count and order-independent checksum.
  */
 import assert from "node:assert/strict";
-import { generateRows, HEADER } from "../scripts/generate_csv.ts";
+import { generateRows, HEADER } from "./support/generate_csv.ts";
 import { checksum, connect, E2E, psqlCopy, Scope, type Sql, upload, waitForJob } from "./support/stack.ts";
 
 const COLUMNS = HEADER.join(", ");

@@ -15,7 +15,7 @@
 import { createClient } from "@supabase/supabase-js";
 import postgres from "postgres";
 import { SECRET_KEY, SERVICE_ROLE_KEY } from "../../local-stack/keys.ts";
-import { DEMO_TABLE_SQL } from "../../scripts/generate_csv.ts";
+import { DEMO_TABLE_SQL } from "./generate_csv.ts";
 
 export const SUPABASE_URL = Deno.env.get("SUPABASE_URL") ?? "http://127.0.0.1:54321";
 export const DB_URL = Deno.env.get("SUPABASE_DB_URL") ??

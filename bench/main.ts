@@ -42,7 +42,7 @@ import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { DEFAULTS, parseSize } from "../supabase/functions/_shared/config.ts";
 import { SERVICE_ROLE_KEY } from "../local-stack/keys.ts";
-import { DUPLICATE_ID, HEADER, type Manifest, writeCsv } from "./generate_csv.ts";
+import { DUPLICATE_ID, HEADER, type Manifest, writeCsv } from "../tests/support/generate_csv.ts";
 import {
   BUCKET,
   checksum,
