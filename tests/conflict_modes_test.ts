@@ -55,7 +55,7 @@ async function preExisting(sql: Sql, tables: string[], n: number): Promise<void>
 async function staged(scope: Scope, clean: string): Promise<string> {
   const stage = await scope.table("stage", { primaryKey: false });
   await scope.sql.unsafe(`alter table ${stage} add column seq bigint generated always as identity`);
-  await psqlCopy(stage, clean, HEADER);
+  await psqlCopy(stage, clean, { columns: HEADER });
   return stage;
 }
 
