@@ -5,9 +5,10 @@
 # entry point with that function's own deno.json (exactly how it is bundled on deploy), plus the local stack,
 # CLI, bench, scripts and tests under the root deno.json.
 #
-# Lock files, one rule: the root deno.lock is the only one, tracked, and checked --frozen, so a change to an
-# import (or to deno.json's imports) without the updated lock fails here; update it with `deno install` and commit
-# it. Each function's deno.json says "lock": false: no supabase/functions/*/deno.lock (`supabase functions deploy`
+# Lock files, one rule: the root deno.lock is the only one, tracked and frozen (deno.json "lock": {"frozen": true},
+# so no deno command, install.sh's `deno cache` included, rewrites it on the way), and checked --frozen here, so a
+# change to an import (or to deno.json's imports) without the updated lock fails; update it on purpose with
+# `deno install --frozen=false` and commit it. Each function's deno.json says "lock": false: no supabase/functions/*/deno.lock (`supabase functions deploy`
 # uploads the entry point's import graph and deno.json, never a lock file; the Docker bundler did read one, and
 # failed on Deno 2's v5 format: supabase/edge-runtime#615). A function's deno.json pins exact versions and maps
 # a specifier only as the root deno.json maps it, so the root lock covers every version a function deploys with.
