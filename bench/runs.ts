@@ -1,7 +1,7 @@
 /**
  * One measurement and its result: the cached seeded dataset, a fresh target table per run, the checks every run
- * passes (row count against the generator's good rows, checksum against the \\copy table's), the two client
- * baselines (`psql \\copy`, pgloader) and what the bench created, so it can remove it.
+ * passes (row count against the generator's good rows, checksum against the \copy table's), the two client
+ * baselines (`psql \copy`, pgloader) and what the bench created, so it can remove it.
  *
  * Invariants: every run loads into a table of its own (bench_<runId>_<n>_<label>), dropped when the run ends;
  * a run that fails a check is kept with valid = false and its problems, never dropped.
