@@ -7,6 +7,8 @@
  * - Listens on 127.0.0.1 only.
  * - Functions get the variables Supabase injects (SUPABASE_URL, SUPABASE_DB_URL, the legacy and new API keys)
  *   plus supabase/functions/.env, exactly as `supabase functions serve` does; nothing else from this process.
+ * - Once listening, it writes `<LOCAL_STATE_DIR>/stack.env` (SUPABASE_URL, SUPABASE_DB_URL, SUPABASE_PUBLISHABLE_KEY,
+ *   SUPABASE_SECRET_KEY as KEY=VALUE lines), the local defaults of the operator CLI and any other client.
  * - /_local/* routes are local-only tooling (health, invocation records, fault injection) and exist on no
  *   hosted project; the pipeline never calls them: GET /_local/health; with the service key,
  *   GET /_local/functions/invocations, POST /_local/functions/kill, and GET|POST|DELETE /_local/storage/faults
@@ -133,6 +135,22 @@ const server = Deno.serve({
   if (path.startsWith("/_local/")) return handleLocal(req, path);
   return Response.json({ message: "no route matched" }, { status: 404 });
 });
+
+// Publishes what a client of this stack needs, as `supabase status -o env` does for the CLI's stack: the operator
+// CLI (cli/common.ts) reads it for its local defaults instead of importing keys.ts. Written after the port is
+// bound, whole (temporary file, then rename), on every start.
+const stackEnv = join(stateDir, "stack.env");
+await Deno.writeTextFile(
+  `${stackEnv}.tmp`,
+  [
+    `SUPABASE_URL=${apiUrl}`,
+    `SUPABASE_DB_URL=${dbUrl}`,
+    `SUPABASE_PUBLISHABLE_KEY=${PUBLISHABLE_KEY}`,
+    `SUPABASE_SECRET_KEY=${SECRET_KEY}`,
+    "",
+  ].join("\n"),
+);
+await Deno.rename(`${stackEnv}.tmp`, stackEnv);
 
 // postgres.js 3.4.9 can throw from a timer after its socket closed (connection.js nextWrite: "Cannot read
 // properties of null (reading 'write')") when a statement is queued on a connection the server just dropped,

@@ -11,7 +11,7 @@ import { createClient } from "@supabase/supabase-js";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { SECRET_KEY } from "../local-stack/keys.ts";
-import { DEMO_TABLE_SQL, DUPLICATE_ID, writeCsv } from "./generate_csv.ts";
+import { DEMO_TABLE_SQL, DUPLICATE_ID, writeCsv } from "../tests/support/generate_csv.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -12,7 +12,8 @@
 #   restart-db   restart only Postgres (fast shutdown: open sessions are terminated), leaving the gateway.
 #   reset    down, delete all local state (database, stored objects, logs), then up.
 #   logs     follow the gateway and Postgres logs.
-# Everything listens on loopback only. State lives in .local/ (git-ignored).
+# Everything listens on loopback only. State lives in .local/ (git-ignored); the gateway publishes its URLs and
+# keys in .local/stack.env (read by the operator CLI, cli/main.ts, for its local defaults).
 
 source "$(dirname "$0")/lib.sh"
 source "$REPO_ROOT/local-stack/postgres.sh"
@@ -29,7 +30,8 @@ gateway_healthy() {
 }
 
 gateway_start() {
-  if gateway_running && gateway_healthy; then return 0; fi
+  # A gateway started before it published stack.env (older checkout) is restarted so the file exists.
+  if gateway_running && gateway_healthy && [ -f "$STATE_DIR/stack.env" ]; then return 0; fi
   gateway_stop
   mkdir -p "$STATE_DIR/logs" "$STATE_DIR/storage"
   log "starting the API gateway (Storage, Functions, pg_net worker) on $SUPABASE_URL"
@@ -76,8 +78,10 @@ cmd_status() {
   echo "DB URL:             $SUPABASE_DB_URL"
   echo "Functions:          $SUPABASE_URL/functions/v1/<name>"
   echo "Storage:            $SUPABASE_URL/storage/v1"
-  echo "Publishable key:    sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"
-  echo "Secret key:         sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"
+  # The keys as the gateway published them (local-stack/main.ts writes stack.env when it starts).
+  echo "Publishable key:    $(sed -n 's/^SUPABASE_PUBLISHABLE_KEY=//p' "$STATE_DIR/stack.env" 2>/dev/null)"
+  echo "Secret key:         $(sed -n 's/^SUPABASE_SECRET_KEY=//p' "$STATE_DIR/stack.env" 2>/dev/null)"
+  echo "Published in:       $STATE_DIR/stack.env"
   echo "State:              $STATE_DIR"
   if pg_is_running; then echo "postgres:           running ($(pg_datadir))"; else echo "postgres:           DOWN"; ok=1; fi
   if gateway_healthy; then

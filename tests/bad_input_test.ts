@@ -70,7 +70,7 @@ async function createTable(scope: Scope, shape: BadInput["table"], label: string
 /** `\copy` of a headed CSV file into `table` (the header names the columns), under `dateStyle` if given. */
 async function copyInto(table: string, file: string, dateStyle?: string): Promise<void> {
   const header = (await Deno.readTextFile(file)).split("\n", 1)[0];
-  await psqlCopy(table, file, header.split(","), dateStyle ?? "ISO, MDY");
+  await psqlCopy(table, file, { columns: header.split(","), dateStyle: dateStyle ?? "ISO, MDY" });
 }
 
 async function start(scope: Scope, dir: string, c: BadInput): Promise<Run> {

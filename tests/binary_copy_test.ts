@@ -12,7 +12,7 @@ import type { CsvFormat } from "../supabase/functions/_shared/csv/format.ts";
 import { compileFastRow } from "../supabase/functions/_shared/fast_row.ts";
 import { CopyPiece, copyRows } from "../supabase/functions/_shared/loader.ts";
 import type { TargetColumn } from "../supabase/functions/_shared/pg_types/columns.ts";
-import { testColumn as column } from "../supabase/functions/_shared/pg_types/column_fixture.ts";
+import { testColumn as column } from "../supabase/functions/_shared/pg_types/testdata/column_fixture.ts";
 import type { JobColumns } from "../supabase/functions/_shared/row_converter.ts";
 import { connect, E2E, unique } from "./support/stack.ts";
 

@@ -1,5 +1,5 @@
 /**
- * The import CLI (scripts/cli.ts) as an operator runs it: a subprocess against the running local stack, checked by
+ * The import CLI (cli/main.ts) as an operator runs it: a subprocess against the running local stack, checked by
  * its exit status, its output and what it did to the database. Plus its pure helpers and its resumable (TUS)
  * upload against a small in-process TUS server (the local Storage stand-in has no TUS endpoint).
  *
@@ -8,24 +8,23 @@
  */
 import assert from "node:assert/strict";
 import { parse } from "csv-parse/sync";
-import { DUPLICATE_ID, writeCsv } from "../scripts/generate_csv.ts";
+import { DUPLICATE_ID, writeCsv } from "./support/generate_csv.ts";
 import {
   formatBytes,
   loadCliConfig,
-  objectNameFor,
+  localStackEnvFile,
   parseAlias,
   printable,
   printableJson,
+  readLocalStackEnv,
   safe,
   table,
-  uploadResumable,
-  uploadStandard,
-  useResumable,
-} from "../scripts/cli.ts";
+} from "../cli/common.ts";
+import { objectNameFor, uploadResumable, uploadStandard, useResumable } from "../cli/upload.ts";
 import { SECRET_KEY } from "../local-stack/keys.ts";
 import { connect, download, E2E, insertSentinel, Scope, SUPABASE_URL, waitFor } from "./support/stack.ts";
 
-const CLI = new URL("../scripts/cli.ts", import.meta.url).pathname;
+const CLI = new URL("../cli/main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 
 interface Run {
@@ -413,11 +412,64 @@ Deno.test("cli: usage and configuration errors exit 2", async () => {
   assert.match(hosted.stderr, /No service key: set SUPABASE_SECRET_KEY/);
 });
 
-Deno.test("cli helpers: configuration, object names, aliases, upload method", () => {
-  const local = loadCliConfig({});
+Deno.test("cli: the local stack publishes the CLI's local defaults in stack.env", E2E, () => {
+  const published = readLocalStackEnv(Deno.env.toObject());
+  assert.equal(published.SUPABASE_SECRET_KEY, SECRET_KEY, localStackEnvFile(Deno.env.toObject()));
+  assert.equal(published.SUPABASE_URL, SUPABASE_URL);
+  const cfg = loadCliConfig({}, published);
+  assert.equal(cfg.supabaseUrl, SUPABASE_URL);
+  assert.equal(cfg.key, SECRET_KEY);
+});
+
+Deno.test("cli helpers: configuration, object names, aliases, upload method", async () => {
+  // Local defaults come from what the local stack published (stack.env), never from local-stack/ code.
+  const local = loadCliConfig({}, { SUPABASE_SECRET_KEY: SECRET_KEY });
   assert.equal(local.supabaseUrl, "http://127.0.0.1:54321");
+  assert.equal(local.dbUrl, "postgresql://postgres:postgres@127.0.0.1:54322/postgres");
   assert.equal(local.key, SECRET_KEY);
   assert.equal(local.local, true);
+  assert.throws(() => loadCliConfig({}, {}), {
+    message: /No service key: set SUPABASE_SECRET_KEY.*start the local stack \(bash scripts\/stack\.sh up\)/,
+  });
+  const stackEnv = {
+    SUPABASE_URL: "http://127.0.0.1:55001",
+    SUPABASE_DB_URL: "postgresql://postgres:postgres@127.0.0.1:55002/postgres",
+    SUPABASE_SECRET_KEY: "sb_secret_published",
+  };
+  assert.deepEqual(loadCliConfig({}, stackEnv), {
+    supabaseUrl: "http://127.0.0.1:55001",
+    dbUrl: "postgresql://postgres:postgres@127.0.0.1:55002/postgres",
+    key: "sb_secret_published",
+    bucket: "csv-uploads",
+    local: true,
+  });
+  // Another local API than the one that published: its key (the same for every local stack), not its database.
+  const other = loadCliConfig({ SUPABASE_URL: "http://localhost:54321" }, stackEnv);
+  assert.equal(other.dbUrl, "postgresql://postgres:postgres@127.0.0.1:54322/postgres");
+  assert.equal(other.key, "sb_secret_published");
+  // A hosted project never gets the published local values.
+  assert.throws(
+    () =>
+      loadCliConfig(
+        { SUPABASE_URL: "https://ref.supabase.co", SUPABASE_DB_URL: "postgresql://h/p" },
+        stackEnv,
+      ),
+    { message: /^No service key: set SUPABASE_SECRET_KEY.*API keys\)$/ },
+  );
+  const stateDir = await Deno.makeTempDir({ prefix: "cli_stack_env_" });
+  try {
+    assert.deepEqual(readLocalStackEnv({ LOCAL_STATE_DIR: stateDir }), {}, "no file: no defaults");
+    await Deno.writeTextFile(
+      `${stateDir}/stack.env`,
+      "SUPABASE_URL=http://127.0.0.1:1\nSUPABASE_SECRET_KEY=k\n",
+    );
+    assert.deepEqual(readLocalStackEnv({ LOCAL_STATE_DIR: stateDir }), {
+      SUPABASE_URL: "http://127.0.0.1:1",
+      SUPABASE_SECRET_KEY: "k",
+    });
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
   const hosted = loadCliConfig({
     SUPABASE_URL: "https://ref.supabase.co/",
     SUPABASE_SERVICE_ROLE_KEY: "k1",

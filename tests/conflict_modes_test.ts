@@ -9,7 +9,7 @@
  * and the pre-existing rows, and compared by count and order-independent checksum.
  */
 import assert from "node:assert/strict";
-import { generateRows, HEADER } from "../scripts/generate_csv.ts";
+import { generateRows, HEADER } from "./support/generate_csv.ts";
 import { checksum, connect, E2E, psqlCopy, Scope, type Sql, upload, waitForJob } from "./support/stack.ts";
 
 const COLUMNS = HEADER.join(", ");
@@ -55,7 +55,7 @@ async function preExisting(sql: Sql, tables: string[], n: number): Promise<void>
 async function staged(scope: Scope, clean: string): Promise<string> {
   const stage = await scope.table("stage", { primaryKey: false });
   await scope.sql.unsafe(`alter table ${stage} add column seq bigint generated always as identity`);
-  await psqlCopy(stage, clean, HEADER);
+  await psqlCopy(stage, clean, { columns: HEADER });
   return stage;
 }
 

@@ -10,7 +10,7 @@
  * runs per mode, each into a fresh table.
  */
 import assert from "node:assert/strict";
-import { HEADER } from "../scripts/generate_csv.ts";
+import { HEADER } from "./support/generate_csv.ts";
 import { connect, E2E, Scope, type Sql, upload, waitForJob } from "./support/stack.ts";
 
 interface Row {

@@ -15,7 +15,7 @@
  */
 import assert from "node:assert/strict";
 import { parse } from "csv-parse/sync";
-import { BAD_KINDS, type BadKind, DUPLICATE_ID, writeCsv } from "../scripts/generate_csv.ts";
+import { BAD_KINDS, type BadKind, DUPLICATE_ID, writeCsv } from "./support/generate_csv.ts";
 import {
   checksum,
   connect,

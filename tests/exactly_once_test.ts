@@ -10,7 +10,7 @@
  * and order-independent checksum) and checks the job's and chunk's counters.
  */
 import assert from "node:assert/strict";
-import { writeCsv } from "../scripts/generate_csv.ts";
+import { writeCsv } from "./support/generate_csv.ts";
 import {
   checksum,
   connect,

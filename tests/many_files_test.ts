@@ -8,7 +8,7 @@
  *   (claim_chunks' round-robin by running chunks), instead of waiting behind the whole huge file.
  */
 import assert from "node:assert/strict";
-import { DUPLICATE_ID, type Manifest, writeCsv } from "../scripts/generate_csv.ts";
+import { DUPLICATE_ID, type Manifest, writeCsv } from "./support/generate_csv.ts";
 import {
   checksum,
   connect,

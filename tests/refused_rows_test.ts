@@ -9,7 +9,7 @@
  * rows' text is read back in windows) and 1 MiB chunks (most loads hold their range in memory after scanning it).
  */
 import assert from "node:assert/strict";
-import { writeCsv } from "../scripts/generate_csv.ts";
+import { writeCsv } from "./support/generate_csv.ts";
 import { checksum, connect, E2E, psqlCopy, Scope, upload, waitForJob } from "./support/stack.ts";
 
 const ROWS = 30_000;

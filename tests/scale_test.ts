@@ -7,7 +7,7 @@
  * wall time from the first upload to the last job finished is printed (a figure for the README, not asserted).
  */
 import assert from "node:assert/strict";
-import { type Manifest, writeCsv } from "../scripts/generate_csv.ts";
+import { type Manifest, writeCsv } from "./support/generate_csv.ts";
 import { checksum, connect, E2E, type JobRow, psqlCopy, Scope, upload, waitForJob } from "./support/stack.ts";
 import { chunkSummary } from "./support/faults.ts";
 

@@ -14,7 +14,7 @@
  * - The 256 MB file without a line break is not here: it is streamed to disk by the test (`writeNoNewline`),
  *   never held in memory.
  */
-import { HEADER, prng } from "../../scripts/generate_csv.ts";
+import { HEADER, prng } from "./generate_csv.ts";
 
 export type DateStyle = "iso" | "mdy" | "dmy";
 

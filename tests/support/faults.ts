@@ -11,7 +11,7 @@
  *   the pipeline reported about itself alone.
  */
 import assert from "node:assert/strict";
-import { type Manifest, writeCsv } from "../../scripts/generate_csv.ts";
+import { type Manifest, writeCsv } from "./generate_csv.ts";
 import {
   BUCKET,
   checksum,

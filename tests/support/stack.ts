@@ -15,7 +15,7 @@
 import { createClient } from "@supabase/supabase-js";
 import postgres from "postgres";
 import { SECRET_KEY, SERVICE_ROLE_KEY } from "../../local-stack/keys.ts";
-import { DEMO_TABLE_SQL } from "../../scripts/generate_csv.ts";
+import { DEMO_TABLE_SQL } from "./generate_csv.ts";
 
 export const SUPABASE_URL = Deno.env.get("SUPABASE_URL") ?? "http://127.0.0.1:54321";
 export const DB_URL = Deno.env.get("SUPABASE_DB_URL") ??
@@ -230,15 +230,17 @@ export async function checksum(sql: Sql, table: string): Promise<{ count: number
 }
 
 /**
- * `psql \copy <table> from <file>` (CSV with a header), under `dateStyle` when given (e.g. "ISO, DMY");
- * returns the elapsed wall time in ms.
+ * `psql \copy <table> from <file>` (CSV with a header) into `columns` (default: all, in table order), under
+ * `dateStyle` when given (e.g. "ISO, DMY"), killed after `timeoutMs` when given; returns the elapsed wall time in
+ * ms and throws with psql's message when it fails. The one place that spells the \copy invocation (the benchmark
+ * uses it too).
  */
 export async function psqlCopy(
   table: string,
   file: string,
-  columns?: string[],
-  dateStyle?: string,
+  options: { columns?: string[]; dateStyle?: string; timeoutMs?: number } = {},
 ): Promise<number> {
+  const { columns, dateStyle, timeoutMs } = options;
   const url = new URL(DB_URL);
   const target = columns ? `${table} (${columns.join(", ")})` : table;
   const settings = dateStyle ? ["-c", `set datestyle = '${dateStyle}'`] : [];
@@ -264,6 +266,7 @@ export async function psqlCopy(
     env: { PGPASSWORD: decodeURIComponent(url.password) },
     stdout: "piped",
     stderr: "piped",
+    signal: timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs),
   }).output();
   const elapsed = performance.now() - started;
   if (!out.success) {

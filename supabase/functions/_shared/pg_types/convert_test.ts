@@ -20,7 +20,7 @@ import { pipeline } from "node:stream/promises";
 import postgres from "postgres";
 import fc from "fast-check";
 import { fetchTargetColumns, type TargetColumn } from "./columns.ts";
-import { testColumn } from "./column_fixture.ts";
+import { testColumn } from "./testdata/column_fixture.ts";
 import {
   compileConverter,
   type ConvertOptions,

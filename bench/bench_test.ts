@@ -1,14 +1,14 @@
 /**
- * Smoke test of the benchmark's pure helpers (scripts/bench_lib.ts): percentiles, list parsing, the .env
+ * Smoke test of the benchmark's pure helpers (bench/bench_lib.ts): percentiles, list parsing, the .env
  * rewrite, concurrency, invocation attribution, /proc parsing and the table. The benchmark itself is a command
  * (`deno task bench`), not a test.
  */
 import assert from "node:assert/strict";
+import type { InvocationRecord } from "../local-stack/functions/types.ts";
 import {
   attributeInvocations,
   envValue,
   formatTable,
-  type InvocationRecord,
   maxConcurrency,
   medianBy,
   parseCountList,
@@ -92,9 +92,12 @@ Deno.test("invocations are attributed to a job through their worker's log lines"
   const record = (id: string, executionId: string, startedAt: string, wallMs: number): InvocationRecord => ({
     id,
     function: "chunk",
+    method: "POST",
+    path: "/chunk",
     status: 202,
     startedAt,
     wallMs,
+    responseMs: 5,
     cpuMs: 100,
     peakMemoryMb: 10,
     peakRssMb: 90,

@@ -1,7 +1,7 @@
 /**
- * Pure helpers of the benchmark (scripts/bench.ts): statistics, list parsing, the functions' .env rewrite,
+ * Pure helpers of the benchmark (bench/main.ts): statistics, list parsing, the functions' .env rewrite,
  * matching invocation records to a job through the gateway log, /proc readings and the result table.
- * Nothing here touches the network, the database or the disk, so scripts/bench_test.ts can exercise it.
+ * Nothing here touches the network, the database or the disk, so bench/bench_test.ts can exercise it.
  *
  * Invariants:
  * - `summarize` uses the nearest-rank percentile on a sorted copy (never interpolates, never mutates input).
@@ -10,6 +10,7 @@
  *   (executionId) names that job and falls inside the invocation's [start, start + wall] window; workers serve
  *   one invocation at a time, so the assignment is unambiguous.
  */
+import type { InvocationRecord } from "../local-stack/functions/types.ts";
 
 export interface Stats {
   n: number;
@@ -108,22 +109,6 @@ export function maxConcurrency(intervals: readonly Interval[]): number {
     best = Math.max(best, open);
   }
   return best;
-}
-
-/** What the local functions runtime records per invocation (GET /_local/functions/invocations). */
-export interface InvocationRecord {
-  id: string;
-  function: string;
-  status: number;
-  startedAt: string;
-  wallMs: number;
-  cpuMs: number;
-  peakMemoryMb: number;
-  peakRssMb: number;
-  coldStart: boolean;
-  bootMs: number | null;
-  executionId: string | null;
-  outcome: string;
 }
 
 /** A pipeline log line a worker printed (the gateway wraps it in an {"event":"log"} line). */

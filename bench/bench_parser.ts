@@ -1,7 +1,7 @@
 /**
  * Parse-only throughput of this folder's parser and scanner vs csv-parse (sync) on one generated file.
  *
- *   deno run -A supabase/functions/_shared/csv/bench_parser.ts [rows=300000] [pieceKiB=1024]
+ *   deno run -A bench/bench_parser.ts [rows=300000] [pieceKiB=1024]
  *
  * The file mimics the pipeline's reference data: 10 columns (bigint, uuid, 4 text, numeric, int, boolean,
  * timestamptz), ~40% of rows with a quoted note (some with embedded newlines and `""`), ~5% non-ASCII names.
@@ -9,8 +9,8 @@
  */
 
 import { parse } from "csv-parse/sync";
-import { createRecordParser } from "./parser.ts";
-import { createScanner } from "./scan.ts";
+import { createRecordParser } from "../supabase/functions/_shared/csv/parser.ts";
+import { createScanner } from "../supabase/functions/_shared/csv/scan.ts";
 
 const rows = Number(Deno.args[0] ?? 300_000);
 const pieceSize = Number(Deno.args[1] ?? 1024) * 1024;

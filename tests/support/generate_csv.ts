@@ -1,6 +1,6 @@
 /**
- * Usage: deno run -A scripts/generate_csv.ts --rows N --out FILE [--seed S] [--crlf] [--bad-every K]
- *                                           [--clean-out FILE] [--manifest FILE]
+ * Usage: deno run -A tests/support/generate_csv.ts --rows N --out FILE [--seed S] [--crlf] [--bad-every K]
+ *                                                 [--clean-out FILE] [--manifest FILE]
  *
  * A deterministic (seeded) generator of realistic CSV files for the demo, the end-to-end tests and the
  * benchmark: columns of several types (bigint, uuid, text, char(2), numeric(12,2), int, boolean,

@@ -1,16 +1,20 @@
 /**
  * Micro-benchmark of the column converters: prints values/s per type on typical CSV values.
  *
- * Run: `deno run supabase/functions/_shared/pg_types/bench_convert.ts [valuesPerType]`
+ * Run: `deno run bench/bench_convert.ts [valuesPerType]`
  *
  * Each type converts the same array of realistic values (mostly valid, a few rejects) several times after a
  * warm-up; the best round is reported. "object result" rows measure the alternative API that wraps every
  * result in `{ ok, text }`, for comparison with the allocation-free `string | Rejection` design.
  */
 
-import type { TargetColumn } from "./columns.ts";
-import { testColumn } from "./column_fixture.ts";
-import { compileConverter, type Converter, type ConvertOptions } from "./convert.ts";
+import type { TargetColumn } from "../supabase/functions/_shared/pg_types/columns.ts";
+import { testColumn } from "../supabase/functions/_shared/pg_types/testdata/column_fixture.ts";
+import {
+  compileConverter,
+  type Converter,
+  type ConvertOptions,
+} from "../supabase/functions/_shared/pg_types/convert.ts";
 
 const N = Number(Deno.args[0] ?? "500000");
 

@@ -2,7 +2,7 @@
  * A {@link TargetColumn} as csv_import.describe_target would describe a plain column of a built-in type, for
  * tests and benchmarks (the pipeline itself reads columns from the catalog). `extra` overrides any field.
  */
-import type { TargetColumn } from "./columns.ts";
+import type { TargetColumn } from "../columns.ts";
 
 export function testColumn(name: string, baseType: string, extra: Partial<TargetColumn> = {}): TargetColumn {
   return {

@@ -1,0 +1,264 @@
+/**
+ * Usage: deno task bench [--rows 100000,1000000] [--widths 1,2,4,8] [--chunk-size 8MiB] [--bad-every K]
+ *                        [--seed 42] [--out .data/bench/report.json] [--skip-pgloader] [--restart-stack]
+ *                        [--wait-idle 300] [--repeat 1]
+ *
+ * The performance benchmark (a command, not a test): for each size, one seeded file from tests/support/generate_csv.ts
+ * (cached in .data/bench by rows, seed and bad-every), loaded into a fresh copy of the demo table (10 columns,
+ * primary key) by (1) `psql \copy`, (2) pgloader when installed, (3) the pipeline end to end on the local stack,
+ * once per fan-out width. Prints a table and writes a JSON report with every measurement.
+ *
+ * What is measured:
+ * - \copy and pgloader: wall time around the client process; the client's CPU (reaped children of this
+ *   process) and the database's CPU (the postmaster's process tree, from /proc).
+ * - The pipeline: from the upload finishing (the job's created_at: the storage trigger runs when the object row
+ *   is written, after the bytes) to the job's finished_at; time to first committed row (first_row_at − created_at);
+ *   the scan phase (last scan chunk finished − created_at); per chunk invocation CPU time and peak memory from
+ *   the local functions runtime's records (each invocation runs alone in its worker process), matched to the job
+ *   through the workers' log lines in .local/logs/gateway.log; retries (Σ attempts − 1 over chunks); the peak
+ *   number of chunk invocations running at once; database and gateway-tree (Storage, pg_net, workers) CPU.
+ * - Correctness: every run checks the target's row count against the generator's good rows and its checksum
+ *   against the \copy table's; the pipeline also checks the job's status and loaded/rejected counts. A run that
+ *   fails a check is reported with ok = NO and its problems.
+ *
+ * Fan-out width: per width, the bench's profile gets max_parallel_chunks = width (the per-job limit) and
+ * supabase/functions/.env gets WORKER_CONCURRENT_BATCHES = width (the global limit), then the function workers
+ * are killed. The gateway reads .env when it starts, so a width above the running gateway's global limit only
+ * takes effect with --restart-stack (restarts the local stack once before such a width and once after the
+ * restore, each time after waiting for other jobs to finish); the table's `conc` column shows the width that was
+ * reached. The .env is restored at the end (deleted when the bench created it), also on SIGINT/SIGTERM.
+ *
+ * --repeat N measures everything N times (pipeline widths in rounds); the table shows the median run of each
+ * method, size and width, ratios refer to the median \copy run, and the report keeps every run.
+ *
+ * Before every measurement the bench waits (at most --wait-idle seconds) until no other import job is active
+ * and the machine is nearly idle; what it saw is recorded per run (`background`), and runs that overlapped
+ * other jobs are listed under the table.
+ *
+ * Invariants: loopback only (refuses non-local URLs); every wait has a deadline; the bench removes its tables,
+ * profiles and uploaded objects (jobs stay, as the pipeline's history); it never edits pipeline code.
+ */
+import { DEFAULTS } from "../supabase/functions/_shared/config.ts";
+import { formatTable, medianBy } from "./bench_lib.ts";
+import {
+  args,
+  badEvery,
+  chunkSize,
+  note,
+  OBJECT_PREFIX,
+  repeat,
+  REPO,
+  runClient,
+  seed,
+  sizes,
+  sql,
+  widths,
+  withDeadline,
+} from "./context.ts";
+import { setClockTicks } from "./cpu.ts";
+import { admin, EnvGuard, killWorkers, restartStack, twice, waitQuiet } from "./local_stack.ts";
+import { runPipeline } from "./pipeline.ts";
+import {
+  cleanup,
+  ensureDataset,
+  medianRuns,
+  pgloaderVersion,
+  runCopy,
+  runPgloader,
+  type RunResult,
+  toTableRow,
+} from "./runs.ts";
+
+async function machine() {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
+  const [{ version }] = await sql<{ version: string }[]>`select current_setting('server_version') as version`;
+  return {
+    cores: navigator.hardwareConcurrency,
+    cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? null,
+    memoryGb: Math.round(Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0) / 1024 / 1024),
+    kernel: Deno.osRelease(),
+    postgres: version,
+    deno: Deno.version.deno,
+    pgloader: await pgloaderVersion(),
+    git: await gitState(),
+  };
+}
+
+/** The commit and the uncommitted pipeline files the numbers were measured with. */
+async function gitState() {
+  const run = (...a: string[]) =>
+    runClient("git", ["-C", REPO, ...a], 10_000).then((o) => (o.success ? o.stdout.trim() : null)).catch(() =>
+      null
+    );
+  const dirty = await run("status", "--porcelain", "--", "supabase");
+  return { commit: await run("rev-parse", "HEAD"), uncommittedPipelineFiles: dirty ? dirty.split("\n") : [] };
+}
+
+async function main() {
+  await admin("/_local/health", "GET", 10_000).catch((error) => {
+    throw new Error(`the local stack is not up (bash scripts/stack.sh up): ${error}`);
+  });
+  const ticks = await runClient("getconf", ["CLK_TCK"], 10_000).catch(() => null);
+  if (ticks?.success) setClockTicks(Number(ticks.stdout.trim()) || 100);
+
+  const env = new EnvGuard();
+  const onSignal = async () => {
+    env.restoreSync();
+    note("interrupted: supabase/functions/.env restored; removing the bench's tables, profiles and objects");
+    await withDeadline(cleanup(), 15_000, "the cleanup").catch((error) => note(String(error)));
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+
+  const startedAt = new Date().toISOString();
+  const info = await machine();
+  const usePgloader = !args["skip-pgloader"] && info.pgloader !== null;
+  if (!args["skip-pgloader"] && !usePgloader) note("pgloader is not installed: skipping it");
+  const results: RunResult[] = [];
+  const datasets: Record<string, unknown>[] = [];
+  const skipped: { method: string; rows: number; width: number | null; error: string }[] = [];
+  let failure: unknown = null;
+  try {
+    for (const rows of sizes) {
+      const data = await ensureDataset(rows);
+      datasets.push({
+        rows,
+        file: data.path,
+        bytes: data.manifest.bytes,
+        goodRows: data.manifest.goodRows,
+        planted: data.manifest.planted.length,
+        generateSeconds: data.generateSeconds,
+      });
+      const label = `${rows.toLocaleString("en-US")} rows`;
+      const tell = (r: RunResult) =>
+        note(
+          `  ${r.seconds.toFixed(1)} s, ${Math.round(r.rowsPerSecond).toLocaleString("en-US")} rows/s` +
+            (r.pipeline ? `, peak concurrency ${r.pipeline.peakConcurrency}` : "") +
+            (r.valid ? "" : `, INVALID: ${r.problems.join("; ")}`),
+        );
+      const baselines: Awaited<ReturnType<typeof runCopy>>[] = [];
+      for (let i = 1; i <= repeat; i++) {
+        note(`${label}: psql \\copy${repeat > 1 ? ` (${i}/${repeat})` : ""}`);
+        try {
+          const b = await twice(`${label}: psql \\copy`, () => runCopy(data), (b) => b.result.problems);
+          b.result.repeat = i;
+          baselines.push(b);
+          results.push(b.result);
+          tell(b.result);
+        } catch (error) {
+          skipped.push({ method: "psql \\copy", rows, width: null, error: String(error) });
+        }
+      }
+      if (baselines.length === 0) {
+        note(`${label}: skipping this size (no \\copy baseline)`);
+        continue;
+      }
+      // The median \copy run is the baseline every ratio of this size refers to.
+      const { result: copy, reference } = medianBy(baselines, (b) => b.result.seconds);
+      for (let i = 1; usePgloader && i <= repeat; i++) {
+        note(`${label}: pgloader${repeat > 1 ? ` (${i}/${repeat})` : ""}`);
+        try {
+          const r = await twice(
+            `${label}: pgloader`,
+            () => runPgloader(data, copy, reference),
+            (r) => r.problems,
+          );
+          r.repeat = i;
+          results.push(r);
+          tell(r);
+        } catch (error) {
+          skipped.push({ method: "pgloader", rows, width: null, error: String(error) });
+        }
+      }
+      // Rounds of all widths (not each width's repeats back to back), so drift on a shared machine spreads evenly.
+      for (let i = 1; i <= repeat; i++) {
+        for (const width of widths) {
+          note(`${label}: pipeline, width ${width}${repeat > 1 ? ` (${i}/${repeat})` : ""}`);
+          try {
+            const r = await twice(
+              `${label}: pipeline width ${width}`,
+              () => runPipeline(data, width, env, copy, reference),
+              (r) => r.problems,
+            );
+            r.repeat = i;
+            results.push(r);
+            tell(r);
+          } catch (error) {
+            skipped.push({ method: "pipeline", rows, width, error: String(error) });
+          }
+        }
+      }
+    }
+  } catch (error) {
+    failure = error;
+    note(`stopped: ${error instanceof Error ? error.message : error}`);
+  } finally {
+    env.restoreSync();
+    if (args["restart-stack"] && env.appliedGlobal !== env.initialGlobal) {
+      await waitQuiet(OBJECT_PREFIX).catch(() => {});
+      await restartStack().catch((error) => note(`restart after restoring .env failed: ${error}`));
+    } else await killWorkers().catch(() => {});
+    await cleanup();
+  }
+
+  const medians = medianRuns(results);
+  for (const r of medians) r.median = true;
+  const report = {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    command: `deno task bench ${Deno.args.join(" ")}`.trim(),
+    machine: info,
+    options: {
+      rows: sizes,
+      widths,
+      chunkSize: chunkSize ?? DEFAULTS.CHUNK_SIZE,
+      chunkSizeSource: chunkSize ? "--chunk-size" : "pipeline default (DEFAULTS.CHUNK_SIZE)",
+      badEvery,
+      seed,
+      restartStack: args["restart-stack"],
+      repeat,
+      pgloader: usePgloader,
+    },
+    datasets,
+    results,
+    skipped,
+    error: failure ? String(failure instanceof Error ? failure.message : failure) : null,
+  };
+  const out = args.out.startsWith("/") ? args.out : `${Deno.cwd()}/${args.out}`;
+  await Deno.mkdir(out.replace(/\/[^/]*$/, ""), { recursive: true });
+  await Deno.writeTextFile(out, JSON.stringify(report, null, 2) + "\n");
+  await sql.end({ timeout: 5 });
+
+  console.log(formatTable(medians.map(toTableRow)));
+  console.log(
+    `\n${info.cores} cores (${
+      info.cpuModel ?? "unknown CPU"
+    }), ${info.memoryGb} GB, PostgreSQL ${info.postgres}; ` +
+      `chunk size ${
+        ((chunkSize ?? DEFAULTS.CHUNK_SIZE) / 1048576).toFixed(2)
+      } MiB. conc: most chunks running ` +
+      `at once; CPU/peak MB: per chunk invocation (Δ = added by the invocation, RSS = worker process); ` +
+      `app CPU: gateway + function workers (pipeline) or the client process (\\copy, pgloader).`,
+  );
+  const notReached = (r: RunResult) => r.pipeline !== undefined && !r.pipeline.widthReached;
+  for (const r of results.filter((r) => !r.valid || r.otherActiveJobs > 0 || notReached(r))) {
+    console.log(
+      `${r.method} ${r.rows} w${r.width ?? "-"}: ${r.problems.join("; ") || "ok"}` +
+        (r.otherActiveJobs > 0 ? ` (${r.otherActiveJobs} other job(s) ran at the same time)` : "") +
+        (r.pipeline && notReached(r)
+          ? ` (width ${r.width} not reached: at most ${r.pipeline.peakConcurrency} chunks ran at once; the gateway ` +
+            `reads WORKER_CONCURRENT_BATCHES from supabase/functions/.env only when it starts` +
+            (r.width! > r.pipeline.assumedGlobalLimit
+              ? `, and it was presumably started with ${r.pipeline.assumedGlobalLimit}; --restart-stack applies it)`
+              : ")")
+          : ""),
+    );
+  }
+  for (const r of skipped) console.log(`${r.method} ${r.rows} w${r.width ?? "-"}: NOT MEASURED: ${r.error}`);
+  console.log(`Report: ${out}`);
+  if (failure || skipped.length > 0 || results.some((r) => !r.valid)) Deno.exit(1);
+}
+
+if (import.meta.main) await main();
