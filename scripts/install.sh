@@ -40,6 +40,6 @@ for fn_dir in supabase/functions/*/; do
   [ "${name:0:1}" = "_" ] || [ ! -f "$fn_dir/index.ts" ] && continue
   deno cache --quiet --config "$fn_dir/deno.json" "$fn_dir/index.ts"
 done
-mapfile -t root_entries < <(git ls-files --cached --others --exclude-standard -- 'local-stack/*.ts' 'scripts/*.ts' 'tests/*.ts' 'supabase/functions/_shared/*.ts' | grep -v '/testdata/')
+mapfile -t root_entries < <(git ls-files --cached --others --exclude-standard -- 'local-stack/*.ts' 'scripts/*.ts' 'cli/*.ts' 'bench/*.ts' 'tests/*.ts' 'supabase/functions/_shared/*.ts' | grep -v '/testdata/')
 [ "${#root_entries[@]}" -eq 0 ] || deno cache --quiet "${root_entries[@]}"
 log "installed: $(deno --version | head -1), supabase $(supabase --version), $(psql --version)"
