@@ -40,7 +40,7 @@
  */
 import { parseArgs } from "node:util";
 import postgres from "postgres";
-import { DEFAULTS, parseSize } from "../supabase/functions/_shared/config.ts";
+import { DEFAULTS, parseSize } from "../supabase/functions/_shared/platform/config.ts";
 import { SERVICE_ROLE_KEY } from "../local-stack/keys.ts";
 import { DUPLICATE_ID, HEADER, type Manifest, writeCsv } from "./generate_csv.ts";
 import {

@@ -33,8 +33,8 @@ import process from "node:process";
 import postgres from "postgres";
 import * as tus from "tus-js-client";
 import { SECRET_KEY } from "../local-stack/keys.ts";
-import { rejectsCsv } from "../supabase/functions/_shared/rejects_file.ts";
-import { objectPath } from "../supabase/functions/_shared/storage.ts";
+import { rejectsCsv } from "../supabase/functions/_shared/pipeline/rejects_file.ts";
+import { objectPath } from "../supabase/functions/_shared/platform/storage.ts";
 
 // Configuration -------------------------------------------------------------------------------------------------------
 

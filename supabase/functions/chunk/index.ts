@@ -8,12 +8,12 @@
  * resumes from its last committed batch.
  * Auth: service role key, secret key, or the pipeline's internal secret (verify_jwt = false).
  */
-import { processChunk } from "../_shared/chunk_worker.ts";
-import { db } from "../_shared/db.ts";
-import { dispatch } from "../_shared/dispatch.ts";
-import { runInBackground, shutdownSignal } from "../_shared/edge_runtime.ts";
-import { BadRequest, requireId, serveService } from "../_shared/handler.ts";
-import { StorageClient } from "../_shared/storage.ts";
+import { processChunk } from "../_shared/pipeline/chunk_worker.ts";
+import { db } from "../_shared/platform/db.ts";
+import { dispatch } from "../_shared/pipeline/dispatch.ts";
+import { runInBackground, shutdownSignal } from "../_shared/platform/edge_runtime.ts";
+import { BadRequest, requireId, serveService } from "../_shared/platform/handler.ts";
+import { StorageClient } from "../_shared/platform/storage.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const signal = shutdownSignal();

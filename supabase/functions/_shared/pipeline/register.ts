@@ -22,19 +22,19 @@
  *   (csv_import.fail_registration); a transient problem (Storage or database unavailable) leaves it registering,
  *   and csv_import.reconcile asks again with backoff.
  */
-import { type ColumnMapping, type HeaderFit, headerFit, mapColumns, MappingError } from "./columns.ts";
-import type { Config } from "./config.ts";
-import { CsvError } from "./csv/errors.ts";
-import { type Dialect, SNIFF_BYTES, sniffDialect, withHeaderDecision } from "./csv/dialect.ts";
-import { createRecordParser } from "./csv/parser.ts";
+import { type ColumnMapping, type HeaderFit, headerFit, mapColumns, MappingError } from "./column_mapping.ts";
+import type { Config } from "../platform/config.ts";
+import { CsvError } from "../csv/errors.ts";
+import { type Dialect, SNIFF_BYTES, sniffDialect, withHeaderDecision } from "../csv/dialect.ts";
+import { createRecordParser } from "../csv/parser.ts";
 import type postgres from "postgres";
-import type { Sql } from "./db.ts";
-import { log, redact } from "./log.ts";
-import { fetchTargetColumns, type TargetColumn } from "./pg_types/columns.ts";
-import { UnsupportedColumnError } from "./pg_types/convert.ts";
-import { compileRowConverter, type JobColumns } from "./row_converter.ts";
-import { isTransient } from "./retry.ts";
-import { type StorageClient, StorageError } from "./storage.ts";
+import type { Sql } from "../platform/db.ts";
+import { log, redact } from "../platform/log.ts";
+import { fetchTargetColumns, type TargetColumn } from "../pg_types/columns.ts";
+import { UnsupportedColumnError } from "../pg_types/convert.ts";
+import { compileRowConverter, type JobColumns } from "../load/row_converter.ts";
+import { isTransient } from "../platform/retry.ts";
+import { type StorageClient, StorageError } from "../platform/storage.ts";
 
 export interface RegisterDeps {
   sql: Sql;

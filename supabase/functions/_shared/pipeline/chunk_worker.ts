@@ -41,15 +41,15 @@
  * 140–220 ms and at most ~30 MB (mostly under 10) after; one chunk alone took 550–880 ms wall before, 300–400 ms
  * after.
  */
-import type { Config } from "./config.ts";
+import type { Config } from "../platform/config.ts";
 import type postgres from "postgres";
-import { type ChunkReader, createChunkReader } from "./csv/chunk.ts";
-import { CsvError } from "./csv/errors.ts";
-import type { CsvFormat } from "./csv/format.ts";
-import type { CsvRecord, RecordParserOptions } from "./csv/parser.ts";
-import { compileFastRow, type FastRow } from "./fast_row.ts";
-import { type ChunkSummary, scanChunk } from "./csv/scan.ts";
-import type { Sql } from "./db.ts";
+import { type ChunkReader, createChunkReader } from "../csv/chunk.ts";
+import { CsvError } from "../csv/errors.ts";
+import type { CsvFormat } from "../csv/format.ts";
+import type { CsvRecord, RecordParserOptions } from "../csv/parser.ts";
+import { compileFastRow, type FastRow } from "../load/fast_row.ts";
+import { type ChunkSummary, scanChunk } from "../csv/scan.ts";
+import type { Sql } from "../platform/db.ts";
 import {
   BatchLoader,
   type BatchResult,
@@ -59,11 +59,11 @@ import {
   type PreparedRow,
   type RowReject,
   type Writer,
-} from "./loader.ts";
-import { log, redact } from "./log.ts";
-import { compileRowConverter, type JobColumns, type RowConverter } from "./row_converter.ts";
-import { withRetry } from "./retry.ts";
-import { ObjectChangedError, type ReadTarget, type StorageClient } from "./storage.ts";
+} from "../load/loader.ts";
+import { log, redact } from "../platform/log.ts";
+import { compileRowConverter, type JobColumns, type RowConverter } from "../load/row_converter.ts";
+import { withRetry } from "../platform/retry.ts";
+import { ObjectChangedError, type ReadTarget, type StorageClient } from "../platform/storage.ts";
 
 export interface ChunkDeps {
   sql: Sql;

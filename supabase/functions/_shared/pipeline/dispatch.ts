@@ -11,11 +11,11 @@
  * - Dispatch is kicked on registration and by every finishing chunk (the pipeline's speed never waits for
  *   pg_cron); reconcile's kick through pg_net is only the safety net.
  */
-import type { Config } from "./config.ts";
-import type { Sql } from "./db.ts";
-import { log, redact } from "./log.ts";
+import type { Config } from "../platform/config.ts";
+import type { Sql } from "../platform/db.ts";
+import { log, redact } from "../platform/log.ts";
 import { writePendingRejectFiles } from "./rejects_file.ts";
-import type { StorageClient } from "./storage.ts";
+import type { StorageClient } from "../platform/storage.ts";
 
 export interface ClaimedChunk {
   chunk_id: number;

@@ -28,11 +28,11 @@
  * - On false nothing has been appended to the piece; on true the row's bytes have been, and the caller ends the
  *   row (CopyPiece.endRow) with its line and offset.
  */
-import { isValidUtf8 } from "./csv/utf8.ts";
-import type { CsvFormat } from "./csv/format.ts";
+import { isValidUtf8 } from "../csv/utf8.ts";
+import type { CsvFormat } from "../csv/format.ts";
 import type { CopyPiece } from "./loader.ts";
-import type { TargetColumn } from "./pg_types/columns.ts";
-import { escapeCopyText } from "./pg_types/copy_text.ts";
+import type { TargetColumn } from "../pg_types/columns.ts";
+import { escapeCopyText } from "../pg_types/copy_text.ts";
 import type { JobColumns } from "./row_converter.ts";
 
 /**
