@@ -9,7 +9,7 @@ import fc from "fast-check";
 import type { CsvFormat } from "../csv/format.ts";
 import { createRecordParser } from "../csv/parser.ts";
 import { compileFastRow } from "./fast_row.ts";
-import { CopyPiece } from "./loader.ts";
+import { CopyPiece } from "./copy_piece.ts";
 import type { TargetColumn } from "../pg_types/columns.ts";
 import { testColumn as column } from "../pg_types/column_fixture.ts";
 import { unescapeCopyText } from "../pg_types/copy_text.ts";

@@ -50,13 +50,12 @@ import type { CsvRecord, RecordParserOptions } from "../csv/parser.ts";
 import { compileFastRow, type FastRow } from "../load/fast_row.ts";
 import { type ChunkSummary, scanChunk } from "../csv/scan.ts";
 import type { Sql } from "../platform/db.ts";
+import { CopyPiece, type PreparedRow } from "../load/copy_piece.ts";
 import {
   BatchLoader,
   type BatchResult,
   type ConflictMode,
-  CopyPiece,
   type InflightPiece,
-  type PreparedRow,
   type RowReject,
   type Writer,
 } from "../load/loader.ts";
