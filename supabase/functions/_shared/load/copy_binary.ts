@@ -97,8 +97,8 @@ function pgDays(b: Uint8Array, s: number): number {
 const dateBin: FieldEncoder = (b, s, _e, bin, o) => put32(bin, put32(bin, o, 4), pgDays(b, s));
 
 /**
- * Microseconds of `HH:MM[:SS[.f]]` in b[i, end) (checked by fast_checks.ts hms), or -1 when a fraction has more than 6 digits
- * that are not all zeros (PostgreSQL would round it: left to the text form).
+ * Microseconds of `HH:MM[:SS[.f]]` in b[i, end) (checked by fast_checks.ts hms), or -1 when a fraction has more
+ * than 6 digits that are not all zeros (PostgreSQL would round it: left to the text form).
  */
 function dayMicros(b: Uint8Array, i: number, end: number): number {
   let us = (d2(b, i) * 3600 + d2(b, i + 3) * 60) * 1e6;

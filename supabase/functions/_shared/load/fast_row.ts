@@ -24,8 +24,9 @@
  * - A field is accepted only in a form its string converter (pg_types/convert.ts) accepts and returns
  *   unchanged, or — for booleans — in a form COPY reads as the same value the converter's output means
  *   (`true`/`false` for `t`/`f`); the byte checks are pg_types/fast_checks.ts. An empty field is NULL (`\N`),
- *   or goes to the string path when the column is NOT NULL (the string path words the rejection). Every other form returns false: the caller then takes
- *   the string path for the whole record, so the result is the string path's whenever this one declines.
+ *   or goes to the string path when the column is NOT NULL (the string path words the rejection). Every other
+ *   form returns false: the caller then takes the string path for the whole record, so the result is the
+ *   string path's whenever this one declines.
  * - On false nothing has been appended to the piece; on true the row's bytes have been, and the caller ends the
  *   row (CopyPiece.endRow) with its line and offset.
  */
