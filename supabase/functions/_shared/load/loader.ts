@@ -225,9 +225,10 @@ export interface InflightPiece {
   ok: Promise<number | false>;
 }
 
+/** csv_import.insert_isolating's reply (jsonb), and the rows of csv_import.take_existing_keys. */
 interface IsolatedOutcome {
-  inserted: number | string;
-  rejects: { seq: number | string; message: string; detail: string | null; column: string | null }[];
+  inserted: number;
+  rejects: { seq: number; message: string; detail: string | null; column: string | null }[];
 }
 
 export class BatchLoader {
@@ -366,15 +367,16 @@ export class BatchLoader {
         ${this.#target.columns.map((c) => c.name)}::text[], ${
       this.#target.columns.map((c) => c.type)
     }::text[])`;
+    const writerJson = writer ? tx.json(writer as unknown as postgres.JSONValue) : null;
     const [{ outcome }] = await tx<{ outcome: IsolatedOutcome }[]>`
-      select csv_import.insert_isolating(${this.#insertStatement()}, 0, ${rows.length},
-        ${writer ? tx.json(writer as unknown as postgres.JSONValue) : null}::jsonb) as outcome`;
+      select csv_import.insert_isolating(p_insert => ${this.#insertStatement()}, p_from => 0,
+        p_to => ${rows.length}, p_writer => ${writerJson}::jsonb) as outcome`;
     if (existing.length > 0) {
-      outcome.rejects = [...existing, ...outcome.rejects].sort((a, b) => Number(a.seq) - Number(b.seq));
+      outcome.rejects = [...existing, ...outcome.rejects].sort((a, b) => a.seq - b.seq);
     }
     for (const r of outcome.rejects) {
       // seq is 1-based: staging row s is rows[s - 1].
-      const row = rows[Number(r.seq) - 1];
+      const row = rows[r.seq - 1];
       result.rejects.push({
         line: row.line,
         column: r.column,
@@ -387,7 +389,7 @@ export class BatchLoader {
     // What the INSERT wrote (upserts: inserted or updated); the other accepted rows were skipped: existing keys
     // in skip_duplicates mode, and rows a BEFORE trigger dropped in every mode.
     const accepted = rows.length - outcome.rejects.length;
-    result.loaded = Number(outcome.inserted);
+    result.loaded = outcome.inserted;
     result.skipped = accepted - result.loaded;
     return result;
   }
@@ -413,20 +415,17 @@ export class BatchLoader {
       `copy pg_temp.csv_import_keyed_stage (line, ${stageColumns.join(", ")}) from stdin`,
       lines.join(""),
     );
-    const [{ outcome }] = await tx<
-      { outcome: IsolatedOutcome & { loaded: number | string; skipped: number | string } }[]
-    >`
-      select csv_import.write_keyed(${jobId!}, ${mode}, ${table}, ${
-      tx.json(columns as unknown as postgres.JSONValue)
-    },
-        ${conflictColumns}::text[], ${rows.length}) as outcome`;
+    const columnsJson = tx.json(columns as unknown as postgres.JSONValue);
+    const [{ outcome }] = await tx<{ outcome: IsolatedOutcome & { loaded: number; skipped: number } }[]>`
+      select csv_import.write_keyed(p_job_id => ${jobId!}, p_mode => ${mode}, p_table => ${table},
+        p_columns => ${columnsJson}, p_key => ${conflictColumns}::text[], p_rows => ${rows.length}) as outcome`;
     const result: BatchResult = {
-      loaded: Number(outcome.loaded),
-      skipped: Number(outcome.skipped),
+      loaded: outcome.loaded,
+      skipped: outcome.skipped,
       rejects: [],
     };
     for (const r of outcome.rejects) {
-      const row = rows[Number(r.seq) - 1];
+      const row = rows[r.seq - 1];
       result.rejects.push({
         line: row.line,
         column: r.column,

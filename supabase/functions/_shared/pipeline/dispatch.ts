@@ -65,8 +65,7 @@ export async function dispatch(
 ): Promise<{ claimed: number; rejectFiles: number; kept: ClaimedChunk | null }> {
   const { sql, config } = deps;
   const claimed = await sql<ClaimedChunk[]>`
-    select chunk_id::float8 as chunk_id, job_id::float8 as job_id, kind::text as kind, chunk_index,
-           lease_token::text as lease_token
+    select chunk_id, job_id, kind::text as kind, chunk_index, lease_token::text as lease_token
     from csv_import.reclaim_and_claim_chunks(${config.fanOutWidth}, ${config.fanOutWidth},
                                  make_interval(secs => ${config.leaseSeconds}))`;
   const kept = opts.keep ? claimed[0] ?? null : null;

@@ -93,7 +93,8 @@ export async function registerJob(deps: RegisterDeps, jobId: number): Promise<Re
     if (job.object_etag === null) job.object_etag = await recordObjectEtag(deps, job);
     const plan = await planJob(deps, job);
     const [result] = await sql<{ chunk_count: number; planned: boolean; status: string }[]>`
-      select * from csv_import.register_job(${jobId}, ${sql.json(plan as unknown as postgres.JSONValue)})`;
+      select * from csv_import.register_job(p_job_id => ${jobId},
+        p_plan => ${sql.json(plan as unknown as postgres.JSONValue)})`;
     if (!result.planned) return { outcome: "unchanged", jobId, status: result.status };
     log("info", "job_registered", {
       job: jobId,
@@ -157,7 +158,7 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
         `(name, path_pattern, target_table), e.g. path_pattern 'orders/%' → target_table 'public.orders'`,
     );
   }
-  if (profile.max_file_bytes !== null && size > Number(profile.max_file_bytes)) {
+  if (profile.max_file_bytes !== null && size > profile.max_file_bytes) {
     throw new RegistrationProblem(
       `File is ${size} bytes; the limit of profile "${profile.name}" is ${profile.max_file_bytes} bytes (max_file_bytes)`,
     );
@@ -193,7 +194,7 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     throw error;
   }
 
-  const requestedChunkSize = Number(profile.chunk_size_bytes ?? config.chunkSize);
+  const requestedChunkSize = profile.chunk_size_bytes ?? config.chunkSize;
   const chunkSize = boundedChunkSize(size - dialect.dataStart, requestedChunkSize, config.maxChunksPerJob);
   if (chunkSize !== requestedChunkSize) {
     log("info", "chunk_size_raised", {
