@@ -74,8 +74,9 @@ export function createPool(dbUrl: string): Pool {
     idle_timeout: 30,
     connect_timeout: 10,
     // A socket factory that resolves on "connect" (the same as the pipeline's platform/db.ts): with
-    // postgres.js's own under Deno, one new connection in a burst of uploads now and then never finished connecting (CONNECT_TIMEOUT after 30 s,
-    // seen in a CI run; porsager/postgres#723 reports CONNECT_TIMEOUT with the npm package on Deno).
+    // postgres.js's own under Deno, one new connection in a burst of uploads now and then never finished
+    // connecting (CONNECT_TIMEOUT after 30 s, seen in a CI run; porsager/postgres#723 reports CONNECT_TIMEOUT
+    // with the npm package on Deno).
     socket: noDelaySocket(dbUrl),
     onnotice: () => {},
     types: {

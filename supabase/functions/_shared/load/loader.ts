@@ -16,20 +16,19 @@
  *   subtransactions on the server; those rows become rejects with Postgres's message and the rest load.
  *   Cost: O(k log n) statements for k bad rows of n, and a constant number of round trips.
  *
- * Why pieces in savepoints (measured on the 1M-row reference file with planted bad rows, 2 cores): before,
- * a refused COPY aborted the whole 5,000-row batch, which was then redone through the staging table with
- * INSERT bisection: the 22 batches holding a duplicate key cost Postgres 2.3 CPU-s of 5.6 (the clean file:
- * 3.3), i.e. ~2.5 s of the 9.6 s end-to-end. A refused piece now costs about two pieces of work. Why the
- * bisection runs on the server: each statement from the worker costs a round trip of ~1.5 ms (postgres.js
- * in Deno), ~11 ms per refused row over the three statements of a savepointed INSERT; a re-imported file
- * (every row a duplicate key) took 23 s for 2,000 rows, 0.7 s now.
+ * Why pieces in savepoints (measured on the 1M-row reference file with planted bad rows, 2 cores): a refused
+ * piece costs about two pieces of work, where a refused COPY of a whole 5,000-row batch, redone through the
+ * staging table, cost Postgres ~2.5 s of a 9.6 s run. Why the bisection runs on the server: each statement
+ * from the worker costs a round trip of ~1.5 ms (postgres.js in Deno), ~11 ms per refused row over the three
+ * statements of a savepointed INSERT; a re-imported file (every row a duplicate key) takes 0.7 s for 2,000
+ * rows this way, 23 s from the worker (docs/performance.md).
  *
  * How a refused COPY shows with postgres.js: it resolves a `COPY … FROM STDIN` writable query as soon as the
  * copy starts, so a refusal reported after CopyDone is lost and the transaction is left aborted: the next
  * statement (here a `select 1` probe) fails with 25P02, which is the refusal signal. A refusal that arrives
  * while data is still being written destroys the stream with the real error instead. Either way only the
  * piece's savepoint is rolled back. The next statement may only be sent once postgres.js has sent CopyDone
- * (before, it rejects the statement with COPY_IN_PROGRESS): `copyRows` waits for exactly that.
+ * (until then it rejects the statement with COPY_IN_PROGRESS): `copyRows` waits for exactly that.
  *
  * Invariants:
  * - Never commits or rolls back the caller's transaction; a refused range only rolls back to its savepoint.
