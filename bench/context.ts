@@ -9,7 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import postgres from "postgres";
-import { parseSize } from "../supabase/functions/_shared/config.ts";
+import { parseSize } from "../supabase/functions/_shared/platform/config.ts";
 import { parseCountList } from "./bench_lib.ts";
 
 export const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");

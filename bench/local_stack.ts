@@ -6,7 +6,7 @@
  * Invariants: every wait has a deadline; the .env is restored on every exit path (also SIGINT/SIGTERM, wired in
  * bench/main.ts); what waitQuiet saw last is what lastBackground() returns, recorded with the next measurement.
  */
-import { DEFAULTS } from "../supabase/functions/_shared/config.ts";
+import { DEFAULTS } from "../supabase/functions/_shared/platform/config.ts";
 import { SERVICE_ROLE_KEY } from "../local-stack/keys.ts";
 import type { InvocationRecord } from "../local-stack/functions/types.ts";
 import { envValue, withEnvValue } from "./bench_lib.ts";

@@ -38,7 +38,7 @@
  * Invariants: loopback only (refuses non-local URLs); every wait has a deadline; the bench removes its tables,
  * profiles and uploaded objects (jobs stay, as the pipeline's history); it never edits pipeline code.
  */
-import { DEFAULTS } from "../supabase/functions/_shared/config.ts";
+import { DEFAULTS } from "../supabase/functions/_shared/platform/config.ts";
 import { formatTable, medianBy } from "./bench_lib.ts";
 import {
   args,

@@ -11,8 +11,8 @@
 // @ts-types="@types/cli-progress"
 import cliProgress from "cli-progress";
 import process from "node:process";
-import { rejectsCsv } from "../supabase/functions/_shared/rejects_file.ts";
-import { objectPath } from "../supabase/functions/_shared/storage.ts";
+import { rejectsCsv } from "../supabase/functions/_shared/pipeline/rejects_file.ts";
+import { objectPath } from "../supabase/functions/_shared/platform/storage.ts";
 import {
   type CliConfig,
   CliError,

@@ -158,7 +158,7 @@ await Deno.rename(`${stackEnv}.tmp`, stackEnv);
 // the functions runtime and pg_net at once (found by tests/faults_recovery_test.ts). The stand-ins stand for
 // services that outlive a database restart, so such an error is logged and the process goes on; the pools
 // reconnect on their next query. Any other uncaught error still ends the process. (The pipeline's functions
-// guard themselves the same way: supabase/functions/_shared/db.ts.)
+// guard themselves the same way: supabase/functions/_shared/platform/db.ts.)
 globalThis.addEventListener("error", (event) => {
   const stack = event.error instanceof Error ? event.error.stack ?? "" : "";
   if (/postgres\/[\d.]+\/src\/connection\.js/.test(stack) && /reading 'write'/.test(stack)) {

@@ -9,11 +9,12 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { createRecordParser } from "../supabase/functions/_shared/csv/parser.ts";
 import type { CsvFormat } from "../supabase/functions/_shared/csv/format.ts";
-import { compileFastRow } from "../supabase/functions/_shared/fast_row.ts";
-import { CopyPiece, copyRows } from "../supabase/functions/_shared/loader.ts";
+import { compileFastRow } from "../supabase/functions/_shared/load/fast_row.ts";
+import { CopyPiece } from "../supabase/functions/_shared/load/copy_piece.ts";
+import { copyRows } from "../supabase/functions/_shared/load/loader.ts";
 import type { TargetColumn } from "../supabase/functions/_shared/pg_types/columns.ts";
 import { testColumn as column } from "../supabase/functions/_shared/pg_types/testdata/column_fixture.ts";
-import type { JobColumns } from "../supabase/functions/_shared/row_converter.ts";
+import type { JobColumns } from "../supabase/functions/_shared/load/row_converter.ts";
 import { connect, E2E, unique } from "./support/stack.ts";
 
 /** Column, its SQL type, and values (a few the fast path declines or writes only as text, on purpose). */

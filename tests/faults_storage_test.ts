@@ -10,7 +10,7 @@
  * First, the same faults against the pipeline's StorageClient alone: every byte exactly once, in order.
  */
 import assert from "node:assert/strict";
-import { StorageClient } from "../supabase/functions/_shared/storage.ts";
+import { StorageClient } from "../supabase/functions/_shared/platform/storage.ts";
 import { SECRET_KEY } from "../local-stack/keys.ts";
 import {
   BUCKET,

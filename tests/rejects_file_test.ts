@@ -5,8 +5,8 @@
  * On the real stack: a finished job with rejects is made due again and two writers race for it.
  */
 import assert from "node:assert/strict";
-import { StorageClient } from "../supabase/functions/_shared/storage.ts";
-import { writePendingRejectFiles } from "../supabase/functions/_shared/rejects_file.ts";
+import { StorageClient } from "../supabase/functions/_shared/platform/storage.ts";
+import { writePendingRejectFiles } from "../supabase/functions/_shared/pipeline/rejects_file.ts";
 import { SECRET_KEY } from "../local-stack/keys.ts";
 import { connect, download, E2E, Scope, SUPABASE_URL, upload, waitForJob } from "./support/stack.ts";
 

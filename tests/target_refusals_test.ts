@@ -11,7 +11,7 @@
  *   on the COPY fast path and on the isolating path alike.
  */
 import assert from "node:assert/strict";
-import { isRowRefusal } from "../supabase/functions/_shared/loader.ts";
+import { isRowRefusal } from "../supabase/functions/_shared/load/loader.ts";
 import { connect, E2E, psqlCopy, Scope, type Sql, upload, waitForJob } from "./support/stack.ts";
 
 const JOB_TIMEOUT = 60_000;

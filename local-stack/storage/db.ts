@@ -15,10 +15,10 @@
  * - Latency: the scope statement is pipelined with the transaction's first statements (it is sent first,
  *   and Postgres executes a connection's statements in order, so they run — and are planned — under it).
  */
+import net from "node:net";
 import postgres from "postgres";
 import type { Caller } from "./auth.ts";
 import { fromPgError } from "./errors.ts";
-import { noDelaySocket } from "../../supabase/functions/_shared/db.ts";
 
 export type Tx = postgres.TransactionSql;
 
@@ -49,14 +49,34 @@ export interface Pool {
 
 const ROLLBACK = Symbol("rollback");
 
+/**
+ * A socket factory for postgres.js's `socket` option: TCP_NODELAY, resolved once the socket is connected. The
+ * stand-in keeps its own copy rather than reaching into the product's (supabase/functions/_shared/platform/db.ts).
+ */
+function noDelaySocket(dbUrl: string) {
+  const url = new URL(dbUrl);
+  const port = Number(url.port || 5432);
+  const host = decodeURIComponent(url.hostname).replace(/^\[|\]$/g, "");
+  return () =>
+    new Promise<net.Socket>((resolve, reject) => {
+      const socket = net.connect(port, host);
+      socket.once("connect", () => {
+        socket.setNoDelay(true);
+        resolve(socket);
+      });
+      socket.once("error", reject);
+    });
+}
+
 export function createPool(dbUrl: string): Pool {
   const options: Record<string, unknown> = {
     max: 16,
     idle_timeout: 30,
     connect_timeout: 10,
-    // The pipeline's socket factory (resolves on "connect"): with postgres.js's own under Deno, one new
-    // connection in a burst of uploads now and then never finished connecting (CONNECT_TIMEOUT after 30 s,
-    // seen in a CI run; porsager/postgres#723 reports CONNECT_TIMEOUT with the npm package on Deno).
+    // A socket factory that resolves on "connect" (the same as the pipeline's platform/db.ts): with
+    // postgres.js's own under Deno, one new connection in a burst of uploads now and then never finished
+    // connecting (CONNECT_TIMEOUT after 30 s, seen in a CI run; porsager/postgres#723 reports CONNECT_TIMEOUT
+    // with the npm package on Deno).
     socket: noDelaySocket(dbUrl),
     onnotice: () => {},
     types: {

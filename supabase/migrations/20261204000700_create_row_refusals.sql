@@ -3,7 +3,7 @@
 --
 -- Invariants:
 -- - csv_import.is_row_refusal is the one list of SQLSTATEs that refuse a row; the chunk worker's isRowRefusal
---   (supabase/functions/_shared/loader.ts) mirrors it, and tests/target_refusals_test.ts compares the two.
+--   (supabase/functions/_shared/load/loader.ts) mirrors it, and tests/target_refusals_test.ts compares the two.
 -- - Connection (08), transaction state (25), rollback (40: serialization, deadlock), resource (53), object
 --   state (55: lock not available), operator intervention (57: cancel, shutdown), system (58) and internal
 --   (XX) errors are never isolated: they propagate, and the batch is retried.

@@ -4,10 +4,10 @@
  * does not need it: registration and every finishing chunk dispatch in-process.
  * Auth: service role key, secret key, or the pipeline's internal secret (verify_jwt = false).
  */
-import { db } from "../_shared/db.ts";
-import { dispatch } from "../_shared/dispatch.ts";
-import { serveService } from "../_shared/handler.ts";
-import { StorageClient } from "../_shared/storage.ts";
+import { db } from "../_shared/platform/db.ts";
+import { dispatch } from "../_shared/pipeline/dispatch.ts";
+import { serveService } from "../_shared/platform/handler.ts";
+import { StorageClient } from "../_shared/platform/storage.ts";
 
 serveService("dispatch", async (body, cfg) => {
   const storage = new StorageClient({ supabaseUrl: cfg.supabaseUrl, key: cfg.serviceKey });

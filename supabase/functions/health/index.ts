@@ -9,8 +9,8 @@
  *
  * Auth: service role key, secret key, or the pipeline's internal secret (verify_jwt = false). GET or POST.
  */
-import { db } from "../_shared/db.ts";
-import { BadRequest, serveService } from "../_shared/handler.ts";
+import { db } from "../_shared/platform/db.ts";
+import { BadRequest, serveService } from "../_shared/platform/handler.ts";
 import {
   type HealthReport,
   httpStatus,

@@ -4,12 +4,12 @@
  * then dispatches the first chunks in the background.
  * Auth: service role key, secret key, or the pipeline's internal secret (verify_jwt = false).
  */
-import { db } from "../_shared/db.ts";
-import { dispatch } from "../_shared/dispatch.ts";
-import { runInBackground } from "../_shared/edge_runtime.ts";
-import { requireId, serveService } from "../_shared/handler.ts";
-import { registerJob } from "../_shared/register.ts";
-import { StorageClient } from "../_shared/storage.ts";
+import { db } from "../_shared/platform/db.ts";
+import { dispatch } from "../_shared/pipeline/dispatch.ts";
+import { runInBackground } from "../_shared/platform/edge_runtime.ts";
+import { requireId, serveService } from "../_shared/platform/handler.ts";
+import { registerJob } from "../_shared/pipeline/register.ts";
+import { StorageClient } from "../_shared/platform/storage.ts";
 
 serveService("register", async (body, cfg) => {
   const jobId = requireId(body, "job_id");

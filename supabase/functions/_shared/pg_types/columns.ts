@@ -96,22 +96,22 @@ function labels(v: string | readonly string[] | null): readonly string[] | null 
   return Object.freeze([...v]);
 }
 
-function num(v: number | string | null): number | null {
-  return v === null || v === undefined ? null : Number(v);
+function num(v: number | null | undefined): number | null {
+  return v ?? null;
 }
 
 /** Turns rows of csv_import.describe_target into {@link TargetColumn}s (same order). */
 export function toTargetColumns(rows: readonly TargetColumnRow[]): TargetColumn[] {
   return rows.map((r) => ({
     name: r.name,
-    ordinal: Number(r.ordinal),
+    ordinal: r.ordinal,
     type: r.column_type,
     baseType: r.base_type_name,
     baseTypeSchema: r.base_type_schema,
     baseTypeKind: r.base_type_kind,
     baseTypeCategory: r.base_type_category,
     baseTypeDisplay: r.base_type,
-    typmod: Number(r.typmod),
+    typmod: r.typmod,
     isDomain: r.is_domain,
     notNull: r.not_null,
     domainHasChecks: r.domain_has_checks,

@@ -35,7 +35,10 @@
  *   floats after rounding to double first, and hexadecimal floats at the exact overflow/underflow boundary.
  *
  * Unsupported types (arrays, composite, range, interval, inet, money, ...) fail at compile time with an
- * {@link UnsupportedColumnError} naming the type.
+ * {@link UnsupportedColumnError} naming the type. *
+ * The fast paths here (`fastYmd`, `fastHms`, `fastZone`, `fastTimestamp`, `intCore`, `numericCore`, `uuidCore`,
+ * `boolCore`) have byte-level twins over the same grammars in fast_checks.ts, which the fast row path
+ * (load/fast_row.ts) uses on the file's bytes: a change to one grammar is made to both.
  */
 
 import type { TargetColumn } from "./columns.ts";

@@ -16,20 +16,19 @@
  *   subtransactions on the server; those rows become rejects with Postgres's message and the rest load.
  *   Cost: O(k log n) statements for k bad rows of n, and a constant number of round trips.
  *
- * Why pieces in savepoints (measured on the 1M-row reference file with planted bad rows, 2 cores): before,
- * a refused COPY aborted the whole 5,000-row batch, which was then redone through the staging table with
- * INSERT bisection: the 22 batches holding a duplicate key cost Postgres 2.3 CPU-s of 5.6 (the clean file:
- * 3.3), i.e. ~2.5 s of the 9.6 s end-to-end. A refused piece now costs about two pieces of work. Why the
- * bisection runs on the server: each statement from the worker costs a round trip of ~1.5 ms (postgres.js
- * in Deno), ~11 ms per refused row over the three statements of a savepointed INSERT; a re-imported file
- * (every row a duplicate key) took 23 s for 2,000 rows, 0.7 s now.
+ * Why pieces in savepoints (measured on the 1M-row reference file with planted bad rows, 2 cores): a refused
+ * piece costs about two pieces of work, where a refused COPY of a whole 5,000-row batch, redone through the
+ * staging table, cost Postgres ~2.5 s of a 9.6 s run. Why the bisection runs on the server: each statement
+ * from the worker costs a round trip of ~1.5 ms (postgres.js in Deno), ~11 ms per refused row over the three
+ * statements of a savepointed INSERT; a re-imported file (every row a duplicate key) takes 0.7 s for 2,000
+ * rows this way, 23 s from the worker (docs/performance.md).
  *
  * How a refused COPY shows with postgres.js: it resolves a `COPY … FROM STDIN` writable query as soon as the
  * copy starts, so a refusal reported after CopyDone is lost and the transaction is left aborted: the next
  * statement (here a `select 1` probe) fails with 25P02, which is the refusal signal. A refusal that arrives
  * while data is still being written destroys the stream with the real error instead. Either way only the
  * piece's savepoint is rolled back. The next statement may only be sent once postgres.js has sent CopyDone
- * (before, it rejects the statement with COPY_IN_PROGRESS): `copyRows` waits for exactly that.
+ * (until then it rejects the statement with COPY_IN_PROGRESS): `copyRows` waits for exactly that.
  *
  * Invariants:
  * - Never commits or rolls back the caller's transaction; a refused range only rolls back to its savepoint.
@@ -51,6 +50,7 @@
  *   strings, which the converter rejects beforehand).
  */
 import type postgres from "postgres";
+import { CopyPiece, type PreparedRow } from "./copy_piece.ts";
 
 export type ConflictMode = "insert" | "upsert" | "skip_duplicates";
 
@@ -92,18 +92,6 @@ export interface LoadTarget {
    * (csv_import.write_keyed); without it they write as a plain INSERT … ON CONFLICT, in commit order.
    */
   jobId?: number;
-}
-
-/**
- * One row ready for COPY TEXT (fields escaped, tab-separated, newline-terminated), with what a reject needs:
- * its physical line and where its record lies in the file (the raw text of a row the database refuses is
- * read back from there, so the fast path keeps no raw text per row).
- */
-export interface PreparedRow {
-  copyLine: string;
-  line: number;
-  offset: number;
-  byteLength: number;
 }
 
 export interface RowReject {
@@ -236,190 +224,10 @@ export interface InflightPiece {
   ok: Promise<number | false>;
 }
 
+/** csv_import.insert_isolating's reply (jsonb), and the rows of csv_import.take_existing_keys. */
 interface IsolatedOutcome {
-  inserted: number | string;
-  rejects: { seq: number | string; message: string; detail: string | null; column: string | null }[];
-}
-
-const ENCODER = new TextEncoder();
-const DECODER = new TextDecoder();
-
-/** COPY BINARY's signature, flags field and header extension length (PostgreSQL docs: COPY, Binary Format). */
-const BINARY_HEADER = Uint8Array.from([
-  0x50,
-  0x47,
-  0x43,
-  0x4f,
-  0x50,
-  0x59,
-  0x0a,
-  0xff,
-  0x0d,
-  0x0a,
-  0x00,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-]);
-
-/**
- * The COPY TEXT bytes of one piece of rows, with what bisection and rejects need per row kept in typed arrays:
- * no object and no long-lived string per row. Why bytes: the rows of a piece otherwise survive as strings
- * until the piece is sent (V8 promotes them to the old generation and postgres.js re-encodes the joined text:
- * 35 ms per 8 MiB chunk in Buffer.byteLength/encode alone); a reused buffer costs one copy per byte.
- * A piece is reused after it has settled ({@link reset}).
- *
- * Beside the text, the fast path writes the same rows in COPY BINARY (`bin`) for as long as every row of the
- * piece has a binary form (`binary`; fast_row.ts says which values do): such a piece is sent in binary, which
- * spares the database its input functions (measured with `\copy` of the reference file: 3.7–4.0 CPU-s in text,
- * 2.3–2.5 in binary). The text stays the piece's reference: a piece with a row the string path converted is
- * sent as text, and so are the rows of a refused piece (bisection).
- */
-export class CopyPiece {
-  bytes = new Uint8Array(64 * 1024);
-  length = 0;
-  count = 0;
-  /** COPY BINARY of the same rows: the header, then one tuple per row; valid only while `binary`. */
-  bin = new Uint8Array(64 * 1024);
-  binLength = BINARY_HEADER.length;
-  binary = true;
-  #ends = new Int32Array(1024);
-  #lines = new Float64Array(1024);
-  #offsets = new Float64Array(1024);
-  #byteLengths = new Int32Array(1024);
-
-  constructor() {
-    this.bin.set(BINARY_HEADER);
-  }
-
-  /** Appends bytes b[s, e) to the current row. */
-  putBytes(b: Uint8Array, s: number, e: number): void {
-    let at = this.length;
-    if (at + (e - s) > this.bytes.length) this.#grow(at + (e - s));
-    const bytes = this.bytes;
-    if (e - s > 24) {
-      bytes.set(b.subarray(s, e), at);
-      at += e - s;
-    } else {
-      for (let i = s; i < e; i++) bytes[at++] = b[i];
-    }
-    this.length = at;
-  }
-
-  putByte(c: number): void {
-    if (this.length + 1 > this.bytes.length) this.#grow(this.length + 1);
-    this.bytes[this.length++] = c;
-  }
-
-  /**
-   * Appends record bytes b[bs, be) as a COPY line: the delimiters before fields 1..f (at starts[k] - 1) become
-   * tabs, and a newline ends it.
-   */
-  putRecord(b: Uint8Array, bs: number, be: number, starts: Int32Array, f: number): void {
-    const at = this.length;
-    const n = be - bs;
-    if (at + n + 1 > this.bytes.length) this.#grow(at + n + 1);
-    const bytes = this.bytes;
-    bytes.set(b.subarray(bs, be), at);
-    const shift = at - bs;
-    for (let k = 1; k <= f; k++) bytes[starts[k] - 1 + shift] = 9;
-    bytes[at + n] = 10;
-    this.length = at + n + 1;
-  }
-
-  /** Ends the row whose bytes were put since the previous row (record at `offset`, `byteLength`, `line`). */
-  endRow(line: number, offset: number, byteLength: number): void {
-    const k = this.count;
-    if (k === this.#ends.length) this.#growRows();
-    this.#ends[k] = this.length;
-    this.#lines[k] = line;
-    this.#offsets[k] = offset;
-    this.#byteLengths[k] = byteLength;
-    this.count = k + 1;
-  }
-
-  /** Makes room for `n` more bytes of binary data; returns where they go (the writer then sets binLength). */
-  binReserve(n: number): number {
-    const at = this.binLength;
-    if (at + n > this.bin.length) {
-      const grown = new Uint8Array(Math.max(this.bin.length * 2, at + n));
-      grown.set(this.bin.subarray(0, at));
-      this.bin = grown;
-    }
-    return at;
-  }
-
-  /** The COPY BINARY data of all rows, trailer included (valid while `binary`). */
-  binData(): Uint8Array {
-    const at = this.binReserve(2);
-    this.bin[at] = 0xff;
-    this.bin[at + 1] = 0xff;
-    return this.bin.subarray(0, at + 2);
-  }
-
-  /** Appends one COPY line (newline-terminated) of the record at `offset` (`byteLength` bytes, on `line`). */
-  add(copyLine: string, line: number, offset: number, byteLength: number): void {
-    this.binary = false; // the string path's rows have no binary form here
-    const at = this.length;
-    if (at + copyLine.length * 3 > this.bytes.length) this.#grow(at + copyLine.length * 3);
-    this.length = at + ENCODER.encodeInto(copyLine, this.bytes.subarray(at)).written;
-    this.endRow(line, offset, byteLength);
-  }
-
-  reset(): void {
-    this.length = 0;
-    this.count = 0;
-    this.binLength = BINARY_HEADER.length;
-    this.binary = true;
-  }
-
-  /** The COPY data of rows [from, to). */
-  data(from = 0, to = this.count): Uint8Array {
-    return this.bytes.subarray(from === 0 ? 0 : this.#ends[from - 1], to === 0 ? 0 : this.#ends[to - 1]);
-  }
-
-  /** Row i as an object (for the rare paths: bisection of a refused piece, the isolating modes). */
-  row(i: number): PreparedRow {
-    return {
-      copyLine: DECODER.decode(this.data(i, i + 1)),
-      line: this.#lines[i],
-      offset: this.#offsets[i],
-      byteLength: this.#byteLengths[i],
-    };
-  }
-
-  rows(): PreparedRow[] {
-    const rows: PreparedRow[] = new Array(this.count);
-    for (let i = 0; i < this.count; i++) rows[i] = this.row(i);
-    return rows;
-  }
-
-  #grow(need: number): void {
-    const grown = new Uint8Array(Math.max(this.bytes.length * 2, need));
-    grown.set(this.bytes.subarray(0, this.length));
-    this.bytes = grown;
-  }
-
-  #growRows(): void {
-    const k = this.#ends.length * 2;
-    const ends = new Int32Array(k);
-    ends.set(this.#ends);
-    this.#ends = ends;
-    const lines = new Float64Array(k);
-    lines.set(this.#lines);
-    this.#lines = lines;
-    const offsets = new Float64Array(k);
-    offsets.set(this.#offsets);
-    this.#offsets = offsets;
-    const byteLengths = new Int32Array(k);
-    byteLengths.set(this.#byteLengths);
-    this.#byteLengths = byteLengths;
-  }
+  inserted: number;
+  rejects: { seq: number; message: string; detail: string | null; column: string | null }[];
 }
 
 export class BatchLoader {
@@ -558,15 +366,16 @@ export class BatchLoader {
         ${this.#target.columns.map((c) => c.name)}::text[], ${
       this.#target.columns.map((c) => c.type)
     }::text[])`;
+    const writerJson = writer ? tx.json(writer as unknown as postgres.JSONValue) : null;
     const [{ outcome }] = await tx<{ outcome: IsolatedOutcome }[]>`
-      select csv_import.insert_isolating(${this.#insertStatement()}, 0, ${rows.length},
-        ${writer ? tx.json(writer as unknown as postgres.JSONValue) : null}::jsonb) as outcome`;
+      select csv_import.insert_isolating(p_insert => ${this.#insertStatement()}, p_from => 0,
+        p_to => ${rows.length}, p_writer => ${writerJson}::jsonb) as outcome`;
     if (existing.length > 0) {
-      outcome.rejects = [...existing, ...outcome.rejects].sort((a, b) => Number(a.seq) - Number(b.seq));
+      outcome.rejects = [...existing, ...outcome.rejects].sort((a, b) => a.seq - b.seq);
     }
     for (const r of outcome.rejects) {
       // seq is 1-based: staging row s is rows[s - 1].
-      const row = rows[Number(r.seq) - 1];
+      const row = rows[r.seq - 1];
       result.rejects.push({
         line: row.line,
         column: r.column,
@@ -579,7 +388,7 @@ export class BatchLoader {
     // What the INSERT wrote (upserts: inserted or updated); the other accepted rows were skipped: existing keys
     // in skip_duplicates mode, and rows a BEFORE trigger dropped in every mode.
     const accepted = rows.length - outcome.rejects.length;
-    result.loaded = Number(outcome.inserted);
+    result.loaded = outcome.inserted;
     result.skipped = accepted - result.loaded;
     return result;
   }
@@ -605,20 +414,17 @@ export class BatchLoader {
       `copy pg_temp.csv_import_keyed_stage (line, ${stageColumns.join(", ")}) from stdin`,
       lines.join(""),
     );
-    const [{ outcome }] = await tx<
-      { outcome: IsolatedOutcome & { loaded: number | string; skipped: number | string } }[]
-    >`
-      select csv_import.write_keyed(${jobId!}, ${mode}, ${table}, ${
-      tx.json(columns as unknown as postgres.JSONValue)
-    },
-        ${conflictColumns}::text[], ${rows.length}) as outcome`;
+    const columnsJson = tx.json(columns as unknown as postgres.JSONValue);
+    const [{ outcome }] = await tx<{ outcome: IsolatedOutcome & { loaded: number; skipped: number } }[]>`
+      select csv_import.write_keyed(p_job_id => ${jobId!}, p_mode => ${mode}, p_table => ${table},
+        p_columns => ${columnsJson}, p_key => ${conflictColumns}::text[], p_rows => ${rows.length}) as outcome`;
     const result: BatchResult = {
-      loaded: Number(outcome.loaded),
-      skipped: Number(outcome.skipped),
+      loaded: outcome.loaded,
+      skipped: outcome.skipped,
       rejects: [],
     };
     for (const r of outcome.rejects) {
-      const row = rows[Number(r.seq) - 1];
+      const row = rows[r.seq - 1];
       result.rejects.push({
         line: row.line,
         column: r.column,

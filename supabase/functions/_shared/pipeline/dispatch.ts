@@ -11,11 +11,11 @@
  * - Dispatch is kicked on registration and by every finishing chunk (the pipeline's speed never waits for
  *   pg_cron); reconcile's kick through pg_net is only the safety net.
  */
-import type { Config } from "./config.ts";
-import type { Sql } from "./db.ts";
-import { log, redact } from "./log.ts";
+import type { Config } from "../platform/config.ts";
+import type { Sql } from "../platform/db.ts";
+import { log, redact } from "../platform/log.ts";
 import { writePendingRejectFiles } from "./rejects_file.ts";
-import type { StorageClient } from "./storage.ts";
+import type { StorageClient } from "../platform/storage.ts";
 
 export interface ClaimedChunk {
   chunk_id: number;
@@ -65,8 +65,7 @@ export async function dispatch(
 ): Promise<{ claimed: number; rejectFiles: number; kept: ClaimedChunk | null }> {
   const { sql, config } = deps;
   const claimed = await sql<ClaimedChunk[]>`
-    select chunk_id::float8 as chunk_id, job_id::float8 as job_id, kind::text as kind, chunk_index,
-           lease_token::text as lease_token
+    select chunk_id, job_id, kind::text as kind, chunk_index, lease_token::text as lease_token
     from csv_import.reclaim_and_claim_chunks(${config.fanOutWidth}, ${config.fanOutWidth},
                                  make_interval(secs => ${config.leaseSeconds}))`;
   const kept = opts.keep ? claimed[0] ?? null : null;

@@ -14,7 +14,7 @@
  * - Header names are only compared, never placed in SQL: the mapping carries catalog column names, which the
  *   loader quotes as identifiers.
  */
-import type { TargetColumn } from "./pg_types/columns.ts";
+import type { TargetColumn } from "../pg_types/columns.ts";
 
 export interface MappedColumn {
   /** 0-based index of the field in each record. */

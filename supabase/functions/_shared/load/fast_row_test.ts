@@ -6,13 +6,13 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { CsvFormat } from "./csv/format.ts";
-import { createRecordParser } from "./csv/parser.ts";
+import type { CsvFormat } from "../csv/format.ts";
+import { createRecordParser } from "../csv/parser.ts";
 import { compileFastRow } from "./fast_row.ts";
-import { CopyPiece } from "./loader.ts";
-import type { TargetColumn } from "./pg_types/columns.ts";
-import { testColumn as column } from "./pg_types/testdata/column_fixture.ts";
-import { unescapeCopyText } from "./pg_types/copy_text.ts";
+import { CopyPiece } from "./copy_piece.ts";
+import type { TargetColumn } from "../pg_types/columns.ts";
+import { testColumn as column } from "../pg_types/testdata/column_fixture.ts";
+import { unescapeCopyText } from "../pg_types/copy_text.ts";
 import { compileRowConverter, type JobColumns, RowRejection } from "./row_converter.ts";
 
 const COLUMNS: TargetColumn[] = [

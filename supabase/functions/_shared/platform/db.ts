@@ -9,11 +9,16 @@
  * - TCP_NODELAY on every connection: postgres.js over Deno's node:net leaves Nagle's algorithm on, which
  *   stalls each COPY by two delayed-ACK timeouts (~85 ms per COPY measured here, ~2.4 ms without). TLS, when
  *   the URL asks for it, is negotiated by postgres.js on top of this socket as usual.
+ * - bigint (int8, oid 20) arrives as a JavaScript number, not postgres.js's default string: every bigint the
+ *   pipeline reads is an id, a byte offset or size, a line number or a count, all below 2^53 (an object is at
+ *   most a few GiB; Number.MAX_SAFE_INTEGER is 8 PiB), so a number is exact, and the SQL↔TS boundary is typed
+ *   here once instead of with a cast or a Number(...) per call site. numeric values stay strings; parameters
+ *   are sent as text, as postgres.js does by default.
  * - Notices are not printed (they may contain row data).
  * - A database restart does not end the worker: postgres.js 3.4.9 can throw from a timer after the server
  *   dropped a connection (connection.js nextWrite writes to the socket it already set to null: "Cannot read
- *   properties of null (reading 'write')"). Uncaught, that ended the whole worker and stranded its chunk until
- *   the lease expired (measured: a Postgres restart mid-job cost 125 s instead of ~2 s;
+ *   properties of null (reading 'write')"). Uncaught, it would end the whole worker and strand its chunk until
+ *   the lease expired (measured: a Postgres restart mid-job then costs 125 s instead of ~2 s;
  *   tests/faults_recovery_test.ts). The statement it belonged to has already failed with CONNECTION_CLOSED
  *   and is retried, so that error alone is logged and swallowed; any other uncaught error still ends the worker.
  */
@@ -41,6 +46,14 @@ export function noDelaySocket(dbUrl: string) {
     });
 }
 
+/** postgres.js custom type: int8 results parsed as numbers (see the module doc); serialized as postgres.js does. */
+const INT8_AS_NUMBER = {
+  to: 20,
+  from: [20],
+  serialize: (x: number | bigint | string) => String(x),
+  parse: (x: string) => Number(x),
+};
+
 export function db(dbUrl: string, applicationName = "csv-import"): Sql {
   // `socket` is a documented postgres.js option that its type declarations lack.
   const options: Record<string, unknown> = {
@@ -50,6 +63,7 @@ export function db(dbUrl: string, applicationName = "csv-import"): Sql {
     connect_timeout: 10,
     onnotice: () => {},
     connection: { application_name: applicationName },
+    types: { int8AsNumber: INT8_AS_NUMBER },
     socket: noDelaySocket(dbUrl),
   };
   if (!client) {

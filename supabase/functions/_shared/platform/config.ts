@@ -31,7 +31,7 @@ export const DEFAULTS = {
    */
   WORKER_BATCH_BYTES: 4 * 1024 * 1024,
   /**
-   * Chunk invocations running at once, across all jobs. Measured end to end on 2 cores (scripts/bench.ts,
+   * Chunk invocations running at once, across all jobs. Measured end to end on 2 cores (bench/main.ts,
    * 5M rows, widths 1/2/4/8: 46.7/24.5/21.5/28.0 s; 1M rows: 7.5/5.1/4.9/5.2 s): four keeps both cores busy
    * with parsing and COPY overlapping; more only adds contention in the database.
    */
@@ -39,7 +39,7 @@ export const DEFAULTS = {
   /** Chunk invocations running at once for one job (a profile may lower or raise it). */
   JOB_CONCURRENCY: 4,
   /**
-   * Bytes per chunk. Measured end to end on the 1M-row reference file (width 4, scripts/bench.ts, 3 runs each,
+   * Bytes per chunk. Measured end to end on the 1M-row reference file (width 4, bench/main.ts, 3 runs each,
    * COPY BINARY, pooled pieces): 8 MiB 0.72–0.75× of `\copy`, 12 MiB 0.75–0.78×, 16 MiB 0.80–0.83× (5M rows:
    * 0.94×). Bigger chunks amortise the per-invocation and per-batch costs, but a load holds its range in memory
    * while it scans it: 16 MiB reaches 53–57 MB added memory per invocation and 0.62–0.64 s CPU (p95), close to
@@ -92,7 +92,7 @@ export const DEFAULTS = {
   /**
    * How the fast path's pieces go to the database: "binary" (COPY BINARY while every value of a piece has a
    * binary form, else text) or "text". Measured on the 1M-row reference file, 2 cores shared by the database
-   * and the functions (scripts/bench.ts, 2 × 2 runs per format, COPY pieces pooled): binary takes the database
+   * and the functions (bench/main.ts, 2 × 2 runs per format, COPY pieces pooled): binary takes the database
    * from 3.1–3.2 to 2.5–2.6 CPU-s (`\copy`: 2.6) and the functions from 3.7–3.8 to 4.2–4.8 CPU-s; end to end
    * medians 0.70–0.74× of `\copy` in binary, 0.70–0.73× in text. On a hosted project the database is what every
    * import and the application share, and the functions run elsewhere: binary is the default.

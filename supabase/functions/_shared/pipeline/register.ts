@@ -22,19 +22,19 @@
  *   (csv_import.fail_registration); a transient problem (Storage or database unavailable) leaves it registering,
  *   and csv_import.reconcile asks again with backoff.
  */
-import { type ColumnMapping, type HeaderFit, headerFit, mapColumns, MappingError } from "./columns.ts";
-import type { Config } from "./config.ts";
-import { CsvError } from "./csv/errors.ts";
-import { type Dialect, SNIFF_BYTES, sniffDialect, withHeaderDecision } from "./csv/dialect.ts";
-import { createRecordParser } from "./csv/parser.ts";
+import { type ColumnMapping, type HeaderFit, headerFit, mapColumns, MappingError } from "./column_mapping.ts";
+import type { Config } from "../platform/config.ts";
+import { CsvError } from "../csv/errors.ts";
+import { type Dialect, SNIFF_BYTES, sniffDialect, withHeaderDecision } from "../csv/dialect.ts";
+import { createRecordParser } from "../csv/parser.ts";
 import type postgres from "postgres";
-import type { Sql } from "./db.ts";
-import { log, redact } from "./log.ts";
-import { fetchTargetColumns, type TargetColumn } from "./pg_types/columns.ts";
-import { UnsupportedColumnError } from "./pg_types/convert.ts";
-import { compileRowConverter, type JobColumns } from "./row_converter.ts";
-import { isTransient } from "./retry.ts";
-import { type StorageClient, StorageError } from "./storage.ts";
+import type { Sql } from "../platform/db.ts";
+import { log, redact } from "../platform/log.ts";
+import { fetchTargetColumns, type TargetColumn } from "../pg_types/columns.ts";
+import { UnsupportedColumnError } from "../pg_types/convert.ts";
+import { compileRowConverter, type JobColumns } from "../load/row_converter.ts";
+import { isTransient } from "../platform/retry.ts";
+import { type StorageClient, StorageError } from "../platform/storage.ts";
 
 export interface RegisterDeps {
   sql: Sql;
@@ -93,7 +93,8 @@ export async function registerJob(deps: RegisterDeps, jobId: number): Promise<Re
     if (job.object_etag === null) job.object_etag = await recordObjectEtag(deps, job);
     const plan = await planJob(deps, job);
     const [result] = await sql<{ chunk_count: number; planned: boolean; status: string }[]>`
-      select * from csv_import.register_job(${jobId}, ${sql.json(plan as unknown as postgres.JSONValue)})`;
+      select * from csv_import.register_job(p_job_id => ${jobId},
+        p_plan => ${sql.json(plan as unknown as postgres.JSONValue)})`;
     if (!result.planned) return { outcome: "unchanged", jobId, status: result.status };
     log("info", "job_registered", {
       job: jobId,
@@ -157,7 +158,7 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
         `(name, path_pattern, target_table), e.g. path_pattern 'orders/%' → target_table 'public.orders'`,
     );
   }
-  if (profile.max_file_bytes !== null && size > Number(profile.max_file_bytes)) {
+  if (profile.max_file_bytes !== null && size > profile.max_file_bytes) {
     throw new RegistrationProblem(
       `File is ${size} bytes; the limit of profile "${profile.name}" is ${profile.max_file_bytes} bytes (max_file_bytes)`,
     );
@@ -193,7 +194,7 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     throw error;
   }
 
-  const requestedChunkSize = Number(profile.chunk_size_bytes ?? config.chunkSize);
+  const requestedChunkSize = profile.chunk_size_bytes ?? config.chunkSize;
   const chunkSize = boundedChunkSize(size - dialect.dataStart, requestedChunkSize, config.maxChunksPerJob);
   if (chunkSize !== requestedChunkSize) {
     log("info", "chunk_size_raised", {

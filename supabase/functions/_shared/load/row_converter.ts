@@ -9,9 +9,9 @@
  *   building one string.
  * - Fields of the file that map to no column are ignored (the mapping recorded which, at registration).
  */
-import type { CsvRecord } from "./csv/parser.ts";
-import type { TargetColumn } from "./pg_types/columns.ts";
-import { compileConverter, type Converter, type ConvertOptions, Rejection } from "./pg_types/convert.ts";
+import type { CsvRecord } from "../csv/parser.ts";
+import type { TargetColumn } from "../pg_types/columns.ts";
+import { compileConverter, type Converter, type ConvertOptions, Rejection } from "../pg_types/convert.ts";
 
 /** The column mapping stored in the job at registration. */
 export interface JobColumns {

@@ -13,9 +13,9 @@
  * - The file's name always fits Storage's 1024-byte limit, and a file that cannot be written (logged) does not
  *   stop the other jobs' files from being written.
  */
-import type { Sql } from "./db.ts";
-import { log } from "./log.ts";
-import type { StorageClient } from "./storage.ts";
+import type { Sql } from "../platform/db.ts";
+import { log } from "../platform/log.ts";
+import type { StorageClient } from "../platform/storage.ts";
 
 export function csvField(value: string | number | null): string {
   let text = value === null ? "" : String(value);

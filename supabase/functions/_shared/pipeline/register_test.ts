@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadConfig } from "./config.ts";
+import { loadConfig } from "../platform/config.ts";
 import { boundedChunkSize } from "./register.ts";
 
 Deno.test("boundedChunkSize keeps the requested size until the job would exceed the chunk bound", () => {

@@ -1,0 +1,144 @@
+/**
+ * A chunk's reads from Storage: its whole range for a scan (or a load's inline scan), the bytes a load owns and
+ * the tail that finishes its last record, and the raw text of rows the database refused.
+ *
+ * Invariants:
+ * - Every read carries the ETag of the job's object version (ctx.object.etag): a response of another version
+ *   is never parsed (platform/storage.ts throws ObjectChangedError).
+ * - Ranges are half-open [start, end); platform/storage.ts is the one place that turns them into HTTP's
+ *   inclusive `Range`.
+ * - A range held in memory (`inMemory`) starts at the chunk's first byte; whatever it covers is never read
+ *   from Storage again.
+ * - Buffers are taken and given back synchronously, so loads running at once in one instance never share one.
+ */
+import { type ChunkSummary, scanChunk } from "../csv/scan.ts";
+import type { RowReject } from "../load/loader.ts";
+import { withRetry } from "../platform/retry.ts";
+import type { ReadTarget, StorageClient } from "../platform/storage.ts";
+import type { ChunkContext } from "./chunk_context.ts";
+
+/** Reads the chunk's whole range into `target` and summarises it (retried in place); checks it got every byte. */
+export async function readAndScan(
+  storage: StorageClient,
+  ctx: Pick<ChunkContext, "object" | "range" | "target">,
+  target: ReadTarget,
+): Promise<ChunkSummary> {
+  const { object, range } = ctx;
+  const length = range.end - range.start;
+  const summary = await withRetry(() =>
+    scanChunk(
+      storage.readRange(object.bucket, object.name, range.start, range.end, target, { etag: object.etag }),
+      ctx.target.dialect,
+    )
+  );
+  if (summary.bytes !== length) throw new Error(`Scan read ${summary.bytes} bytes of a ${length}-byte chunk`);
+  return summary;
+}
+
+/**
+ * Buffers that held a load's range while it was scanned inline, kept for the next such load in this worker:
+ * a range is read into one buffer, not into an array per network read (storage.ts ReadTarget). At most one is
+ * kept, the largest so far (a range is at most csv_import.inline_scan_max_bytes()).
+ */
+const rangeBuffers: Uint8Array[] = [];
+
+export function takeRangeBuffer(length: number): Uint8Array {
+  const kept = rangeBuffers.pop();
+  if (kept !== undefined && kept.byteLength >= length) return kept;
+  return new Uint8Array(length);
+}
+
+export function giveBackRangeBuffer(buffer: Uint8Array): void {
+  if (rangeBuffers.length === 0) rangeBuffers.push(buffer);
+  else if (rangeBuffers[0].byteLength < buffer.byteLength) rangeBuffers[0] = buffer;
+}
+
+/** How far past the range's end a load reads at a time to finish its last record. */
+const TAIL_READ_BYTES = 64 * 1024;
+/** How much of a range held in memory is handed to the parser at a time: the batch loop cuts COPY pieces
+ * between pushes, so a push must stay well under PIECE_BYTES (row_source.ts). */
+const IN_MEMORY_SLICE_BYTES = 128 * 1024;
+
+/**
+ * The bytes a load needs: [from, range end) (from `inMemory` when the load holds the range), then past it in
+ * TAIL_READ_BYTES steps until `done()` says the reader has its last record. Why not one open-ended request: the
+ * Storage server streams ahead of the reader by whatever the connection buffers (measured on the local
+ * stand-in: megabytes per chunk), all read and sent for nothing. Storage reads reuse one scratch buffer
+ * ("reuse"): the chunk reader copies what it keeps before it asks for the next piece.
+ */
+export function readOwned(
+  storage: StorageClient,
+  ctx: Pick<ChunkContext, "object" | "range">,
+  opts: { from: number; done: () => boolean; inMemory: Uint8Array | null },
+): ReadableStream<Uint8Array> {
+  const { object, range } = ctx;
+  const { from, done, inMemory } = opts;
+  const version = { etag: object.etag };
+  async function* pieces() {
+    if (inMemory !== null) {
+      for (let at = 0; at < inMemory.byteLength; at += IN_MEMORY_SLICE_BYTES) {
+        yield inMemory.subarray(at, at + IN_MEMORY_SLICE_BYTES);
+      }
+    } else if (from < range.end) {
+      yield* storage.readRange(object.bucket, object.name, from, range.end, "reuse", version);
+    }
+    for (let at = Math.max(from, range.end); !done() && at < object.size; at += TAIL_READ_BYTES) {
+      const to = Math.min(at + TAIL_READ_BYTES, object.size);
+      yield* storage.readRange(object.bucket, object.name, at, to, "reuse", version);
+    }
+  }
+  return ReadableStream.from(pieces());
+}
+
+/** Most bytes one read of fillRaw fetches: refused rows close together share a read. */
+const RAW_WINDOW_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Fills in the raw text of rows the database refused (the fast path keeps no raw text per row): from the range's
+ * bytes when the load holds them (`inMemory`), else by reading the file once per window of at most
+ * RAW_WINDOW_BYTES that covers refused rows, not once per row: a chunk of 30,000 refused rows (a re-imported
+ * file) read one request per row ran past the CPU limit on every attempt.
+ */
+export async function fillRaw(
+  storage: StorageClient,
+  ctx: Pick<ChunkContext, "object" | "range">,
+  rejects: RowReject[],
+  inMemory: Uint8Array | null,
+): Promise<void> {
+  const { object, range } = ctx;
+  const missing = rejects.filter((r) =>
+    r.raw === null && r.offset !== undefined && r.byteLength !== undefined
+  );
+  if (missing.length === 0) return;
+  const inRange = (r: RowReject) =>
+    inMemory !== null && r.offset! >= range.start &&
+    r.offset! + r.byteLength! <= range.start + inMemory.byteLength;
+  const toRead: RowReject[] = [];
+  for (const reject of missing) {
+    if (inRange(reject)) {
+      const at = reject.offset! - range.start;
+      reject.raw = LOSSY.decode(inMemory!.subarray(at, at + reject.byteLength!));
+    } else {
+      toRead.push(reject);
+    }
+  }
+  toRead.sort((a, b) => a.offset! - b.offset!);
+  for (let i = 0; i < toRead.length;) {
+    const from = toRead[i].offset!;
+    let to = from + toRead[i].byteLength!;
+    let j = i + 1;
+    while (j < toRead.length && toRead[j].offset! + toRead[j].byteLength! - from <= RAW_WINDOW_BYTES) {
+      to = Math.max(to, toRead[j].offset! + toRead[j].byteLength!);
+      j++;
+    }
+    const bytes = await storage.readBytes(object.bucket, object.name, from, to, { etag: object.etag });
+    for (const reject of toRead.slice(i, j)) {
+      reject.raw = LOSSY.decode(
+        bytes.subarray(reject.offset! - from, reject.offset! - from + reject.byteLength!),
+      );
+    }
+    i = j;
+  }
+}
+
+const LOSSY = new TextDecoder("utf-8", { ignoreBOM: true });

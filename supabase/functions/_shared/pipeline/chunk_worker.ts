@@ -1,0 +1,404 @@
+/**
+ * The work of one chunk invocation: a scan (summarise the chunk's bytes for later chunks) or a load (parse,
+ * validate and write the records the chunk owns, in atomic batches), and the invocation loop that takes on the
+ * next ready chunk while its budget lasts (runInvocation).
+ *
+ * The parts: chunk_context.ts (what the invocation knows about its chunk), chunk_reads.ts (Storage reads),
+ * row_source.ts (records → COPY pieces), chunk_batch.ts (one batch: begin, write, commit); this file
+ * orchestrates them and reports the outcome to SQL.
+ *
+ * Invariants:
+ * - Exactly-once rows: each batch is one transaction (chunk_batch.ts), so a retried, duplicated or replayed
+ *   chunk resumes after its last committed batch and never writes a row twice.
+ * - Ownership: the chunk loads exactly the records whose first byte lies in [start, end) of its range
+ *   (supabase/functions/_shared/csv/chunk.ts), reading past the end to finish its last record; it reports
+ *   where its first owned record starts and where the next chunk's first record starts, which
+ *   csv_import.finalize_job checks for exact tiling.
+ * - Nothing is lost silently: every parsed record becomes a loaded row, a skipped duplicate or a reject (line
+ *   number, column, reason, raw text; a NUL in the text is stored as U+FFFD); rows parsed = loaded + rejected
+ *   + skipped per batch (a row a BEFORE trigger dropped counts as skipped: loaded is what the table got).
+ * - Whatever the target refuses per row (a constraint, a trigger's RAISE, a policy; deferred constraints are
+ *   checked before commit_batch, see DeferredRefusal) becomes a reject; the rows are written with the rights
+ *   csv_import.load_writer names (the uploader's for tables with RLS: docs/security.md).
+ * - Bounded memory: one network read, two pieces of COPY lines (the one the database is taking, the one being
+ *   parsed) and the batch's rejects; plus, when a load scans its own range first (below), that range, at most
+ *   csv_import.inline_scan_max_bytes(); never the file.
+ * - Inline scan: a load whose range is not scanned yet reads the range once into memory, reports its summary
+ *   (csv_import.complete_inline_scan, which makes the next load ready at once: `deps.onScanned`), then loads
+ *   from those bytes; the same summary a scan invocation would report, without its invocation or second read.
+ * - Version-bound: every range read must carry the ETag of the job's object version (storage.ts), and every batch
+ *   is refused by csv_import.begin_batch / commit_batch once the object holds another version. A response of
+ *   another version is never parsed: when the database says the job's version is gone, the chunk is handed back
+ *   and the job stopped as superseded (csv_import.release_stopped_chunk); otherwise (a stale CDN copy) it is
+ *   retried like any transient failure.
+ * - Liveness: a heartbeat renews the lease every LEASE_SECONDS / 4 (csv_import.renew_lease) while the chunk is
+ *   processed; a batch transaction carries statement and idle timeouts, so a frozen worker's row lock is
+ *   released by the database and its chunk taken over.
+ * - Failures: the file's fault (record too large, unterminated quote) fails the job via csv_import.fail_chunk
+ *   (fatal); anything else is retried in place, then reported as a transient failure and SQL decides between
+ *   retry with backoff and dead-letter. A lost lease or a stopped job ends the invocation without writing.
+ *
+ * Speed (measured on the 1M-row reference file, 8 MiB chunks, 2 cores shared with the database): the database
+ * takes one COPY piece while the worker parses the next; plain records go from the file's bytes to COPY bytes
+ * without strings (fast_row.ts; every record of that file, its quoted notes included); batches grow from
+ * WORKER_BATCH_SIZE rows up to WORKER_BATCH_BYTES. Per load invocation: 140–220 ms CPU and at most ~30 MB
+ * (mostly under 10); one chunk alone takes 300–400 ms wall (docs/performance.md).
+ */
+import { createChunkReader } from "../csv/chunk.ts";
+import type { ChunkReader } from "../csv/chunk.ts";
+import { CsvError } from "../csv/errors.ts";
+import { runInBackground } from "../platform/edge_runtime.ts";
+import { log, redact } from "../platform/log.ts";
+import { withRetry } from "../platform/retry.ts";
+import { ObjectChangedError } from "../platform/storage.ts";
+import { commitFinalMarker, DeferredRefusal, type Load, openLoad, runBatch } from "./chunk_batch.ts";
+import {
+  type ChunkContext,
+  type ChunkDeps,
+  chunkWorkBytes,
+  readChunkContext,
+  StopChunk,
+  type WorkDeps,
+} from "./chunk_context.ts";
+import { giveBackRangeBuffer, readAndScan, readOwned, takeRangeBuffer } from "./chunk_reads.ts";
+import { dispatch } from "./dispatch.ts";
+import { RowSource } from "./row_source.ts";
+import type {
+  ChunkStatus,
+  FailDecision,
+  LeaseRenewal,
+  ScanReply,
+  StopReason,
+  YieldReply,
+} from "./sql_replies.ts";
+
+export type { ChunkDeps } from "./chunk_context.ts";
+
+export type ChunkOutcome =
+  | {
+    outcome: "scanned" | "loaded" | "yielded";
+    rows?: number;
+    rejected?: number;
+    /** A yielded load: the synchronous work it did before handing the rest of its chunk on. */
+    workMs?: number;
+    jobFinished?: boolean;
+    /** A load: its fast-path COPY pieces by format (CopyPiece.binary). */
+    pieces?: { binary: number; text: number };
+  }
+  | { outcome: Exclude<StopReason, "missing"> | "interrupted" }
+  | { outcome: "failed"; fatal: boolean; error: string; decision: FailDecision };
+
+/** A chunk's outcome and the work it was (0 when the chunk was not processed). */
+export type ChunkResult = ChunkOutcome & { workBytes: number };
+
+/** A chunk claimed for this invocation (csv_import.reclaim_and_claim_chunks). */
+export interface ChunkClaim {
+  chunk_id: number;
+  lease_token: string;
+}
+
+/**
+ * One chunk invocation: processes `first`, then, while the invocation's budget lasts
+ * (WORKER_INVOCATION_BUDGET_BYTES), the next ready chunk, which it claims for itself when it dispatches; the
+ * other chunks claimed with it go to new invocations. A load's inline scan dispatches at once (the next loads
+ * became ready). Ends after the current chunk once the runtime announces shutdown (`deps.signal`).
+ */
+export async function runInvocation(deps: Omit<ChunkDeps, "onScanned">, first: ChunkClaim): Promise<void> {
+  let done = 0;
+  let next: ChunkClaim | null = first;
+  while (next !== null) {
+    const current: ChunkClaim = next;
+    const { workBytes } = await processChunk(
+      {
+        ...deps,
+        onScanned: () => runInBackground(dispatch(deps, `chunk ${current.chunk_id} scanned inline`)),
+      },
+      current.chunk_id,
+      current.lease_token,
+    );
+    done += workBytes;
+    if (deps.signal?.aborted) return;
+    const keep = done < deps.config.invocationBudgetBytes;
+    next = (await dispatch(deps, `chunk ${current.chunk_id} finished`, { keep })).kept;
+  }
+}
+
+/** The file's problem as the job's error: sentence case, with the line when the message lacks it. */
+function describeCsvError(error: CsvError): string {
+  const text = error.message.charAt(0).toUpperCase() + error.message.slice(1);
+  return error.line !== undefined && !/\bline \d/.test(error.message) ? `Line ${error.line}: ${text}` : text;
+}
+
+export async function processChunk(
+  deps: ChunkDeps,
+  chunkId: number,
+  leaseToken: string,
+): Promise<ChunkResult> {
+  const { sql } = deps;
+  const ctx = await readChunkContext(sql, chunkId, leaseToken);
+  if (!ctx) return { outcome: "lease_lost", workBytes: 0 };
+  const workBytes = chunkWorkBytes(ctx);
+  const started = performance.now();
+  const chunkLog = {
+    job: ctx.chunk.jobId,
+    chunk: ctx.chunk.index,
+    kind: ctx.chunk.kind,
+    attempt: `${ctx.chunk.attempts}/${ctx.chunk.maxAttempts}`,
+  };
+  const heartbeat = startHeartbeat(deps, ctx);
+  const work: WorkDeps = { ...deps, leaseLost: heartbeat.lost };
+  try {
+    const result = ctx.chunk.kind === "scan" ? await scan(work, ctx) : await load(work, ctx);
+    log("info", `chunk_${result.outcome}`, {
+      ...chunkLog,
+      bytes: ctx.range.end - ctx.range.start,
+      ...("rows" in result ? { rows: result.rows, rejected: result.rejected } : {}),
+      ...("pieces" in result
+        ? { binary_pieces: result.pieces?.binary, text_pieces: result.pieces?.text }
+        : {}),
+      ...("workMs" in result ? { work_ms: result.workMs } : {}),
+      ms: Math.round(performance.now() - started),
+    });
+    // A yielded chunk spent this invocation's budget: it takes on nothing more (runInvocation).
+    return { ...result, workBytes: result.outcome === "yielded" ? Number.MAX_SAFE_INTEGER : workBytes };
+  } catch (thrown) {
+    // A response of another version: superseded when the job's version is gone, else a stale copy (transient).
+    const error = thrown instanceof ObjectChangedError && !(await versionIsCurrent(deps, ctx))
+      ? new StopChunk("superseded")
+      : thrown;
+    if (error instanceof StopChunk) {
+      // A stopped job's chunk (or one whose object changed) is handed back now, not when its lease expires.
+      const released = error.reason === "stopped" || error.reason === "superseded"
+        ? await releaseStoppedChunk(deps, ctx)
+        : undefined;
+      log("info", "chunk_stopped", {
+        ...chunkLog,
+        outcome: error.reason,
+        ...(released ? { chunk_status: released } : {}),
+      });
+      return { outcome: error.reason === "missing" ? "lease_lost" : error.reason, workBytes };
+    }
+    if (deps.signal?.aborted) {
+      log("warn", "chunk_interrupted", { ...chunkLog, reason: String(deps.signal.reason) });
+      return { outcome: "interrupted", workBytes };
+    }
+    const fatal = error instanceof CsvError;
+    // Stored on the chunk and shown on the job: masked like a log line (a driver error may quote a URL).
+    const message = redact(
+      error instanceof CsvError
+        ? describeCsvError(error)
+        : error instanceof Error
+        ? error.message
+        : String(error),
+    );
+    const [{ decision }] = await withRetry(() =>
+      sql<{ decision: FailDecision }[]>`
+        select csv_import.fail_chunk(p_chunk_id => ${chunkId}, p_lease_token => ${leaseToken}::uuid,
+          p_error => ${message}, p_fatal => ${fatal}) as decision`
+    );
+    log(fatal ? "info" : "warn", "chunk_failed", {
+      ...chunkLog,
+      fatal,
+      decision,
+      error: message,
+      ms: Math.round(performance.now() - started),
+    });
+    return { outcome: "failed", fatal, error: message, decision, workBytes };
+  } finally {
+    heartbeat.stop();
+  }
+}
+
+/**
+ * Renews the chunk's lease every LEASE_SECONDS / 4 while it is processed. `lost()` turns true once the database
+ * says the lease is no longer this worker's (the chunk was taken over): the load stops at its next batch.
+ * A failed renewal is only logged: the next one, or the next batch commit, renews it.
+ */
+function startHeartbeat(deps: ChunkDeps, ctx: ChunkContext) {
+  let lost = false;
+  const seconds = deps.config.leaseSeconds;
+  const { id, leaseToken, jobId, index } = ctx.chunk;
+  const timer = setInterval(() => {
+    deps.sql<{ state: LeaseRenewal }[]>`
+      select csv_import.renew_lease(${id}, ${leaseToken}::uuid, make_interval(secs => ${seconds})) as state`
+      .then(([row]) => {
+        if (row?.state === "lost") lost = true;
+      })
+      .catch((error) => log("warn", "lease_renewal_failed", { job: jobId, chunk: index, error }));
+  }, (seconds * 1000) / 4);
+  return { lost: () => lost, stop: () => clearInterval(timer) };
+}
+
+/** Whether the job's object version is still the object's (a differing ETag then means a stale CDN copy). */
+async function versionIsCurrent(deps: ChunkDeps, ctx: ChunkContext): Promise<boolean> {
+  const { bucket, name, version } = ctx.object;
+  const [{ current }] = await withRetry(() =>
+    deps.sql<{ current: boolean }[]>`
+      select csv_import.object_is_current(${bucket}, ${name}, ${version}) as current`
+  );
+  return current;
+}
+
+/** Hands a chunk of a stopped or superseded job back (csv_import.release_stopped_chunk); its status after. */
+async function releaseStoppedChunk(deps: ChunkDeps, ctx: ChunkContext): Promise<ChunkStatus> {
+  const [{ status }] = await withRetry(() =>
+    deps.sql<{ status: ChunkStatus }[]>`
+      select csv_import.release_stopped_chunk(${ctx.chunk.id}, ${ctx.chunk.leaseToken}::uuid) as status`
+  );
+  return status;
+}
+
+async function scan(deps: WorkDeps, ctx: ChunkContext): Promise<ChunkOutcome> {
+  const summary = await readAndScan(deps.storage, ctx, "reuse");
+  const [{ result }] = await withRetry(() =>
+    deps.sql<{ result: ScanReply }[]>`
+      select csv_import.complete_scan(p_chunk_id => ${ctx.chunk.id},
+        p_lease_token => ${ctx.chunk.leaseToken}::uuid, p_quote_parity => ${summary.quoteParity}::smallint,
+        p_newline_count => ${summary.newlineCount}::bigint, p_ends_with_terminator => ${summary.endsWithTerminator}) as result`
+  );
+  if (result !== "ok") throw new StopChunk("lease_lost");
+  return { outcome: "scanned" };
+}
+
+/**
+ * Reads the load's whole range into `buffer`, reports its scan summary and returns the range's bytes (a view of
+ * `buffer`) for loading. Throws StopChunk when the lease is gone.
+ */
+async function scanInline(deps: ChunkDeps, ctx: ChunkContext, buffer: Uint8Array): Promise<Uint8Array> {
+  const summary = await readAndScan(deps.storage, ctx, buffer);
+  const [{ result }] = await withRetry(() =>
+    deps.sql<{ result: ScanReply }[]>`
+      select csv_import.complete_inline_scan(p_load_chunk_id => ${ctx.chunk.id},
+        p_lease_token => ${ctx.chunk.leaseToken}::uuid, p_quote_parity => ${summary.quoteParity}::smallint,
+        p_newline_count => ${summary.newlineCount}::bigint,
+        p_ends_with_terminator => ${summary.endsWithTerminator}) as result`
+  );
+  if (result !== "ok") throw new StopChunk("lease_lost");
+  deps.onScanned?.();
+  return buffer.subarray(0, ctx.range.end - ctx.range.start);
+}
+
+async function load(deps: WorkDeps, ctx: ChunkContext): Promise<ChunkOutcome> {
+  if (!ctx.scanInline || ctx.resume.offset !== null) return await loadRange(deps, ctx, null);
+  const buffer = takeRangeBuffer(ctx.range.end - ctx.range.start);
+  try {
+    return await loadRange(deps, ctx, await scanInline(deps, ctx, buffer));
+  } finally {
+    giveBackRangeBuffer(buffer);
+  }
+}
+
+/** Loads the chunk's records; `scanned`: its range's bytes when the load scanned it inline. */
+async function loadRange(
+  deps: WorkDeps,
+  ctx: ChunkContext,
+  scanned: Uint8Array | null,
+): Promise<ChunkOutcome> {
+  const load = await openLoad(deps, ctx, scanned);
+  const { committed } = load;
+  if (committed !== null && committed.offset >= ctx.range.end) {
+    // Every owned record is committed; only the final marker is missing.
+    await withRetry(() => commitFinalMarker(load, committed));
+    return { outcome: "loaded", rows: 0, rejected: 0, jobFinished: load.jobFinished };
+  }
+  // A transient failure (Storage, database) rolls back the open batch; the retry resumes after the last
+  // committed one, in place.
+  const ended = await withRetry(() => loadToEnd(load), {
+    onRetry: (error, n) =>
+      log("warn", "batch_retry", {
+        job: ctx.chunk.jobId,
+        chunk: ctx.chunk.index,
+        batch: load.seq,
+        attempt: n,
+        error,
+      }),
+  });
+  if (ended === "yield") {
+    const [{ state }] = await withRetry(() =>
+      deps.sql<{ state: YieldReply }[]>`
+        select csv_import.yield_chunk(${ctx.chunk.id}, ${ctx.chunk.leaseToken}::uuid) as state`
+    );
+    if (state !== "yielded") throw new StopChunk("lease_lost");
+    return { outcome: "yielded", rows: load.rows, rejected: load.rejected, workMs: Math.round(load.work.ms) };
+  }
+  return {
+    outcome: "loaded",
+    rows: load.rows,
+    rejected: load.rejected,
+    jobFinished: load.jobFinished,
+    pieces: load.loader.piecesSent,
+  };
+}
+
+/** Loads from the last committed marker to the chunk's end; a batch whose deferred constraints refused a row is
+ * redone with constraints checked per statement (DeferredRefusal). */
+async function loadToEnd(load: Load): Promise<"done" | "yield"> {
+  for (;;) {
+    try {
+      return await loadFromMarker(load);
+    } catch (error) {
+      if (!(error instanceof DeferredRefusal)) throw error;
+      load.immediateBatch = load.seq;
+      log("info", "batch_redo_immediate", {
+        job: load.ctx.chunk.jobId,
+        chunk: load.ctx.chunk.index,
+        batch: load.seq,
+      });
+    }
+  }
+}
+
+/**
+ * Reads from the last committed marker to the chunk's end, one transaction per batch. "yield": the invocation
+ * nears its CPU or reject limit (WORKER_INVOCATION_WORK_MS, WORKER_INVOCATION_MAX_REJECTS) and hands the rest
+ * of the chunk to a fresh invocation.
+ */
+async function loadFromMarker(load: Load): Promise<"done" | "yield"> {
+  const { deps, ctx } = load;
+  const { config } = deps;
+  const from = load.committed;
+  const inMemory = from === null ? load.prefetched : null;
+  load.prefetched = null;
+  const start = from?.offset ?? ctx.range.start;
+  let reader!: ChunkReader;
+  const source = new RowSource(
+    (hooks) =>
+      reader = createChunkReader({
+        format: ctx.target.dialect,
+        start,
+        end: ctx.range.end,
+        dataStart: ctx.object.dataStart,
+        entry: from ? { entryParity: 0, linesBefore: from.line - 1, atRecordStart: true } : {
+          entryParity: ctx.entry.parity ?? 0,
+          linesBefore: ctx.entry.linesBefore ?? 0,
+          atRecordStart: ctx.entry.atRecordStart ?? false,
+        },
+        maxRecordBytes: config.maxRecordBytes,
+        ...hooks,
+      }),
+    readOwned(deps.storage, ctx, { from: start, done: () => reader.done, inMemory }),
+    load.converter,
+    load.fastRow,
+    load.work,
+  );
+  try {
+    for (;;) {
+      if (deps.signal?.aborted) throw deps.signal.reason;
+      const batch = await runBatch(load, source, reader);
+      load.seq++;
+      load.batches++;
+      load.rows += batch.parsed;
+      load.rejected += batch.rejected;
+      load.jobFinished = batch.jobFinished;
+      if (batch.next.offset !== null && batch.next.line !== null) {
+        load.committed = { offset: batch.next.offset, line: batch.next.line };
+      }
+      if (batch.final) return "done";
+      if (load.work.ms >= config.invocationWorkMs || load.rejected >= config.invocationMaxRejects) {
+        return "yield";
+      }
+    }
+  } finally {
+    await source.close();
+  }
+}
