@@ -43,6 +43,14 @@ create type csv_import.batch_state as enum (
   'superseded'   -- the object no longer holds the job's version (overwritten, moved or deleted)
 );
 
+-- Where a job's rejects CSV stands (it is written once the job ends with rejects: claim_rejects_files → upload →
+-- record_rejects_file).
+create type csv_import.rejects_file_status as enum (
+  'none',     -- nothing to write (no stored rejects, or the job is not finished)
+  'pending',  -- due: a dispatch claims it, uploads <object>.rejects.csv and records it
+  'written'   -- uploaded; rejects_object names it
+);
+
 create type csv_import.conflict_mode as enum (
   'insert',           -- plain insert; a duplicate key is a reject
   'upsert',           -- insert … on conflict (conflict_columns) do update
@@ -120,7 +128,7 @@ create table csv_import.jobs (
   bytes_loaded bigint not null default 0,
   error text,
   rejects_object text,
-  rejects_status text not null default 'none' check (rejects_status in ('none', 'pending', 'written')),
+  rejects_status csv_import.rejects_file_status not null default 'none',
   superseded_by bigint references csv_import.jobs (id),
   created_at timestamptz not null default now(),
   started_at timestamptz,

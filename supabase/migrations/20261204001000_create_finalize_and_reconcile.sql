@@ -133,7 +133,7 @@ begin
     rows_skipped = v_totals.skipped,
     bytes_loaded = (select coalesce(sum(end_offset - start_offset), 0) from csv_import.chunks
                     where job_id = p_job_id and kind = 'load' and status = 'succeeded'),
-    rejects_status = case when v_totals.rejected > 0 then 'pending' else 'none' end
+    rejects_status = case when v_totals.rejected > 0 then 'pending' else 'none' end::csv_import.rejects_file_status
   where id = p_job_id;
   return v_verdict.status;
 end

@@ -11,15 +11,21 @@
 /** csv_import.chunks.kind. */
 export type ChunkKind = "scan" | "load";
 
+/** The labels of the enum csv_import.chunk_status, in order (tests/sql_replies_test.ts compares). */
+export const CHUNK_STATUSES = ["pending", "running", "succeeded", "dead", "cancelled"] as const;
+
 /** csv_import.chunks.status, and 'missing' when csv_import.release_stopped_chunk finds no such chunk. */
-export type ChunkStatus = "pending" | "running" | "succeeded" | "dead" | "cancelled" | "missing";
+export type ChunkStatus = typeof CHUNK_STATUSES[number] | "missing";
 
 /**
  * csv_import.begin_batch: 'ok' (the batch may be written), or why not: the lease moved on ('lease_lost'), the
  * batch is already committed ('duplicate'), the job stopped ('stopped'), the object no longer holds the job's
  * version ('superseded'), or no such chunk ('missing').
  */
-export type BatchState = "ok" | "lease_lost" | "duplicate" | "stopped" | "superseded" | "missing";
+export type BatchState = typeof BATCH_STATES[number];
+
+/** The labels of the enum csv_import.batch_state, in order (tests/sql_replies_test.ts compares). */
+export const BATCH_STATES = ["ok", "lease_lost", "duplicate", "stopped", "missing", "superseded"] as const;
 
 /** Why a chunk invocation ends without writing: any BatchState but 'ok'. */
 export type StopReason = Exclude<BatchState, "ok">;

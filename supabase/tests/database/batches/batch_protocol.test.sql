@@ -96,7 +96,7 @@ select is(pgtap_csv.commit_batch('A', 1, 0, 125, 200, 14, 3, 2, 1, '[]', true),
   '{"job_status": "succeeded_with_rejects", "job_finished": true}'::jsonb,
   'the last chunk''s final batch finalizes the job in the same transaction');
 select results_eq(
-  $$ select status::text, rows_parsed, rows_loaded, rows_rejected, rows_skipped, bytes_loaded, rejects_status, error,
+  $$ select status::text, rows_parsed, rows_loaded, rows_rejected, rows_skipped, bytes_loaded, rejects_status::text, error,
             finished_at
      from csv_import.jobs where id = pgtap_csv.job('A') $$,
   $$ values ('succeeded_with_rejects', 13::bigint, 11::bigint, 1::bigint, 1::bigint, 180::bigint, 'pending', null::text, now()) $$,

@@ -22,7 +22,7 @@ select is(csv_import.cancel_job(pgtap_csv.job('A')),
   jsonb_build_object('job_id', pgtap_csv.job('A'), 'status', 'cancelled', 'cancelled', true, 'chunks_cancelled', 5),
   'cancel_job cancels the job and its five unfinished chunks');
 select results_eq(
-  $$ select status::text, error, finished_at, rejects_status from csv_import.jobs where id = pgtap_csv.job('A') $$,
+  $$ select status::text, error, finished_at, rejects_status::text from csv_import.jobs where id = pgtap_csv.job('A') $$,
   $$ values ('cancelled', 'Cancelled by request', now(), 'pending') $$,
   'the job is cancelled with the default reason, and its rejects file becomes due');
 select is(

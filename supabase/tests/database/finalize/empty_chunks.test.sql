@@ -83,7 +83,7 @@ select is(csv_import.finalize_job(pgtap_csv.job('LAST')), 'succeeded'::csv_impor
 select is(csv_import.finalize_job(pgtap_csv.job('REJECTS')), 'succeeded_with_rejects'::csv_import.job_status,
   'an empty chunk next to chunks with rejects: succeeded_with_rejects');
 select results_eq(
-  $$ select rows_parsed, rows_loaded, rows_rejected, rejects_status from csv_import.jobs where id = pgtap_csv.job('REJECTS') $$,
+  $$ select rows_parsed, rows_loaded, rows_rejected, rejects_status::text from csv_import.jobs where id = pgtap_csv.job('REJECTS') $$,
   $$ values (20::bigint, 16::bigint, 4::bigint, 'pending') $$,
   '… the totals are the owning chunks'', the rejects file is due');
 

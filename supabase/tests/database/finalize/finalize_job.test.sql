@@ -33,7 +33,7 @@ do $$ begin perform pgtap_csv.finish_chunks('OK'); end $$;
 select is(csv_import.finalize_job(pgtap_csv.job('OK')), 'succeeded'::csv_import.job_status,
   'all chunks succeeded, records tile the file, rows add up: succeeded');
 select results_eq(
-  $$ select status::text, error, rows_parsed, rows_loaded, rows_rejected, bytes_loaded, rejects_status, finished_at
+  $$ select status::text, error, rows_parsed, rows_loaded, rows_rejected, bytes_loaded, rejects_status::text, finished_at
      from csv_import.jobs where id = pgtap_csv.job('OK') $$,
   $$ values ('succeeded', null::text, 30::bigint, 30::bigint, 0::bigint, 300::bigint, 'none', now()) $$,
   'the totals come from the load chunks');
@@ -110,7 +110,7 @@ do $$ begin
 end $$;
 select is(csv_import.finalize_job(pgtap_csv.job('TOO-MANY')), 'failed'::csv_import.job_status,
   'a reject rate above the tolerance: failed');
-select results_eq($$ select error, rows_loaded, rejects_status from csv_import.jobs where id = pgtap_csv.job('TOO-MANY') $$,
+select results_eq($$ select error, rows_loaded, rejects_status::text from csv_import.jobs where id = pgtap_csv.job('TOO-MANY') $$,
   $$ values ('Rejected 2 of 10 rows (20.00%), above the tolerated 10.00%; the 8 valid rows were loaded', 8::bigint, 'pending') $$,
   '… with the numbers; the rejects file is still due');
 select is(csv_import.finalize_job(pgtap_csv.job('AT-LIMIT')), 'succeeded_with_rejects'::csv_import.job_status,

@@ -20,7 +20,7 @@ language sql as $$
     insert into csv_import.jobs (bucket_id, object_name, object_version, object_size, status, rows_rejected,
                                  rejects_status, finished_at)
     values ('csv-uploads', 'pgtap/rejects/' || p_name || '.csv', 'v1', 100, p_status::csv_import.job_status,
-            case when p_rejects_status = 'none' then 0 else 3 end, p_rejects_status, now())
+            case when p_rejects_status = 'none' then 0 else 3 end, p_rejects_status::csv_import.rejects_file_status, now())
     returning id)
   insert into pgtap_csv.jobs select p_name, id from j returning id
 $$;
@@ -38,7 +38,7 @@ create function pgtap_csv.expire(p_names text[]) returns void language sql as $$
   where id in (select pgtap_csv.job(n) from unnest(p_names) as n)
 $$;
 create function pgtap_csv.state(p_name text) returns table (rejects_status text, rejects_object text) language sql stable as $$
-  select rejects_status, rejects_object from csv_import.jobs where id = pgtap_csv.job(p_name)
+  select rejects_status::text, rejects_object from csv_import.jobs where id = pgtap_csv.job(p_name)
 $$;
 
 do $$ begin
@@ -89,7 +89,7 @@ do $$ begin
   perform csv_import.record_rejects_file(pgtap_csv.job('with-rejects'), 'pgtap/rejects/other.rejects.csv');
 end $$;
 select results_eq(
-  $$ select rejects_status, rejects_object, updated_at from csv_import.jobs where id = pgtap_csv.job('with-rejects') $$,
+  $$ select rejects_status::text, rejects_object, updated_at from csv_import.jobs where id = pgtap_csv.job('with-rejects') $$,
   $$ values ('written', 'pgtap/rejects/with-rejects.csv.rejects.csv', now() - interval '1 minute') $$,
   'recording again (a second writer) changes nothing, not even updated_at');
 
