@@ -43,6 +43,7 @@
 
 import type { TargetColumn } from "./columns.ts";
 import { COPY_NULL, escapeCopyText, quoteValue } from "./copy_text.ts";
+import { isPlainCalendarDay } from "./fast_checks.ts";
 import {
   checkFloat,
   checkInt,
@@ -517,8 +518,6 @@ const DT_TYPE_NAMES: Record<DtKind, string> = {
   time: "time",
 };
 
-const DAYS = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
 function d2(v: string, i: number): number {
   const a = v.charCodeAt(i) - 48;
   const b = v.charCodeAt(i + 1) - 48;
@@ -531,12 +530,7 @@ function fastYmd(v: string): boolean {
   const y1 = d2(v, 0);
   const y2 = d2(v, 2);
   const m = d2(v, 5);
-  const d = d2(v, 8);
-  if (y1 < 0 || y2 < 0 || m < 1 || m > 12 || d < 1) return false;
-  const y = y1 * 100 + y2;
-  if (y === 0) return false;
-  const dim = m === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : DAYS[m];
-  return d <= dim;
+  return isPlainCalendarDay(y1, y2, m, d2(v, 8));
 }
 
 /**
@@ -715,13 +709,9 @@ function fastDmy(v: string, dmy: boolean): string | null {
   if (v.charCodeAt(i) !== sep || n - i - 1 !== 4) return null;
   const y1 = d2(v, i + 1);
   const y2 = d2(v, i + 3);
-  if (y1 < 0 || y2 < 0) return null;
-  const y = y1 * 100 + y2;
   const d = dmy ? first : second;
   const m = dmy ? second : first;
-  if (y === 0 || m < 1 || m > 12 || d < 1) return null;
-  const dim = m === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : DAYS[m];
-  if (d > dim) return null;
+  if (!isPlainCalendarDay(y1, y2, m, d)) return null;
   return `${y1 < 10 ? "0" : ""}${y1}${y2 < 10 ? "0" : ""}${y2}-${m < 10 ? "0" : ""}${m}-${
     d < 10 ? "0" : ""
   }${d}`;

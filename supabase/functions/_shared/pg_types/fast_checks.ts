@@ -26,6 +26,19 @@ export type FieldCheck = (b: Uint8Array, s: number, e: number) => boolean;
 
 const DAYS = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
+/**
+ * The calendar rule of both `YYYY-MM-DD` fast checks (this file's `ymd` and convert.ts `fastYmd`), in one
+ * place: the year and month digit pairs and the day as d2 read them (-1 = not two digits); year 0001..9999, a
+ * real month, a real day of that month (Gregorian leap years).
+ */
+export function isPlainCalendarDay(y1: number, y2: number, m: number, d: number): boolean {
+  if (y1 < 0 || y2 < 0 || m < 1 || m > 12 || d < 1) return false;
+  const y = y1 * 100 + y2;
+  if (y === 0) return false;
+  const dim = m === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : DAYS[m];
+  return d <= dim;
+}
+
 export function d2(b: Uint8Array, i: number): number {
   const x = b[i] - 48;
   const y = b[i + 1] - 48;
@@ -38,12 +51,7 @@ function ymd(b: Uint8Array, s: number): boolean {
   const y1 = d2(b, s);
   const y2 = d2(b, s + 2);
   const m = d2(b, s + 5);
-  const d = d2(b, s + 8);
-  if (y1 < 0 || y2 < 0 || m < 1 || m > 12 || d < 1) return false;
-  const y = y1 * 100 + y2;
-  if (y === 0) return false;
-  const dim = m === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : DAYS[m];
-  return d <= dim;
+  return isPlainCalendarDay(y1, y2, m, d2(b, s + 8));
 }
 
 /** convert.ts fastHms on bytes: `HH:MM[:SS[.f{1,20}]]` in b[i, end). */
