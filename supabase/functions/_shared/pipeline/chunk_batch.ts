@@ -63,8 +63,6 @@ export interface Load {
   seq: number;
   /** The last committed progress marker: where a retry (in place, or by SQL) resumes. */
   committed: Marker | null;
-  /** The range's bytes for the first read from the chunk's start; taken (set to null) by that read. */
-  prefetched: Uint8Array | null;
   /** The batch (by seq) being redone with immediate constraint checks, or -1. */
   immediateBatch: number;
   /** This invocation's totals. */
@@ -127,7 +125,6 @@ export async function openLoad(deps: WorkDeps, ctx: ChunkContext, scanned: Uint8
     storedLeft: maxStoredRejects - target.rejectsStored,
     seq: ctx.resume.batches,
     committed,
-    prefetched: committed === null ? scanned : null,
     immediateBatch: -1,
     rows: 0,
     rejected: 0,

@@ -60,7 +60,8 @@ const TAIL_READ_BYTES = 64 * 1024;
 const IN_MEMORY_SLICE_BYTES = 128 * 1024;
 
 /**
- * The bytes a load needs: [from, range end) (from `inMemory` when the load holds the range), then past it in
+ * The bytes a load needs: [from, range end) (from `inMemory` when the load holds the range, whatever its
+ * marker: a retried or redone batch reads nothing again), then past it in
  * TAIL_READ_BYTES steps until `done()` says the reader has its last record. Why not one open-ended request: the
  * Storage server streams ahead of the reader by whatever the connection buffers (measured on the local
  * stand-in: megabytes per chunk), all read and sent for nothing. Storage reads reuse one scratch buffer
@@ -76,7 +77,7 @@ export function readOwned(
   const version = { etag: object.etag };
   async function* pieces() {
     if (inMemory !== null) {
-      for (let at = 0; at < inMemory.byteLength; at += IN_MEMORY_SLICE_BYTES) {
+      for (let at = from - range.start; at < inMemory.byteLength; at += IN_MEMORY_SLICE_BYTES) {
         yield inMemory.subarray(at, at + IN_MEMORY_SLICE_BYTES);
       }
     } else if (from < range.end) {

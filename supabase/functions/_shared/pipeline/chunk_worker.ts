@@ -357,8 +357,6 @@ async function loadFromMarker(load: Load): Promise<"done" | "yield"> {
   const { deps, ctx } = load;
   const { config } = deps;
   const from = load.committed;
-  const inMemory = from === null ? load.prefetched : null;
-  load.prefetched = null;
   const start = from?.offset ?? ctx.range.start;
   let reader!: ChunkReader;
   const source = new RowSource(
@@ -376,7 +374,7 @@ async function loadFromMarker(load: Load): Promise<"done" | "yield"> {
         maxRecordBytes: config.maxRecordBytes,
         ...hooks,
       }),
-    readOwned(deps.storage, ctx, { from: start, done: () => reader.done, inMemory }),
+    readOwned(deps.storage, ctx, { from: start, done: () => reader.done, inMemory: load.scanned }),
     load.converter,
     load.fastRow,
     load.work,

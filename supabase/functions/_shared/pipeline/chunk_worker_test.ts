@@ -1,7 +1,7 @@
 /**
  * The invocation loop (runInvocation) against a fake database: it processes the chunk it was given, then takes
- * the chunk dispatch keeps for it while the budget lasts, and stops once dispatch keeps none or the runtime
- * announces shutdown.
+ * the chunk dispatch keeps for it while the budget lasts (past it, dispatch posts that chunk to a new
+ * invocation), and stops once dispatch keeps none or the runtime announces shutdown.
  */
 import assert from "node:assert/strict";
 import { loadConfig } from "../platform/config.ts";
@@ -52,4 +52,24 @@ Deno.test("an invocation whose runtime is stopping takes on nothing after its ch
   const signal = AbortSignal.abort(new Error("stopping"));
   await runInvocation({ sql, config, storage, signal }, { chunk_id: 1, lease_token: "t1" });
   assert.deepEqual(calls, ["context 1"]);
+});
+
+Deno.test("an invocation whose budget is spent hands the next chunk to a new invocation", async () => {
+  const calls: string[] = [];
+  const posted: unknown[] = [];
+  const sql = fakeSql(calls, [[{ chunk_id: 2, lease_token: "t2" }]]);
+  const spent = loadConfig({
+    SUPABASE_URL: "http://x",
+    SUPABASE_DB_URL: "postgresql://x",
+    SUPABASE_SERVICE_ROLE_KEY: "service-jwt",
+    WORKER_INVOCATION_BUDGET_BYTES: "0",
+  });
+  const fetch = (_url: string | URL | Request, init?: RequestInit) => {
+    posted.push(JSON.parse(String(init?.body)));
+    return Promise.resolve(new Response(null, { status: 202 }));
+  };
+  const deps = { sql, config: spent, storage, fetch };
+  await runInvocation(deps, { chunk_id: 1, lease_token: "t1" });
+  assert.deepEqual(calls, ["context 1", "claim"]);
+  assert.deepEqual(posted, [{ chunk_id: 2, lease_token: "t2" }]);
 });

@@ -90,9 +90,8 @@ export async function dispatch(
         kind: chunk.kind,
         outcome,
       });
-      await sql`select csv_import.fail_chunk(${chunk.chunk_id}, ${chunk.lease_token}::uuid, ${
-        redact("Hand-off failed: " + outcome)
-      })`;
+      await sql`select csv_import.fail_chunk(p_chunk_id => ${chunk.chunk_id},
+        p_lease_token => ${chunk.lease_token}::uuid, p_error => ${redact("Hand-off failed: " + outcome)})`;
     }),
   );
   // Never lose the claims over a rejects file: a failure here is logged and the next dispatch tries again.

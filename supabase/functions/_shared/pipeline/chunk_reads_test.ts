@@ -1,0 +1,64 @@
+/**
+ * readOwned: a load that holds its range in memory reads none of it from Storage again, whatever marker it
+ * resumes from (a retried or redone batch); only the tail past the range's end comes from Storage.
+ */
+import assert from "node:assert/strict";
+import type { StorageClient } from "../platform/storage.ts";
+import { readOwned } from "./chunk_reads.ts";
+
+const FILE = new TextEncoder().encode("id\n1,a\n2,b\n3,c\n4,d\n5,e\n");
+const range = { start: 3, end: 15 }; // "1,a\n2,b\n3,c\n"
+const ctx = {
+  object: { bucket: "b", name: "f.csv", version: "v", etag: '"e"', size: FILE.byteLength, dataStart: 3 },
+  range,
+};
+
+/** A Storage client that serves FILE and records each range it is asked for. */
+function recordingStorage(reads: string[]): StorageClient {
+  return {
+    readRange(_bucket: string, _name: string, start: number, end?: number) {
+      reads.push(`${start}-${end}`);
+      return ReadableStream.from([FILE.slice(start, end)]);
+    },
+  } as unknown as StorageClient;
+}
+
+async function collect(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const parts: Uint8Array[] = [];
+  for await (const part of stream) parts.push(part.slice());
+  return new TextDecoder().decode(new Uint8Array(parts.flatMap((p) => [...p])));
+}
+
+Deno.test("readOwned: from a marker inside a range held in memory, nothing of the range is read again", async () => {
+  const reads: string[] = [];
+  const inMemory = FILE.slice(range.start, range.end);
+  const text = await collect(readOwned(recordingStorage(reads), ctx, {
+    from: 7, // the marker after the first committed batch ("2,b\n…")
+    done: () => true, // the range ends on a record boundary: no tail needed
+    inMemory,
+  }));
+  assert.equal(text, "2,b\n3,c\n");
+  assert.deepEqual(reads, []);
+});
+
+Deno.test("readOwned: past the range's end the tail comes from Storage; without memory the range does too", async () => {
+  const reads: string[] = [];
+  let tail = 0;
+  const fromMemory = await collect(readOwned(recordingStorage(reads), ctx, {
+    from: range.start,
+    done: () => tail++ > 0,
+    inMemory: FILE.slice(range.start, range.end),
+  }));
+  assert.equal(fromMemory, "1,a\n2,b\n3,c\n4,d\n5,e\n");
+  assert.deepEqual(reads, [`15-${FILE.byteLength}`]);
+
+  reads.length = 0;
+  tail = 0;
+  const fromStorage = await collect(readOwned(recordingStorage(reads), ctx, {
+    from: 7,
+    done: () => tail++ > 0,
+    inMemory: null,
+  }));
+  assert.equal(fromStorage, "2,b\n3,c\n4,d\n5,e\n");
+  assert.deepEqual(reads, ["7-15", `15-${FILE.byteLength}`]);
+});
