@@ -337,8 +337,7 @@ export class BatchLoader {
    * refusal, bisects on the server (one round trip, whatever the number of refused rows).
    */
   async writeIsolating(tx: Tx, rows: PreparedRow[]): Promise<BatchResult> {
-    const result: BatchResult = { loaded: 0, skipped: 0, rejects: [] };
-    if (rows.length === 0) return result;
+    if (rows.length === 0) return { loaded: 0, skipped: 0, rejects: [] };
     // File order for repeated keys (csv_import.write_keyed) runs with the pipeline's rights only: a job that writes
     // as its uploader keeps the uploader's rights first, and writes in commit order (docs/security.md).
     if (this.#target.jobId !== undefined && this.#target.mode !== "insert" && !this.#target.writer) {
@@ -373,24 +372,14 @@ export class BatchLoader {
     if (existing.length > 0) {
       outcome.rejects = [...existing, ...outcome.rejects].sort((a, b) => a.seq - b.seq);
     }
-    for (const r of outcome.rejects) {
-      // seq is 1-based: staging row s is rows[s - 1].
-      const row = rows[r.seq - 1];
-      result.rejects.push({
-        line: row.line,
-        column: r.column,
-        reason: `${r.message}${r.detail && !this.#target.hideDetail ? ` (${r.detail})` : ""}`,
-        raw: null,
-        offset: row.offset,
-        byteLength: row.byteLength,
-      });
-    }
     // What the INSERT wrote (upserts: inserted or updated); the other accepted rows were skipped: existing keys
     // in skip_duplicates mode, and rows a BEFORE trigger dropped in every mode.
     const accepted = rows.length - outcome.rejects.length;
-    result.loaded = outcome.inserted;
-    result.skipped = accepted - result.loaded;
-    return result;
+    return {
+      loaded: outcome.inserted,
+      skipped: accepted - outcome.inserted,
+      rejects: this.#rowRejects(rows, outcome.rejects),
+    };
   }
 
   /**
@@ -418,23 +407,29 @@ export class BatchLoader {
     const [{ outcome }] = await tx<{ outcome: IsolatedOutcome & { loaded: number; skipped: number } }[]>`
       select csv_import.write_keyed(p_job_id => ${jobId!}, p_mode => ${mode}, p_table => ${table},
         p_columns => ${columnsJson}, p_key => ${conflictColumns}::text[], p_rows => ${rows.length}) as outcome`;
-    const result: BatchResult = {
+    return {
       loaded: outcome.loaded,
       skipped: outcome.skipped,
-      rejects: [],
+      rejects: this.#rowRejects(rows, outcome.rejects),
     };
-    for (const r of outcome.rejects) {
+  }
+
+  /**
+   * The database's refusals of staged rows as rejects of the batch's rows (seq is 1-based: staging row s is
+   * rows[s - 1]); raw text is filled in later from the rows' byte ranges (pipeline/chunk_reads.ts fillRaw).
+   */
+  #rowRejects(rows: PreparedRow[], refused: IsolatedOutcome["rejects"]): RowReject[] {
+    return refused.map((r) => {
       const row = rows[r.seq - 1];
-      result.rejects.push({
+      return {
         line: row.line,
         column: r.column,
         reason: `${r.message}${r.detail && !this.#target.hideDetail ? ` (${r.detail})` : ""}`,
         raw: null,
         offset: row.offset,
         byteLength: row.byteLength,
-      });
-    }
-    return result;
+      };
+    });
   }
 
   /** INSERT … SELECT of staging rows ($1, $2] with the casts and the conflict clause of the mode. */
