@@ -167,7 +167,7 @@ export function attributeInvocations(
   records: readonly InvocationRecord[],
   events: readonly WorkerLogEvent[],
   jobId: number,
-  fn = "chunk",
+  fn = "csv-import-chunk",
   slackMs = 50,
 ): AttributedInvocation[] {
   const byWorker = new Map<string, WorkerLogEvent[]>();

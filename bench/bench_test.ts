@@ -73,7 +73,7 @@ Deno.test("invocations are attributed to a job through their worker's log lines"
     JSON.stringify({
       at,
       event: "log",
-      function: "chunk",
+      function: "csv-import-chunk",
       executionId,
       level: "info",
       message: JSON.stringify({ level: "info", event, job, kind, at }),
@@ -84,14 +84,14 @@ Deno.test("invocations are attributed to a job through their worker's log lines"
     log("w2", "2026-01-01T00:00:02.000Z", 7, "load"),
     log("w2", "2026-01-01T00:00:02.100Z", 7, "scan", "dispatched"),
     log("w2", "2026-01-01T00:00:02.150Z", 7, "scan", "chunk_scanned"),
-    '{"event":"invocation","function":"chunk"}',
+    '{"event":"invocation","function":"csv-import-chunk"}',
     "not json",
   ].join("\n");
   const events = parseWorkerLog(text);
   assert.equal(events.length, 5);
   const record = (id: string, executionId: string, startedAt: string, wallMs: number): InvocationRecord => ({
     id,
-    function: "chunk",
+    function: "csv-import-chunk",
     method: "POST",
     path: "/chunk",
     status: 202,
@@ -110,7 +110,7 @@ Deno.test("invocations are attributed to a job through their worker's log lines"
     record("a", "w1", "2026-01-01T00:00:01.000Z", 600),
     record("b", "w1", "2026-01-01T00:00:03.000Z", 600),
     record("c", "w2", "2026-01-01T00:00:01.000Z", 1200),
-    { ...record("d", "w3", "2026-01-01T00:00:01.000Z", 1200), function: "dispatch" },
+    { ...record("d", "w3", "2026-01-01T00:00:01.000Z", 1200), function: "csv-import-dispatch" },
   ];
   const mine = attributeInvocations(records, events, 7);
   // w2's invocation processed a load and then, within its budget, a scan: both count, "dispatched" does not.

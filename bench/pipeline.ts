@@ -228,7 +228,8 @@ export async function runPipeline(
         const from = job.created_at.getTime();
         const to = (job.finished_at ?? new Date()).getTime();
         matched = records.filter((r) =>
-          r.function === "chunk" && Date.parse(r.startedAt) >= from && Date.parse(r.startedAt) <= to
+          r.function === "csv-import-chunk" && Date.parse(r.startedAt) >= from &&
+          Date.parse(r.startedAt) <= to
         ).map((r) => ({ ...r, kind: "?", chunks: 1 }));
         matchedBy = "time";
         if (last) break;

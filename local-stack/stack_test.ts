@@ -31,7 +31,7 @@ Deno.test("a trigger's net.http_post reaches a function only after commit, never
       create function ${schema}.call_function() returns trigger language plpgsql as $$
       begin
         new.request_id := net.http_post(
-          url := '${API}/functions/v1/dispatch',
+          url := '${API}/functions/v1/csv-import-dispatch',
           body := jsonb_build_object('reason', 'stack contract test ' || new.id),
           headers := jsonb_build_object('Content-Type', 'application/json', 'Authorization', 'Bearer ${SERVICE_ROLE_KEY}'),
           timeout_milliseconds := 30000);
@@ -90,7 +90,7 @@ Deno.test("the gateway serves Storage and Functions on one base URL, with the ne
       "csv-uploads bucket from config.toml",
     );
   }
-  const refused = await fetch(`${API}/functions/v1/dispatch`, { method: "POST", body: "{}" });
+  const refused = await fetch(`${API}/functions/v1/csv-import-dispatch`, { method: "POST", body: "{}" });
   assert.equal(refused.status, 401, "a pipeline function refuses a caller without the service key");
   await refused.body?.cancel();
   const health = await fetch(`${API}/_local/health`);

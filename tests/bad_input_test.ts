@@ -244,10 +244,13 @@ Deno.test({ name: "bad input corpus: every file gets its exact outcome", ...E2E 
           select object_size::float8 as size from csv_import.jobs where id = ${job.id}`;
         assert.equal(size, NO_NEWLINE_BYTES);
         const records = (await invocations() as MeasuredInvocation[]).filter((r) =>
-          new Date(r.startedAt) >= since && r.function !== "health"
+          new Date(r.startedAt) >= since && r.function !== "csv-import-health"
         );
-        assert.ok(records.some((r) => r.function === "register"), "the register invocation is recorded");
-        assert.ok(!records.some((r) => r.function === "chunk"), "no chunk ran");
+        assert.ok(
+          records.some((r) => r.function === "csv-import-register"),
+          "the register invocation is recorded",
+        );
+        assert.ok(!records.some((r) => r.function === "csv-import-chunk"), "no chunk ran");
         const peak = Math.max(...records.map((r) => r.peakMemoryMb));
         assert.ok(peak <= MEMORY_BOUND_MB, `peak invocation memory ${peak} MB > ${MEMORY_BOUND_MB} MB`);
         console.log(

@@ -102,7 +102,9 @@ async function chunkState(sql: Sql, chunkId: number) {
 /** Waits until `n` chunk invocations that started at or after `since` are recorded as finished. */
 function chunkInvocationsSince(since: string, n: number) {
   return waitFor(`${n} chunk invocation(s) to finish`, async () => {
-    const found = (await invocations()).filter((i) => i.function === "chunk" && i.startedAt >= since);
+    const found = (await invocations()).filter((i) =>
+      i.function === "csv-import-chunk" && i.startedAt >= since
+    );
     return found.length >= n ? found : undefined;
   }, 30_000);
 }
@@ -131,7 +133,10 @@ Deno.test({ name: "exactly once: one chunk invoked twice at once, then replayed"
 
     const since = new Date().toISOString();
     const body = { chunk_id: chunk.chunk_id, lease_token: chunk.lease_token };
-    const answers = await Promise.all([invokeFunction("chunk", body), invokeFunction("chunk", body)]);
+    const answers = await Promise.all([
+      invokeFunction("csv-import-chunk", body),
+      invokeFunction("csv-import-chunk", body),
+    ]);
     assert.deepEqual(answers.map((a) => a.status), [202, 202], "both invocations were accepted");
     const job = await waitForJob(sql, objectName, 60_000);
     await chunkInvocationsSince(since, 2);
@@ -149,7 +154,7 @@ Deno.test({ name: "exactly once: one chunk invoked twice at once, then replayed"
 
     // Replay with the old lease token: refused, nothing changes.
     const replaySince = new Date().toISOString();
-    const replay = await invokeFunction("chunk", body);
+    const replay = await invokeFunction("csv-import-chunk", body);
     assert.equal(replay.status, 202);
     await chunkInvocationsSince(replaySince, 1);
     assert.deepEqual(await checksum(sql, target), want, "a replay writes nothing");
@@ -178,7 +183,7 @@ Deno.test(
       const since = new Date().toISOString();
 
       // First invocation: commits a batch or two, then blocks inside the next one (holding the chunk row).
-      assert.equal((await invokeFunction("chunk", body)).status, 202);
+      assert.equal((await invokeFunction("csv-import-chunk", body)).status, 202);
       const [first] = await waitFor("the first invocation to block mid-chunk", async () => {
         const waiters = await gate.waiters();
         return waiters.length === 1 ? waiters : undefined;
@@ -188,7 +193,7 @@ Deno.test(
 
       // The duplicate: resumes after the committed batches and waits in begin_batch for the chunk row that the
       // first invocation holds.
-      assert.equal((await invokeFunction("chunk", body)).status, 202);
+      assert.equal((await invokeFunction("csv-import-chunk", body)).status, 202);
       await waitFor("the duplicate to wait for the chunk row", async () => {
         const rows = await sql`
         select 1 from pg_stat_activity a
@@ -282,7 +287,9 @@ Deno.test(
       assert.equal(after.attempts, 2, "the chunk ran twice");
       assert.ok(after.batches_committed > before.batches_committed);
       assert.deepEqual(await checksum(sql, target), want, "table = psql \\copy of the file: no row twice");
-      const killed = (await invocations()).filter((i) => i.function === "chunk" && i.outcome === "killed");
+      const killed = (await invocations()).filter((i) =>
+        i.function === "csv-import-chunk" && i.outcome === "killed"
+      );
       assert.ok(killed.length >= 1, "the runtime recorded the killed chunk invocation");
     } finally {
       await scope.dispose();

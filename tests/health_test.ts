@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { ANON_KEY, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY } from "../local-stack/keys.ts";
 import { connect, E2E, SUPABASE_URL, unique } from "./support/stack.ts";
 
-const HEALTH = `${SUPABASE_URL}/functions/v1/health`;
+const HEALTH = `${SUPABASE_URL}/functions/v1/csv-import-health`;
 
 async function get(path: string, key: string | null = SECRET_KEY, init: RequestInit = {}) {
   const headers: Record<string, string> = key ? { Authorization: `Bearer ${key}`, apikey: key } : {};

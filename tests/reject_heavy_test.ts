@@ -55,7 +55,7 @@ Deno.test({ name: "reject-heavy: 1M rejected rows, memory flat, no invocation ki
     assert.match(stored.reason, /integer/i);
 
     const chunkRuns = (await invocations()).filter((i) =>
-      i.function === "chunk" && i.startedAt >= since
+      i.function === "csv-import-chunk" && i.startedAt >= since
     ) as unknown as { outcome: string; cpuMs: number; peakMemoryMb: number }[];
     const worst = {
       invocations: chunkRuns.length,

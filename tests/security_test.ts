@@ -300,10 +300,14 @@ async function functionNames(): Promise<string[]> {
 
 /** A harmless request each function accepts from the service role. */
 const SERVICE_CALL: Record<string, { method: string; path?: string; body?: unknown; ok: number[] }> = {
-  register: { method: "POST", body: { job_id: 2 ** 52 }, ok: [200] },
-  chunk: { method: "POST", body: { chunk_id: 2 ** 52, lease_token: crypto.randomUUID() }, ok: [202] },
-  dispatch: { method: "POST", body: {}, ok: [200] },
-  health: { method: "GET", ok: [200, 503] },
+  "csv-import-register": { method: "POST", body: { job_id: 2 ** 52 }, ok: [200] },
+  "csv-import-chunk": {
+    method: "POST",
+    body: { chunk_id: 2 ** 52, lease_token: crypto.randomUUID() },
+    ok: [202],
+  },
+  "csv-import-dispatch": { method: "POST", body: {}, ok: [200] },
+  "csv-import-health": { method: "GET", ok: [200, 503] },
 };
 
 async function call(name: string, headers: Record<string, string>) {
@@ -426,9 +430,11 @@ Deno.test({ name: "security: no key or secret in logs, errors, rejects or respon
     const rejectsFile = await download(rejectsJob.rejects_object!);
     assert.ok(rejectsFile?.includes('"x,b"'), rejectsFile ?? "no rejects file");
 
-    const health = await fetch(`${SUPABASE_URL}/functions/v1/health`, { headers: { apikey: SECRET_KEY } });
+    const health = await fetch(`${SUPABASE_URL}/functions/v1/csv-import-health`, {
+      headers: { apikey: SECRET_KEY },
+    });
     responses.push(await health.text());
-    const metrics = await fetch(`${SUPABASE_URL}/functions/v1/health/metrics`, {
+    const metrics = await fetch(`${SUPABASE_URL}/functions/v1/csv-import-health/metrics`, {
       headers: { apikey: SECRET_KEY },
     });
     responses.push(await metrics.text());

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { E2E, SUPABASE_URL } from "./support/stack.ts";
 
-const FUNCTIONS = ["register", "dispatch", "chunk", "health"];
+const FUNCTIONS = ["csv-import-register", "csv-import-dispatch", "csv-import-chunk", "csv-import-health"];
 const REQUESTS = 50;
 
 Deno.test("unauthenticated POSTs with 1–2 MB bodies get 401 every time", E2E, async () => {

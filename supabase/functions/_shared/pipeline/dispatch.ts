@@ -14,6 +14,7 @@
 import type { Config } from "../platform/config.ts";
 import type { Sql } from "../platform/db.ts";
 import { log, redact } from "../platform/log.ts";
+import { FUNCTION_NAMES } from "./function_names.ts";
 import { writePendingRejectFiles } from "./rejects_file.ts";
 import type { StorageClient } from "../platform/storage.ts";
 
@@ -73,7 +74,7 @@ export async function dispatch(
     claimed.slice(kept ? 1 : 0).map(async (chunk) => {
       let outcome: string;
       try {
-        const status = await invokeFunction(deps, "chunk", {
+        const status = await invokeFunction(deps, FUNCTION_NAMES.chunk, {
           chunk_id: chunk.chunk_id,
           lease_token: chunk.lease_token,
         });

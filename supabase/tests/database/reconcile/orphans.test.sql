@@ -36,7 +36,7 @@ $$;
 -- Register requests queued since the last mark, as job ids.
 create function pgtap_csv.new_register_requests() returns setof bigint language sql as $$
   select (convert_from(body, 'UTF8')::jsonb ->> 'job_id')::bigint from net.http_request_queue
-  where id > (select id from pgtap_csv.queue_mark) and url = 'https://pipeline.test/functions/v1/register' order by id
+  where id > (select id from pgtap_csv.queue_mark) and url = 'https://pipeline.test/functions/v1/csv-import-register' order by id
 $$;
 -- An object as Storage stores it, last updated p_age ago; the trigger's job for it is removed (as if the trigger had
 -- failed), unless p_keep_job.

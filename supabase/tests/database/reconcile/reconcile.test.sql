@@ -89,7 +89,7 @@ select results_eq(
 select is((select status::text from csv_import.chunks where id = pgtap_csv.chunk('LEASED', 'load', 0)), 'running',
   'a live lease is left alone');
 select results_eq($$ select * from pgtap_csv.new_requests() $$,
-  $$ values ('https://pipeline.test/functions/v1/dispatch', '{"reason": "reconcile"}'::jsonb) $$, 'one dispatch request');
+  $$ values ('https://pipeline.test/functions/v1/csv-import-dispatch', '{"reason": "reconcile"}'::jsonb) $$, 'one dispatch request');
 -- The requeued chunk is not the subject of what follows: it waits out a backoff from here on.
 update csv_import.chunks set available_at = now() + interval '1 hour' where id = pgtap_csv.chunk('EXPIRED', 'load', 0);
 
@@ -106,8 +106,8 @@ select is(pgtap_csv.reconcile('registrations'),
   '{"expired_leases": 0, "registrations_requested": 2, "registrations_failed": 2, "orphans_registered": 0, "stale_jobs_stopped": 0, "jobs_finalized": 0, "dispatch_kicked": false}',
   'due registrations are re-requested or, after 5 attempts, failed');
 select results_eq($$ select * from pgtap_csv.new_requests() $$,
-  $$ values ('https://pipeline.test/functions/v1/register', jsonb_build_object('job_id', pgtap_csv.job('R-DUE'))),
-            ('https://pipeline.test/functions/v1/register', jsonb_build_object('job_id', pgtap_csv.job('R-FOURTH'))) $$,
+  $$ values ('https://pipeline.test/functions/v1/csv-import-register', jsonb_build_object('job_id', pgtap_csv.job('R-DUE'))),
+            ('https://pipeline.test/functions/v1/csv-import-register', jsonb_build_object('job_id', pgtap_csv.job('R-FOURTH'))) $$,
   'one register request per due job');
 select results_eq(
   $$ select status::text, register_attempts, register_after from csv_import.jobs where id = pgtap_csv.job('R-DUE') $$,
@@ -164,8 +164,8 @@ do $$ begin
 end $$;
 select is(pgtap_csv.reconcile('ready') ->> 'dispatch_kicked', 'true', 'a ready chunk: dispatch is kicked');
 select results_eq($$ select * from pgtap_csv.new_requests() $$,
-  $$ values ('https://pipeline.test/functions/v1/dispatch', '{"reason": "reconcile"}'::jsonb) $$,
-  '… with one POST to /functions/v1/dispatch');
+  $$ values ('https://pipeline.test/functions/v1/csv-import-dispatch', '{"reason": "reconcile"}'::jsonb) $$,
+  '… with one POST to /functions/v1/csv-import-dispatch');
 
 do $$ begin
   perform csv_import.stop_job(pgtap_csv.job('READY'), 'cancelled', 'test');

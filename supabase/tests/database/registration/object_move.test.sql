@@ -27,7 +27,7 @@ create function pgtap_csv.job(p_name text, p_version text) returns bigint langua
 $$;
 create function pgtap_csv.requests(p_job bigint) returns bigint language sql as $$
   select count(*) from net.http_request_queue
-  where url like '%/functions/v1/register' and convert_from(body, 'UTF8')::jsonb = jsonb_build_object('job_id', p_job)
+  where url like '%/functions/v1/csv-import-register' and convert_from(body, 'UTF8')::jsonb = jsonb_build_object('job_id', p_job)
 $$;
 create procedure pgtap_csv.move(p_from_bucket text, p_from text, p_to_bucket text, p_to text)
 language sql as $$

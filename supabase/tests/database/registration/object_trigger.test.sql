@@ -21,7 +21,7 @@ create function pgtap_csv.job(p_name text, p_version text) returns bigint langua
 $$;
 create function pgtap_csv.requests(p_job bigint) returns bigint language sql as $$
   select count(*) from net.http_request_queue
-  where url like '%/functions/v1/register' and convert_from(body, 'UTF8')::jsonb = jsonb_build_object('job_id', p_job)
+  where url like '%/functions/v1/csv-import-register' and convert_from(body, 'UTF8')::jsonb = jsonb_build_object('job_id', p_job)
 $$;
 
 -- A new object ---------------------------------------------------------------------------------------------
@@ -44,10 +44,10 @@ select results_eq(
             headers ->> 'Content-Type', timeout_milliseconds
      from net.http_request_queue
      where convert_from(body, 'UTF8')::jsonb = jsonb_build_object('job_id', pgtap_csv.job('pgtap/orders.csv', 'v1')) $$,
-  $$ values ('POST', 'https://pipeline.test/functions/v1/register',
+  $$ values ('POST', 'https://pipeline.test/functions/v1/csv-import-register',
              jsonb_build_object('job_id', pgtap_csv.job('pgtap/orders.csv', 'v1')), 'Bearer test-service-key',
              'test-service-key', 'application/json', 60000) $$,
-  'exactly one pg_net POST to <api_url>/functions/v1/register with {"job_id": …} and the Vault key');
+  'exactly one pg_net POST to <api_url>/functions/v1/csv-import-register with {"job_id": …} and the Vault key');
 
 -- The same version again ------------------------------------------------------------------------------------
 update storage.objects set metadata = metadata || '{"cacheControl": "max-age=60"}', updated_at = now()
@@ -138,7 +138,7 @@ select is(csv_import.stop_job(pgtap_csv.job('pgtap/orders.csv', 'v3'), 'failed',
 -- function_endpoint / request_function ----------------------------------------------------------------------
 select results_eq(
   $$ select url, headers from csv_import.function_endpoint('dispatch') $$,
-  $$ values ('https://pipeline.test/functions/v1/dispatch',
+  $$ values ('https://pipeline.test/functions/v1/csv-import-dispatch',
              '{"Content-Type": "application/json", "Authorization": "Bearer test-service-key", "apikey": "test-service-key"}'::jsonb) $$,
   'function_endpoint builds the URL (trailing slash trimmed) and headers from Vault');
 create temp table pgtap_requests on commit drop as
@@ -147,8 +147,8 @@ create temp table pgtap_requests on commit drop as
 select results_eq(
   $$ select q.url, convert_from(q.body, 'UTF8')::jsonb from pgtap_requests r join net.http_request_queue q using (id)
      order by r.fn desc $$,
-  $$ values ('https://pipeline.test/functions/v1/dispatch', '{"reason": "pgtap"}'::jsonb),
-            ('https://pipeline.test/functions/v1/chunk', '{"chunk_id": 1}'::jsonb) $$,
+  $$ values ('https://pipeline.test/functions/v1/csv-import-dispatch', '{"reason": "pgtap"}'::jsonb),
+            ('https://pipeline.test/functions/v1/csv-import-chunk', '{"chunk_id": 1}'::jsonb) $$,
   'request_function queues a POST of the body to the named function and returns the pg_net request id');
 
 select * from finish();

@@ -1,9 +1,10 @@
 /**
- * register: plans the import job of an uploaded object. Called through pg_net by the storage trigger (and by
+ * register (deployed as csv-import-register): plans the import job of an uploaded object. Called through pg_net by the storage trigger (and by
  * the reconciler when a registration did not complete) with {"job_id": N}. Answers once the plan is stored,
  * then dispatches the first chunks in the background.
  * Auth: service role key, secret key, or the pipeline's internal secret (verify_jwt = false).
  */
+import { FUNCTION_NAMES } from "../_shared/pipeline/function_names.ts";
 import { db } from "../_shared/platform/db.ts";
 import { dispatch } from "../_shared/pipeline/dispatch.ts";
 import { runInBackground } from "../_shared/platform/edge_runtime.ts";
@@ -11,10 +12,10 @@ import { requireId, serveService } from "../_shared/platform/handler.ts";
 import { registerJob } from "../_shared/pipeline/register.ts";
 import { StorageClient } from "../_shared/platform/storage.ts";
 
-serveService("register", async (body, cfg) => {
+serveService(FUNCTION_NAMES.register, async (body, cfg) => {
   const jobId = requireId(body, "job_id");
   const deps = {
-    sql: db(cfg.dbUrl, "csv-import register"),
+    sql: db(cfg.dbUrl, FUNCTION_NAMES.register),
     config: cfg,
     storage: new StorageClient({ supabaseUrl: cfg.supabaseUrl, key: cfg.serviceKey }),
   };

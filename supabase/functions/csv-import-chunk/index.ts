@@ -1,5 +1,5 @@
 /**
- * chunk: scans or loads one claimed chunk. Called by dispatch with {"chunk_id": N, "lease_token": "uuid"}.
+ * chunk (deployed as csv-import-chunk): scans or loads one claimed chunk. Called by dispatch with {"chunk_id": N, "lease_token": "uuid"}.
  * Answers 202 at once and does the work in the background (EdgeRuntime.waitUntil), so a dispatcher never waits
  * for a chunk; when done, it dispatches the next ready chunks itself, so the pipeline keeps going without
  * pg_cron, and keeps the first of them for itself while it has budget left (WORKER_INVOCATION_BUDGET_BYTES;
@@ -8,6 +8,7 @@
  * (beforeunload); the lease then expires and the chunk resumes from its last committed batch.
  * Auth: service role key, secret key, or the pipeline's internal secret (verify_jwt = false).
  */
+import { FUNCTION_NAMES } from "../_shared/pipeline/function_names.ts";
 import { runInvocation } from "../_shared/pipeline/chunk_worker.ts";
 import { db } from "../_shared/platform/db.ts";
 import { runInBackground, shutdownSignal } from "../_shared/platform/edge_runtime.ts";
@@ -17,14 +18,14 @@ import { StorageClient } from "../_shared/platform/storage.ts";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const signal = shutdownSignal();
 
-serveService("chunk", (body, cfg) => {
+serveService(FUNCTION_NAMES.chunk, (body, cfg) => {
   const chunkId = requireId(body, "chunk_id");
   const leaseToken = body.lease_token;
   if (typeof leaseToken !== "string" || !UUID.test(leaseToken)) {
     throw new BadRequest('"lease_token" must be a UUID');
   }
   const deps = {
-    sql: db(cfg.dbUrl, "csv-import chunk"),
+    sql: db(cfg.dbUrl, FUNCTION_NAMES.chunk),
     config: cfg,
     storage: new StorageClient({ supabaseUrl: cfg.supabaseUrl, key: cfg.serviceKey }),
     signal,

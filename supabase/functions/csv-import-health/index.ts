@@ -1,5 +1,5 @@
 /**
- * health: the pipeline's health and metrics from one SQL call, `csv_import.health(stuck_after)`.
+ * health (deployed as csv-import-health): the pipeline's health and metrics from one SQL call, `csv_import.health(stuck_after)`.
  *
  * - `GET /functions/v1/health` → the JSON document; HTTP 200 when healthy or degraded, 503 when unhealthy.
  * - `GET /functions/v1/health/metrics` or `?format=prometheus` → Prometheus text. Always 200 when the database
@@ -9,6 +9,7 @@
  *
  * Auth: service role key, secret key, or the pipeline's internal secret (verify_jwt = false). GET or POST.
  */
+import { FUNCTION_NAMES } from "../_shared/pipeline/function_names.ts";
 import { db } from "../_shared/platform/db.ts";
 import { BadRequest, serveService } from "../_shared/platform/handler.ts";
 import {
@@ -20,11 +21,11 @@ import {
   wantsPrometheus,
 } from "./metrics.ts";
 
-serveService("health", async (_body, cfg, req) => {
+serveService(FUNCTION_NAMES.health, async (_body, cfg, req) => {
   const url = new URL(req.url);
   const stuckAfter = parseStuckAfter(url);
   if ("error" in stuckAfter) throw new BadRequest(stuckAfter.error);
-  const sql = db(cfg.dbUrl, "csv-import health");
+  const sql = db(cfg.dbUrl, FUNCTION_NAMES.health);
   const [{ health }] = await sql<{ health: HealthReport }[]>`
     select csv_import.health(coalesce(make_interval(secs => ${stuckAfter.seconds}::int), interval '5 minutes'))
       as health`;
