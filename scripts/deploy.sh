@@ -2,7 +2,7 @@
 # Usage: bash scripts/deploy.sh --project-ref <ref> [--db-url <url>] [--api-url <url>] [--env-file <file>]
 #                               [--vault-credential internal-secret|service-key] [--redeploy-functions]
 #                               [--workdir <dir>] [--dry-run]
-#        (also `deno task deploy -- --project-ref <ref> …`)
+#        (also `deno task deploy --project-ref <ref> …`)
 #
 # Deploys the pipeline to a hosted Supabase project in one command, step by step (docs/deploy.md):
 #   1 link       supabase link --project-ref <ref>                 (skipped when already linked to <ref>)
