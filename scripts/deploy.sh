@@ -298,6 +298,14 @@ if [ "$VAULT_CREDENTIAL" = internal-secret ]; then
   SETTINGS[PIPELINE_INTERNAL_SECRET]="$INTERNAL_SECRET"
 fi
 
+# The entry the mode does not write stays as it is; say when it matters (function_endpoint prefers the secret).
+if [ "$DB_CHECKED" = 1 ] && [ "$VAULT_CREDENTIAL" = service-key ] && [ -n "$(vault_value csv_import_internal_secret)" ]; then
+  say "note: Vault also holds csv_import_internal_secret, which the database sends instead of the key; delete it to use the key"
+fi
+if [ "$DB_CHECKED" = 1 ] && [ "$VAULT_CREDENTIAL" = internal-secret ] && [ -n "$(vault_value csv_import_service_key)" ]; then
+  say "note: Vault also holds csv_import_service_key; unused while csv_import_internal_secret is set (delete it to keep the key out of the database)"
+fi
+
 # Storage API headers in a file (curl -H @file): an sb_ key goes as apikey only (hosted refuses it as Bearer),
 # a legacy JWT as both.
 {

@@ -272,6 +272,11 @@ Deno.test({
       );
       assert.deepEqual(await bucketRows(sql, bucket), [{ public: false }]);
       assert.match(first.stdout, /done: changed link; db push; secrets \(/);
+      // The seed's key entry stays, and the operator is told it is unused.
+      assert.match(
+        first.stdout,
+        /note: Vault also holds csv_import_service_key; unused while csv_import_internal_secret is set/,
+      );
 
       const second = await deploy(p, args, fakeEnv());
       assert.equal(second.code, 0, second.stderr);
