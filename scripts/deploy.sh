@@ -6,7 +6,8 @@
 #
 # Deploys the pipeline to a hosted Supabase project in one command, step by step (docs/deploy.md):
 #   1 link       supabase link --project-ref <ref>                 (skipped when already linked to <ref>)
-#   2 db push    supabase db push (--db-url <url> | --linked) --skip-vault --yes   (skipped when up to date)
+#   2 db push    supabase db push (--db-url <url> | --linked) --include-all --skip-vault --yes (skipped when
+#                up to date)
 #   3 secrets    supabase secrets set --env-file <tmp>             (only the values whose digest differs)
 #   4 functions  supabase functions deploy csv-import-register csv-import-chunk csv-import-dispatch
 #                csv-import-health --project-ref <ref> --use-api   (skipped when unchanged since the last deploy)
@@ -337,8 +338,10 @@ if [ "$DB_SOURCE" = "--db-url" ]; then
 else
   push_target=(--linked)
 fi
-push_shown="supabase db push $(mask "${push_target[*]}") --skip-vault --yes"
-if cli db push "${push_target[@]}" --dry-run; then
+# --include-all: a migration dated before the project's newest one (20261203000000, which enables the extensions,
+# on a project deployed before it existed) is applied too instead of refused; every migration is idempotent.
+push_shown="supabase db push $(mask "${push_target[*]}") --include-all --skip-vault --yes"
+if cli db push "${push_target[@]}" --include-all --dry-run; then
   pending="$(mask "$(cat "$TMP/out")")"
 else
   pending=""
@@ -356,7 +359,7 @@ elif [ "$DRY_RUN" = 1 ]; then
   grep -E '\.sql' <<<"$pending" | while IFS= read -r l; do say "  $l"; done || true
 else
   say "2 db push: $push_shown"
-  run_step "db push" db push "${push_target[@]}" --skip-vault --yes
+  run_step "db push" db push "${push_target[@]}" --include-all --skip-vault --yes
   CHANGED+=("db push")
 fi
 

@@ -7,7 +7,7 @@
  * database.
  *
  * What each step must do, and where that comes from:
- * - `supabase link --project-ref`, `db push --db-url|--linked --skip-vault --yes --dry-run`,
+ * - `supabase link --project-ref`, `db push --db-url|--linked --include-all --skip-vault --yes --dry-run`,
  *   `functions deploy <names…> --project-ref --use-api`, `secrets set --env-file`, `secrets list -o json`,
  *   `projects api-keys --reveal -o json`: the flags of CLI 2.117.0 (`tools/node_modules/.bin/supabase <cmd> --help`);
  *   "Remote database is up to date." is what `db push --dry-run` prints when nothing is pending (same CLI).
@@ -151,7 +151,7 @@ Deno.test({
       assert.match(steps[0], /would run: supabase link --project-ref abcdefghijklmnopqrst$/);
       assert.match(
         steps[1],
-        /would run: supabase db push --db-url postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/postgres --skip-vault --yes$/,
+        /would run: supabase db push --db-url postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/postgres --include-all --skip-vault --yes$/,
       );
       assert.match(
         steps[2],
@@ -200,7 +200,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "deploy: the real pinned CLI's db push --dry-run finds the local database up to date (migrations recorded as the CLI records them)",
+    "deploy: the real pinned CLI's db push --dry-run finds the local database up to date (migrations recorded as the CLI records them), and lists an earlier-dated new migration",
   ...E2E,
   fn: async () => {
     const p = await fakeProject();
@@ -215,6 +215,31 @@ Deno.test({
       assert.match(run.stdout, /CLI 2\.117\.0/);
       assert.match(run.stdout, /2 db push: unchanged \(remote database is up to date\)/);
       assert.match(run.stdout, /dry run: nothing was changed/);
+
+      // A migration dated before the newest applied one (as 20261203000000 is for a project deployed before it
+      // existed) is listed to be applied, not refused: deploy.sh passes --include-all.
+      await Deno.remove(`${p.workdir}/supabase/migrations`);
+      await Deno.mkdir(`${p.workdir}/supabase/migrations`);
+      for (const f of Deno.readDirSync(`${REPO}supabase/migrations`)) {
+        await Deno.symlink(
+          `${REPO}supabase/migrations/${f.name}`,
+          `${p.workdir}/supabase/migrations/${f.name}`,
+        );
+      }
+      await Deno.writeTextFile(
+        `${p.workdir}/supabase/migrations/20261203000001_deploy_test_probe.sql`,
+        "select 1;\n",
+      );
+      const early = await deploy(p, [...args, "--dry-run"], {
+        SUPABASE_ACCESS_TOKEN: TOKEN,
+        SUPABASE_SERVICE_ROLE_KEY: SERVICE_ROLE_KEY,
+      });
+      assert.equal(early.code, 0, early.stderr);
+      assert.match(
+        early.stdout,
+        /2 db push: would run: supabase db push --db-url \S+ --include-all --skip-vault --yes/,
+      );
+      assert.match(early.stdout, /20261203000001_deploy_test_probe\.sql/);
     } finally {
       await Deno.remove(p.dir, { recursive: true });
     }
@@ -251,7 +276,10 @@ Deno.test({
         "functions deploy",
       ]);
       assert.equal(ran[0], `link\t--project-ref\t${REF}`);
-      assert.ok(ran.includes(`db\tpush\t--db-url\t${DB_URL}\t--skip-vault\t--yes`), ran.join("\n"));
+      assert.ok(
+        ran.includes(`db\tpush\t--db-url\t${DB_URL}\t--include-all\t--skip-vault\t--yes`),
+        ran.join("\n"),
+      );
       assert.ok(ran.includes(`functions\tdeploy\t${FUNCTIONS.join("\t")}\t--project-ref\t${REF}\t--use-api`));
       const vault = await vaultRows(sql);
       assert.deepEqual(vault.map((r) => r.name), [
