@@ -253,7 +253,7 @@ const HOSTED = {
 /** A fake Storage answering `errors` (one per request, in order), then the object's bytes; counts requests. */
 function answering(errors: (keyof typeof HOSTED)[], headersSeen: Headers[] = [], key = "k") {
   let n = 0;
-  const fetchFn = (url: string | URL | Request, init?: RequestInit) => {
+  const fetchFn = (_url: string | URL | Request, init?: RequestInit) => {
     const headers = new Headers(init?.headers);
     headersSeen.push(headers);
     const error = errors[n++];
@@ -277,7 +277,7 @@ function answering(errors: (keyof typeof HOSTED)[], headersSeen: Headers[] = [],
     key,
     fetch: fetchFn as typeof fetch,
   });
-  return { client, requests: () => n, url: String };
+  return { client, requests: () => n };
 }
 
 Deno.test("errors are classified by the body's statusCode, as hosted sends them (HTTP 400 + code)", async (t) => {
