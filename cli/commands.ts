@@ -12,6 +12,7 @@
 import cliProgress from "cli-progress";
 import process from "node:process";
 import { rejectsCsv } from "../supabase/functions/_shared/pipeline/rejects_file.ts";
+import { keyHeaders } from "../supabase/functions/_shared/platform/auth.ts";
 import { objectPath } from "../supabase/functions/_shared/platform/storage.ts";
 import {
   type CliConfig,
@@ -82,7 +83,7 @@ export async function importFile(cfg: CliConfig, sql: Sql, file: string, o: Impo
     throw new CliError(`"${objectName}" would be imported with profile "${match.name}", not "${o.profile}"`);
   }
 
-  const resumable = useResumable(size, cfg.local, o.resumable);
+  const resumable = useResumable(size, o.resumable);
   const quiet = !!o.json;
   const bar = !quiet && Deno.stderr.isTerminal()
     ? new cliProgress.SingleBar({
@@ -254,7 +255,7 @@ export async function writeRejects(
   if (!o.fromDb && job.rejects_status === "written" && job.rejects_object) {
     const res = await fetch(
       `${cfg.supabaseUrl}/storage/v1/object/authenticated/${objectPath(job.bucket_id, job.rejects_object)}`,
-      { headers: { Authorization: `Bearer ${cfg.key}`, apikey: cfg.key } },
+      { headers: keyHeaders(cfg.key) },
     );
     if (!res.ok || !res.body) {
       await res.body?.cancel();

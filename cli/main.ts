@@ -10,8 +10,8 @@
  *   profiles list | show NAME | add --name N --pattern P --table T [...] | remove NAME
  *
  * The operator's command line for the pipeline. `import` uploads a file to the bucket with supabase-js, streaming
- * it from disk (against a hosted project, files over 6 MB go through Storage's resumable TUS endpoint in 6 MB
- * pieces), finds the job the upload registered and, with --wait, follows it with a live progress bar (bytes, rows,
+ * it from disk (files over 6 MB go through Storage's resumable TUS endpoint in 6 MB pieces, on a hosted project
+ * and on the local stack), finds the job the upload registered and, with --wait, follows it with a live progress bar (bytes, rows,
  * rows/s, ETA, rejects) read from csv_import.job_progress. Everything else is one SQL call: csv_import.cancel_job,
  * retry_job, health, the job_progress view, profiles.
  *

@@ -11,6 +11,7 @@
 import { createClient } from "@supabase/supabase-js";
 import { createReadStream } from "node:fs";
 import * as tus from "tus-js-client";
+import { keyHeaders } from "../supabase/functions/_shared/platform/auth.ts";
 import { CliError } from "./common.ts";
 
 /**
@@ -33,7 +34,7 @@ export function baseName(path: string): string {
   return path.split(/[\\/]/).pop() ?? path;
 }
 
-/** Above this size, uploads to a hosted project use resumable (TUS) uploads, as Supabase recommends. */
+/** Above this size, uploads use resumable (TUS) uploads, as Supabase recommends. */
 export const RESUMABLE_THRESHOLD = 6 * 1024 * 1024;
 
 export interface UploadOptions {
@@ -97,7 +98,8 @@ export function uploadResumable(
     const upload = new tus.Upload(createReadStream(o.path), {
       endpoint,
       retryDelays: [0, 3000, 5000, 10000, 20000],
-      headers: { authorization: `Bearer ${o.key}`, apikey: o.key, "x-upsert": o.upsert ? "true" : "false" },
+      // An sb_ key as apikey only (hosted's gateway refuses it as Bearer), a legacy JWT as both.
+      headers: { ...keyHeaders(o.key), "x-upsert": o.upsert ? "true" : "false" },
       uploadDataDuringCreation: true,
       removeFingerprintOnSuccess: true,
       metadata: {
@@ -117,7 +119,10 @@ export function uploadResumable(
   });
 }
 
-/** Whether to upload resumably: forced by --resumable/--no-resumable, else only above 6 MB against a hosted project. */
-export function useResumable(size: number, local: boolean, forced: boolean | undefined): boolean {
-  return forced ?? (!local && size > RESUMABLE_THRESHOLD);
+/**
+ * Whether to upload resumably: forced by --resumable/--no-resumable, else above 6 MB, against a hosted project and
+ * the local stack alike (the local Storage serves the same TUS endpoint, local-stack/storage/tus.ts).
+ */
+export function useResumable(size: number, forced: boolean | undefined): boolean {
+  return forced ?? size > RESUMABLE_THRESHOLD;
 }

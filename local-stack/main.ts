@@ -9,6 +9,8 @@
  *   plus supabase/functions/.env, exactly as `supabase functions serve` does; nothing else from this process.
  * - Once listening, it writes `<LOCAL_STATE_DIR>/stack.env` (SUPABASE_URL, SUPABASE_DB_URL, SUPABASE_PUBLISHABLE_KEY,
  *   SUPABASE_SECRET_KEY as KEY=VALUE lines), the local defaults of the operator CLI and any other client.
+ * - An sb_ key in `Authorization: Bearer` is refused (401) on Storage and Functions routes unless it equals the
+ *   `apikey` header, as hosted's gateway does (gateway_keys.ts).
  * - /_local/* routes are local-only tooling (health, invocation records, fault injection) and exist on no
  *   hosted project; the pipeline never calls them: GET /_local/health; with the service key,
  *   GET /_local/functions/invocations, POST /_local/functions/kill, and GET|POST|DELETE /_local/storage/faults
@@ -24,6 +26,7 @@ import { createFunctionsRuntime } from "./functions/runtime.ts";
 import { startPgNetWorker } from "./pg_net/worker.ts";
 import { createStorageApi, readStorageConfig } from "./storage/api.ts";
 import { parseFaultPlan } from "./storage/faults.ts";
+import { refuseOpaqueBearer } from "./gateway_keys.ts";
 import { ANON_KEY, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY, verifyJwt } from "./keys.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -130,8 +133,15 @@ const server = Deno.serve({
   onListen: () => log({ event: "listening", url: apiUrl }),
 }, (req) => {
   const path = new URL(req.url).pathname;
-  if (path.startsWith("/storage/v1/")) return storage.handle(req);
-  if (path.startsWith("/functions/v1/")) return functions.handle(req);
+  if (path.startsWith("/storage/v1/") || path.startsWith("/functions/v1/")) {
+    // Hosted's gateway refuses an sb_ key as Bearer unless it equals apikey (gateway_keys.ts).
+    const refused = refuseOpaqueBearer(req);
+    if (refused) {
+      req.body?.cancel().catch(() => {});
+      return refused;
+    }
+    return path.startsWith("/storage/v1/") ? storage.handle(req) : functions.handle(req);
+  }
   if (path.startsWith("/_local/")) return handleLocal(req, path);
   return Response.json({ message: "no route matched" }, { status: 404 });
 });

@@ -59,7 +59,11 @@ Deno.test("an invalid configuration is never shown to callers; keyless callers g
         assert.equal(status, 401, `${name} without a valid key: ${status} ${text}`);
       }
       for (const key of [SERVICE_ROLE_KEY, SECRET_KEY]) {
-        const { status, text } = await call(name, { authorization: `Bearer ${key}` });
+        // An sb_ key as apikey only (hosted's gateway refuses it as Bearer); the legacy JWT as Bearer.
+        const { status, text } = await call(
+          name,
+          key.startsWith("sb_") ? { apikey: key } : { authorization: `Bearer ${key}` },
+        );
         assert.equal(status, 500, `${name} with a valid key: ${status} ${text}`);
         const body = JSON.parse(text);
         assert.equal(body.error, "invalid_configuration");

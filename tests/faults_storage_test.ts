@@ -1,7 +1,9 @@
 /**
  * Storage faults, on the real stack: the Storage stand-in's fault injection (/_local/storage/faults,
  * local-stack/storage/faults.ts) makes a share of object reads fail while a multi-chunk import runs:
- * - answers 500 (hosted's InternalError body) or 503 instead of the bytes;
+ * - answers one of hosted's errors instead of the bytes, in hosted's shape (local-stack/storage/errors.ts):
+ *   InternalError (HTTP 500), LockTimeout / DatabaseReadOnly / S3 SlowDown (HTTP 400, 503 in the body),
+ *   DatabaseTimeout (HTTP 544), too many connections (HTTP 429);
  * - responses cut short (full Content-Length, part of the body, then the connection ends);
  * - a read that hangs mid-body past the pipeline's Storage stall timeout (30 s, storage.ts).
  * After each: the job succeeded, the table equals `psql \copy` of the file (no primary key, so a row written
@@ -44,8 +46,12 @@ Deno.test(
       const bytes = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 7919) % 251);
       await upload(name, bytes);
       const cases: [StorageFaultPlan, keyof Awaited<ReturnType<typeof storageFaultCounters>>["faults"]][] = [
-        [{ kind: "status", status: 500, every: 2, limit: 3 }, "status"],
-        [{ kind: "status", status: 503, every: 2, limit: 3 }, "status"],
+        [{ kind: "status", error: "InternalError", every: 2, limit: 3 }, "status"],
+        [{ kind: "status", error: "LockTimeout", every: 2, limit: 3 }, "status"],
+        [{ kind: "status", error: "DatabaseReadOnly", every: 2, limit: 3 }, "status"],
+        [{ kind: "status", error: "SlowDown", every: 2, limit: 3 }, "status"],
+        [{ kind: "status", error: "DatabaseTimeout", every: 2, limit: 3 }, "status"],
+        [{ kind: "status", error: "TooManyConnections", every: 2, limit: 3 }, "status"],
         [{ kind: "truncate", every: 2, limit: 3 }, "truncate"],
         [{ kind: "hang", every: 2, limit: 2 }, "hang"],
       ];
@@ -130,10 +136,18 @@ Deno.test({ name: "storage faults: 500 on every 3rd read", ...E2E }, async () =>
   assert.equal(counters.faults.status, 8, "every planned fault was served");
 });
 
-Deno.test({ name: "storage faults: 503 on every 3rd read", ...E2E }, async () => {
-  const { counters } = await importUnderFaults("s503", { kind: "status", status: 503, every: 3, limit: 8 });
-  assert.equal(counters.faults.status, 8, "every planned fault was served");
-});
+Deno.test(
+  { name: "storage faults: HTTP 400 with 503 in the body (LockTimeout) on every 3rd read", ...E2E },
+  async () => {
+    const { counters } = await importUnderFaults("s503", {
+      kind: "status",
+      error: "LockTimeout",
+      every: 3,
+      limit: 8,
+    });
+    assert.equal(counters.faults.status, 8, "every planned fault was served");
+  },
+);
 
 Deno.test({ name: "storage faults: responses cut short on every 2nd read", ...E2E }, async () => {
   const { counters } = await importUnderFaults("cut", { kind: "truncate", every: 2, limit: 8 });

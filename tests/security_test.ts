@@ -647,7 +647,7 @@ Deno.test({ name: "security: system, platform and pipeline tables are never targ
 async function rawUpload(encodedPath: string, body: string) {
   const res = await fetch(`${SUPABASE_URL}/storage/v1/object/${BUCKET}/${encodedPath}`, {
     method: "POST",
-    headers: { Authorization: `Bearer ${SECRET_KEY}`, "Content-Type": "text/csv" },
+    headers: { apikey: SECRET_KEY, "Content-Type": "text/csv" }, // an sb_ key: apikey only, as hosted requires
     body,
   });
   return { status: res.status, body: await res.json() };
@@ -777,7 +777,7 @@ Deno.test({ name: "security: file size and stored-reject limits, with clear erro
     const tooBig = `${scope.prefix}/too-big.csv`;
     const res = await fetch(`${SUPABASE_URL}/storage/v1/object/${bucket}/${encodePath(tooBig)}`, {
       method: "POST",
-      headers: { Authorization: `Bearer ${SECRET_KEY}`, "Content-Type": "text/csv" },
+      headers: { apikey: SECRET_KEY, "Content-Type": "text/csv" }, // an sb_ key: apikey only, as hosted requires
       body,
     });
     const refusal = await res.json();

@@ -1,7 +1,7 @@
 /**
  * The local Storage API stand-in: a library the gateway mounts at `/storage/v1`. It serves the routes
  * supabase-js `storage` uses (buckets, upload/update, download with Range, HEAD, info, list, remove, move,
- * copy, signed download and upload URLs) over local disk + the local Postgres, with hosted Storage's request
+ * copy, signed download and upload URLs) and resumable (TUS) uploads (tus.ts) over local disk + the local Postgres, with hosted Storage's request
  * and response shapes, error bodies and RLS semantics (see router.ts for the table).
  *
  * Invariants:
@@ -17,6 +17,7 @@ import { FileStore } from "./files.ts";
 import { StorageFaults } from "./faults.ts";
 import { createPool, type Pool } from "./db.ts";
 import { createRouter } from "./router.ts";
+import { createTus } from "./tus.ts";
 import { applyBuckets, type BucketSpec } from "./routes_buckets.ts";
 
 export type { BucketSpec } from "./routes_buckets.ts";
@@ -42,10 +43,12 @@ export interface StorageApi {
 
 export function createStorageApi(options: StorageApiOptions): StorageApi {
   const pool: Pool = createPool(options.dbUrl);
+  const files = new FileStore(options.rootDir);
   const services = {
-    files: new FileStore(options.rootDir),
+    files,
     fileSizeLimit: options.fileSizeLimitBytes ?? 50 * 1024 * 1024,
-    faults: new StorageFaults(),
+    faults: new StorageFaults(files),
+    tus: createTus(options.rootDir),
   };
   const handle = createRouter(pool, services, options.log ?? (() => {}));
   return {

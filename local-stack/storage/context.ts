@@ -11,6 +11,7 @@ import type { Db } from "./db.ts";
 import { ERRORS } from "./errors.ts";
 import type { FileStore } from "./files.ts";
 import type { StorageFaults } from "./faults.ts";
+import type { Tus } from "./tus.ts";
 
 export interface Services {
   files: FileStore;
@@ -18,6 +19,8 @@ export interface Services {
   fileSizeLimit: number;
   /** Local-only fault injection for object reads (faults.ts); inactive until a plan is set. */
   faults: StorageFaults;
+  /** Resumable (TUS) uploads at /upload/resumable (tus.ts). */
+  tus: Tus;
 }
 
 export interface Ctx {

@@ -114,6 +114,19 @@ export class FileStore {
     }
   }
 
+  /** A second name for a version file (a hard link, else a copy): it outlives the removal of the first. */
+  async link(from: { bucketId: string; version: string }, to: { bucketId: string; version: string }) {
+    await Deno.mkdir(join(this.rootDir, bucketDirName(to.bucketId)), { recursive: true });
+    const source = this.pathOf(from.bucketId, from.version);
+    const target = this.pathOf(to.bucketId, to.version);
+    try {
+      await Deno.link(source, target).catch(() => Deno.copyFile(source, target));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) throw ERRORS.storedBytesMissing();
+      throw e;
+    }
+  }
+
   /** Removes a version file; missing files and non-uuid versions are ignored. */
   async remove(bucketId: string, version: string | null | undefined): Promise<void> {
     if (!isUuid(version)) return;

@@ -13,6 +13,7 @@
  */
 import type postgres from "postgres";
 import type { Tx } from "./db.ts";
+import { ERRORS } from "./errors.ts";
 import { isUuid } from "./names.ts";
 
 export interface BucketRow {
@@ -191,8 +192,17 @@ export function listObjectNames(tx: Tx, bucketId: string, limit: number): Promis
 }
 
 /** Serialises writers of one object name for the rest of the transaction (hosted `waitObjectLock`). */
-export function lockObjectName(tx: Tx, bucketId: string, name: string): Promise<unknown> {
-  return tx`select pg_advisory_xact_lock(hashtextextended(${bucketId + "/" + name}, 0))`.execute();
+/**
+ * The object's upload lock (hosted: `waitObjectLock`, an advisory lock under a lock timeout); not acquired in
+ * time → LockTimeout (HTTP 400, 503 in the body), as hosted's `pg.ts` maps it.
+ */
+export async function lockObjectName(tx: Tx, bucketId: string, name: string): Promise<unknown> {
+  try {
+    return await tx`select pg_advisory_xact_lock(hashtextextended(${bucketId + "/" + name}, 0))`.execute();
+  } catch (e) {
+    if ((e as { code?: string }).code === "55P03") throw ERRORS.lockTimeout();
+    throw e;
+  }
 }
 
 /**

@@ -6,7 +6,7 @@
  * - `bytes=a-b`, `bytes=a-` and suffix `bytes=-n` are understood; `b` is clamped to the last byte.
  * - A syntactically invalid header, a multi-range header or `a > b` is ignored (→ the full body, 200), as
  *   RFC 9110 allows and S3 does.
- * - A range that starts at or past the end (or a zero-length suffix) is unsatisfiable (→ 416).
+ * - A range that starts at or past the end (or a zero-length suffix) is unsatisfiable (→ errors.ts `invalidRange`, as the S3 backend answers it).
  */
 export type RangeResult =
   | { kind: "full" }

@@ -4,7 +4,7 @@
  *
  * Invariants:
  * - Downloads stream from disk (files.ts) and honour a single `Range` (206 + `Content-Range: bytes a-b/total`,
- *   416 + `Content-Range: bytes *\/total` when unsatisfiable); every download says `Accept-Ranges: bytes`.
+ *   an unsatisfiable one as the S3 backend answers it, errors.ts); every download says `Accept-Ranges: bytes`.
  * - Size and byte ranges come from the stored file; Content-Type / Cache-Control / ETag / Last-Modified
  *   from the row's metadata, as hosted. `text/html` is served as `text/plain`, as hosted.
  * - HEAD and info never touch the bytes.
@@ -21,10 +21,12 @@ export interface AssetOptions {
   expires?: Date;
 }
 
-export async function renderAsset(ctx: Ctx, obj: ObjectRow, options: AssetOptions): Promise<Response> {
+export async function renderAsset(ctx: Ctx, current: ObjectRow, options: AssetOptions): Promise<Response> {
   const { files } = ctx.services;
-  if (!obj.version) throw ERRORS.storedBytesMissing();
-  const size = await files.size(obj.bucket_id, obj.version);
+  if (!current.version) throw ERRORS.storedBytesMissing();
+  // Local fault injection (faults.ts): a "stale" plan answers from an earlier version's cached copy.
+  const { row: obj, bytes } = await ctx.services.faults.served(current);
+  const size = await files.size(bytes.bucketId, bytes.version);
   const headers = baseHeaders(obj, options.expires);
   if (options.download !== null) headers.set("Content-Disposition", disposition(options.download));
   const etag = headers.get("ETag");
@@ -34,17 +36,18 @@ export async function renderAsset(ctx: Ctx, obj: ObjectRow, options: AssetOption
 
   const fault = ctx.services.faults.onRead(obj.bucket_id, obj.name); // local fault injection (faults.ts)
   const range = parseRange(ctx.req.headers.get("range"), size);
-  if (range.kind === "unsatisfiable") throw ERRORS.invalidRange(size);
+  if (range.kind === "unsatisfiable") throw ERRORS.invalidRange();
   const [start, end] = range.kind === "partial" ? [range.start, range.end] : [0, size - 1];
   headers.set("Content-Length", String(end - start + 1));
   if (range.kind === "partial") headers.set("Content-Range", `bytes ${start}-${end}/${size}`);
-  const body = await files.read(obj.bucket_id, obj.version, start, end);
+  const body = await files.read(bytes.bucketId, bytes.version, start, end);
   const response = new Response(body, { status: range.kind === "partial" ? 206 : 200, headers });
   return fault ? fault(response) : response;
 }
 
-/** HEAD: headers from the row's metadata only. */
-export function renderHead(obj: ObjectRow): Response {
+/** HEAD: headers from the row's metadata only (a "stale" fault's cached copy answers HEAD too). */
+export async function renderHead(ctx: Ctx, current: ObjectRow): Promise<Response> {
+  const { row: obj } = await ctx.services.faults.served(current);
   const headers = baseHeaders(obj);
   const length = obj.metadata?.contentLength ?? obj.metadata?.size;
   if (length !== undefined) headers.set("Content-Length", String(length));

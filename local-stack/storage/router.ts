@@ -55,7 +55,19 @@ const ROUTES: [method: string, pattern: string, auth: Auth, handler: Handler][] 
   ["PUT", "/object/:bucket/*", "required", upload("update")],
   ["DELETE", "/object/:bucket/*", "required", manage.removeOne],
   ["DELETE", "/object/:bucket", "required", manage.removeMany],
+  // Resumable uploads (tus.ts): the preflight needs no credentials, everything else a JWT as any upload.
+  ["OPTIONS", "/upload/resumable", "none", resumable],
+  ["OPTIONS", "/upload/resumable/*", "none", resumable],
+  ["POST", "/upload/resumable", "required", resumable],
+  ["POST", "/upload/resumable/*", "required", resumable],
+  ["HEAD", "/upload/resumable/*", "required", resumable],
+  ["PATCH", "/upload/resumable/*", "required", resumable],
+  ["DELETE", "/upload/resumable/*", "required", resumable],
 ];
+
+function resumable(ctx: Ctx): Promise<Response> {
+  return ctx.services.tus.handle(ctx);
+}
 
 const COMPILED = ROUTES.map(([method, pattern, auth, handler]) => ({
   method,

@@ -47,6 +47,7 @@ export async function findReadableObject(ctx: Ctx, access: Access): Promise<Obje
 export const download = (access: Access) => async (ctx: Ctx) =>
   renderAsset(ctx, await findReadableObject(ctx, access), { download: ctx.url.searchParams.get("download") });
 
-export const head = (access: Access) => async (ctx: Ctx) => renderHead(await findReadableObject(ctx, access));
+export const head = (access: Access) => async (ctx: Ctx) =>
+  renderHead(ctx, await findReadableObject(ctx, access));
 
 export const info = (access: Access) => async (ctx: Ctx) => renderInfo(await findReadableObject(ctx, access));

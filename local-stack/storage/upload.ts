@@ -75,19 +75,51 @@ export async function uploadObject(ctx: Ctx, target: UploadTarget): Promise<{ Ke
     contentLength: written.size,
     httpStatusCode: 200,
   };
+  const row = await commitVersion(ctx, {
+    bucketId,
+    name,
+    owner,
+    version,
+    metadata,
+    userMetadata: { ...file.userMetadata },
+    upsert: target.upsert,
+  });
+  return { Key: `${bucketId}/${name}`, Id: row.id };
+}
 
+/**
+ * Step 3 and 4 for bytes already stored under `version` (standard uploads and the last byte of a TUS upload):
+ * one transaction as the service role locks the name, reads the current version and upserts the row (new
+ * object → INSERT triggers, overwrite → UPDATE triggers); then the previous version's bytes are removed. Without
+ * `upsert`, an existing object refuses the row (KeyAlreadyExists). On failure the new bytes are removed.
+ */
+export async function commitVersion(
+  ctx: Pick<Ctx, "db" | "services">,
+  o: {
+    bucketId: string;
+    name: string;
+    owner: string | undefined;
+    version: string;
+    metadata: Record<string, unknown>;
+    userMetadata: Record<string, unknown>;
+    upsert: boolean;
+  },
+): Promise<{ id: string }> {
+  const { db, services: { files } } = ctx;
+  const { bucketId, name, version } = o;
   let completed;
   try {
     completed = await db.run(ADMIN, async (tx) => {
       await lockObjectName(tx, bucketId, name);
       const previous = await findObject(tx, bucketId, name, true);
+      if (previous && !o.upsert) throw ERRORS.keyAlreadyExists();
       const row = await upsertObject(tx, {
         bucketId,
         name,
-        sub: owner,
+        sub: o.owner,
         version,
-        metadata,
-        userMetadata: { ...file.userMetadata },
+        metadata: o.metadata,
+        userMetadata: o.userMetadata,
       });
       return { row, previousVersion: previous?.version };
     }, { lockTimeout: "5s" });
@@ -96,5 +128,5 @@ export async function uploadObject(ctx: Ctx, target: UploadTarget): Promise<{ Ke
     throw e;
   }
   if (completed.previousVersion !== version) await files.remove(bucketId, completed.previousVersion);
-  return { Key: `${bucketId}/${name}`, Id: completed.row.id };
+  return { id: completed.row.id };
 }

@@ -387,20 +387,30 @@ export class Scope {
 
 /** A Storage read fault plan for POST /_local/storage/faults (local-stack/storage/faults.ts documents it). */
 export interface StorageFaultPlan {
-  kind: "status" | "truncate" | "hang";
+  kind: "status" | "truncate" | "hang" | "stale";
   every?: number;
   limit?: number;
   bucket?: string;
   prefix?: string;
+  /** For "status": hosted's error by name (faults.ts lists them with their HTTP status and body code). */
+  error?:
+    | "InternalError"
+    | "LockTimeout"
+    | "DatabaseReadOnly"
+    | "SlowDown"
+    | "DatabaseTimeout"
+    | "TooManyConnections";
   status?: 500 | 503;
   bytes?: number;
   hang_ms?: number;
+  /** For "stale": how long a cached copy is served (default 60000). */
+  ttl_ms?: number;
 }
 
 export interface StorageFaultCounters {
   plan: unknown;
   reads: number;
-  faults: { status: number; truncate: number; hang: number };
+  faults: { status: number; truncate: number; hang: number; stale: number };
   hangs_abandoned: number;
 }
 

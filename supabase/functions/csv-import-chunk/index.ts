@@ -14,6 +14,7 @@ import { db } from "../_shared/platform/db.ts";
 import { runInBackground, shutdownSignal } from "../_shared/platform/edge_runtime.ts";
 import { BadRequest, requireId, serveService } from "../_shared/platform/handler.ts";
 import { StorageClient } from "../_shared/platform/storage.ts";
+import { databaseEtag } from "../_shared/platform/storage_versions.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const signal = shutdownSignal();
@@ -24,10 +25,16 @@ serveService(FUNCTION_NAMES.chunk, (body, cfg) => {
   if (typeof leaseToken !== "string" || !UUID.test(leaseToken)) {
     throw new BadRequest('"lease_token" must be a UUID');
   }
+  const sql = db(cfg.dbUrl, FUNCTION_NAMES.chunk);
   const deps = {
-    sql: db(cfg.dbUrl, FUNCTION_NAMES.chunk),
+    sql,
     config: cfg,
-    storage: new StorageClient({ supabaseUrl: cfg.supabaseUrl, key: cfg.serviceKey }),
+    // currentEtag: a read that meets a stale CDN copy of the job's version waits it out (storage.ts).
+    storage: new StorageClient({
+      supabaseUrl: cfg.supabaseUrl,
+      key: cfg.serviceKey,
+      currentEtag: databaseEtag(sql),
+    }),
     signal,
   };
   runInBackground(runInvocation(deps, { chunk_id: chunkId, lease_token: leaseToken }));

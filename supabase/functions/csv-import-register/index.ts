@@ -11,13 +11,22 @@ import { runInBackground } from "../_shared/platform/edge_runtime.ts";
 import { requireId, serveService } from "../_shared/platform/handler.ts";
 import { registerJob } from "../_shared/pipeline/register.ts";
 import { StorageClient } from "../_shared/platform/storage.ts";
+import { databaseEtag } from "../_shared/platform/storage_versions.ts";
 
 serveService(FUNCTION_NAMES.register, async (body, cfg) => {
   const jobId = requireId(body, "job_id");
+  const sql = db(cfg.dbUrl, FUNCTION_NAMES.register);
   const deps = {
-    sql: db(cfg.dbUrl, FUNCTION_NAMES.register),
+    sql,
     config: cfg,
-    storage: new StorageClient({ supabaseUrl: cfg.supabaseUrl, key: cfg.serviceKey }),
+    // A stale CDN copy of the object is waited out for up to 20 s here (the answer is awaited by pg_net), then
+    // the registration is retried later with backoff (storage.ts, register.ts).
+    storage: new StorageClient({
+      supabaseUrl: cfg.supabaseUrl,
+      key: cfg.serviceKey,
+      currentEtag: databaseEtag(sql),
+      staleWaitMs: 20_000,
+    }),
   };
   const result = await registerJob(deps, jobId);
   if (result.outcome === "planned") runInBackground(dispatch(deps, `job ${jobId} registered`));

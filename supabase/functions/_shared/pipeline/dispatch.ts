@@ -11,6 +11,7 @@
  * - Dispatch is kicked on registration and by every finishing chunk (the pipeline's speed never waits for
  *   pg_cron); reconcile's kick through pg_net is only the safety net.
  */
+import { keyHeaders } from "../platform/auth.ts";
 import type { Config } from "../platform/config.ts";
 import type { Sql } from "../platform/db.ts";
 import { log, redact } from "../platform/log.ts";
@@ -44,8 +45,7 @@ export async function invokeFunction(
     method: "POST",
     headers: {
       "Content-Type": "application/json",
-      Authorization: `Bearer ${deps.config.serviceKey}`,
-      apikey: deps.config.serviceKey,
+      ...keyHeaders(deps.config.serviceKey), // an sb_ key as apikey only (hosted refuses it as Bearer)
     },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(30_000),

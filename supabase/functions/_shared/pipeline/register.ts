@@ -21,6 +21,11 @@
  * - A problem with the file or its profile fails the job at once with one clear message
  *   (csv_import.fail_registration); a transient problem (Storage or database unavailable) leaves it registering,
  *   and csv_import.reconcile asks again with backoff.
+ * - Storage's answers are classified by the code in their body, not the HTTP status (hosted sends 400 for most
+ *   errors; platform/storage.ts): 404 in the body = the object is gone (the job fails saying so); 408, 429, 5xx
+ *   (544, 503 LockTimeout/SlowDown) = transient; any other code = permanent. A response of another version
+ *   (ObjectChangedError: an overwrite, or a stale CDN copy that outlasted the client's wait) is transient: a
+ *   superseded job is stopped by the trigger, a stale copy goes away.
  */
 import { type ColumnMapping, type HeaderFit, headerFit, mapColumns, MappingError } from "./column_mapping.ts";
 import type { Config } from "../platform/config.ts";
@@ -34,7 +39,7 @@ import { fetchTargetColumns, type TargetColumn } from "../pg_types/columns.ts";
 import { UnsupportedColumnError } from "../pg_types/convert.ts";
 import { compileRowConverter, type JobColumns } from "../load/row_converter.ts";
 import { isTransient } from "../platform/retry.ts";
-import { type StorageClient, StorageError } from "../platform/storage.ts";
+import { isTransientStatus, type StorageClient, StorageError } from "../platform/storage.ts";
 
 export interface RegisterDeps {
   sql: Sql;
@@ -104,8 +109,9 @@ export async function registerJob(deps: RegisterDeps, jobId: number): Promise<Re
     });
     return { outcome: "planned", jobId, chunks: result.chunk_count };
   } catch (error) {
+    // StorageError is a permanent refusal by its body's code (storage.ts throws TransientError for the rest).
     const transient = !(error instanceof RegistrationProblem || error instanceof CsvError ||
-      error instanceof MappingError || (error instanceof StorageError && error.status < 500)) ||
+      error instanceof MappingError || (error instanceof StorageError && !isTransientStatus(error.status))) ||
       isTransient(error);
     const message = redact(
       error instanceof StorageError && error.status === 404

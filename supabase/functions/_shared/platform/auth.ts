@@ -9,6 +9,17 @@
  */
 import type { CallerKeys } from "./config.ts";
 
+/**
+ * The headers that present `key` to Supabase's API gateway: an opaque `sb_publishable_`/`sb_secret_` key only as
+ * `apikey` ("You cannot send a publishable or secret key in the `Authorization: Bearer ...` header, except if the
+ * value exactly equals the `apikey` header", supabase/supabase:apps/docs/content/guides/api/api-keys.mdx; the
+ * migration guide says to send them on `apikey` only), a legacy JWT key as both `Authorization: Bearer` and
+ * `apikey`, as supabase-js does.
+ */
+export function keyHeaders(key: string): Record<string, string> {
+  return key.startsWith("sb_") ? { apikey: key } : { Authorization: `Bearer ${key}`, apikey: key };
+}
+
 function timingSafeEqual(a: string, b: string): boolean {
   const x = new TextEncoder().encode(a);
   const y = new TextEncoder().encode(b);

@@ -140,8 +140,12 @@ export const MAX_CHUNKS_CEILING = 100_000;
 export interface Config {
   supabaseUrl: string;
   dbUrl: string;
-  /** Keys accepted from callers and used to call other functions and Storage (service role or sb_secret_). */
+  /**
+   * The key the functions call Storage and each other with: the first of SUPABASE_SECRET_KEYS (sb_secret_), else
+   * the legacy SUPABASE_SERVICE_ROLE_KEY JWT. Sent as auth.ts `keyHeaders` says (an sb_ key as apikey only).
+   */
   serviceKey: string;
+  /** Keys accepted from callers: every secret key, then the legacy service role key. */
   acceptedServiceKeys: readonly string[];
   internalSecret: string | null;
   bucket: string;
@@ -280,7 +284,9 @@ export function callerKeys(env: Env, problems: string[] = []): CallerKeys {
   const secretKeys = parseKeyDictionary(env.SUPABASE_SECRET_KEYS, "SUPABASE_SECRET_KEYS", problems);
   const legacyServiceKey = text("SUPABASE_SERVICE_ROLE_KEY") ?? text("SUPABASE_SERVICE_KEY");
   return {
-    acceptedServiceKeys: Object.freeze([legacyServiceKey, ...secretKeys].filter((k): k is string => !!k)),
+    // Secret keys first: the first accepted key is the one the functions call with (Config.serviceKey), and
+    // legacy JWT keys are being retired (https://supabase.com/docs/guides/getting-started/migrating-to-new-api-keys).
+    acceptedServiceKeys: Object.freeze([...secretKeys, legacyServiceKey].filter((k): k is string => !!k)),
     internalSecret: text("PIPELINE_INTERNAL_SECRET"),
   };
 }

@@ -20,7 +20,7 @@ Deno.test("defaults apply, the URL loses its trailing slash, the config is froze
   assert.ok(Object.isFrozen(config));
 });
 
-Deno.test("the old worker's names keep their meaning; new secret keys are accepted too", () => {
+Deno.test("the old worker's names keep their meaning; new secret keys are accepted and preferred", () => {
   const config = loadConfig({
     SUPABASE_URL: "https://ref.supabase.co",
     SUPABASE_DB_URL: "postgres://u:p@h:6543/postgres",
@@ -31,8 +31,8 @@ Deno.test("the old worker's names keep their meaning; new secret keys are accept
     WORKER_CONCURRENT_BATCHES: "8",
     CHUNK_SIZE: "4MiB",
   });
-  assert.deepEqual(config.acceptedServiceKeys, ["legacy-alias", "sb_secret_abc"]);
-  assert.equal(config.serviceKey, "legacy-alias");
+  assert.deepEqual(config.acceptedServiceKeys, ["sb_secret_abc", "legacy-alias"]);
+  assert.equal(config.serviceKey, "sb_secret_abc", "a secret key is preferred over the legacy JWT");
   assert.equal(config.bucket, "imports");
   assert.equal(config.batchSize, 2000);
   assert.equal(config.fanOutWidth, 8);

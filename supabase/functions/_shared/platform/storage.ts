@@ -6,18 +6,30 @@
  * - Byte ranges are half-open [start, end) everywhere in the pipeline; this file is the only place that turns
  *   them into HTTP's inclusive `Range: bytes=start-(end-1)`.
  * - `readRange` yields exactly the requested bytes, in order, or throws: a response cut short, a reset
- *   connection, a 5xx/429 or a stalled read is resumed from the next undelivered byte (new Range request) with
- *   exponential backoff, up to `attempts` requests; a 206 whose Content-Range does not start where asked is an
- *   error, never silently accepted.
+ *   connection, a transient error or a stalled read is resumed from the next undelivered byte (new Range
+ *   request) with exponential backoff, up to `attempts` requests; a 206 whose Content-Range does not start where
+ *   asked is an error, never silently accepted.
+ * - Errors are classified by the code hosted Storage puts in the body, not by the HTTP status: hosted answers
+ *   HTTP 400 for every error but 500 (and 544, 429), with the real code as the body's `statusCode`
+ *   (supabase/storage `src/http/error-handler.ts:46-52`, `src/internal/errors/storage-error.ts:23`). 404 is
+ *   "the object is gone"; 408, 429, 5xx (544 DatabaseTimeout, 503 LockTimeout/DatabaseReadOnly/SlowDown
+ *   included) are transient; every other code is permanent (StorageError, its `status` the body's code). A HEAD
+ *   answer has no body: a HEAD refused with 400 is asked again as an info request to learn the code.
  * - It is pull-based: the next piece is fetched only when the consumer asks for it (backpressure), so memory
  *   stays bounded by one network read, whatever the file size.
  * - Version-bound reads: given the ETag of the version a job loads, a response with another ETag (the object was
- *   overwritten, or a CDN served a stale copy) is never read: ObjectChangedError, which the caller resolves by
- *   asking the database whether the job's version is still the object's.
+ *   overwritten, or a CDN served a stale copy) is never read. When the client can ask the database for the
+ *   object's current ETag (`currentEtag`) and it is still the expected one, the response was a stale cached
+ *   copy (the Smart CDN may serve one for up to 60 s after an overwrite,
+ *   https://supabase.com/docs/guides/storage/cdn/smart-cdn): the read waits and asks again, without spending an
+ *   attempt, for up to `staleWaitMs`. Otherwise (or once that time is spent) ObjectChangedError, which the
+ *   caller resolves by asking the database whether the job's version is still the object's. An unsatisfiable
+ *   range with an expected ETag is treated the same way (a shorter cached version answers so).
  * - Where the bytes land is the caller's choice ({@link ReadTarget}): a fresh array per network read (the
  *   default), or — read with a BYOB reader, no allocation per read — one scratch buffer that every piece
  *   overwrites, or the caller's own buffer, filled in order.
  */
+import { keyHeaders } from "./auth.ts";
 import { backoffMs, TransientError } from "./retry.ts";
 
 export interface StorageClientOptions {
@@ -29,13 +41,65 @@ export interface StorageClientOptions {
   stallTimeoutMs?: number;
   fetch?: typeof fetch;
   onRetry?: (info: { attempt: number; offset: number; error: string; delayMs: number }) => void;
+  /**
+   * The object's current ETag as the database records it (storage.objects.metadata.eTag), or null: lets a read
+   * that meets another version's ETag tell a stale cached copy (the expected version is still current) from an
+   * overwrite. Without it every other ETag is ObjectChangedError at once.
+   */
+  currentEtag?: (bucket: string, name: string) => Promise<string | null>;
+  /** How long a read waits out stale copies (default 75 s: the Smart CDN's 60 s, and some). */
+  staleWaitMs?: number;
 }
 
+/** A permanent Storage refusal. `status` is the code hosted puts in the body's `statusCode` (404: gone). */
 export class StorageError extends Error {
-  constructor(message: string, readonly status: number) {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string | null = null,
+    readonly httpStatus: number = status,
+  ) {
     super(message);
     this.name = "StorageError";
   }
+}
+
+/** An error answer of hosted Storage: `{statusCode: "<code>", code, error, message}` (error-handler.ts). */
+export interface StorageErrorAnswer {
+  /** The code that classifies the error: the body's `statusCode` when it has one, else the HTTP status. */
+  status: number;
+  /** The body's `code` (NoSuchKey, LockTimeout, …), when it has one. */
+  code: string | null;
+  httpStatus: number;
+}
+
+/** Reads an error answer's classifying code from its body (hosted sends HTTP 400 with the code inside). */
+export function errorAnswer(httpStatus: number, bodyText: string): StorageErrorAnswer {
+  let status = httpStatus;
+  let code: string | null = null;
+  try {
+    const body = JSON.parse(bodyText);
+    if (body && typeof body === "object") {
+      const inBody = Number(body.statusCode);
+      if (Number.isInteger(inBody) && inBody >= 100 && inBody <= 599) status = inBody;
+      if (typeof body.code === "string") code = body.code;
+    }
+  } catch {
+    // not JSON (a proxy's page): the HTTP status is all there is
+  }
+  return { status, code, httpStatus };
+}
+
+/** 408, 429 and 5xx (544 DatabaseTimeout, 503 LockTimeout/DatabaseReadOnly/SlowDown) are worth retrying. */
+export function isTransientStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+/** The error to throw for an error answer: TransientError, or StorageError (permanent) with the body's code. */
+export function storageFailure(message: string, answer: StorageErrorAnswer): Error {
+  return isTransientStatus(answer.status)
+    ? new TransientError(message)
+    : new StorageError(message, answer.status, answer.code, answer.httpStatus);
 }
 
 /** A response for another version of the object than the one asked for (its ETag differs). */
@@ -77,10 +141,6 @@ export type ReadTarget = "fresh" | "reuse" | Uint8Array;
 /** The scratch buffer of a BYOB read: big enough that a read takes what the connection holds. */
 const SCRATCH_BYTES = 256 * 1024;
 
-function isTransientStatus(status: number): boolean {
-  return status === 408 || status === 429 || status >= 500;
-}
-
 /** A BYOB reader of a response body, or its default reader when the body is not a byte stream. */
 function byobReader(
   body: ReadableStream<Uint8Array>,
@@ -99,6 +159,8 @@ export class StorageClient {
   readonly #stallMs: number;
   readonly #fetch: typeof fetch;
   readonly #onRetry: StorageClientOptions["onRetry"];
+  readonly #currentEtag: StorageClientOptions["currentEtag"];
+  readonly #staleWaitMs: number;
 
   constructor(options: StorageClientOptions) {
     this.#url = `${options.supabaseUrl.replace(/\/+$/, "")}/storage/v1`;
@@ -107,10 +169,21 @@ export class StorageClient {
     this.#stallMs = options.stallTimeoutMs ?? 30_000;
     this.#fetch = options.fetch ?? fetch;
     this.#onRetry = options.onRetry;
+    this.#currentEtag = options.currentEtag;
+    this.#staleWaitMs = options.staleWaitMs ?? 75_000;
+  }
+
+  /**
+   * Whether a response of another version than `expected` was a stale cached copy: the database still records
+   * `expected` as the object's ETag and the read has waited less than staleWaitMs since the first such copy.
+   */
+  async #isStaleCopy(bucket: string, name: string, expected: string, since: number): Promise<boolean> {
+    if (!this.#currentEtag || performance.now() - since >= this.#staleWaitMs) return false;
+    return normalizeEtag(await this.#currentEtag(bucket, name)) === expected;
   }
 
   #headers(extra: Record<string, string> = {}): Record<string, string> {
-    return { Authorization: `Bearer ${this.#key}`, apikey: this.#key, ...extra };
+    return { ...keyHeaders(this.#key), ...extra };
   }
 
   /**
@@ -148,6 +221,18 @@ export class StorageClient {
       return result as ReadableStreamReadResult<Uint8Array>;
     };
 
+    /** When the first stale cached copy was met (performance.now()), or null. */
+    let staleSince: number | null = null;
+    /** Waits out a stale copy (true) or says the object changed (false). */
+    const waitIfStale = async (received: string | null): Promise<boolean> => {
+      if (expectedEtag === null) return false;
+      staleSince ??= performance.now();
+      if (!(await this.#isStaleCopy(bucket, name, expectedEtag, staleSince))) return false;
+      attempt--; // a stale copy spends no attempt: it goes away by itself
+      await this.#pause(`a stale copy (ETag ${received ?? "none"}) of ${bucket}/${name}`, offset, 5);
+      return true;
+    };
+
     const open = async () => {
       for (;;) {
         attempt++;
@@ -163,6 +248,11 @@ export class StorageClient {
           );
           if (response.status === 416) {
             await response.body?.cancel();
+            // With a known version, a range it holds cannot be unsatisfiable: a shorter (stale or newer) copy.
+            if (expectedEtag !== null && (end === undefined || offset < end)) {
+              if (await waitIfStale(null)) continue;
+              throw new ObjectChangedError(expectedEtag, null);
+            }
             reader = null;
             return; // nothing at or after offset: the range is empty
           }
@@ -172,13 +262,15 @@ export class StorageClient {
               `Storage answered ${response.status} for ${bucket}/${name} bytes ${offset}-${rangeEnd}: ${
                 body.slice(0, 200)
               }`;
-            if (isTransientStatus(response.status)) throw new TransientError(message);
-            throw new StorageError(message, response.status);
+            throw storageFailure(message, errorAnswer(response.status, body));
           }
-          if (expectedEtag !== null && normalizeEtag(response.headers.get("etag")) !== expectedEtag) {
+          const received = response.headers.get("etag");
+          if (expectedEtag !== null && normalizeEtag(received) !== expectedEtag) {
             await response.body?.cancel();
-            throw new ObjectChangedError(expectedEtag, response.headers.get("etag"));
+            if (await waitIfStale(received)) continue;
+            throw new ObjectChangedError(expectedEtag, received);
           }
+          staleSince = null;
           const contentRange = response.headers.get("content-range");
           const deliveredFrom = response.status === 206
             ? Number(/bytes (\d+)-/.exec(contentRange ?? "")?.[1])
@@ -271,20 +363,36 @@ export class StorageClient {
     return out.subarray(0, at);
   }
 
-  /** The object's current ETag (a HEAD request); null when Storage sends none. Throws StorageError for 4xx. */
+  /**
+   * The object's current ETag (a HEAD request); null when Storage sends none. Throws StorageError for permanent
+   * refusals (404: gone), TransientError for transient ones. A HEAD answer has no body, so a refused HEAD is asked
+   * again as an info request (`GET /object/info/authenticated/…`), whose body carries the code.
+   */
   async objectEtag(bucket: string, name: string): Promise<string | null> {
-    const response = await this.#fetch(`${this.#url}/object/authenticated/${objectPath(bucket, name)}`, {
+    const path = objectPath(bucket, name);
+    const response = await this.#fetch(`${this.#url}/object/authenticated/${path}`, {
       method: "HEAD",
       headers: this.#headers(),
     });
     await response.body?.cancel();
-    if (!response.ok) {
-      const message = `Storage answered ${response.status} to HEAD ${bucket}/${name}`;
-      throw isTransientStatus(response.status)
-        ? new TransientError(message)
-        : new StorageError(message, response.status);
+    if (response.ok) return response.headers.get("etag");
+    let answer = errorAnswer(response.status, "");
+    if (!isTransientStatus(response.status)) {
+      const info = await this.#fetch(`${this.#url}/object/info/authenticated/${path}`, {
+        headers: this.#headers(),
+      });
+      const text = await info.text().catch(() => "");
+      if (info.ok) {
+        return info.headers.get("etag") ?? (JSON.parse(text) as { etag?: string | null }).etag ?? null;
+      }
+      answer = errorAnswer(info.status, text);
     }
-    return response.headers.get("etag");
+    return Promise.reject(
+      storageFailure(
+        `Storage answered ${response.status} (code ${answer.status}) to HEAD ${bucket}/${name}`,
+        answer,
+      ),
+    );
   }
 
   /** Uploads (or overwrites) an object from a string or stream. */
@@ -297,9 +405,7 @@ export class StorageClient {
     if (!response.ok) {
       const text = await response.text().catch(() => "");
       const message = `Upload of ${bucket}/${name} failed with ${response.status}: ${text.slice(0, 200)}`;
-      throw isTransientStatus(response.status)
-        ? new TransientError(message)
-        : new StorageError(message, response.status);
+      throw storageFailure(message, errorAnswer(response.status, text));
     }
     await response.body?.cancel();
   }
@@ -320,6 +426,7 @@ export class StorageClient {
   }
 
   async #pause(error: unknown, offset: number, attempt: number): Promise<void> {
+    // (a stale copy passes attempt 3: ~0.8–1.6 s between looks, backoffMs' jitter included)
     const delayMs = backoffMs(attempt, 200, 5000);
     this.#onRetry?.({ attempt, offset, error: String(error), delayMs });
     await new Promise((resolve) => setTimeout(resolve, delayMs));

@@ -199,3 +199,203 @@ Deno.test("a version-bound read yields bytes only from responses with the job's 
     assert.deepEqual(out, [...object]);
   });
 });
+
+/**
+ * Error answers recorded in hosted Storage's shape (supabase/storage src/http/error-handler.ts,
+ * src/internal/errors/codes.ts): HTTP 400 for all but 500/544/429, the real code in the body's statusCode.
+ */
+const HOSTED = {
+  noSuchKey: [400, { statusCode: "404", code: "NoSuchKey", error: "not_found", message: "Object not found" }],
+  accessDenied: [400, {
+    statusCode: "403",
+    code: "AccessDenied",
+    error: "Unauthorized",
+    message: "invalid signature",
+  }],
+  lockTimeout: [400, {
+    statusCode: "503",
+    code: "LockTimeout",
+    error: "acquiring_lock_timeout",
+    message: "acquiring lock timeout",
+  }],
+  readOnly: [400, {
+    statusCode: "503",
+    code: "DatabaseReadOnly",
+    error: "DatabaseReadOnly",
+    message: "The database is currently in read-only mode. Please try again later.",
+  }],
+  s3SlowDown: [400, {
+    statusCode: "503",
+    code: "S3Error",
+    error: "Please reduce your request rate.",
+    message: "SlowDown",
+  }],
+  databaseTimeout: [544, {
+    statusCode: "544",
+    code: "DatabaseTimeout",
+    error: "DatabaseTimeout",
+    message: "The connection to the database timed out",
+  }],
+  tooManyConnections: [429, {
+    statusCode: "429",
+    code: "SlowDown",
+    error: "too_many_connections",
+    message: "Too many connections issued to the database",
+  }],
+  internal: [500, {
+    statusCode: "500",
+    code: "InternalError",
+    error: "Internal",
+    message: "Internal Server Error",
+  }],
+} as const;
+
+/** A fake Storage answering `errors` (one per request, in order), then the object's bytes; counts requests. */
+function answering(errors: (keyof typeof HOSTED)[], headersSeen: Headers[] = [], key = "k") {
+  let n = 0;
+  const fetchFn = (_url: string | URL | Request, init?: RequestInit) => {
+    const headers = new Headers(init?.headers);
+    headersSeen.push(headers);
+    const error = errors[n++];
+    if (error) {
+      const [status, body] = HOSTED[error];
+      return Promise.resolve(Response.json(body, { status }));
+    }
+    if (init?.method === "HEAD") return Promise.resolve(new Response(null, { headers: { ETag: '"v1"' } }));
+    const [, from, to] = /bytes=(\d+)-(\d*)/.exec(headers.get("range")!)!;
+    const start = Number(from);
+    const end = to === "" ? object.length : Number(to) + 1;
+    return Promise.resolve(
+      new Response(byteStream(object.slice(start, end)), {
+        status: 206,
+        headers: { "Content-Range": `bytes ${start}-${end - 1}/${object.length}`, ETag: '"v1"' },
+      }),
+    );
+  };
+  const client = new StorageClient({
+    supabaseUrl: "http://storage.test",
+    key,
+    fetch: fetchFn as typeof fetch,
+  });
+  return { client, requests: () => n };
+}
+
+Deno.test("errors are classified by the body's statusCode, as hosted sends them (HTTP 400 + code)", async (t) => {
+  for (const error of ["noSuchKey", "accessDenied"] as const) {
+    await t.step(`${error}: permanent, StorageError with the body's code, not retried`, async () => {
+      const fake = answering([error]);
+      await assert.rejects(
+        read(fake.client, 0, 10),
+        (e: Error) =>
+          e instanceof StorageError && e.status === Number(HOSTED[error][1].statusCode) &&
+          e.code === HOSTED[error][1].code && e.httpStatus === 400,
+      );
+      assert.equal(fake.requests(), 1);
+    });
+  }
+  for (
+    const error of [
+      "lockTimeout",
+      "readOnly",
+      "s3SlowDown",
+      "databaseTimeout",
+      "tooManyConnections",
+      "internal",
+    ] as const
+  ) {
+    await t.step(
+      `${error} (HTTP ${HOSTED[error][0]}, code ${HOSTED[error][1].statusCode}): transient, retried`,
+      async () => {
+        const fake = answering([error, error]);
+        assert.deepEqual(await read(fake.client, 10, 2000), object.slice(10, 2000));
+        assert.equal(fake.requests(), 3);
+      },
+    );
+  }
+  await t.step(
+    "objectEtag: a refused HEAD (no body) is asked again as info; 404 in that body is StorageError 404",
+    async () => {
+      const fake = answering(["noSuchKey", "noSuchKey"]);
+      await assert.rejects(
+        fake.client.objectEtag("b", "gone.csv"),
+        (e: Error) => e instanceof StorageError && e.status === 404 && e.code === "NoSuchKey",
+      );
+      assert.equal(fake.requests(), 2);
+      const busy = answering(["lockTimeout", "lockTimeout"]);
+      await assert.rejects(busy.client.objectEtag("b", "x.csv"), (e: Error) => e.name === "TransientError");
+    },
+  );
+});
+
+Deno.test("an sb_ key is sent as apikey only; a legacy JWT as Bearer and apikey (api-keys.mdx)", async () => {
+  const seen: Headers[] = [];
+  await read(answering([], seen, "sb_secret_abc").client, 0, 10);
+  await read(answering([], seen, "eyJhbGciOiJIUzI1NiJ9.e30.x").client, 0, 10);
+  assert.equal(seen[0].get("authorization"), null);
+  assert.equal(seen[0].get("apikey"), "sb_secret_abc");
+  assert.equal(seen[1].get("authorization"), "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x");
+  assert.equal(seen[1].get("apikey"), "eyJhbGciOiJIUzI1NiJ9.e30.x");
+});
+
+Deno.test("a stale cached copy of the job's version is waited out, spending no attempt", async (t) => {
+  /** Storage whose first `stale` responses carry the previous version's ETag (a CDN copy), then '"v1"'. */
+  const staleThen = (stale: number, currentEtag: string | null, staleWaitMs = 60_000) => {
+    let n = 0;
+    const asked: string[] = [];
+    const fetchFn = (_url: string | URL | Request, init?: RequestInit) => {
+      const etag = n++ < stale ? '"v0"' : '"v1"';
+      const [, from, to] = /bytes=(\d+)-(\d*)/.exec(new Headers(init?.headers).get("range")!)!;
+      const end = Number(to) + 1;
+      return Promise.resolve(
+        new Response(byteStream(object.slice(Number(from), end)), {
+          status: 206,
+          headers: { "Content-Range": `bytes ${from}-${to}/${object.length}`, ETag: etag },
+        }),
+      );
+    };
+    const client = new StorageClient({
+      supabaseUrl: "http://storage.test",
+      key: "k",
+      attempts: 2,
+      staleWaitMs,
+      fetch: fetchFn as typeof fetch,
+      currentEtag: (b, o) => {
+        asked.push(`${b}/${o}`);
+        return Promise.resolve(currentEtag);
+      },
+    });
+    return { client, requests: () => n, asked };
+  };
+  const collect = async (client: StorageClient) => {
+    const out: number[] = [];
+    for await (const piece of client.readRange("b", "o", 0, 3000, "fresh", { etag: '"v1"' })) {
+      out.push(...piece);
+    }
+    return out;
+  };
+  await t.step(
+    "the database still records the job's ETag: stale copies are waited out, then every byte",
+    async () => {
+      const fake = staleThen(3, '"v1"');
+      assert.deepEqual(await collect(fake.client), [...object.slice(0, 3000)]);
+      assert.equal(
+        fake.requests(),
+        4,
+        "three stale answers with a budget of two attempts: none of them spent one",
+      );
+      assert.deepEqual(fake.asked, ["b/o", "b/o", "b/o"]);
+    },
+  );
+  await t.step(
+    "the database records another ETag (an overwrite): ObjectChangedError at once, no byte",
+    async () => {
+      const fake = staleThen(3, '"v2"');
+      await assert.rejects(collect(fake.client), (e: Error) => e.name === "ObjectChangedError");
+      assert.equal(fake.requests(), 1);
+    },
+  );
+  await t.step("past staleWaitMs the wait ends: ObjectChangedError", async () => {
+    const fake = staleThen(100, '"v1"', 1);
+    await assert.rejects(collect(fake.client), (e: Error) => e.name === "ObjectChangedError");
+  });
+});
