@@ -442,59 +442,83 @@ revoke all on function extensions.grant_pg_cron_access(), extensions.grant_pg_ne
 -- Hosted lets postgres create, alter and drop policies on some platform tables it does not own
 -- (supautils.policy_grants in supabase/postgres ansible/files/postgresql_config/supautils.conf.j2: auth.users,
 -- storage.buckets, storage.objects, …; supabase/postgres#993, #1822). Without supautils: for the length of one
--- CREATE/ALTER/DROP POLICY statement of a session logged in as postgres, postgres is made a member of the owners
--- of those tables (granted at ddl_command_start, revoked at ddl_command_end; both inside the statement's
--- transaction, so a failed statement rolls the grant back too), and at the end the statement is refused unless
--- its table is one policy_grants lists — the same outcome as on hosted, stricter for every other table.
-create or replace function extensions.local_policy_grants_start() returns event_trigger
+-- CREATE/ALTER/DROP POLICY statement run as postgres, postgres is made a member of the owners of those tables
+-- (granted at ddl_command_start, revoked at ddl_command_end; both inside the statement's transaction, so a failed
+-- statement rolls the grant back too), and at the end the statement is refused unless its table is one
+-- policy_grants lists or one postgres may manage anyway — the same outcome as on hosted. The event trigger
+-- functions run as the caller (not SECURITY DEFINER), so a CREATE POLICY inside an extension's script, which runs as
+-- the bootstrap superuser, is left alone; only the membership switch is SECURITY DEFINER (callable by postgres: a
+-- test that called it directly would escape the emulation).
+create or replace function extensions.local_policy_grants_switch(p_on boolean) returns void
 language plpgsql security definer
 set search_path = ''
 as $$
 begin
-  if session_user = 'postgres' then
+  if p_on then
     grant supabase_storage_admin, supabase_auth_admin to postgres;
+  else
+    revoke supabase_storage_admin, supabase_auth_admin from postgres;
+  end if;
+  perform pg_catalog.set_config('local_stack.policy_grants', case when p_on then 'on' else 'off' end, true);
+end
+$$;
+revoke all on function extensions.local_policy_grants_switch(boolean) from public;
+grant execute on function extensions.local_policy_grants_switch(boolean) to postgres;
+
+create or replace function extensions.local_policy_grants_listed(p_table text) returns boolean
+language sql immutable
+set search_path = ''
+as $$ select p_table in ('auth.users', 'storage.buckets', 'storage.migrations', 'storage.objects') $$;
+
+create or replace function extensions.local_policy_grants_start() returns event_trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if current_user = 'postgres' then
+    perform extensions.local_policy_grants_switch(true);
   end if;
 end
 $$;
 create or replace function extensions.local_policy_grants_end() returns event_trigger
-language plpgsql security definer
+language plpgsql
 set search_path = ''
 as $$
 declare v_table regclass;
 begin
-  if session_user <> 'postgres' then
+  if pg_catalog.current_setting('local_stack.policy_grants', true) is distinct from 'on' then
     return;
   end if;
-  revoke supabase_storage_admin, supabase_auth_admin from postgres;
+  perform extensions.local_policy_grants_switch(false);
   for v_table in
     select p.polrelid::regclass from pg_catalog.pg_event_trigger_ddl_commands() c
     join pg_catalog.pg_policy p on p.oid = c.objid where c.classid = 'pg_catalog.pg_policy'::regclass loop
-    if v_table::text not in ('auth.users', 'storage.buckets', 'storage.migrations', 'storage.objects')
-       and not pg_catalog.pg_has_role('postgres', (select relowner from pg_catalog.pg_class where oid = v_table), 'usage') then
+    if not extensions.local_policy_grants_listed(v_table::text)
+       and not pg_catalog.pg_has_role((select relowner from pg_catalog.pg_class where oid = v_table), 'usage') then
       raise exception 'must be owner of table %', v_table using errcode = '42501';
     end if;
   end loop;
 end
 $$;
 create or replace function extensions.local_policy_grants_drop() returns event_trigger
-language plpgsql security definer
+language plpgsql
 set search_path = ''
 as $$
-declare v_identity text;
+declare v_table text;
 begin
-  if session_user <> 'postgres' then
+  if pg_catalog.current_setting('local_stack.policy_grants', true) is distinct from 'on' then
     return;
   end if;
-  for v_identity in select o.object_identity from pg_catalog.pg_event_trigger_dropped_objects() o
-                    where o.object_type = 'policy' and o.original loop
-    if pg_catalog.split_part(v_identity, ' on ', 2)
-       not in ('auth.users', 'storage.buckets', 'storage.migrations', 'storage.objects') then
-      -- Not one of policy_grants' tables: allowed only if postgres owns it without the temporary membership.
-      if not exists (select 1 from pg_catalog.pg_class c
-                     where c.oid = pg_catalog.to_regclass(pg_catalog.split_part(v_identity, ' on ', 2))
-                       and pg_catalog.pg_has_role('postgres', c.relowner, 'usage')) then
-        raise exception 'must be owner of relation %', pg_catalog.split_part(v_identity, ' on ', 2) using errcode = '42501';
-      end if;
+  for v_table in select pg_catalog.split_part(o.object_identity, ' on ', 2)
+                 from pg_catalog.pg_event_trigger_dropped_objects() o where o.object_type = 'policy' and o.original loop
+    -- Not one of policy_grants' tables: allowed only if postgres manages it without the temporary membership
+    -- (still in force here: sql_drop comes before ddl_command_end).
+    if not extensions.local_policy_grants_listed(v_table)
+       and not exists (select 1 from pg_catalog.pg_class c
+                       where c.oid = pg_catalog.to_regclass(v_table)
+                         and c.relowner not in ('supabase_storage_admin'::regrole, 'supabase_auth_admin'::regrole)
+                         and pg_catalog.pg_has_role('postgres', c.relowner, 'usage')) then
+      raise exception 'must be owner of relation %', v_table using errcode = '42501';
     end if;
   end loop;
 end
@@ -508,5 +532,3 @@ create event trigger local_policy_grants_end on ddl_command_end
 drop event trigger if exists local_policy_grants_drop;
 create event trigger local_policy_grants_drop on sql_drop
   when tag in ('DROP POLICY') execute function extensions.local_policy_grants_drop();
-revoke all on function extensions.local_policy_grants_start(), extensions.local_policy_grants_end(),
-  extensions.local_policy_grants_drop() from public;
