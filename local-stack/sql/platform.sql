@@ -532,3 +532,8 @@ create event trigger local_policy_grants_end on ddl_command_end
 drop event trigger if exists local_policy_grants_drop;
 create event trigger local_policy_grants_drop on sql_drop
   when tag in ('DROP POLICY') execute function extensions.local_policy_grants_drop();
+
+-- supautils.privileged_role_allowed_configs, locally: settings postgres may change although they are
+-- superuser-only in PostgreSQL (supautils.conf.j2; the core ones of its list). PostgreSQL 15's GRANT SET ON
+-- PARAMETER gives exactly that.
+grant set on parameter session_replication_role, log_lock_waits, log_min_messages, track_io_timing to postgres;

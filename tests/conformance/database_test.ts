@@ -359,3 +359,34 @@ Deno.test(
     });
   },
 );
+
+Deno.test(
+  "supabase/postgres:ansible/files/postgresql_config/supautils.conf.j2 (privileged_role_allowed_configs, policy_grants) — postgres sets session_replication_role and manages policies on storage.objects, not on tables it does not own",
+  E2E,
+  async () => {
+    const sql = connectAs("postgres");
+    try {
+      await sql.begin(async (tx) => {
+        await tx`set local session_replication_role = replica`;
+        // (Event triggers, which imitate policy_grants locally, do not fire in replica mode.)
+        await tx`set local session_replication_role = origin`;
+        await tx`create policy conformance_policy on storage.objects for select to authenticated using (false)`;
+        await tx`drop policy conformance_policy on storage.objects`;
+        const [{ member }] =
+          await tx`select pg_has_role('postgres', 'supabase_storage_admin', 'member') as member`;
+        assert.equal(member, false, "no lasting membership of the table's owner");
+        await tx`savepoint other`;
+        await assert.rejects(
+          tx`create policy conformance_policy on cron.job_run_details using (false)`,
+          /must be owner/,
+        );
+        await tx`rollback to savepoint other`;
+        throw new Rollback();
+      }).catch((e) => {
+        if (!(e instanceof Rollback)) throw e;
+      });
+    } finally {
+      await sql.end();
+    }
+  },
+);
