@@ -196,7 +196,10 @@ _pg_reinit_if_pre_roles() {
 # own SHAREDIR, whichever PostgreSQL version or package it comes from). PG_EXTENSION_DIR overrides it.
 pg_extension_dir() {
   if [ -n "${PG_EXTENSION_DIR:-}" ]; then printf '%s\n' "$PG_EXTENSION_DIR"; return; fi
-  printf '%s/extension\n' "$(psql_admin -tAc "select setting from pg_catalog.pg_config where name = 'SHAREDIR'")"
+  local share
+  share="$(psql_admin -tAc "select setting from pg_catalog.pg_config where name = 'SHAREDIR'")" \
+    || die "cannot ask the server on 127.0.0.1:$DB_PORT for its SHAREDIR as supabase_admin"
+  printf '%s/extension\n' "$share"
 }
 
 # supautils' privileged extensions, locally. On hosted and in the Supabase image, supautils lets `postgres` create
