@@ -44,6 +44,18 @@ const intEnv = (name: string, fallback: number) => {
 const port = intEnv("API_PORT", 54321);
 const apiUrl = `http://127.0.0.1:${port}`;
 const dbUrl = env("SUPABASE_DB_URL", "postgresql://postgres:postgres@127.0.0.1:54322/postgres");
+/** The same database as another role (the platform's services do not connect as postgres). */
+const dbUrlAs = (user: string) => {
+  const url = new URL(dbUrl);
+  url.username = user;
+  return url.toString();
+};
+// Storage connects as supabase_storage_admin, the owner of storage.objects, as the real Storage API does
+// (supabase/postgres init-scripts/00000000000002-storage-schema.sql), so triggers on its tables fire as on hosted.
+const storageDbUrl = env("STORAGE_DB_URL", dbUrlAs("supabase_storage_admin"));
+// pg_net's worker connects as pg_net.username, by default (NULL) the bootstrap superuser
+// (supabase/pg_net src/worker.c: BackgroundWorkerInitializeConnection), supabase_admin in the Supabase image.
+const pgNetDbUrl = env("PG_NET_DB_URL", dbUrlAs("supabase_admin"));
 const stateDir = env("LOCAL_STATE_DIR", join(repoRoot, ".local"));
 const configToml = join(repoRoot, "supabase", "config.toml");
 
@@ -53,7 +65,7 @@ function log(event: Record<string, unknown>) {
 
 const storageConfig = await readStorageConfig(configToml);
 const storage = createStorageApi({
-  dbUrl,
+  dbUrl: storageDbUrl,
   rootDir: join(stateDir, "storage"),
   fileSizeLimitBytes: storageConfig.fileSizeLimitBytes,
   log,
@@ -84,7 +96,7 @@ const functions = createFunctionsRuntime({
 });
 
 const pgNet = await startPgNetWorker({
-  dbUrl,
+  dbUrl: pgNetDbUrl,
   batchSize: intEnv("PG_NET_BATCH_SIZE", 200),
   batchPauseMs: intEnv("PG_NET_BATCH_PAUSE_MS", 1000),
   log,

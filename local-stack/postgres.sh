@@ -13,6 +13,16 @@
 # - Migrations are applied by the pinned Supabase CLI (`supabase migration up --db-url`), in file-name order,
 #   and recorded in supabase_migrations.schema_migrations as on a hosted project, so `supabase db push` later
 #   sees the same history.
+# - Roles as in the Supabase image (supabase/postgres migrations/db/init-scripts and
+#   migrations/10000000000000_demote-postgres.sql): the cluster's bootstrap superuser is `supabase_admin`; `postgres`
+#   is NOSUPERUSER (CREATEDB CREATEROLE REPLICATION BYPASSRLS). The bootstrap (local-stack/sql/platform.sql) runs as
+#   supabase_admin; migrations, the seed and pgTAP run as postgres. pg_hba.conf is the image's
+#   (ansible/files/postgresql_config/pg_hba.conf.j2): 127.0.0.1 is `trust`, every other address scram-sha-256 —
+#   except that the Unix socket asks every role for a password where the image uses peer authentication (stricter;
+#   it is the stand-in's password-checked route, as the image's Docker-network address is: dblink from a
+#   non-superuser needs one, see supabase/tests/database/_fixtures/dblink_route.psql).
+# - Privileged extensions as supautils gives them (see _pg_install_local_extensions): postgres creates pg_cron,
+#   pg_net, dblink, pgtap, plpgsql_check itself; the bootstrap creates neither pg_cron nor pg_net.
 
 PG_BIN="$(ls -d /usr/lib/postgresql/15/bin 2>/dev/null || true)"
 LOCAL_STACK_DIR="$REPO_ROOT/local-stack"
@@ -52,9 +62,10 @@ _pg_init() {
   pwfile="$home/.pwfile"
   printf 'postgres\n' > "$pwfile"
   [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$pwfile"
-  _pg_run_as "$PG_BIN/initdb" -D "$data" -U postgres --pwfile="$pwfile" -E UTF8 --locale=C.UTF-8 \
+  _pg_run_as "$PG_BIN/initdb" -D "$data" -U supabase_admin --pwfile="$pwfile" -E UTF8 --locale=C.UTF-8 \
     --auth-local=trust --auth-host=scram-sha-256 >/dev/null
   rm -f "$pwfile"
+  _pg_write_hba "$data"
   cat > "$home/postgresql.local.conf" <<EOF
 # Written by local-stack/postgres.sh: the settings the Supabase image has that the pipeline relies on.
 listen_addresses = '127.0.0.1'
@@ -81,6 +92,7 @@ EOF
 }
 
 pg_start() {
+  _pg_reinit_if_pre_roles
   _pg_init
   if pg_is_running; then return 0; fi
   local home; home="$(_pg_home)"
@@ -100,14 +112,16 @@ pg_stop() {
 # Applies the platform bootstrap (what the Supabase image provides), then pending migrations, then the seed
 # (once, on a fresh database, as `supabase db reset` would), then points the pipeline at this stack's API.
 pg_apply() {
-  psql_local -f "$LOCAL_STACK_DIR/sql/platform.sql" >/dev/null
-  psql_local -f "$LOCAL_STACK_DIR/sql/pg_net.sql" >/dev/null
+  _pg_install_local_extensions
+  psql_admin -f "$LOCAL_STACK_DIR/sql/platform.sql" >/dev/null
   # Migrations: the pinned Supabase CLI applies the pending ones (without Docker, straight to this database),
   # each file as one batch, and records them in supabase_migrations.schema_migrations as it does for a hosted
   # project. It refuses to run when the database holds a version that is not in supabase/migrations (e.g. one of
   # the pre-fold set): scripts/db_reset_pipeline.sh forgets those and rebuilds the pipeline's schema.
   local out applied
-  if ! out="$(cd "$REPO_ROOT" && supabase migration up --db-url "$SUPABASE_DB_URL?sslmode=disable" 2>&1)"; then
+  # --include-all: a migration dated before the last applied one (20261203000000_enable_platform_extensions.sql on
+  # a database that predates it) is applied too, as `supabase db push --include-all` would.
+  if ! out="$(cd "$REPO_ROOT" && supabase migration up --include-all --db-url "$SUPABASE_DB_URL?sslmode=disable" 2>&1)"; then
     printf '%s\n' "$out" >&2
     die "supabase migration up failed (if it names versions missing locally: bash scripts/db_reset_pipeline.sh)"
   fi
@@ -134,4 +148,87 @@ pg_destroy() {
   pg_stop || true
   local home; home="$(_pg_home)"
   rm -rf "$home/data" "$home/postgres.log"
+}
+
+# --- Supabase roles and privileged extensions (issue #13) ---------------------------------------------------------
+
+# Runs psql as the bootstrap superuser supabase_admin (127.0.0.1 is `trust`, as in the image). For the platform
+# bootstrap and the stand-ins that connect as platform roles only; migrations and tests use psql_local (postgres).
+psql_admin() {
+  psql -X -q -v ON_ERROR_STOP=1 -h "$DB_HOST" -p "$DB_PORT" -U supabase_admin -d postgres "$@"
+}
+
+# The Supabase image's pg_hba.conf (supabase/postgres ansible/files/postgresql_config/pg_hba.conf.j2), but with a
+# password for every role on the Unix socket instead of `peer map=supabase_map`: TCP connections from this machine
+# always come from 127.0.0.1 (trusted, as in the image), so the socket is the one route where a password is checked.
+_pg_write_hba() {
+  local data="$1"
+  _pg_run_as sh -c "cat > '$data/pg_hba.conf'" <<'EOF'
+# Written by local-stack/postgres.sh: the Supabase image's rules (ansible/files/postgresql_config/pg_hba.conf.j2).
+# TYPE  DATABASE        USER            ADDRESS                 METHOD
+local all  supabase_admin     scram-sha-256
+# The image: `local all all peer map=supabase_map`. Here a password (stricter; see local-stack/postgres.sh).
+local all  all                scram-sha-256
+host  all  all  127.0.0.1/32  trust
+host  all  all  ::1/128       trust
+host  all  all  10.0.0.0/8  scram-sha-256
+host  all  all  172.16.0.0/12  scram-sha-256
+host  all  all  192.168.0.0/16  scram-sha-256
+host  all  all  0.0.0.0/0     scram-sha-256
+host  all  all  ::0/0     scram-sha-256
+EOF
+}
+
+# A cluster made before the Supabase roles (bootstrap superuser `postgres`) cannot be converted in place (the
+# bootstrap superuser is fixed at initdb): it is dropped and made again. The local stack's database is disposable
+# (stack.sh reset does the same); objects stored under .local/storage stay, their rows go.
+_pg_reinit_if_pre_roles() {
+  local data; data="$(pg_datadir)"
+  _pg_run_as test -f "$data/PG_VERSION" || return 0
+  if ! _pg_run_as grep -q 'Supabase image' "$data/pg_hba.conf"; then
+    log "this cluster predates the Supabase roles (bootstrap superuser postgres): making it again"
+    pg_stop || true
+    _pg_run_as rm -rf "$data"
+  fi
+}
+
+# The folder with the extension control files of the running server's binaries (`pg_config` view: the server's
+# own SHAREDIR, whichever PostgreSQL version or package it comes from). PG_EXTENSION_DIR overrides it.
+pg_extension_dir() {
+  if [ -n "${PG_EXTENSION_DIR:-}" ]; then printf '%s\n' "$PG_EXTENSION_DIR"; return; fi
+  local share
+  share="$(psql_admin -tAc "select setting from pg_catalog.pg_config where name = 'SHAREDIR'")" \
+    || die "cannot ask the server on 127.0.0.1:$DB_PORT for its SHAREDIR as supabase_admin"
+  printf '%s/extension\n' "$share"
+}
+
+# supautils' privileged extensions, locally. On hosted and in the Supabase image, supautils lets `postgres` create
+# the extensions listed in supautils.privileged_extensions (ansible/files/postgresql_config/supautils.conf.j2): the
+# CREATE EXTENSION runs as supabase_admin, then the extension's after-create script
+# (ansible/files/postgresql_extension_custom_scripts/<ext>/after-create.sql) grants postgres what it needs.
+# Locally, without supautils: the control files of the listed extensions this project uses are marked
+# `trusted = true`, so PostgreSQL itself runs their scripts as the bootstrap superuser (supabase_admin; objects
+# owned by it, as on hosted) when postgres creates them, and an event trigger installed by platform.sql
+# (supautils_local.after_create) applies the same after-create grants. Also installs the pg_net stand-in as an
+# extension (control + script, local-stack/sql/pg_net*), so that the migrations' `create extension pg_net` is what
+# creates it. Idempotent; writes into the extension folder (as root when it is not writable).
+LOCAL_PRIVILEGED_EXTENSIONS=(pg_cron pg_net dblink pgtap plpgsql_check pgcrypto uuid-ossp)
+_pg_install_local_extensions() {
+  local dir ext control marker='# local-stack: trusted, as supautils.privileged_extensions (local-stack/postgres.sh)'
+  dir="$(pg_extension_dir)"
+  [ -d "$dir" ] || die "no extension folder at $dir"
+  local writer=()
+  [ -w "$dir" ] || writer=(as_root)
+  # The pg_net stand-in: replaced whenever ours changed; never over a real pg_net (one without our marker).
+  local ctl="$LOCAL_STACK_DIR/sql/pg_net.control" script="$LOCAL_STACK_DIR/sql/pg_net--0.20.4.sql"
+  if [ ! -f "$dir/pg_net.control" ] || grep -q 'local-stack stand-in' "$dir/pg_net.control"; then
+    cmp -s "$ctl" "$dir/pg_net.control" || "${writer[@]}" cp "$ctl" "$dir/pg_net.control"
+    cmp -s "$script" "$dir/pg_net--0.20.4.sql" || "${writer[@]}" cp "$script" "$dir/pg_net--0.20.4.sql"
+  fi
+  for ext in "${LOCAL_PRIVILEGED_EXTENSIONS[@]}"; do
+    control="$dir/$ext.control"
+    [ -f "$control" ] || continue
+    grep -Eq '^[[:space:]]*trusted[[:space:]]*=[[:space:]]*true' "$control" && continue
+    "${writer[@]}" sh -c "printf '%s\ntrusted = true\n' '$marker' >> '$control'"
+  done
 }

@@ -16,6 +16,13 @@ import { createStorageApi } from "./api.ts";
 import { bucketDirName, FileStore } from "./files.ts";
 
 const DB_URL = Deno.env.get("SUPABASE_DB_URL") ?? "postgresql://postgres:postgres@127.0.0.1:54322/postgres";
+/** The same database as a platform role: the stand-in connects as Storage does, the fixtures as the platform's
+ * superuser (they use pg_stat_file and put triggers on storage.objects, which postgres may not). */
+const dbUrlAs = (user: string) => {
+  const url = new URL(DB_URL);
+  url.username = user;
+  return url.toString();
+};
 const MiB = 1024 * 1024;
 
 async function bytesOf(res: Response): Promise<Uint8Array> {
@@ -69,7 +76,7 @@ Deno.test({
   const files = new FileStore(rootDir);
   const events: Record<string, unknown>[] = [];
   const api = createStorageApi({
-    dbUrl: DB_URL,
+    dbUrl: dbUrlAs("supabase_storage_admin"),
     rootDir,
     fileSizeLimitBytes: 200 * MiB,
     log: (e) => events.push(e),
@@ -89,7 +96,7 @@ Deno.test({
     });
   const service = mk(SERVICE_ROLE_KEY);
   const svc = { apikey: SERVICE_ROLE_KEY, Authorization: `Bearer ${SERVICE_ROLE_KEY}` };
-  const sql = postgres(DB_URL, { max: 2, onnotice: () => {} });
+  const sql = postgres(dbUrlAs("supabase_admin"), { max: 2, onnotice: () => {} });
   const log = `storage_api_test_log_${sfx.replaceAll("-", "")}`;
 
   try {

@@ -10,11 +10,14 @@ create extension if not exists pgtap with schema extensions;
 create extension if not exists dblink with schema extensions;
 set local search_path = public, extensions;
 select plan(8);
+-- A second session is opened through dblink, by a password-checked route (see the fixture), or the file skips.
+\ir ../_fixtures/dblink_route.psql
+\if :dblink_ok
 
 create schema pgtap_race;
 create table pgtap_race.cfg as
-  select format('host=127.0.0.1 port=%s dbname=%s user=postgres password=postgres application_name=pgtap_keyed_race options=-cstatement_timeout=30000',
-                current_setting('port'), current_database()) as conn,
+  select format('host=%s port=%s dbname=%s user=postgres password=postgres application_name=pgtap_keyed_race options=-cstatement_timeout=30000',
+                :'dblink_host', current_setting('port'), current_database()) as conn,
          'public.pgtap_keyed_race_' || substr(md5(random()::text), 1, 10) as tbl,
          -1 - (random() * 1e12)::bigint as job;
 create table pgtap_race.results (mode text, session text, result jsonb, waited boolean);
@@ -99,6 +102,10 @@ do $$ begin
     'drop table %s; delete from csv_import.key_claims where job_id in (%s, %s)',
     (select tbl from pgtap_race.cfg), (select job from pgtap_race.cfg), (select job from pgtap_race.cfg) - 1));
 end $$;
+
+\else
+select skip(:'dblink_skip', 8);
+\endif
 
 select * from finish();
 rollback;

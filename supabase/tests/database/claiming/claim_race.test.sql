@@ -8,11 +8,14 @@ create extension if not exists pgtap with schema extensions;
 create extension if not exists dblink with schema extensions;
 set local search_path = public, extensions;
 select plan(10);
+-- A second session is opened through dblink, by a password-checked route (see the fixture), or the file skips.
+\ir ../_fixtures/dblink_route.psql
+\if :dblink_ok
 
 create schema pgtap_csv;
 create table pgtap_csv.cfg as
-  select format('host=127.0.0.1 port=%s dbname=%s user=postgres password=postgres application_name=pgtap_claim_race options=-cstatement_timeout=30000',
-                current_setting('port'), current_database()) as conn,
+  select format('host=%s port=%s dbname=%s user=postgres password=postgres application_name=pgtap_claim_race options=-cstatement_timeout=30000',
+                :'dblink_host', current_setting('port'), current_database()) as conn,
          'pgtap-race/' || md5(random()::text) as prefix;
 create function pgtap_csv.remote(p_sql text) returns text language sql as $$
   select dblink_exec((select conn from pgtap_csv.cfg), p_sql)
@@ -126,6 +129,10 @@ do $do$ begin
 perform pgtap_csv.remote(format($$ delete from csv_import.jobs where bucket_id = 'pgtap-race' and object_name like %L $$,
   (select prefix from pgtap_csv.cfg) || '-%'));
 end $do$;
+
+\else
+select skip(:'dblink_skip', 10);
+\endif
 
 select * from finish();
 rollback;

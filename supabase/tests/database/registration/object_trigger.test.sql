@@ -46,7 +46,7 @@ select results_eq(
      where convert_from(body, 'UTF8')::jsonb = jsonb_build_object('job_id', pgtap_csv.job('pgtap/orders.csv', 'v1')) $$,
   $$ values ('POST', 'https://pipeline.test/functions/v1/csv-import-register',
              jsonb_build_object('job_id', pgtap_csv.job('pgtap/orders.csv', 'v1')), 'Bearer test-service-key',
-             'test-service-key', 'application/json', 60000) $$,
+             'test-service-key', 'application/json', 20000) $$,
   'exactly one pg_net POST to <api_url>/functions/v1/csv-import-register with {"job_id": …} and the Vault key');
 
 -- The same version again ------------------------------------------------------------------------------------

@@ -60,10 +60,13 @@ select is((select rejects_note from csv_import.job_progress p join csv_import.jo
   'job_progress notes capped rejects');
 
 -- The database's secrets are out of clients' reach ------------------------------------------------------------------
+-- Not schema net: pg_net grants it (and ALL on its tables) to PUBLIC (supabase/pg_net sql/pg_net.sql) and the Supabase
+-- image to anon and authenticated (supabase/postgres init-scripts/00000000000003-post-setup.sql, grant_pg_net_access);
+-- revoking it has no lasting effect on hosted (https://supabase.com/docs/guides/troubleshooting/revoking-access-to-pg_net-objects-has-no-effect-0bbc16).
+-- Queued headers carry only x-pipeline-secret when it is set, and net is not an API schema (config.toml [api] schemas).
 select is_empty($$ select r from unnest(array['anon', 'authenticated']) r
-  where has_schema_privilege(r, 'vault', 'usage') or has_schema_privilege(r, 'net', 'usage')
-     or has_schema_privilege(r, 'cron', 'usage') $$,
-  'anon and authenticated cannot use the vault, net (queued request headers) or cron schemas');
+  where has_schema_privilege(r, 'vault', 'usage') or has_schema_privilege(r, 'cron', 'usage') $$,
+  'anon and authenticated cannot use the vault or cron schemas');
 select is_empty($$ select p.oid::regprocedure from pg_proc p where p.pronamespace = 'csv_import'::regnamespace
   and p.prosecdef and not exists (select 1 from unnest(p.proconfig) c where c like 'search_path=%') $$,
   'every SECURITY DEFINER function pins its search_path');

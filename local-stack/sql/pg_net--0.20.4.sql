@@ -1,25 +1,23 @@
--- Local only, never deployed: a stand-in for the pg_net extension (supabase/pg_net 0.20.x), which is not
--- packaged for this machine. Same schema, tables, signatures and defaults as
--- ../shared/reference/supabase-platform.md §2; the requests themselves are performed by the stack's
--- worker (local-stack/pg_net/worker.ts), which only ever sees committed queue rows — so, exactly like pg_net,
--- a request is sent only after the enqueuing transaction commits, and never when it rolls back.
+-- Local only, never deployed: the install script of the pg_net stand-in extension (supabase/pg_net 0.20.4,
+-- sql/pg_net.sql), which is not packaged for this machine. local-stack/postgres.sh copies it and pg_net.control
+-- into the server's extension folder; the migration 20261203000000_enable_platform_extensions.sql creates it
+-- (`create extension pg_net with schema extensions`), as on hosted. Same schema, tables, types, signatures,
+-- defaults and grants as pg_net's own script (../shared/reference/supabase-platform.md §2); the C functions are
+-- SQL here, and the requests themselves are performed by the stack's worker (local-stack/pg_net/worker.ts), which
+-- only ever sees committed queue rows — so, exactly like pg_net, a request is sent only after the enqueuing
+-- transaction commits, and never when it rolls back.
 --
 -- Invariants:
--- - Idempotent (create … if not exists / create or replace).
+-- - Runs as an extension script (objects owned by the bootstrap superuser, as supautils creates pg_net on
+--   hosted); the Supabase image's after-create grants are applied by platform.sql's event trigger.
 -- - net.http_request_queue and net._http_response are UNLOGGED, as in pg_net.
 -- - net.wake() sends NOTIFY net_wake, which Postgres delivers only at commit: the wake-up is transactional too.
 
 create schema if not exists net;
 
-do $$
-begin
-  if not exists (select 1 from pg_type t join pg_namespace n on n.oid = t.typnamespace
-                 where n.nspname = 'net' and t.typname = 'http_method') then
-    create domain net.http_method as text check (value ilike 'get' or value ilike 'post' or value ilike 'delete');
-  end if;
-end $$;
+create domain net.http_method as text check (value ilike 'get' or value ilike 'post' or value ilike 'delete');
 
-create unlogged table if not exists net.http_request_queue (
+create unlogged table net.http_request_queue (
   id bigserial,
   method net.http_method not null,
   url text not null,
@@ -28,7 +26,7 @@ create unlogged table if not exists net.http_request_queue (
   timeout_milliseconds int not null
 );
 
-create unlogged table if not exists net._http_response (
+create unlogged table net._http_response (
   id bigint,
   status_code integer,
   content_type text,
@@ -38,7 +36,7 @@ create unlogged table if not exists net._http_response (
   error_msg text,
   created timestamptz not null default now()
 );
-create index if not exists _http_response_created_idx on net._http_response (created);
+create index on net._http_response (created);
 
 -- Percent-encodes a string (UTF-8 bytes; unreserved characters kept), as pg_net's _urlencode_string does.
 create or replace function net._urlencode_string(string varchar) returns text
@@ -162,7 +160,66 @@ language sql
 set search_path = ''
 as $$ select pg_notify('net_worker_restart', '') is not null or true $$;
 
-grant usage on schema net to postgres, service_role;
-grant all on all tables in schema net to postgres, service_role;
-grant all on all sequences in schema net to postgres, service_role;
-grant execute on all functions in schema net to postgres, service_role;
+-- Blocks until a request has its response (pg_net: net._await_response).
+create or replace function net._await_response(request_id bigint) returns bool
+language plpgsql
+as $$
+declare rec net._http_response;
+begin
+  while rec is null loop
+    select * into rec from net._http_response where id = request_id;
+    if rec is null then
+      perform pg_sleep(0.05);
+    end if;
+  end loop;
+  return true;
+end
+$$;
+
+-- Waits until the worker is connected (pg_net: net.wait_until_running, a C function).
+create or replace function net.wait_until_running() returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  while not exists (select 1 from pg_catalog.pg_stat_activity where application_name = 'pg_net worker') loop
+    perform pg_catalog.pg_sleep(0.05);
+  end loop;
+end
+$$;
+
+create type net.request_status as enum ('PENDING', 'SUCCESS', 'ERROR');
+create type net.http_response as (status_code integer, headers jsonb, body text);
+create type net.http_response_result as (status net.request_status, message text, response net.http_response);
+
+create or replace function net._http_collect_response(request_id bigint, async bool default true)
+returns net.http_response_result
+language plpgsql
+as $$
+declare rec net._http_response;
+begin
+  if not async then
+    perform net._await_response(request_id);
+  end if;
+  select * into rec from net._http_response where id = request_id;
+  if rec is null or rec.error_msg is not null then
+    return ('ERROR', coalesce(rec.error_msg, 'request matching request_id not found'), null)::net.http_response_result;
+  end if;
+  return ('SUCCESS', 'ok', (rec.status_code, rec.headers, rec.content)::net.http_response)::net.http_response_result;
+end
+$$;
+
+create or replace function net.http_collect_response(request_id bigint, async bool default true)
+returns net.http_response_result
+language plpgsql
+as $$
+begin
+  raise notice 'The net.http_collect_response function is deprecated.';
+  return net._http_collect_response(request_id, async);
+end
+$$;
+
+-- pg_net's own grants (sql/pg_net.sql): everyone may use the schema and its tables.
+grant usage on schema net to public;
+grant all on all sequences in schema net to public;
+grant all on all tables in schema net to public;
