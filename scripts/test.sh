@@ -3,9 +3,13 @@
 #
 # The whole test suite, from a fresh machine: installs what is missing, brings the local stack up, then runs
 #   1. static checks (scripts/check.sh: fmt, lint, type checks of every function entry point), then the
-#      PL/pgSQL lint (scripts/lint_sql.sh: plpgsql_check through `supabase db lint`; an error fails the run),
+#      PL/pgSQL lint (scripts/lint_sql.sh: plpgsql_check through `supabase db lint`; an error fails the run) on
+#      the stack's PostgreSQL 15 (plpgsql_check exists for 15 only; a PG_MAJOR=17 stack skips it),
 #   2. pgTAP tests in supabase/tests/database against the local database (pg_prove),
-#   3. Deno tests (unit, property, contract tests of the local stand-ins, integration and end-to-end tests)
+#   3. CI's 17 phase (scripts/other_major.sh; the other major when PG_MAJOR=17): a short-lived PostgreSQL 17
+#      cluster with every migration applied, the pgTAP suite, the type-validator differential tests, the version
+#      conformance tests and the pg_cron stand-in's differential tests (line "pg17: N passed, N failed"),
+#   4. Deno tests (unit, property, contract tests of the local stand-ins, integration and end-to-end tests)
 #      against the real local stack.
 # Ends with one summary line "tests: N passed, N failed" and exits non-zero if anything failed.
 # Leaves the stack running (stop it with `bash scripts/stack.sh down`).
@@ -23,11 +27,14 @@ report_dir="$STATE_DIR/test-reports"
 mkdir -p "$report_dir"
 
 # PL/pgSQL lint: a lint error counts as one failed test (a clean lint adds nothing, so totals compare with earlier runs).
-set +e
-bash scripts/lint_sql.sh 2>&1 | tee "$report_dir/lint_sql.txt"
-lint_status=${PIPESTATUS[0]}
-set -e
-[ "$lint_status" -eq 0 ] || failed=$((failed + 1))
+# plpgsql_check exists for 15 only (Debian's package): a PG_MAJOR=17 stack is not linted.
+if [ "$PG_MAJOR" = 15 ]; then
+  set +e
+  bash scripts/lint_sql.sh 2>&1 | tee "$report_dir/lint_sql.txt"
+  lint_status=${PIPESTATUS[0]}
+  set -e
+  [ "$lint_status" -eq 0 ] || failed=$((failed + 1))
+fi
 
 # pgTAP: each file runs in its own transaction and rolls back.
 mapfile -t pgtap_files < <(find supabase/tests -name '*.sql' | sort)
@@ -43,6 +50,21 @@ if [ "${#pgtap_files[@]}" -gt 0 ]; then
   if [ "$pgtap_status" -ne 0 ] && [ "$pgtap_failed" -eq 0 ]; then pgtap_failed=1; fi
   passed=$((passed + pgtap_total - pgtap_failed))
   failed=$((failed + pgtap_failed))
+fi
+
+# The other PostgreSQL major: its last line is "pg<major>: N passed, N failed". PG_OTHER_MAJOR=none skips it
+# (a quicker local run; CI never sets it).
+if [ "${PG_OTHER_MAJOR}" != none ]; then
+  set +e
+  bash scripts/other_major.sh 2>&1 | tee "$report_dir/other_major.txt"
+  set -e
+  other="$(grep -E '^pg[0-9]+: [0-9]+ passed, [0-9]+ failed$' "$report_dir/other_major.txt" | tail -1)"
+  if [ -z "$other" ]; then
+    failed=$((failed + 1))
+  else
+    passed=$((passed + $(printf '%s' "$other" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')))
+    failed=$((failed + $(printf '%s' "$other" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')))
+  fi
 fi
 
 # Deno tests: everything named *_test.ts outside tools/ and the state folders.

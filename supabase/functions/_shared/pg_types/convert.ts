@@ -7,7 +7,9 @@
  * ~60 characters). Accepted values cost no allocation in the common case (the input string is returned as
  * is); a reject allocates one small object.
  *
- * Invariants (PostgreSQL 15, server encoding UTF8, timezone_abbreviations = 'Default'):
+ * Invariants (PostgreSQL 15 and 17 alike, server encoding UTF8, timezone_abbreviations = 'Default'; where the
+ * two versions' input functions differ, the converter accepts only what both accept, and refuses the rest by
+ * policy: see the list below):
  * - A value the converter accepts, PostgreSQL accepts for the column's type and typmod, and the returned text,
  *   read by COPY, stores the same value PostgreSQL stores from the original string (the differential tests
  *   in convert_test.ts check both against a real server).
@@ -17,7 +19,11 @@
  *     `dateStyle: "dmy" | "mdy"`: "ambiguous date ...: use YYYY-MM-DD or set the profile's date_style";
  *   - the time-relative words `now`, `today`, `tomorrow`, `yesterday` (a load must not depend on its time);
  *   - time zone names (`America/New_York`) and date-dependent zone abbreviations (`MSK`); numeric offsets,
- *     `Z`/`UTC`/`GMT` and the fixed abbreviations of PG's Default set (`EST`, `CEST`, ...) are accepted.
+ *     `Z`/`UTC`/`GMT` and the fixed abbreviations of PG's Default set (`EST`, `CEST`, ...) are accepted;
+ *   - syntax only one of PostgreSQL 15 and 16+ reads: digit separators and `0x`/`0o`/`0b` integers (`1_000`,
+ *     16+ only), whitespace after a numeric exponent's `e` (`1e 5`, 15 only), date/time unit labels other than
+ *     julian (`y2000m01d01`, `2000-01-01 h10`, 15 only), `epoch`/`infinity` with other fields (`epoch Z`,
+ *     15 only), `+infinity` (16+ only), numeric exponents beyond +-(INT_MAX / 2) (`0e1073741823`, 16+ only).
  * - Date/time values are re-written in canonical ISO form (`YYYY-MM-DD HH:MM:SS.ffffff`, `BC` suffix,
  *   zoned instants normalised to `+00`), so the COPY session's DateStyle does not matter; with `dateStyle`
  *   dmy/mdy that is what makes `01/02/2024` load as the profile means it. Timestamps without a zone are
@@ -49,6 +55,7 @@ import {
   checkInt,
   checkInt8,
   checkNumeric,
+  NUM_EXPONENT_OVERFLOW,
   NUM_FIELD_INFINITE,
   NUM_FIELD_OVERFLOW,
   NUM_FORMAT_OVERFLOW,
@@ -71,7 +78,9 @@ import {
   DTERR_MD_FIELD_OVERFLOW,
   DTERR_POLICY_DYNTZ,
   DTERR_POLICY_RELATIVE,
+  DTERR_POLICY_SPECIAL,
   DTERR_POLICY_TZNAME,
+  DTERR_POLICY_UNIT,
   DTERR_TZDISP_OVERFLOW,
   formatDate,
   formatTime,
@@ -204,13 +213,30 @@ function trimmed(v: string): string {
   return numStart === 0 && numEnd === v.length ? v : v.slice(numStart, numEnd);
 }
 
+/**
+ * PostgreSQL 16+ integer and numeric input also reads `_` between digits (`1_000`) and `0x`/`0o`/`0b`
+ * integers (`0x1F`); 15 rejects both. The converter accepts what both versions accept, so a value that may use
+ * that syntax is a policy rejection (on 15 PostgreSQL rejects it too).
+ */
+const PG16_NUMBER_SYNTAX = /_|0[xXoObB]/;
+
+function numberSyntaxReject(v: string, typeName: string): Rejection {
+  return PG16_NUMBER_SYNTAX.test(v)
+    ? new Rejection(
+      `invalid input syntax for type ${typeName}: ${quoteValue(v)}: digit separators and 0x/0o/0b numbers ` +
+        `are read only by PostgreSQL 16 and later: write plain decimal digits`,
+      true,
+    )
+    : new Rejection(`invalid input syntax for type ${typeName}: ${quoteValue(v)}`);
+}
+
 function intCore(maxNeg: number, typeName: string): Core {
   return (v) => {
     const r = checkInt(v, maxNeg);
     if (r === NUM_OK) return trimmed(v);
     return r === NUM_RANGE
       ? new Rejection(`value ${quoteValue(v)} is out of range for type ${typeName}`)
-      : new Rejection(`invalid input syntax for type ${typeName}: ${quoteValue(v)}`);
+      : numberSyntaxReject(v, typeName);
   };
 }
 
@@ -219,7 +245,7 @@ const int8Core: Core = (v) => {
   if (r === NUM_OK) return trimmed(v);
   return r === NUM_RANGE
     ? new Rejection(`value ${quoteValue(v)} is out of range for type bigint`)
-    : new Rejection(`invalid input syntax for type bigint: ${quoteValue(v)}`);
+    : numberSyntaxReject(v, "bigint");
 };
 
 function numericCore(precision: number | null, scale: number): Core {
@@ -231,12 +257,24 @@ function numericCore(precision: number | null, scale: number): Core {
   return (v) => {
     const r = checkNumeric(v, precision, scale);
     if (r === NUM_OK) {
-      const out = trimmed(v);
-      return numInnerSpace ? out.replace(/\s+/g, "") : out;
+      // Whitespace after the exponent's `e` (`1e 5`): PostgreSQL 15 reads it (strtol), 16+ rejects it.
+      if (numInnerSpace) {
+        return new Rejection(
+          `invalid input syntax for type numeric: ${
+            quoteValue(v)
+          }: whitespace inside a number is read only ` +
+            `by PostgreSQL 15`,
+          true,
+        );
+      }
+      return trimmed(v);
     }
     switch (r) {
       case NUM_FORMAT_OVERFLOW:
         return new Rejection(`value overflows numeric format: ${quoteValue(v)}`);
+      case NUM_EXPONENT_OVERFLOW:
+        // PostgreSQL 15 refuses it with this message; 16+ reads some (a zero): refused by policy.
+        return new Rejection(`value overflows numeric format: ${quoteValue(v)}`, true);
       case NUM_FIELD_OVERFLOW:
         return new Rejection(`numeric field overflow: ${quoteValue(v)}: ${limit}`);
       case NUM_FIELD_INFINITE:
@@ -245,7 +283,7 @@ function numericCore(precision: number | null, scale: number): Core {
             `cannot hold an infinite value`,
         );
       default:
-        return new Rejection(`invalid input syntax for type numeric: ${quoteValue(v)}`);
+        return numberSyntaxReject(v, "numeric");
     }
   };
 }
@@ -626,6 +664,20 @@ function dtReject(err: number, v: string, kind: DtKind): Rejection {
           quoteValue(decoded.badToken)
         } in ${q} has a date-dependent offset and is not ` +
           `supported: use a UTC offset such as +02:00`,
+        true,
+      );
+    case DTERR_POLICY_SPECIAL:
+      return new Rejection(
+        `invalid input syntax for type ${typeName}: ${q}: ${
+          quoteValue(decoded.badToken)
+        } must stand alone (PostgreSQL 16 and later refuse it with a time zone; 15 does not read +infinity)`,
+        true,
+      );
+    case DTERR_POLICY_UNIT:
+      return new Rejection(
+        `invalid input syntax for type ${typeName}: ${q}: the label ${
+          quoteValue(decoded.badToken)
+        } is read differently by PostgreSQL 15 and 16+ and is not accepted: write YYYY-MM-DD HH:MM:SS`,
         true,
       );
     case DTERR_BAD_FORMAT:

@@ -12,7 +12,9 @@
  * - The only inputs that are refused although PostgreSQL might accept them are refused *by policy* with a
  *   distinct code: the time-relative words `now`, `today`, `tomorrow`, `yesterday` (a load must not depend
  *   on when it runs), full time zone names such as `America/New_York` and date-dependent abbreviations such
- *   as `MSK` (their offsets come from a tz database the converter does not have).
+ *   as `MSK` (their offsets come from a tz database the converter does not have), and the unit labels that
+ *   PostgreSQL 16+ no longer reads (`y2000m01d01`; {@link DTERR_POLICY_UNIT}), so the converter accepts
+ *   only what both 15 and 17 accept (the differential tests run against both).
  * - The canonical text produced by {@link formatDate}, {@link formatTimestamp} and {@link formatTime} is read
  *   back by PostgreSQL (under any DateStyle) as the same value: ISO `YYYY-MM-DD`, a normalised 24-hour time
  *   with 6-digit microseconds, `BC` suffix for years <= 0, and `+00` after a UTC-normalised instant.
@@ -35,6 +37,19 @@ export const DTERR_POLICY_RELATIVE = -100;
 export const DTERR_POLICY_TZNAME = -101;
 /** Policy: a date-dependent time zone abbreviation. */
 export const DTERR_POLICY_DYNTZ = -102;
+/**
+ * Policy: a label field that PostgreSQL 15 and 16+ read differently, refused on every version: a unit label
+ * other than julian (`y`, `m`, `d`, `h`, `mm`, `s`, `dow`, `doy`, `isodow`, `isoyear`, as in `y2000m01d01` or
+ * `2000-01-01 h10`: 15 reads them, 16+ rejects them, "Remove undocumented support for date input in the form
+ * YyearMmonthDday", PostgreSQL 16 release notes), a label with no number after it (`2000-01-01 j`), and the ISO
+ * `T` before anything but a time (`2000-01-01T+02 10:00`: 15 rejects it, 16+ reads some).
+ */
+export const DTERR_POLICY_UNIT = -103;
+/**
+ * Policy: a special value (`epoch`, `infinity`, `-infinity`) with any other field (`epoch Z`), which
+ * PostgreSQL 15 reads and 16+ rejects, or `+infinity`, which 16+ reads and 15 rejects.
+ */
+export const DTERR_POLICY_SPECIAL = -104;
 /** Out of range for the target type (date/timestamp). */
 export const DTERR_OUT_OF_RANGE = -200;
 
@@ -1042,6 +1057,8 @@ export function decodeDateTime(nf: number, order: DateOrder): number {
   let mer = HR24;
   let haveTextMonth = false;
   let bc = false;
+  /** The special value (`epoch`, `infinity`, `-infinity`) read, if any. */
+  let special = "";
 
   for (let i = 0; i < nf; i++) {
     const field = fields[i];
@@ -1160,6 +1177,7 @@ export function decodeDateTime(nf: number, order: DateOrder): number {
                 break;
               default:
                 st.dtype = val;
+                special = field;
             }
             break;
           case MONTH:
@@ -1197,6 +1215,8 @@ export function decodeDateTime(nf: number, order: DateOrder): number {
             st.wday = val;
             break;
           case UNITS:
+            st.badToken = field;
+            if (val !== DTK_JULIAN) return DTERR_POLICY_UNIT;
             tmask = 0;
             ptype = val;
             break;
@@ -1207,12 +1227,20 @@ export function decodeDateTime(nf: number, order: DateOrder): number {
               i >= nf - 1 ||
               (ftypes[i + 1] !== DTK_NUMBER && ftypes[i + 1] !== DTK_TIME && ftypes[i + 1] !== DTK_DATE)
             ) {
-              return DTERR_BAD_FORMAT;
+              // 15 refuses `T` before anything but a time; 16+ reads some of these (`2000-01-01T+02 10:00`).
+              st.badToken = field;
+              return DTERR_POLICY_UNIT;
             }
             ptype = val;
             break;
           case UNKNOWN_FIELD:
-            if (ftypes[i] === DTK_SPECIAL) return DTERR_BAD_FORMAT;
+            if (ftypes[i] === DTK_SPECIAL) {
+              if (field === "+infinity") {
+                st.badToken = field;
+                return DTERR_POLICY_SPECIAL;
+              }
+              return DTERR_BAD_FORMAT;
+            }
             st.badToken = field;
             return DTERR_POLICY_TZNAME;
           default:
@@ -1225,6 +1253,15 @@ export function decodeDateTime(nf: number, order: DateOrder): number {
     }
     if (tmask & fmask) return DTERR_BAD_FORMAT;
     fmask |= tmask;
+  }
+
+  // A unit label with no number after it (`2000-01-01 j`): PostgreSQL 16+ refuses it, 15 reads past it.
+  if (ptype !== 0) return DTERR_POLICY_UNIT;
+
+  // `epoch`, `infinity`, `-infinity` with anything else: PostgreSQL 16+ refuses it, 15 reads it.
+  if (special !== "" && (fmask & ~M(RESERV)) !== 0) {
+    st.badToken = special;
+    return DTERR_POLICY_SPECIAL;
   }
 
   // A number read as month-or-day by DateOrder, then followed by a text month, ends up as the day under
@@ -1391,15 +1428,16 @@ export function decodeTimeOnly(nf: number, order: DateOrder): number {
             bc = val === BC;
             break;
           case UNITS:
-            tmask = 0;
-            ptype = val;
-            break;
+            // time input: every unit label, julian included (`J 0:00 0`), is read differently by 15 and 16+.
+            st.badToken = field;
+            return DTERR_POLICY_UNIT;
           case ISOTIME:
             tmask = 0;
             if (
               i >= nf - 1 || (ft[i + 1] !== DTK_NUMBER && ft[i + 1] !== DTK_TIME && ft[i + 1] !== DTK_DATE)
             ) {
-              return DTERR_BAD_FORMAT;
+              st.badToken = field;
+              return DTERR_POLICY_UNIT;
             }
             ptype = val;
             break;
@@ -1418,6 +1456,8 @@ export function decodeTimeOnly(nf: number, order: DateOrder): number {
     if (tmask & fmask) return DTERR_BAD_FORMAT;
     fmask |= tmask;
   }
+  // A unit label with no number after it: PostgreSQL 16+ refuses it, 15 reads past it.
+  if (ptype !== 0) return DTERR_POLICY_UNIT;
 
   const e = validateDate(fmask, st.isjulian, st.is2digits, bc);
   if (e) return e;

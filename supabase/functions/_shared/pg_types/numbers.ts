@@ -24,6 +24,11 @@ export const NUM_FORMAT_OVERFLOW = 3;
 export const NUM_FIELD_OVERFLOW = 4;
 /** numeric(p,s): infinity cannot be stored. */
 export const NUM_FIELD_INFINITE = 5;
+/**
+ * numeric: an exponent beyond +-(INT_MAX / 2): "value overflows numeric format" on PostgreSQL 15, while 16+
+ * reads some of these (`0e1073741823` is 0), so callers refuse them by policy.
+ */
+export const NUM_EXPONENT_OVERFLOW = 6;
 
 /** Start (inclusive) of the value after a successful check. */
 export let numStart = 0;
@@ -210,7 +215,7 @@ export function checkNumeric(s: string, precision: number | null, scale: number)
     if (j === e0) return NUM_SYNTAX;
     // trailing junk is a syntax error and PG reports it first only for the mantissa; the exponent range
     // check happens inside set_var_from_str, before the trailing-space scan
-    if (ev >= INT_MAX_HALF) return NUM_FORMAT_OVERFLOW;
+    if (ev >= INT_MAX_HALF) return NUM_EXPONENT_OVERFLOW;
     exponent = eneg ? -ev : ev;
     i = j;
   }
