@@ -11,16 +11,21 @@
  *   SUPABASE_SECRET_KEY as KEY=VALUE lines), the local defaults of the operator CLI and any other client.
  * - /_local/* routes are local-only tooling (health, invocation records, fault injection) and exist on no
  *   hosted project; the pipeline never calls them: GET /_local/health; with the service key,
- *   GET /_local/functions/invocations, POST /_local/functions/kill, and GET|POST|DELETE /_local/storage/faults
+ *   GET /_local/functions/invocations, GET /_local/functions/workers (one record per worker process: policy,
+ *   CPU, retirement, beforeunload reasons, how it ended), POST /_local/functions/kill, and
+ *   GET|POST|DELETE /_local/storage/faults
  *   (Storage read faults: 500/503, hangs, responses cut short; see storage/faults.ts).
  *
  * Environment: API_PORT (54321), SUPABASE_DB_URL, LOCAL_STATE_DIR (.local), FUNCTIONS_CPU_LIMIT_MS (2000),
  * FUNCTIONS_MEMORY_LIMIT_MB (256), FUNCTIONS_WALL_CLOCK_LIMIT_MS (150000), FUNCTIONS_ENFORCE_LIMITS (true),
- * FUNCTIONS_MAX_WORKERS (16), PG_NET_BATCH_SIZE (200), PG_NET_BATCH_PAUSE_MS (1000).
+ * FUNCTIONS_MAX_WORKERS (16), FUNCTIONS_POLICY (unset: `[edge_runtime] policy` of supabase/config.toml, per_worker;
+ * `per_request` or `oneshot` give every request a worker of its own: the isolated mode), PG_NET_BATCH_SIZE (200),
+ * PG_NET_BATCH_PAUSE_MS (1000).
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createFunctionsRuntime } from "./functions/runtime.ts";
+import { POLICIES, type Policy } from "./functions/types.ts";
 import { startPgNetWorker } from "./pg_net/worker.ts";
 import { createStorageApi, readStorageConfig } from "./storage/api.ts";
 import { parseFaultPlan } from "./storage/faults.ts";
@@ -43,6 +48,10 @@ const apiUrl = `http://127.0.0.1:${port}`;
 const dbUrl = env("SUPABASE_DB_URL", "postgresql://postgres:postgres@127.0.0.1:54322/postgres");
 const stateDir = env("LOCAL_STATE_DIR", join(repoRoot, ".local"));
 const configToml = join(repoRoot, "supabase", "config.toml");
+const policyOverride = Deno.env.get("FUNCTIONS_POLICY") || undefined;
+if (policyOverride !== undefined && !POLICIES.includes(policyOverride as Policy)) {
+  throw new Error(`FUNCTIONS_POLICY must be one of ${POLICIES.join(", ")}, got "${policyOverride}"`);
+}
 
 function log(event: Record<string, unknown>) {
   console.log(JSON.stringify({ at: new Date().toISOString(), ...event }));
@@ -76,6 +85,7 @@ const functions = createFunctionsRuntime({
     enforce: env("FUNCTIONS_ENFORCE_LIMITS", "true") !== "false",
   },
   maxWorkersPerFunction: intEnv("FUNCTIONS_MAX_WORKERS", 16),
+  policy: policyOverride as Policy | undefined,
   invocationsLog: join(stateDir, "logs", "invocations.jsonl"),
   log,
 });
@@ -102,6 +112,9 @@ async function handleLocal(req: Request, path: string): Promise<Response> {
   if (path === "/_local/functions/invocations" && req.method === "GET") {
     return Response.json(functions.invocations());
   }
+  if (path === "/_local/functions/workers" && req.method === "GET") {
+    return Response.json(functions.workers());
+  }
   if (path === "/_local/functions/kill" && req.method === "POST") {
     await functions.killAll("killed through /_local/functions/kill");
     return Response.json({ killed: true });
@@ -127,7 +140,7 @@ async function handleLocal(req: Request, path: string): Promise<Response> {
 const server = Deno.serve({
   hostname: "127.0.0.1",
   port,
-  onListen: () => log({ event: "listening", url: apiUrl }),
+  onListen: () => log({ event: "listening", url: apiUrl, functionsPolicy: policyOverride ?? "config.toml" }),
 }, (req) => {
   const path = new URL(req.url).pathname;
   if (path.startsWith("/storage/v1/")) return storage.handle(req);
