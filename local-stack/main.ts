@@ -12,7 +12,9 @@
  * - /_local/* routes are local-only tooling (health, invocation records, fault injection) and exist on no
  *   hosted project; the pipeline never calls them: GET /_local/health; with the service key,
  *   GET /_local/functions/invocations, GET /_local/functions/workers (one record per worker process: policy,
- *   CPU, retirement, beforeunload reasons, how it ended), POST /_local/functions/kill, and
+ *   CPU, retirement, beforeunload reasons, how it ended), POST /_local/functions/kill,
+ *   POST /_local/functions/beforeunload?function=<name>&reason=<cpu|memory|wall_clock> (what the supervisor does
+ *   when a limit nears: retire, then beforeunload, to every live worker of the function), and
  *   GET|POST|DELETE /_local/storage/faults
  *   (Storage read faults: 500/503, hangs, responses cut short; see storage/faults.ts).
  *
@@ -114,6 +116,17 @@ async function handleLocal(req: Request, path: string): Promise<Response> {
   }
   if (path === "/_local/functions/workers" && req.method === "GET") {
     return Response.json(functions.workers());
+  }
+  if (path === "/_local/functions/beforeunload" && req.method === "POST") {
+    const params = new URL(req.url).searchParams;
+    const reason = params.get("reason") ?? "cpu";
+    if (!["cpu", "memory", "wall_clock"].includes(reason)) {
+      return Response.json({ message: `reason must be cpu, memory or wall_clock, got "${reason}"` }, {
+        status: 400,
+      });
+    }
+    const workers = await functions.beforeunload(params.get("function") ?? "", reason as "cpu");
+    return Response.json({ workers });
   }
   if (path === "/_local/functions/kill" && req.method === "POST") {
     await functions.killAll("killed through /_local/functions/kill");

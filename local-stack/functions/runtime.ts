@@ -22,6 +22,7 @@ import { buildWorkerEnv } from "./env.ts";
 import { invoke } from "./invocation.ts";
 import { InvocationLog } from "./invocation_log.ts";
 import { FunctionPool, type Lease } from "./pool.ts";
+import type { BeforeUnloadReason } from "./protocol.ts";
 import { bootError, idleTimeout, methodNotAllowed, notFound, unavailable } from "./responses.ts";
 import { Supervisor } from "./supervisor.ts";
 import { delay, within } from "./timer.ts";
@@ -64,6 +65,11 @@ export interface FunctionsRuntime {
   /** Every worker started (most recent WORKER_CAPACITY), live or ended. */
   workers(): WorkerRecord[];
   killAll(reason?: string): Promise<void>;
+  /**
+   * Fault injection: does to every live worker of `fn` what the supervisor does when a limit nears (retires it,
+   * for "cpu" and "wall_clock", then dispatches `beforeunload` with `reason`); the execution ids it reached.
+   */
+  beforeunload(fn: string, reason: BeforeUnloadReason): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -232,6 +238,17 @@ export function createFunctionsRuntime(options: FunctionsRuntimeOptions): Functi
       const workers = [...pools.values()].flatMap((pool) => [...pool.workers]);
       for (const worker of workers) worker.kill("killed");
       await Promise.all(workers.map((worker) => worker.exited()));
+    },
+
+    async beforeunload(fn, reason) {
+      const pool = pools.get(fn);
+      const workers = pool ? [...pool.workers].filter((worker) => !worker.dead && worker.isReady) : [];
+      log({ event: "inject_beforeunload", function: fn, reason, workers: workers.length });
+      for (const worker of workers) {
+        if (reason === "cpu" || reason === "wall_clock") pool!.retire(worker, reason);
+      }
+      await Promise.all(workers.map((worker) => worker.beforeunload(reason)));
+      return workers.map((worker) => worker.executionId);
     },
 
     async close() {

@@ -411,8 +411,14 @@ export class WorkerProcess {
     };
   }
 
-  /** Drops an idle worker: beforeunload("early_drop") with up to `graceMs` to handle it, then SIGKILL. */
+  /**
+   * Drops a worker with nothing open: once every waitUntil task of the worker has settled (also tasks no
+   * invocation owns; edge-runtime's can_early_drop waits for every pending promise), beforeunload("early_drop")
+   * with up to `graceMs` to handle it, then SIGKILL.
+   */
   async earlyDrop(graceMs: number): Promise<void> {
+    if (this.dead) return;
+    await Promise.race([this.settled(), this.death]);
     if (this.dead) return;
     await within(Promise.race([this.beforeunload("early_drop"), this.death]), graceMs, undefined);
     this.kill("early_drop");
