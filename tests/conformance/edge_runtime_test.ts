@@ -106,19 +106,16 @@ const workerOf = (rt: FunctionsRuntime, executionId: unknown): WorkerRecord => {
 
 Deno.test("per_worker (pool.rs maybe_active_worker): concurrent requests of a function share its active worker", async () => {
   await withRuntime({}, async ({ base, rt }) => {
-    const started = performance.now();
     const results = await Promise.all(Array.from({ length: 4 }, () => call(`${base}/sleep?ms=700`)));
-    const elapsed = performance.now() - started;
     assert.deepEqual(results.map((r) => r.status), [200, 200, 200, 200]);
     assert.equal(new Set(results.map((r) => r.json.executionId)).size, 1, "one worker served all four");
-    assert.ok(elapsed < 2500, `the four ran concurrently in one worker (${Math.round(elapsed)} ms)`);
     const list = await records(rt, "sleep", 4);
     assert.equal(list.filter((r) => r.coldStart).length, 1, "one cold start");
     assert.ok(list.every((r) => r.policy === "per_worker"));
     assert.ok(list.some((r) => r.sharedWith >= 3), `sharedWith ${list.map((r) => r.sharedWith)}`);
     const worker = workerOf(rt, results[0].json.executionId);
     assert.equal(worker.invocations, 4);
-    assert.equal(worker.peakConcurrency, 4);
+    assert.equal(worker.peakConcurrency, 4, "the four were open in it at once");
     // A later request still goes to the same (warm) worker.
     const later = await call(`${base}/sleep?ms=10`);
     assert.equal(later.json.executionId, results[0].json.executionId);
