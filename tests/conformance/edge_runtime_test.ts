@@ -222,6 +222,49 @@ Deno.test("per_worker hard limit (ShutdownReason::CPUTime; WorkerRequestCancelle
   });
 });
 
+Deno.test("per_worker (strategy_per_worker.rs memory_limit_rx → ShutdownReason::Memory): memory is the worker's, shared by its requests", async () => {
+  await withRuntime({ limits: { memoryMb: 96 } }, async ({ base, rt }) => {
+    // Each request alone would stay far below 96 MB (it sleeps after 40 MB); together they pass it.
+    const first = call(`${base}/limits-probe?hold=40&sleep=20000`);
+    await waitFor(
+      () => rt.workers().find((w) => w.function === "limits-probe" && w.invocations === 1),
+      "boot",
+    );
+    const second = call(`${base}/limits-probe?hold=40&sleep=20000`);
+    const third = call(`${base}/limits-probe?hold=40&sleep=20000`);
+    const results = await Promise.all([first, second, third]);
+    assert.deepEqual(results.map((r) => r.status), [546, 546, 546]);
+    const list = await records(rt, "limits-probe", 3);
+    assert.deepEqual(list.map((r) => r.outcome), ["memory", "memory", "memory"]);
+    assert.equal(new Set(list.map((r) => r.executionId)).size, 1, "one worker, one memory budget");
+    assert.equal(workerOf(rt, list[0].executionId).ended, "memory");
+  });
+});
+
+Deno.test("per_worker (strategy_per_worker.rs wall_clock_duration_alert): the wall clock is the worker's lifetime, not a request's", async () => {
+  await withRuntime({ limits: { wallClockMs: 3000 } }, async ({ base, rt }) => {
+    const early = call(`${base}/limits-probe?sleep=20000`);
+    await waitFor(
+      () => rt.workers().find((w) => w.function === "limits-probe" && w.invocations === 1),
+      "boot",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Retired at half the lifetime: a request after that goes to a fresh worker; one before it shares the old one.
+    const late = call(`${base}/limits-probe?sleep=20000`);
+    const [a, b] = await Promise.all([early, late]);
+    assert.equal(a.status, 546);
+    const list = await records(rt, "limits-probe", 2);
+    const first = list.find((r) => r.status === 546 && r.outcome === "wall_clock");
+    assert.ok(first, `the first request ended with its worker's lifetime: ${JSON.stringify(list)}`);
+    const worker = workerOf(rt, first.executionId);
+    assert.equal(worker.ended, "wall_clock");
+    assert.deepEqual(worker.beforeunload.includes("wall_clock"), true);
+    if (worker.invocations === 2) {
+      assert.equal(b.status, 546, "a request that shared the worker ends with it, whatever its own age");
+    }
+  });
+});
+
 Deno.test("per_worker: waitUntil tasks are each request's own (a request ends with its tasks, not its neighbours')", async () => {
   await withRuntime({}, async ({ base, rt, tmp }) => {
     const slow = call(`${base}/background?ms=1500&file=${join(tmp, "slow.txt")}`);

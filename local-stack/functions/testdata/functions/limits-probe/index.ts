@@ -1,6 +1,6 @@
 // Probes the per_worker limits: burns ?burn= ms of CPU time of its own in 10 ms slices (yielding between
 // them, so a beforeunload can be dispatched), forever with ?burn=Infinity, or until a beforeunload arrives with
-// ?untilBeforeunload=1; sleeps ?sleep= ms; appends every beforeunload it sees to ?file= as a JSON line; answers
+// ?untilBeforeunload=1; holds ?hold= MB of memory (touched) while it runs; sleeps ?sleep= ms; appends every beforeunload it sees to ?file= as a JSON line; answers
 // with its execution id and the beforeunload reasons seen so far.
 import process from "node:process";
 
@@ -27,6 +27,7 @@ Deno.serve(async (req) => {
   const burn = Number(params.get("burn") ?? "0");
   const untilBeforeunload = params.get("untilBeforeunload") === "1";
   const sleep = Number(params.get("sleep") ?? "0");
+  const held = new Uint8Array(Number(params.get("hold") ?? "0") * 1024 * 1024).fill(1);
   const before = seen.length;
   // Only this request's own slices count (other requests of the same worker burn between them).
   let burnt = 0;
@@ -40,5 +41,10 @@ Deno.serve(async (req) => {
     await new Promise((resolve) => setTimeout(resolve, 0));
   }
   if (sleep > 0) await new Promise((resolve) => setTimeout(resolve, sleep));
-  return Response.json({ executionId: Deno.env.get("SB_EXECUTION_ID"), beforeunload: seen, x });
+  return Response.json({
+    executionId: Deno.env.get("SB_EXECUTION_ID"),
+    beforeunload: seen,
+    x,
+    held: held.length,
+  });
 });
