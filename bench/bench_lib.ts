@@ -6,9 +6,11 @@
  * Invariants:
  * - `summarize` uses the nearest-rank percentile on a sorted copy (never interpolates, never mutates input).
  * - `withEnvValue` changes exactly one KEY=VALUE line (or appends it) and keeps every other line as it was.
- * - `attributeInvocations` assigns an invocation to a job only when a log event of the same worker process
- *   (executionId) names that job and falls inside the invocation's [start, start + wall] window; workers serve
- *   one invocation at a time, so the assignment is unambiguous.
+ * - `attributeInvocations` assigns each of a job's chunk-end log events to exactly one invocation: the one the
+ *   event names (`invocation`, the runtime's tag of the request whose async context printed it), else the latest
+ *   invocation of the same worker process (executionId) whose [start, start + wall] window holds it. Workers may
+ *   serve several invocations at once (per_worker), so the window alone is ambiguous: an event is never counted
+ *   for two invocations, and an invocation belongs to the job when at least one event was assigned to it.
  */
 import type { InvocationRecord } from "../local-stack/functions/types.ts";
 
@@ -119,6 +121,8 @@ export interface WorkerLogEvent {
   event: string;
   job: number | null;
   kind: string | null;
+  /** The invocation whose async context printed it (the runtime's tag), when known. */
+  invocation: string | null;
 }
 
 /** Parses the gateway log's {"event":"log"} lines whose message is a pipeline JSON log line. */
@@ -140,6 +144,7 @@ export function parseWorkerLog(text: string): WorkerLogEvent[] {
         event: inner.event,
         job: typeof inner.job === "number" ? inner.job : null,
         kind: typeof inner.kind === "string" ? inner.kind : null,
+        invocation: typeof outer.invocation === "string" ? outer.invocation : null,
       });
     } catch {
       // a partial or foreign line
@@ -159,9 +164,8 @@ export interface AttributedInvocation extends InvocationRecord {
 const CHUNK_END = /^chunk_(scanned|loaded|stopped|failed|interrupted)$/;
 
 /**
- * The chunk invocations that processed chunks of `jobId`: an invocation record belongs to the job when its
- * worker logged chunk ends of that job while the invocation ran (±slack). Workers are reused, so the
- * execution id alone does not tell.
+ * The chunk invocations that processed chunks of `jobId`: each chunk-end event of the job goes to the invocation
+ * it names, else to the latest invocation of its worker whose window (±slack) holds it (see the module doc).
  */
 export function attributeInvocations(
   records: readonly InvocationRecord[],
@@ -170,26 +174,41 @@ export function attributeInvocations(
   fn = "csv-import-chunk",
   slackMs = 50,
 ): AttributedInvocation[] {
-  const byWorker = new Map<string, WorkerLogEvent[]>();
+  const mine = records.filter((r) => r.function === fn && r.executionId !== null);
+  const byId = new Map(mine.map((r) => [r.id, r]));
+  const assigned = new Map<string, WorkerLogEvent[]>();
   for (const e of events) {
-    if (e.job === null || !CHUNK_END.test(e.event)) continue;
-    const list = byWorker.get(e.executionId) ?? [];
-    list.push(e);
-    byWorker.set(e.executionId, list);
+    if (e.job !== jobId || !CHUNK_END.test(e.event)) continue;
+    let owner = e.invocation !== null ? byId.get(e.invocation) : undefined;
+    if (owner === undefined) {
+      for (const r of mine) {
+        if (r.executionId !== e.executionId) continue;
+        const start = Date.parse(r.startedAt);
+        if (e.at < start - slackMs || e.at > start + r.wallMs + slackMs) continue;
+        if (owner === undefined || start > Date.parse(owner.startedAt)) owner = r;
+      }
+    }
+    if (owner === undefined) continue;
+    assigned.set(owner.id, [...(assigned.get(owner.id) ?? []), e]);
   }
   const out: AttributedInvocation[] = [];
-  for (const r of records) {
-    if (r.function !== fn || r.executionId === null) continue;
-    const start = Date.parse(r.startedAt);
-    const end = start + r.wallMs + slackMs;
-    const mine = (byWorker.get(r.executionId) ?? []).filter((e) =>
-      e.job === jobId && e.at >= start - slackMs && e.at <= end
-    );
-    if (mine.length === 0) continue;
-    const kind = [...new Set(mine.map((e) => e.kind ?? "?"))].sort().join("+");
-    out.push({ ...r, kind, chunks: mine.length });
+  for (const r of mine) {
+    const got = assigned.get(r.id);
+    if (!got) continue;
+    const kind = [...new Set(got.map((e) => e.kind ?? "?"))].sort().join("+");
+    out.push({ ...r, kind, chunks: got.length });
   }
   return out;
+}
+
+/** How many of the job's chunks were interrupted (the runtime announced it was stopping their worker). */
+export function interruptedChunks(events: readonly WorkerLogEvent[], jobId: number): number {
+  return events.filter((e) => e.job === jobId && e.event === "chunk_interrupted").length;
+}
+
+/** The workers (execution ids) that logged anything about the job. */
+export function workersOfJob(events: readonly WorkerLogEvent[], jobId: number): Set<string> {
+  return new Set(events.filter((e) => e.job === jobId).map((e) => e.executionId));
 }
 
 /** CPU fields of /proc/<pid>/stat, in clock ticks. */
@@ -259,6 +278,8 @@ export interface TableRow {
   peakRssMb: number | null;
   invocations: number | null;
   retries: number | null;
+  /** Chunks interrupted by a limit (beforeunload) and retried; workers retired and killed by a limit. */
+  limits: { interrupted: number; retired: number; killed: number } | null;
   dbCpuSeconds: number | null;
   appCpuSeconds: number | null;
   valid: boolean;
@@ -288,6 +309,7 @@ export const TABLE_HEADER = [
   "peak MB Δ/RSS",
   "inv",
   "retries",
+  "intr/ret/kill",
   "DB CPU s",
   "app CPU s",
   "ok",
@@ -313,6 +335,7 @@ export function tableCells(r: TableRow): string[] {
     r.peakMemoryMb === null ? dash : `${fixed(r.peakMemoryMb, 0)}/${fixed(r.peakRssMb, 0)}`,
     r.invocations === null ? dash : String(r.invocations),
     r.retries === null ? dash : String(r.retries),
+    r.limits === null ? dash : `${r.limits.interrupted}/${r.limits.retired}/${r.limits.killed}`,
     fixed(r.dbCpuSeconds, 1),
     fixed(r.appCpuSeconds, 1),
     r.valid ? "yes" : "NO",

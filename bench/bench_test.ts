@@ -9,6 +9,7 @@ import {
   attributeInvocations,
   envValue,
   formatTable,
+  interruptedChunks,
   maxConcurrency,
   medianBy,
   parseCountList,
@@ -20,6 +21,7 @@ import {
   type TableRow,
   treeTicks,
   withEnvValue,
+  workersOfJob,
 } from "./bench_lib.ts";
 
 Deno.test("percentiles are nearest-rank and summarize does not mutate its input", () => {
@@ -99,12 +101,15 @@ Deno.test("invocations are attributed to a job through their worker's log lines"
     wallMs,
     responseMs: 5,
     cpuMs: 100,
+    workerCpuMs: 100,
+    sharedWith: 0,
     peakMemoryMb: 10,
     peakRssMb: 90,
     coldStart: false,
     bootMs: null,
     executionId,
     outcome: "ok",
+    policy: "per_worker",
   });
   const records = [
     record("a", "w1", "2026-01-01T00:00:01.000Z", 600),
@@ -116,6 +121,25 @@ Deno.test("invocations are attributed to a job through their worker's log lines"
   // w2's invocation processed a load and then, within its budget, a scan: both count, "dispatched" does not.
   assert.deepEqual(mine.map((r) => [r.id, r.kind, r.chunks]), [["a", "scan", 1], ["c", "load+scan", 2]]);
   assert.deepEqual(attributeInvocations(records, events, 8).map((r) => r.id), ["b"]);
+
+  // One shared worker (per_worker), two overlapping invocations: a tagged event goes to the invocation it names,
+  // an untagged one to the latest invocation open then; no event counts twice.
+  const tagged = [
+    JSON.stringify({ ...JSON.parse(log("w9", "2026-01-01T00:00:01.200Z", 9, "load")), invocation: "x" }),
+    JSON.stringify({ ...JSON.parse(log("w9", "2026-01-01T00:00:01.300Z", 9, "load")), invocation: "y" }),
+    log("w9", "2026-01-01T00:00:01.400Z", 9, "load", "chunk_interrupted"),
+  ];
+  const sharedEvents = parseWorkerLog(tagged.join("\n"));
+  const overlapping = [
+    record("x", "w9", "2026-01-01T00:00:01.000Z", 1000),
+    record("y", "w9", "2026-01-01T00:00:01.100Z", 1000),
+  ];
+  assert.deepEqual(
+    attributeInvocations(overlapping, sharedEvents, 9).map((r) => [r.id, r.chunks]),
+    [["x", 1], ["y", 2]],
+  );
+  assert.equal(interruptedChunks(sharedEvents, 9), 1);
+  assert.deepEqual([...workersOfJob(sharedEvents, 9)], ["w9"]);
 });
 
 Deno.test("/proc stat parsing and process-tree CPU", () => {
@@ -150,6 +174,7 @@ Deno.test("the table has one aligned line per row", () => {
     peakRssMb: 173.2,
     invocations: 32,
     retries: 0,
+    limits: { interrupted: 0, retired: 3, killed: 0 },
     dbCpuSeconds: 8.25,
     appCpuSeconds: 9.5,
     valid: true,
@@ -168,6 +193,7 @@ Deno.test("the table has one aligned line per row", () => {
     peakRssMb: null,
     invocations: null,
     retries: null,
+    limits: null,
     valid: false,
   };
   const lines = formatTable([row, copy]).split("\n");

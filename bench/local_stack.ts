@@ -8,7 +8,7 @@
  */
 import { DEFAULTS } from "../supabase/functions/_shared/platform/config.ts";
 import { SERVICE_ROLE_KEY } from "../local-stack/keys.ts";
-import type { InvocationRecord } from "../local-stack/functions/types.ts";
+import type { InvocationRecord, WorkerRecord } from "../local-stack/functions/types.ts";
 import { envValue, withEnvValue } from "./bench_lib.ts";
 import {
   ENV_FILE,
@@ -37,6 +37,7 @@ export async function admin(path: string, method = "GET", timeoutMs = 30_000): P
 export const killWorkers = () => admin("/_local/functions/kill", "POST");
 export const invocationRecords = async () =>
   (await admin("/_local/functions/invocations")) as InvocationRecord[];
+export const workerRecords = async () => (await admin("/_local/functions/workers")) as WorkerRecord[];
 
 export async function restartStack(): Promise<void> {
   for (let attempt = 1;; attempt++) {

@@ -14,9 +14,12 @@
  * - The pipeline: from the upload finishing (the job's created_at: the storage trigger runs when the object row
  *   is written, after the bytes) to the job's finished_at; time to first committed row (first_row_at − created_at);
  *   the scan phase (last scan chunk finished − created_at); per chunk invocation CPU time and peak memory from
- *   the local functions runtime's records (each invocation runs alone in its worker process), matched to the job
- *   through the workers' log lines in .local/logs/gateway.log; retries (Σ attempts − 1 over chunks); the peak
- *   number of chunk invocations running at once; database and gateway-tree (Storage, pg_net, workers) CPU.
+ *   the local functions runtime's records (under the default per_worker policy invocations share a worker: its
+ *   CPU is split among the invocations open in each sample), matched to the job through the workers' log lines
+ *   in .local/logs/gateway.log (tagged with their invocation); retries (Σ attempts − 1 over chunks); the limits
+ *   (`intr/ret/kill`: chunks interrupted by a limit and retried, chunk workers retired and killed by one; goal
+ *   at the defaults: 0 interrupted, 0 killed); the peak number of chunk invocations running at once; database
+ *   and gateway-tree (Storage, pg_net, workers) CPU.
  * - Correctness: every run checks the target's row count against the generator's good rows and its checksum
  *   against the \copy table's; the pipeline also checks the job's status and loaded/rejected counts. A run that
  *   fails a check is reported with ok = NO and its problems.
@@ -239,7 +242,9 @@ async function main() {
       `chunk size ${
         ((chunkSize ?? DEFAULTS.CHUNK_SIZE) / 1048576).toFixed(2)
       } MiB. conc: most chunks running ` +
-      `at once; CPU/peak MB: per chunk invocation (Δ = added by the invocation, RSS = worker process); ` +
+      `at once; CPU/peak MB: per chunk invocation (its share of a shared worker's CPU; Δ = added while it ran, ` +
+      `RSS = worker process); intr/ret/kill: chunks interrupted by a limit and retried / chunk workers retired / ` +
+      `killed by a limit; ` +
       `app CPU: gateway + function workers (pipeline) or the client process (\\copy, pgloader).`,
   );
   const notReached = (r: RunResult) => r.pipeline !== undefined && !r.pipeline.widthReached;

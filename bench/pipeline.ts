@@ -2,13 +2,24 @@
  * The pipeline's run: upload the dataset to the bench's own profile and folder, follow the job the storage
  * trigger registered until it ends, and gather what it cost — chunks and retries from csv_import.chunks, per
  * invocation CPU and memory from the local functions runtime's records (matched to the job through the workers'
- * log lines in the gateway log), the width reached, the database's and the gateway's CPU.
+ * log lines in the gateway log, each line tagged with its invocation), the chunks interrupted by a limit
+ * (chunk_interrupted) and the chunk workers retired or killed by one (the runtime's worker records), the width
+ * reached, the database's and the gateway's CPU.
  *
  * Invariants: the run's profile, table and objects are removed when it ends, whatever happened; the job is
  * followed with a deadline (120 s + 1 ms per row); a run whose checks fail is returned with its problems.
  */
 import { BUCKET, createProfile, removeObjects, supabase, TERMINAL } from "../tests/support/stack.ts";
-import { attributeInvocations, maxConcurrency, parseWorkerLog, type Stats, summarize } from "./bench_lib.ts";
+import {
+  attributeInvocations,
+  interruptedChunks,
+  maxConcurrency,
+  parseWorkerLog,
+  type Stats,
+  summarize,
+  type WorkerLogEvent,
+  workersOfJob,
+} from "./bench_lib.ts";
 import {
   args,
   chunkSize,
@@ -29,6 +40,7 @@ import {
   restartStack,
   stackIdentity,
   waitQuiet,
+  workerRecords,
 } from "./local_stack.ts";
 import {
   checkpoint,
@@ -214,11 +226,13 @@ export async function runPipeline(
     // Invocation records arrive when an invocation is over (after the job may already be finished).
     let matched: ReturnType<typeof attributeInvocations> = [];
     let matchedBy: "log" | "time" = "log";
+    let events: WorkerLogEvent[] = [];
     const recordsDeadline = Date.now() + 20_000;
     for (;;) {
       const records = await invocationRecords();
       const log = await gatewayLogSince(logOffset);
-      matched = log === null ? [] : attributeInvocations(records, parseWorkerLog(log), job.id);
+      events = log === null ? [] : parseWorkerLog(log);
+      matched = attributeInvocations(records, events, job.id);
       matchedBy = "log";
       const last = Date.now() > recordsDeadline;
       const processed = () => matched.reduce((a, r) => a + r.chunks, 0);
@@ -271,6 +285,18 @@ export async function runPipeline(
       return out;
     };
     const cpuMs = summarize(matched.map((r) => r.cpuMs));
+    // The chunk workers that worked for this job (shared by its invocations under per_worker): limits are theirs.
+    const jobWorkers = workersOfJob(events, job.id);
+    const workers = (await workerRecords()).filter((w) =>
+      w.function === "csv-import-chunk" && jobWorkers.has(w.executionId)
+    );
+    const limits = {
+      interrupted: interruptedChunks(events, job.id),
+      retired: workers.filter((w) => w.retired === "cpu" || w.retired === "wall_clock").length,
+      killed: workers.filter((w) =>
+        w.ended === "cpu" || w.ended === "memory" || w.ended === "wall_clock"
+      ).length,
+    };
     const details: PipelineDetails = {
       jobId: job.id,
       status: job.status,
@@ -303,6 +329,14 @@ export async function runPipeline(
       peakMemoryMb: matched.length ? Math.max(...matched.map((r) => r.peakMemoryMb)) : null,
       peakRssMb: matched.length ? Math.max(...matched.map((r) => r.peakRssMb)) : null,
       chunkCpuSeconds: cpuMs.sum / 1000,
+      limits,
+      workers: {
+        n: workers.length,
+        policy: workers[0]?.policy ?? null,
+        cpuMs: summarize(workers.map((w) => w.cpuMs)),
+        peakConcurrency: Math.max(0, ...workers.map((w) => w.peakConcurrency)),
+        beforeunload: workers.filter((w) => w.beforeunload.some((r) => r !== "early_drop")).length,
+      },
     };
     const otherDuring = await otherJobsDuring(OBJECT_PREFIX, created, created + seconds * 1000);
     return finishResult(

@@ -123,6 +123,18 @@ export interface PipelineDetails {
   peakMemoryMb: number | null;
   peakRssMb: number | null;
   chunkCpuSeconds: number;
+  /** Chunks interrupted by a limit (beforeunload) and handed back to be retried; chunk workers a limit retired or
+   * killed. Goal at the default settings: no interruption, no kill (retirements are normal under per_worker). */
+  limits: { interrupted: number; retired: number; killed: number };
+  /** The job's chunk workers (runtime worker records): how many, their policy, CPU each, most requests at once,
+   * how many got a beforeunload other than early_drop. */
+  workers: {
+    n: number;
+    policy: string | null;
+    cpuMs: Stats;
+    peakConcurrency: number;
+    beforeunload: number;
+  };
 }
 
 interface Target {
@@ -381,6 +393,7 @@ export function toTableRow(r: RunResult): TableRow {
     peakRssMb: p ? p.peakRssMb : null,
     invocations: p ? p.invocations : null,
     retries: p ? p.retries : null,
+    limits: p ? p.limits : null,
     dbCpuSeconds: r.cpu.dbSeconds,
     appCpuSeconds: p ? r.cpu.gatewaySeconds : r.cpu.clientSeconds,
     valid: r.valid,

@@ -13,16 +13,23 @@
  *   `apikey` header, as hosted's gateway does (gateway_keys.ts).
  * - /_local/* routes are local-only tooling (health, invocation records, fault injection) and exist on no
  *   hosted project; the pipeline never calls them: GET /_local/health; with the service key,
- *   GET /_local/functions/invocations, POST /_local/functions/kill, and GET|POST|DELETE /_local/storage/faults
+ *   GET /_local/functions/invocations, GET /_local/functions/workers (one record per worker process: policy,
+ *   CPU, retirement, beforeunload reasons, how it ended), POST /_local/functions/kill,
+ *   POST /_local/functions/beforeunload?function=<name>&reason=<cpu|memory|wall_clock> (what the supervisor does
+ *   when a limit nears: retire, then beforeunload, to every live worker of the function), and
+ *   GET|POST|DELETE /_local/storage/faults
  *   (Storage read faults: 500/503, hangs, responses cut short; see storage/faults.ts).
  *
  * Environment: API_PORT (54321), SUPABASE_DB_URL, LOCAL_STATE_DIR (.local), FUNCTIONS_CPU_LIMIT_MS (2000),
  * FUNCTIONS_MEMORY_LIMIT_MB (256), FUNCTIONS_WALL_CLOCK_LIMIT_MS (150000), FUNCTIONS_ENFORCE_LIMITS (true),
- * FUNCTIONS_MAX_WORKERS (16), PG_NET_BATCH_SIZE (200), PG_NET_BATCH_PAUSE_MS (1000).
+ * FUNCTIONS_MAX_WORKERS (16), FUNCTIONS_POLICY (unset: `[edge_runtime] policy` of supabase/config.toml, per_worker;
+ * `per_request` or `oneshot` give every request a worker of its own: the isolated mode), PG_NET_BATCH_SIZE (200),
+ * PG_NET_BATCH_PAUSE_MS (1000).
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createFunctionsRuntime } from "./functions/runtime.ts";
+import { POLICIES, type Policy } from "./functions/types.ts";
 import { startPgNetWorker } from "./pg_net/worker.ts";
 import { createStorageApi, readStorageConfig } from "./storage/api.ts";
 import { parseFaultPlan } from "./storage/faults.ts";
@@ -58,6 +65,10 @@ const storageDbUrl = env("STORAGE_DB_URL", dbUrlAs("supabase_storage_admin"));
 const pgNetDbUrl = env("PG_NET_DB_URL", dbUrlAs("supabase_admin"));
 const stateDir = env("LOCAL_STATE_DIR", join(repoRoot, ".local"));
 const configToml = join(repoRoot, "supabase", "config.toml");
+const policyOverride = Deno.env.get("FUNCTIONS_POLICY") || undefined;
+if (policyOverride !== undefined && !POLICIES.includes(policyOverride as Policy)) {
+  throw new Error(`FUNCTIONS_POLICY must be one of ${POLICIES.join(", ")}, got "${policyOverride}"`);
+}
 
 function log(event: Record<string, unknown>) {
   console.log(JSON.stringify({ at: new Date().toISOString(), ...event }));
@@ -91,6 +102,7 @@ const functions = createFunctionsRuntime({
     enforce: env("FUNCTIONS_ENFORCE_LIMITS", "true") !== "false",
   },
   maxWorkersPerFunction: intEnv("FUNCTIONS_MAX_WORKERS", 16),
+  policy: policyOverride as Policy | undefined,
   invocationsLog: join(stateDir, "logs", "invocations.jsonl"),
   log,
 });
@@ -117,6 +129,20 @@ async function handleLocal(req: Request, path: string): Promise<Response> {
   if (path === "/_local/functions/invocations" && req.method === "GET") {
     return Response.json(functions.invocations());
   }
+  if (path === "/_local/functions/workers" && req.method === "GET") {
+    return Response.json(functions.workers());
+  }
+  if (path === "/_local/functions/beforeunload" && req.method === "POST") {
+    const params = new URL(req.url).searchParams;
+    const reason = params.get("reason") ?? "cpu";
+    if (!["cpu", "memory", "wall_clock"].includes(reason)) {
+      return Response.json({ message: `reason must be cpu, memory or wall_clock, got "${reason}"` }, {
+        status: 400,
+      });
+    }
+    const workers = await functions.beforeunload(params.get("function") ?? "", reason as "cpu");
+    return Response.json({ workers });
+  }
   if (path === "/_local/functions/kill" && req.method === "POST") {
     await functions.killAll("killed through /_local/functions/kill");
     return Response.json({ killed: true });
@@ -142,7 +168,7 @@ async function handleLocal(req: Request, path: string): Promise<Response> {
 const server = Deno.serve({
   hostname: "127.0.0.1",
   port,
-  onListen: () => log({ event: "listening", url: apiUrl }),
+  onListen: () => log({ event: "listening", url: apiUrl, functionsPolicy: policyOverride ?? "config.toml" }),
 }, (req) => {
   const path = new URL(req.url).pathname;
   if (path.startsWith("/storage/v1/") || path.startsWith("/functions/v1/")) {

@@ -10,7 +10,9 @@
 #      cluster with every migration applied, the pgTAP suite, the type-validator differential tests, the version
 #      conformance tests and the pg_cron stand-in's differential tests (line "pg17: N passed, N failed"),
 #   4. Deno tests (unit, property, contract tests of the local stand-ins, integration and end-to-end tests)
-#      against the real local stack.
+#      against the real local stack, whose Edge Runtime shares workers as the platform does (per_worker),
+#   5. the main end-to-end pipeline tests again with the runtime isolating every request (FUNCTIONS_POLICY=
+#      per_request), so the pipeline is proven under both modes (skipped when test filter args are given).
 # Ends with one summary line "tests: N passed, N failed" and exits non-zero if anything failed.
 # Leaves the stack running (stop it with `bash scripts/stack.sh down`).
 
@@ -79,6 +81,25 @@ deno_failed="$(printf '%s' "$summary" | grep -oE '[0-9]+ failed' | grep -oE '[0-
 if [ "$deno_status" -ne 0 ] && [ "$deno_failed" -eq 0 ]; then deno_failed=1; fi
 passed=$((passed + deno_passed))
 failed=$((failed + deno_failed))
+
+# The pipeline under the isolated runtime mode: the gateway restarted with FUNCTIONS_POLICY=per_request, the main
+# import, exactly-once, worker-liveness and beforeunload tests, then the gateway back in its default mode.
+if [ "$#" -eq 0 ]; then
+  log "Deno tests: the pipeline with the Edge Runtime isolating every request (FUNCTIONS_POLICY=per_request)"
+  FUNCTIONS_POLICY=per_request bash scripts/stack.sh restart-api
+  set +e
+  deno test -A --config deno.json tests/end_to_end_test.ts tests/exactly_once_test.ts \
+    tests/worker_liveness_test.ts tests/shared_worker_test.ts 2>&1 | tee "$report_dir/deno-isolated.txt"
+  isolated_status=${PIPESTATUS[0]}
+  set -e
+  bash scripts/stack.sh restart-api
+  summary="$(sed 's/\x1b\[[0-9;]*m//g' "$report_dir/deno-isolated.txt" | { grep -E '^(ok|FAILED) \| [0-9]+ passed' || true; } | tail -1)"
+  iso_passed="$(printf '%s' "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)"
+  iso_failed="$(printf '%s' "$summary" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)"
+  if [ "$isolated_status" -ne 0 ] && [ "$iso_failed" -eq 0 ]; then iso_failed=1; fi
+  passed=$((passed + iso_passed))
+  failed=$((failed + iso_failed))
+fi
 
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,5 +1,6 @@
 /**
- * Reads `supabase/config.toml` for the Edge Functions runtime: the `[edge_runtime] policy` and the
+ * Reads `supabase/config.toml` for the Edge Functions runtime: the `[edge_runtime] policy` (`per_worker`, the
+ * default; `oneshot`; the stand-in also takes edge-runtime's `per_request`) and the
  * `[functions.<name>]` blocks (`enabled`, `verify_jwt`, `import_map`, `entrypoint`), and resolves a function
  * name to what a worker needs to run it.
  *
@@ -13,9 +14,9 @@
  */
 import { parse } from "smol-toml";
 import { dirname, join, resolve } from "node:path";
+import { POLICIES, type Policy } from "./types.ts";
 
-/** Worker reuse policy from `[edge_runtime] policy`. */
-export type Policy = "per_worker" | "oneshot";
+export type { Policy } from "./types.ts";
 
 /** Everything needed to start and guard one function. */
 export interface FunctionSpec {
@@ -56,7 +57,8 @@ function parseConfig(text: string): ParsedConfig {
     edge_runtime?: { policy?: string };
     functions?: Record<string, FunctionBlock>;
   };
-  const policy = doc.edge_runtime?.policy === "oneshot" ? "oneshot" : "per_worker";
+  const raw = doc.edge_runtime?.policy;
+  const policy = POLICIES.find((p) => p === raw) ?? "per_worker";
   return { policy, blocks: doc.functions ?? {} };
 }
 

@@ -3,8 +3,8 @@
  * response, and reports when the invocation is over and what it cost.
  *
  * The invocation is over when the response body has been fully handed to the caller (or the caller went
- * away) AND the worker reports that no handler runs and every EdgeRuntime.waitUntil task has settled, or
- * when the worker died. Only then is `finished` resolved and `onFinished` called, so the worker is never
+ * away) AND the worker reports that its handler returned and its EdgeRuntime.waitUntil tasks have settled
+ * (isolated policies: that no handler runs and every task of the worker has settled), or when the worker died. Only then is `finished` resolved and `onFinished` called, so the worker is never
  * handed to another invocation while this one still runs.
  *
  * Answers: the function's own response (a GET answered with `text/html` is relabelled `text/plain`, as the
@@ -13,7 +13,13 @@
  * response started before the idle deadline (the request is then cancelled on the worker, as the
  * platform's proxy does, but the worker stays busy until its handler and tasks finish).
  */
-import { RESTORE_HEADER, RESTORED_HEADERS, URL_HEADER, WORKER_ERROR_HEADER } from "./protocol.ts";
+import {
+  INVOCATION_HEADER,
+  RESTORE_HEADER,
+  RESTORED_HEADERS,
+  URL_HEADER,
+  WORKER_ERROR_HEADER,
+} from "./protocol.ts";
 import { idleTimeout, workerError, workerLimit } from "./responses.ts";
 import { delay, within } from "./timer.ts";
 import type { Outcome } from "./types.ts";
@@ -36,6 +42,10 @@ export interface InvocationResult {
 }
 
 export interface InvocationParams {
+  /** The invocation's id (its InvocationRecord id), sent to the worker in INVOCATION_HEADER. */
+  id: string;
+  /** Whether other invocations may share the worker (per_worker): then only this one's tasks are awaited. */
+  shared: boolean;
   worker: WorkerProcess;
   req: Request;
   /** The URL the function sees: gateway origin + `/<name>/rest?query`. */
@@ -90,7 +100,7 @@ function relay(
   return { stream, done: done.promise };
 }
 
-function forwardHeaders(req: Request, targetUrl: string): Headers {
+function forwardHeaders(req: Request, targetUrl: string, id: string): Headers {
   const headers = new Headers(req.headers);
   const restore: Record<string, string> = {};
   for (const name of RESTORED_HEADERS) {
@@ -99,6 +109,7 @@ function forwardHeaders(req: Request, targetUrl: string): Headers {
   }
   for (const name of HOP_HEADERS) headers.delete(name);
   headers.set(URL_HEADER, targetUrl);
+  headers.set(INVOCATION_HEADER, id);
   headers.set(RESTORE_HEADER, JSON.stringify(restore));
   headers.set("accept-encoding", "identity");
   return headers;
@@ -107,14 +118,14 @@ function forwardHeaders(req: Request, targetUrl: string): Headers {
 /** Starts the invocation; resolves to the caller's response and, separately, to its end. */
 export async function invoke(p: InvocationParams): Promise<{ response: Response; finished: Promise<void> }> {
   const { worker, req } = p;
-  const started = await worker.beginInvocation().then(() => true, () => false);
+  const started = await worker.beginInvocation(p.id).then(() => true, () => false);
   const target = new URL(p.targetUrl);
   const abort = new AbortController();
   const signal = AbortSignal.any([abort.signal, req.signal]);
   const upstream = started
     ? fetch(worker.url(target.pathname + target.search), {
       method: req.method,
-      headers: forwardHeaders(req, p.targetUrl),
+      headers: forwardHeaders(req, p.targetUrl, p.id),
       body: req.body,
       signal,
       redirect: "manual",
@@ -165,9 +176,9 @@ export async function invoke(p: InvocationParams): Promise<{ response: Response;
 
   const finished = (async () => {
     await Promise.race([bodyDone, worker.death]);
-    worker.finishing = true;
-    if (!worker.dead) await Promise.race([worker.settled(), worker.death]);
-    const usage = await worker.endInvocation();
+    if (!p.shared) worker.finishing = true;
+    if (!worker.dead) await Promise.race([worker.settled(p.shared ? p.id : undefined), worker.death]);
+    const usage = await worker.endInvocation(p.id);
     if (worker.dead && outcome === "ok") outcome = outcomeOf(await worker.death);
     p.onFinished({ status, outcome, responseAt, finishedAt: performance.now(), usage });
   })();

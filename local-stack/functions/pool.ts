@@ -1,21 +1,28 @@
 /**
- * The worker pool of one function: hands each invocation a worker of its own, reusing idle workers
- * (per_worker policy), spawning up to `maxWorkers`, and queueing requests beyond that.
+ * The worker pool of one function, under one of edge-runtime's policies (`crates/base/src/worker/pool.rs`):
+ *
+ * - `per_worker` (shared): every request goes to the function's active worker while it lives and is not
+ *   retired (pool.rs `maybe_active_worker`; a booting worker is shared too: its requests wait for the boot);
+ *   with no such worker, a new one is spawned and becomes the active one. A retired worker takes no new request
+ *   (pool.rs `send_request`: WorkerAlreadyRetired) but finishes the ones it has, then is dropped (beforeunload
+ *   "early_drop", then killed: strategy_per_worker.rs `can_early_drop`). The real pool may spawn up to
+ *   `max_parallelism` workers in a burst before the first one is registered; this one never does (stricter:
+ *   everything a function does at once shares one worker's CPU, memory and JS thread).
+ * - `per_request` (isolated): a worker serves one invocation (and its waitUntil tasks) at a time and is reused
+ *   when idle; `oneshot`: the same, but every worker is dropped after its invocation.
  *
  * Invariants:
- * - A worker serves one invocation at a time: it is "busy" from `acquire` until `release`.
- * - Every live worker (booting, busy, idle or draining) counts towards `maxWorkers`.
- * - Waiters are served in arrival order, by a released worker or by a new worker when one dies.
- * - When no worker is idle but one has already sent its response (`finishing`), a request waits up to
- *   REUSE_WAIT_MS for it before a new worker is spawned: a caller that sends its next request as soon as
- *   it has read the previous response reuses the warm worker, as it would reuse the hosted isolate.
- * - Retired workers (limit reached, config changed, oneshot policy) take no new invocation and are dropped
- *   (beforeunload "early_drop", then killed) as soon as they are idle.
+ * - Every live worker (booting, serving, idle or draining) counts towards `maxWorkers`; a request that finds no
+ *   room waits, in arrival order, for a worker to be released (isolated) or to die.
+ * - Isolated: a worker is "busy" from `acquire` until `release`. When no worker is idle but one has already
+ *   sent its response (`finishing`), a request waits up to REUSE_WAIT_MS for it before a new worker is spawned.
+ * - Shared: a worker is "busy" while it has an invocation open (acquired and not yet released), else "idle".
  * - A worker leaves `workers` only when its process is dead; `exited()` waits until every process started
  *   by the pool has exited and its output pipes are drained.
  */
 import type { FunctionSpec } from "./config.ts";
 import { delay } from "./timer.ts";
+import type { Policy, RetireReason } from "./types.ts";
 import type { WorkerProcess } from "./worker_process.ts";
 
 /** A worker handed to one invocation; `cold` when it was spawned for it. */
@@ -33,38 +40,71 @@ interface Waiter {
 
 /** Grace given to a dropped worker's beforeunload listeners. */
 const DROP_GRACE_MS = 1000;
-/** How long a request waits for a finishing worker before spawning a new one. */
+/** How long a request waits for a finishing worker before spawning a new one (isolated policies). */
 const REUSE_WAIT_MS = 50;
 
 export class FunctionPool {
   readonly workers = new Set<WorkerProcess>();
   /** Every process started and not yet exited, dead workers included. */
   #processes = new Set<WorkerProcess>();
+  /** Open invocations per worker (shared policy). */
+  #open = new Map<WorkerProcess, number>();
   #waiters: Waiter[] = [];
   #spec: FunctionSpec;
+  #policy: Policy;
   #closed = false;
 
   constructor(
     spec: FunctionSpec,
+    policy: Policy,
     readonly maxWorkers: number,
-    readonly spawn: (spec: FunctionSpec) => WorkerProcess,
+    readonly spawn: (spec: FunctionSpec, policy: Policy) => WorkerProcess,
   ) {
     this.#spec = spec;
+    this.#policy = policy;
   }
 
-  /** Gets a worker for `spec`; a change of spec retires the workers started with the old one. */
-  acquire(spec: FunctionSpec, signal: AbortSignal): Promise<Lease> {
+  get policy(): Policy {
+    return this.#policy;
+  }
+
+  /** Gets a worker for `spec`; a change of spec or policy retires the workers started with the old one. */
+  acquire(spec: FunctionSpec, policy: Policy, signal: AbortSignal): Promise<Lease> {
     if (this.#closed) return Promise.reject(new Error("functions runtime closed"));
-    if (JSON.stringify(spec) !== JSON.stringify(this.#spec)) {
+    if (JSON.stringify(spec) !== JSON.stringify(this.#spec) || policy !== this.#policy) {
       this.#spec = spec;
-      for (const worker of this.workers) this.retire(worker);
+      this.#policy = policy;
+      for (const worker of this.workers) this.retire(worker, "config");
     }
+    return this.#policy === "per_worker" ? this.#acquireShared(signal) : this.#acquireIsolated(signal);
+  }
+
+  #acquireShared(signal: AbortSignal): Promise<Lease> {
+    for (const worker of this.workers) {
+      if (!worker.retired && !worker.dead) return Promise.resolve(this.#leaseShared(worker, false));
+    }
+    if (this.workers.size < this.maxWorkers) return Promise.resolve(this.#leaseShared(this.#start(), true));
+    return this.#wait(signal, false);
+  }
+
+  #leaseShared(worker: WorkerProcess, cold: boolean): Lease {
+    this.#open.set(worker, (this.#open.get(worker) ?? 0) + 1);
+    worker.state = "busy";
+    return { worker, cold };
+  }
+
+  #acquireIsolated(signal: AbortSignal): Promise<Lease> {
     for (const worker of this.workers) {
       if (worker.state === "idle" && !worker.retired) return Promise.resolve(this.#lease(worker, false));
     }
     const room = this.workers.size < this.maxWorkers;
     const finishing = [...this.workers].some((worker) => worker.finishing && !worker.retired);
     if (room && !finishing) return Promise.resolve(this.#lease(this.#start(), true));
+    return this.#wait(signal, room);
+  }
+
+  /** Queues a request; with `spawnLater`, a worker is spawned for it after REUSE_WAIT_MS if none came free. */
+  #wait(signal: AbortSignal, spawnLater: boolean): Promise<Lease> {
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { resolve, reject };
       this.#waiters.push(waiter);
@@ -73,14 +113,14 @@ export class FunctionPool {
         if (at >= 0) this.#waiters.splice(at, 1);
         return at >= 0;
       };
-      const spawnLater = room ? delay(REUSE_WAIT_MS) : null;
-      spawnLater?.promise.then(() => {
+      const later = spawnLater ? delay(REUSE_WAIT_MS) : null;
+      later?.promise.then(() => {
         if (this.workers.size < this.maxWorkers && dequeue()) resolve(this.#lease(this.#start(), true));
       });
-      waiter.done = () => spawnLater?.cancel();
+      waiter.done = () => later?.cancel();
       signal.addEventListener("abort", () => {
         if (dequeue()) {
-          spawnLater?.cancel();
+          later?.cancel();
           reject(signal.reason);
         }
       }, { once: true });
@@ -101,19 +141,39 @@ export class FunctionPool {
     return true;
   }
 
+  /** Serves every waiter (shared policy: they all go to one new worker), while there is room. */
+  #serveWaitersShared(): void {
+    if (this.#waiters.length === 0 || this.workers.size >= this.maxWorkers) return;
+    const worker = this.#start();
+    let first = true;
+    while (this.#serveWaiter(() => this.#leaseShared(worker, first))) first = false;
+  }
+
   /** Returns a worker after its invocation finished; `reuse` false drops it (oneshot policy). */
   release(worker: WorkerProcess, reuse: boolean): void {
     if (worker.dead) return;
-    if (!reuse) worker.retired = true;
+    if (this.#open.has(worker)) {
+      const left = this.#open.get(worker)! - 1;
+      if (left > 0) {
+        this.#open.set(worker, left);
+        return;
+      }
+      this.#open.delete(worker);
+      worker.state = "idle";
+      if (worker.retired) this.#drop(worker);
+      return;
+    }
+    if (!reuse) this.retire(worker, "oneshot");
     if (!worker.retired && this.#serveWaiter(() => this.#lease(worker, false))) return;
     worker.state = "idle";
     if (worker.retired) this.#drop(worker);
   }
 
-  /** Marks a worker as taking no new invocation; an idle one is dropped now. */
-  retire(worker: WorkerProcess): void {
+  /** Marks a worker as taking no new invocation; one with nothing open is dropped now. */
+  retire(worker: WorkerProcess, reason: RetireReason): void {
     if (worker.retired) return;
     worker.retired = true;
+    worker.retiredBy = reason;
     if (worker.state === "idle") this.#drop(worker);
   }
 
@@ -123,13 +183,16 @@ export class FunctionPool {
   }
 
   #start(): WorkerProcess {
-    const worker = this.spawn(this.#spec);
+    const worker = this.spawn(this.#spec, this.#policy);
     this.workers.add(worker);
     this.#processes.add(worker);
     worker.exited().then(() => this.#processes.delete(worker));
     worker.death.then(() => {
       this.workers.delete(worker);
-      if (!this.#closed) this.#serveWaiter(() => this.#lease(this.#start(), true));
+      this.#open.delete(worker);
+      if (this.#closed) return;
+      if (this.#policy === "per_worker") this.#serveWaitersShared();
+      else this.#serveWaiter(() => this.#lease(this.#start(), true));
     });
     return worker;
   }

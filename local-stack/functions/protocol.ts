@@ -15,8 +15,15 @@
  * - Control requests go to CONTROL_PREFIX routes and must carry NONCE_HEADER; function names can never
  *   collide with them because a function name starts with a letter.
  *
- * Invariants: a worker serves one invocation at a time; `settled` answers only when no handler is running
- * and every EdgeRuntime.waitUntil promise has settled.
+ * - Each invocation request carries INVOCATION_HEADER, its id: the worker runs the handler in that id's async
+ *   context (AsyncLocalStorage), so an EdgeRuntime.waitUntil task is the invocation's whose code registered it,
+ *   and the function's console lines are tagged with it (LOG_TAG id LOG_TAG at the line's start, which the
+ *   supervisor strips into the log event's `invocation`).
+ *
+ * Invariants: `settled?invocation=<id>` answers only when that invocation's handler has returned and every
+ * waitUntil task registered in its context has settled; `settled` without an id, when no handler runs at all
+ * and every waitUntil task of the worker has settled (the per_request and oneshot policies, one invocation at a
+ * time, use that one).
  */
 
 /** Path prefix of the worker's control routes. */
@@ -25,6 +32,10 @@ export const CONTROL_PREFIX = "/__edge_runtime/";
 export const BEFOREUNLOAD_ROUTE = `${CONTROL_PREFIX}beforeunload`;
 /** Control route: answers 204 once no handler is running and all waitUntil promises have settled. */
 export const SETTLED_ROUTE = `${CONTROL_PREFIX}settled`;
+/** Header carrying the invocation's id (the InvocationRecord id) on an invocation request. */
+export const INVOCATION_HEADER = "x-edge-runtime-invocation";
+/** Marks the invocation id at the start of a console line (ASCII record separator, never in JSON logs). */
+export const LOG_TAG = "\x1e";
 /** Header carrying the per-worker nonce on control requests. */
 export const NONCE_HEADER = "x-edge-runtime-nonce";
 /** Header carrying the URL the function sees (gateway origin + `/<name>/rest?query`). */

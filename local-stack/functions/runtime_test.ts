@@ -205,8 +205,8 @@ Deno.test("routing: handler styles, the request the function sees, HTML relabell
   });
 });
 
-Deno.test("EdgeRuntime.waitUntil: response first, task completes, worker busy until it does", async () => {
-  await withRuntime({}, async ({ base, rt, tmp }) => {
+Deno.test("EdgeRuntime.waitUntil (per_request): response first, task completes, worker busy until it does", async () => {
+  await withRuntime({ policy: "per_request" }, async ({ base, rt, tmp }) => {
     const file = join(tmp, "done.txt");
     const first = await call(`${base}/background?ms=800&file=${file}`);
     assert.equal(first.status, 200);
@@ -318,8 +318,8 @@ Deno.test("measurement: CPU of a 300 ms burn and of a 500 ms sleep", async () =>
   });
 });
 
-Deno.test("concurrency: six slow calls run in parallel on several workers", async () => {
-  await withRuntime({}, async ({ base, rt }) => {
+Deno.test("concurrency (per_request): six slow calls run in parallel on several workers", async () => {
+  await withRuntime({ policy: "per_request" }, async ({ base, rt }) => {
     const started = performance.now();
     const results = await Promise.all(Array.from({ length: 6 }, () => call(`${base}/sleep?ms=1000`)));
     const total = performance.now() - started;
@@ -330,8 +330,8 @@ Deno.test("concurrency: six slow calls run in parallel on several workers", asyn
   });
 });
 
-Deno.test("queueing: beyond maxWorkersPerFunction requests wait for a free worker", async () => {
-  await withRuntime({ maxWorkersPerFunction: 2 }, async ({ base, rt }) => {
+Deno.test("queueing (per_request): beyond maxWorkersPerFunction requests wait for a free worker", async () => {
+  await withRuntime({ policy: "per_request", maxWorkersPerFunction: 2 }, async ({ base, rt }) => {
     const results = await Promise.all(Array.from({ length: 4 }, () => call(`${base}/sleep?ms=400`)));
     assert.deepEqual(results.map((r) => r.status), [200, 200, 200, 200]);
     const records = await waitForRecords(rt, "sleep", 4);

@@ -1,10 +1,15 @@
 /**
  * Polices resource limits: samples every worker every SAMPLE_INTERVAL_MS and retires, warns or kills it,
- * following the edge runtime's per_worker supervisor.
+ * following edge-runtime's per_worker supervisor (`crates/base/src/worker/supervisor/strategy_per_worker.rs`)
+ * with the CLI's limits (`supabase/cli:apps/cli-go/internal/functions/serve/templates/main.ts`: cpuTimeSoftLimitMs
+ * 1000, cpuTimeHardLimitMs 2000, memoryLimitMb 256).
  *
  * Per worker, when limits are enforced:
- * - CPU (sum over its invocations): retire at 50 % of `cpuMs` (the CLI's soft limit 1000 of hard 2000),
- *   beforeunload "cpu" at 90 %, SIGKILL at 100 %.
+ * - CPU (its main thread since boot, across every request it served, shared or not): retire at 50 % of `cpuMs`
+ *   (the soft limit: strategy_per_worker.rs `early_retire_fn` — no new request, the ones open finish, then the
+ *   worker is dropped), beforeunload "cpu" at 90 % (edge-runtime `--dispatch-beforeunload-cpu-ratio`, default 90,
+ *   of the hard limit: `crates/base/src/runtime/mod.rs` beforeunload_cpu_threshold, WillTerminateReason::CPU),
+ *   SIGKILL at 100 % (the hard limit: ShutdownReason::CPUTime; every request still open answers 546).
  * - Memory (peak RSS above the post-boot RSS, sampled and via VmHWM so spikes between samples count):
  *   beforeunload "memory" at 90 %, SIGKILL at 100 %.
  * - Wall clock (process lifetime, booting included): retire at 50 %, beforeunload "wall_clock" at 90 %,
@@ -53,7 +58,7 @@ export class Supervisor {
 
   async #check(pool: FunctionPool, worker: WorkerProcess): Promise<void> {
     if (worker.dead) return;
-    const usage = worker.state === "busy" ? await worker.sample() : null;
+    const usage = worker.state === "busy" || worker.openInvocations > 0 ? await worker.sample() : null;
     const { cpuMs, memoryMb, wallClockMs, enforce } = this.limits;
     if (!enforce || worker.dead) return;
     const age = performance.now() - worker.spawnedAt;
@@ -65,9 +70,9 @@ export class Supervisor {
       if (memoryUsedMb >= memoryMb) return worker.kill("memory");
       if (cpuUsedMs >= cpuMs * BEFOREUNLOAD_RATIO) void worker.beforeunload("cpu");
       if (memoryUsedMb >= memoryMb * BEFOREUNLOAD_RATIO) void worker.beforeunload("memory");
-      if (cpuUsedMs >= cpuMs * RETIRE_RATIO) pool.retire(worker);
+      if (cpuUsedMs >= cpuMs * RETIRE_RATIO) pool.retire(worker, "cpu");
     }
     if (age >= wallClockMs * BEFOREUNLOAD_RATIO) void worker.beforeunload("wall_clock");
-    if (age >= wallClockMs * RETIRE_RATIO) pool.retire(worker);
+    if (age >= wallClockMs * RETIRE_RATIO) pool.retire(worker, "wall_clock");
   }
 }

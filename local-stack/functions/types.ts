@@ -5,6 +5,18 @@
  * CPU 2000 ms hard, 256 MB memory, 150 s wall clock (free plan), 150 s request idle timeout.
  */
 
+/**
+ * How requests of one function are given workers (edge-runtime `crates/base/src/worker/pool.rs`, SupervisorPolicy):
+ * - `per_worker` (the default, as `supabase functions serve` and hosted): concurrent requests share the function's
+ *   active worker while it lives; CPU, memory and wall clock are the worker's, across all its requests.
+ * - `per_request`: a worker serves one request (and its waitUntil tasks) at a time and is reused when idle: every
+ *   request is isolated from the others (the stand-in's mode before per_worker sharing; kept to test under both).
+ * - `oneshot`: as per_request, but every worker is dropped after its request.
+ */
+export type Policy = "per_worker" | "per_request" | "oneshot";
+
+export const POLICIES: readonly Policy[] = ["per_worker", "per_request", "oneshot"];
+
 /** How an invocation ended. */
 export type Outcome =
   | "ok"
@@ -59,9 +71,18 @@ export interface InvocationRecord {
   wallMs: number;
   /** Arrival until response headers were sent to the caller (includes queueing and a cold boot). */
   responseMs: number;
-  /** CPU time of the worker's main thread during this invocation (boot excluded). */
+  /**
+   * CPU time of the worker's main thread attributed to this invocation (boot excluded): alone on its worker, all
+   * of it; sharing the worker (per_worker), each sampling interval's CPU (SAMPLE_INTERVAL_MS) split equally among
+   * the invocations open in it, so the records of one worker add up to its CPU.
+   */
   cpuMs: number;
-  /** Peak RSS during the invocation minus the RSS at its start: memory this invocation added. */
+  /** CPU used by the worker so far (every invocation it served, this one included), at this one's end. */
+  workerCpuMs: number;
+  /** Most other invocations open on the same worker at once while this one was (0: it ran alone). */
+  sharedWith: number;
+  /** Peak RSS during the invocation minus the RSS at its start: memory added while it ran (by anything on the
+   * worker, when shared). */
   peakMemoryMb: number;
   /** Raw peak RSS of the worker process during the invocation (includes the ~65 MB Deno baseline). */
   peakRssMb: number;
@@ -71,4 +92,34 @@ export interface InvocationRecord {
   /** SB_EXECUTION_ID of the worker process, or null when no worker served the request. */
   executionId: string | null;
   outcome: Outcome;
+  /** The worker policy the invocation ran under. */
+  policy: Policy;
+}
+
+/** Why a worker took no new request before it ended (null: it never retired). */
+export type RetireReason = "cpu" | "wall_clock" | "config" | "oneshot" | "shutdown";
+
+/** One worker process, from spawn to exit (GET /_local/functions/workers lists them). */
+export interface WorkerRecord {
+  executionId: string;
+  function: string;
+  policy: Policy;
+  /** ISO time the process was spawned. */
+  spawnedAt: string;
+  bootMs: number | null;
+  /** Invocations it served (so far). */
+  invocations: number;
+  /** Most invocations it had open at once. */
+  peakConcurrency: number;
+  /** CPU of its main thread since boot. */
+  cpuMs: number;
+  /** Peak RSS above its RSS right after boot. */
+  peakMemoryMb: number;
+  retired: RetireReason | null;
+  /** `beforeunload` reasons dispatched to it, in order. */
+  beforeunload: string[];
+  /** Why it ended (a DeathCause), or null while it lives. */
+  ended: string | null;
+  /** ISO time it ended, or null while it lives. */
+  endedAt: string | null;
 }

@@ -8,20 +8,27 @@
  *   instead of opening a port; `export default { fetch }` is used when no Deno.serve call was made.
  * - `globalThis.EdgeRuntime.waitUntil(promise)` registers a background task.
  * - `beforeunload` is dispatched as `CustomEvent("beforeunload", { cancelable: true, detail: { reason } })`
- *   when the supervisor asks (limit at 90 %, retirement, shutdown).
+ *   when the supervisor asks (limit at 90 %, retirement, shutdown), as edge-runtime's
+ *   `ext/runtime/js/bootstrap.js` dispatchBeforeUnloadEvent does.
+ * - Several invocations may run at once (per_worker policy): each runs in its own async context (its id from
+ *   INVOCATION_HEADER), which attributes its waitUntil tasks and console lines to it (protocol.ts).
  *
  * Invariants:
  * - Exits as soon as its stdin (a pipe held by the supervisor) closes, so it never outlives the supervisor.
- * - Imports nothing but protocol.ts (a relative module), so the function's import map cannot affect it.
+ * - Imports nothing but protocol.ts (a relative module) and node:async_hooks (built in), so the function's
+ *   import map cannot affect it.
  * - Announces exactly once on stdout (see protocol.ts), with a write captured before the function's module
  *   runs, so a function that patches console cannot break the handshake.
  * - Serves on 127.0.0.1 only. An uncaught handler exception becomes a 500 marked with WORKER_ERROR_HEADER
  *   (unless the function's own `onError` answers), and the error is printed to stderr (the runtime's log).
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import {
   type Announcement,
   BEFOREUNLOAD_ROUTE,
   CONTROL_PREFIX,
+  INVOCATION_HEADER,
+  LOG_TAG,
   NONCE_HEADER,
   RESTORE_HEADER,
   SETTLED_ROUTE,
@@ -44,6 +51,45 @@ let inFlight = 0;
 const backgroundTasks = new Set<Promise<unknown>>();
 let settledWaiters: Array<() => void> = [];
 
+/** What one invocation still runs: its handler, its waitUntil tasks, and who waits for both to end. */
+interface Open {
+  handler: boolean;
+  tasks: Set<Promise<unknown>>;
+  waiters: Array<() => void>;
+}
+const context = new AsyncLocalStorage<string>();
+const open = new Map<string, Open>();
+
+function openOf(id: string): Open {
+  let entry = open.get(id);
+  if (entry === undefined) {
+    entry = { handler: false, tasks: new Set(), waiters: [] };
+    open.set(id, entry);
+  }
+  return entry;
+}
+
+function notifyInvocation(id: string): void {
+  const entry = open.get(id);
+  if (entry === undefined || entry.handler || entry.tasks.size > 0 || entry.waiters.length === 0) return;
+  open.delete(id);
+  for (const wake of entry.waiters) wake();
+}
+
+/** Tags the function's console lines with the current invocation's id (protocol.ts LOG_TAG). */
+function tagConsole(): void {
+  for (const method of ["log", "info", "warn", "error", "debug"] as const) {
+    const original = console[method].bind(console);
+    console[method] = (...args: unknown[]) => {
+      const id = context.getStore();
+      if (id === undefined) return original(...args);
+      const tag = `${LOG_TAG}${id}${LOG_TAG}`;
+      if (typeof args[0] === "string") return original(tag + args[0], ...args.slice(1));
+      return original(tag, ...args);
+    };
+  }
+}
+
 function announce(message: Announcement): void {
   const bytes = new TextEncoder().encode(`${nonce} ${JSON.stringify(message)}\n`);
   let written = 0;
@@ -59,11 +105,17 @@ function notifyIfSettled(): void {
 
 function waitUntil<T>(task: Promise<T>): Promise<T> {
   const promise = Promise.resolve(task);
+  const id = context.getStore();
   backgroundTasks.add(promise);
+  if (id !== undefined) openOf(id).tasks.add(promise);
   promise
     .catch((error) => console.error("EdgeRuntime.waitUntil task failed:", error))
     .finally(() => {
       backgroundTasks.delete(promise);
+      if (id !== undefined) {
+        open.get(id)?.tasks.delete(promise);
+        notifyInvocation(id);
+      }
       notifyIfSettled();
     });
   return promise;
@@ -98,9 +150,15 @@ async function control(req: Request, url: URL): Promise<Response> {
     return new Response(null, { status: 204 });
   }
   if (url.pathname === SETTLED_ROUTE) {
+    const id = url.searchParams.get("invocation");
     await new Promise<void>((resolve) => {
-      settledWaiters.push(resolve);
-      notifyIfSettled();
+      if (id === null) {
+        settledWaiters.push(resolve);
+        notifyIfSettled();
+      } else {
+        openOf(id).waiters.push(resolve);
+        notifyInvocation(id);
+      }
     });
     return new Response(null, { status: 204 });
   }
@@ -119,11 +177,22 @@ async function drainUnread(req: Request, res: Response): Promise<void> {
   await req.body.pipeTo(new WritableStream()).catch(() => {});
 }
 
-async function invoke(req: Request, info: Deno.ServeHandlerInfo, fn: Handler): Promise<Response> {
+function invoke(req: Request, info: Deno.ServeHandlerInfo, fn: Handler): Promise<Response> {
+  const id = req.headers.get(INVOCATION_HEADER) ?? crypto.randomUUID();
+  openOf(id).handler = true;
+  return context.run(id, () => runHandler(req, info, fn)).finally(() => {
+    const entry = open.get(id);
+    if (entry !== undefined) entry.handler = false;
+    notifyInvocation(id);
+  });
+}
+
+async function runHandler(req: Request, info: Deno.ServeHandlerInfo, fn: Handler): Promise<Response> {
   const url = req.headers.get(URL_HEADER) ?? req.url;
   const headers = new Headers(req.headers);
   headers.delete(URL_HEADER);
   headers.delete(RESTORE_HEADER);
+  headers.delete(INVOCATION_HEADER);
   headers.delete("accept-encoding");
   headers.set("host", new URL(url).host);
   const restored: Record<string, string> = JSON.parse(req.headers.get(RESTORE_HEADER) ?? "{}");
@@ -157,6 +226,7 @@ async function invoke(req: Request, info: Deno.ServeHandlerInfo, fn: Handler): P
 }
 
 Deno.stdin.readable.pipeTo(new WritableStream()).finally(() => Deno.exit(0));
+tagConsole();
 
 Object.defineProperty(globalThis, "EdgeRuntime", {
   value: Object.freeze({ waitUntil }),

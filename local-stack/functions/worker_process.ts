@@ -13,8 +13,12 @@
  * - `death` resolves exactly once, with the first cause: the cause passed to `kill`, else "boot_error" when
  *   the module failed to load, else "memory" when V8 reported running out of heap, else "error".
  * - `state` is owned by the pool, except that this class sets "dead"; a dead worker is never reused.
- * - CPU is accounted per worker (`cpuUsedNs`, the sum of its invocations, boot excluded), as the edge
- *   runtime's per_worker supervisor does; memory is the peak RSS above the RSS right after boot.
+ * - CPU is accounted per worker (`cpuUsedNs`: its main thread's CPU since boot), as edge-runtime's per_worker
+ *   supervisor accumulates it per isolate across requests (`crates/base/src/worker/supervisor/
+ *   strategy_per_worker.rs`, CPUUsageMetrics::Leave); memory is the peak RSS above the RSS right after boot.
+ * - Per invocation (several may be open at once under per_worker): each reading's CPU since the previous one is
+ *   split equally among the invocations open then, so the invocations' `cpuMs` add up to the worker's CPU while
+ *   any was open; the peak RSS window (VmHWM) is reset only when an invocation begins on a worker with none open.
  */
 import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -28,7 +32,8 @@ import {
   SETTLED_ROUTE,
 } from "./protocol.ts";
 import { within } from "./timer.ts";
-import type { LogFn } from "./types.ts";
+import type { LogFn, Policy, RetireReason, WorkerRecord } from "./types.ts";
+import { LOG_TAG } from "./protocol.ts";
 
 /** Why a worker process ended. */
 export type DeathCause =
@@ -66,19 +71,24 @@ class BootError extends Error {}
 /** CPU and memory used by one invocation. */
 export interface Usage {
   cpuMs: number;
+  workerCpuMs: number;
+  sharedWith: number;
   peakMemoryMb: number;
   peakRssMb: number;
 }
 
+/** What one open invocation has been given so far. */
 interface Probe {
-  cpuStartNs: number;
+  cpuNs: number;
   rssStartKb: number;
-  lastCpuNs: number;
-  lastHwmKb: number;
+  hwmStartKb: number;
+  peakKb: number;
+  sharedWith: number;
 }
 
 export interface WorkerOptions {
   spec: FunctionSpec;
+  policy: Policy;
   env: Record<string, string>;
   /** V8 heap cap in MB, or null for none. */
   memoryMb: number | null;
@@ -102,6 +112,8 @@ export class WorkerProcess {
   readonly executionId = crypto.randomUUID();
   readonly spawnedAt = performance.now();
   readonly spec: FunctionSpec;
+  readonly policy: Policy;
+  readonly spawnedAtIso = new Date().toISOString();
   /** Resolves once the worker serves requests; rejects with BootError. */
   readonly ready: Promise<void>;
   /** Resolves when the process is gone (or has been sent SIGKILL). */
@@ -109,12 +121,21 @@ export class WorkerProcess {
   state: "idle" | "busy" | "dead" = "busy";
   /** A retired worker takes no new invocation and is dropped once idle. */
   retired = false;
+  /** Why it was retired. */
+  retiredBy: RetireReason | null = null;
   /** Set once the current invocation's response was sent (only waitUntil tasks may remain). */
   finishing = false;
   bootMs: number | null = null;
-  /** CPU used by all invocations of this worker so far, in ns. */
-  cpuUsedNs = 0;
   bootRssKb = 0;
+  /** ISO time the process ended (killed or exited), or null while it lives. */
+  endedAt: string | null = null;
+  /** Why it ended, once it did. */
+  deathCause: DeathCause | null = null;
+  /** Invocations served so far, and the most open at once. */
+  served = 0;
+  peakOpen = 0;
+  /** `beforeunload` reasons dispatched so far, in order. */
+  readonly beforeunloads: BeforeUnloadReason[] = [];
 
   readonly #child: Deno.ChildProcess;
   readonly #exited: Promise<void>;
@@ -124,12 +145,17 @@ export class WorkerProcess {
   readonly #ready = Promise.withResolvers<void>();
   readonly #death = Promise.withResolvers<DeathCause>();
   #port: number | null = null;
-  #probe: Probe | null = null;
+  readonly #open = new Map<string, Probe>();
+  /** Main-thread CPU (ns) at boot, and at the last reading; RSS at the last reading; VmHWM (KiB). */
+  #cpuBootNs: number | null = null;
+  #cpuLastNs = 0;
+  #hwmLastKb = 0;
   #deathCause: DeathCause | null = null;
   #outOfMemory = false;
 
   constructor(options: WorkerOptions) {
     this.spec = options.spec;
+    this.policy = options.policy;
     this.#log = options.log;
     this.ready = this.#ready.promise;
     this.ready.catch(() => {});
@@ -184,7 +210,16 @@ export class WorkerProcess {
   }
 
   #output(level: "info" | "error", line: string): void {
-    this.#emit("log", { level, message: line.replace(ANSI_COLOUR, "") });
+    let message = line.replace(ANSI_COLOUR, "");
+    let invocation: string | undefined;
+    if (message.startsWith(LOG_TAG)) {
+      const end = message.indexOf(LOG_TAG, 1);
+      if (end > 0) {
+        invocation = message.slice(1, end);
+        message = message.slice(end + 1).replace(/^ /, "");
+      }
+    }
+    this.#emit("log", { level, message, ...(invocation ? { invocation } : {}) });
   }
 
   #onStdout(line: string): void {
@@ -203,9 +238,12 @@ export class WorkerProcess {
     }
     this.#port = announcement.port;
     this.bootMs = Math.round(performance.now() - this.spawnedAt);
-    readMemory(this.pid).then(
-      ({ rssKb }) => {
+    Promise.all([readMemory(this.pid), readCpuNs(this.pid)]).then(
+      ([{ rssKb, hwmKb }, cpuNs]) => {
         this.bootRssKb = rssKb;
+        this.#cpuBootNs = cpuNs;
+        this.#cpuLastNs = cpuNs;
+        this.#hwmLastKb = hwmKb;
         this.#emit("boot", { pid: this.pid, bootMs: this.bootMs, rssMb: Math.round(rssKb / 1024) });
         this.#ready.resolve();
       },
@@ -221,8 +259,10 @@ export class WorkerProcess {
   #die(cause: DeathCause): void {
     if (this.#deathCause !== null) return;
     this.#deathCause = cause;
+    this.deathCause = cause;
     this.state = "dead";
     this.#emit("shutdown", { ...SHUTDOWN[cause], cpuUsedMs: Math.round(this.cpuUsedNs / 1e6) });
+    this.endedAt = new Date().toISOString();
     this.#death.resolve(cause);
   }
 
@@ -240,12 +280,17 @@ export class WorkerProcess {
   async beforeunload(reason: BeforeUnloadReason): Promise<void> {
     if (this.#sentBeforeunload.has(reason) || !this.isReady) return;
     this.#sentBeforeunload.add(reason);
+    this.beforeunloads.push(reason);
+    this.#emit("beforeunload", { reason, cpuUsedMs: Math.round(this.cpuUsedNs / 1e6) });
     await this.#control(`${BEFOREUNLOAD_ROUTE}?reason=${reason}`);
   }
 
-  /** Resolves true once no handler runs and every waitUntil task settled; false if the worker died. */
-  settled(): Promise<boolean> {
-    return this.#control(SETTLED_ROUTE);
+  /**
+   * Resolves true once no handler runs and every waitUntil task settled (with `invocation`: that invocation's
+   * handler and tasks); false if the worker died.
+   */
+  settled(invocation?: string): Promise<boolean> {
+    return this.#control(invocation ? `${SETTLED_ROUTE}?invocation=${invocation}` : SETTLED_ROUTE);
   }
 
   async #control(pathAndQuery: string): Promise<boolean> {
@@ -261,54 +306,119 @@ export class WorkerProcess {
     }
   }
 
-  /** Starts an invocation's measurement window: CPU baseline, RSS baseline, peak RSS reset. */
-  async beginInvocation(): Promise<void> {
-    const cpuStartNs = await readCpuNs(this.pid);
-    await resetPeakMemory(this.pid);
-    const { rssKb } = await readMemory(this.pid);
-    this.#probe = { cpuStartNs, rssStartKb: rssKb, lastCpuNs: cpuStartNs, lastHwmKb: rssKb };
+  /** CPU of the main thread since boot, in ns, as of the last reading. */
+  get cpuUsedNs(): number {
+    return this.#cpuBootNs === null ? 0 : this.#cpuLastNs - this.#cpuBootNs;
   }
 
-  /** Samples the running invocation; returns the worker's CPU (ns) and memory above boot (KiB) or null. */
+  /** Peak RSS above the post-boot RSS, in KiB, as of the last reading (since the last peak window reset). */
+  get memoryUsedKb(): number {
+    return Math.max(0, this.#hwmLastKb - this.bootRssKb);
+  }
+
+  /** How many invocations are open on this worker. */
+  get openInvocations(): number {
+    return this.#open.size;
+  }
+
+  /** Applies one /proc reading: the CPU since the last one is split among the open invocations. */
+  #advance(cpuNs: number, rssKb: number, hwmKb: number): void {
+    if (cpuNs > this.#cpuLastNs) {
+      if (this.#open.size > 0) {
+        const share = (cpuNs - this.#cpuLastNs) / this.#open.size;
+        for (const probe of this.#open.values()) probe.cpuNs += share;
+      }
+      this.#cpuLastNs = cpuNs;
+    }
+    this.#hwmLastKb = hwmKb;
+    for (const probe of this.#open.values()) {
+      probe.peakKb = Math.max(probe.peakKb, rssKb, hwmKb > probe.hwmStartKb ? hwmKb : 0);
+    }
+  }
+
+  async #read(): Promise<void> {
+    const cpuNs = await readCpuNs(this.pid);
+    const { rssKb, hwmKb } = await readMemory(this.pid);
+    this.#advance(cpuNs, rssKb, hwmKb);
+  }
+
+  /**
+   * Opens invocation `id`'s measurement window: the CPU so far goes to the invocations already open; the peak
+   * RSS window is reset when it is the only one.
+   */
+  async beginInvocation(id: string): Promise<void> {
+    if (this.#open.size === 0) await resetPeakMemory(this.pid);
+    const cpuNs = await readCpuNs(this.pid);
+    const { rssKb, hwmKb } = await readMemory(this.pid);
+    this.#advance(cpuNs, rssKb, hwmKb);
+    const others = this.#open.size;
+    for (const probe of this.#open.values()) probe.sharedWith = Math.max(probe.sharedWith, others);
+    this.#open.set(id, { cpuNs: 0, rssStartKb: rssKb, hwmStartKb: hwmKb, peakKb: rssKb, sharedWith: others });
+    this.served++;
+    this.peakOpen = Math.max(this.peakOpen, this.#open.size);
+  }
+
+  /** Samples the worker: its CPU since boot (ns) and peak memory above boot (KiB), or null when gone. */
   async sample(): Promise<{ cpuNs: number; memoryKb: number } | null> {
-    const probe = this.#probe;
-    if (probe === null || this.dead) return null;
+    if (this.dead || this.#cpuBootNs === null) return null;
     try {
-      const cpuNs = await readCpuNs(this.pid);
-      const { hwmKb } = await readMemory(this.pid);
-      probe.lastCpuNs = cpuNs;
-      probe.lastHwmKb = hwmKb;
-      return { cpuNs: this.cpuUsedNs + cpuNs - probe.cpuStartNs, memoryKb: hwmKb - this.bootRssKb };
+      await this.#read();
+      return { cpuNs: this.cpuUsedNs, memoryKb: this.memoryUsedKb };
     } catch {
       return null;
     }
   }
 
-  /** Ends the measurement window (final /proc reading, or the last sample if the process is gone). */
-  async endInvocation(): Promise<Usage> {
-    const probe = this.#probe;
-    if (probe === null) return { cpuMs: 0, peakMemoryMb: 0, peakRssMb: 0 };
-    this.#probe = null;
-    if (!this.dead) {
+  /** Closes invocation `id`'s window (a final /proc reading, or the last one if the process is gone). */
+  async endInvocation(id: string): Promise<Usage> {
+    if (!this.dead && this.#open.has(id)) {
       try {
-        probe.lastCpuNs = await readCpuNs(this.pid);
-        probe.lastHwmKb = (await readMemory(this.pid)).hwmKb;
+        await this.#read();
       } catch {
-        // Gone between the check and the read: keep the last sample.
+        // Gone between the check and the read: keep the last reading.
       }
     }
-    const cpuNs = probe.lastCpuNs - probe.cpuStartNs;
-    this.cpuUsedNs += cpuNs;
+    const probe = this.#open.get(id);
+    this.#open.delete(id);
+    const workerCpuMs = Math.round(this.cpuUsedNs / 1e5) / 10;
+    if (probe === undefined) return { cpuMs: 0, workerCpuMs, sharedWith: 0, peakMemoryMb: 0, peakRssMb: 0 };
     const mb = (kb: number) => Math.round((kb / 1024) * 10) / 10;
     return {
-      cpuMs: Math.round(cpuNs / 1e5) / 10,
-      peakMemoryMb: mb(Math.max(0, probe.lastHwmKb - probe.rssStartKb)),
-      peakRssMb: mb(probe.lastHwmKb),
+      cpuMs: Math.round(probe.cpuNs / 1e5) / 10,
+      workerCpuMs,
+      sharedWith: probe.sharedWith,
+      peakMemoryMb: mb(Math.max(0, probe.peakKb - probe.rssStartKb)),
+      peakRssMb: mb(probe.peakKb),
     };
   }
 
-  /** Drops an idle worker: beforeunload("early_drop") with up to `graceMs` to handle it, then SIGKILL. */
+  /** What this worker did so far (GET /_local/functions/workers). */
+  record(): WorkerRecord {
+    return {
+      executionId: this.executionId,
+      function: this.spec.name,
+      policy: this.policy,
+      spawnedAt: this.spawnedAtIso,
+      bootMs: this.bootMs,
+      invocations: this.served,
+      peakConcurrency: this.peakOpen,
+      cpuMs: Math.round(this.cpuUsedNs / 1e6),
+      peakMemoryMb: Math.round((this.memoryUsedKb / 1024) * 10) / 10,
+      retired: this.retiredBy,
+      beforeunload: [...this.beforeunloads],
+      ended: this.deathCause,
+      endedAt: this.endedAt,
+    };
+  }
+
+  /**
+   * Drops a worker with nothing open: once every waitUntil task of the worker has settled (also tasks no
+   * invocation owns; edge-runtime's can_early_drop waits for every pending promise), beforeunload("early_drop")
+   * with up to `graceMs` to handle it, then SIGKILL.
+   */
   async earlyDrop(graceMs: number): Promise<void> {
+    if (this.dead) return;
+    await Promise.race([this.settled(), this.death]);
     if (this.dead) return;
     await within(Promise.race([this.beforeunload("early_drop"), this.death]), graceMs, undefined);
     this.kill("early_drop");

@@ -245,6 +245,13 @@ export async function writePieces(
     for (;;) {
       const { piece, last } = await source.nextPiece(rowLimit, batchBytes, batchMaxRejects);
       if (inflight) await settle(inflight);
+      inflight = null;
+      if (load.deps.signal?.aborted) {
+        // The runtime is stopping this isolate: roll the batch back now (no COPY is open), rather than spend
+        // the little CPU left on parsing the rest of it (chunk_worker.ts, "Interrupted").
+        source.release(piece);
+        throw load.deps.signal.reason;
+      }
       if (piece.count > 0) inflight = await loader.startPiece(tx, piece);
       else {
         inflight = null;

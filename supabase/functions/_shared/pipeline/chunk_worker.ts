@@ -34,6 +34,20 @@
  * - Liveness: a heartbeat renews the lease every LEASE_SECONDS / 4 (csv_import.renew_lease) while the chunk is
  *   processed; a batch transaction carries statement and idle timeouts, so a frozen worker's row lock is
  *   released by the database and its chunk taken over.
+ * - Interrupted (the runtime announces it is stopping this isolate: `beforeunload`, deps.signal): the open batch
+ *   is rolled back at its next piece (chunk_batch.ts writePieces) and the chunk handed back at once with its
+ *   attempt given back (csv_import.yield_chunk), then csv-import-dispatch is kicked over HTTP, which the runtime
+ *   routes to a fresh worker (this one is retired), so the chunk resumes after its last committed batch within
+ *   seconds, not when its lease expires. Why roll back rather than finish the batch: after beforeunload "cpu" the
+ *   isolate has 10 % of its hard CPU limit left (200 ms locally), shared by every chunk open in it; finishing a
+ *   batch may still need up to a batch of parsing (~70 ms of CPU per 4 MiB) per chunk, while a rollback costs
+ *   the worker nothing and loses no progress that counts: the committed marker is where the next worker resumes.
+ * - One work account per isolate (`isolateWork`): every chunk an isolate takes on adds its work bytes, and an
+ *   invocation keeps the next chunk for itself only while the isolate's total is below
+ *   WORKER_INVOCATION_BUDGET_BYTES. Several invocations run in one isolate at once and its CPU adds up across them
+ *   (edge-runtime per_worker); past the budget, every next chunk goes to the runtime as a new request, which
+ *   lands on a fresh worker once this one is retired, so a retired isolate is left only with the chunks it has
+ *   open and does not reach the hard limit.
  * - Failures: the file's fault (record too large, unterminated quote) fails the job via csv_import.fail_chunk
  *   (fatal); anything else is retried in place, then reported as a transient failure and SQL decides between
  *   retry with backoff and dead-letter. A lost lease or a stopped job ends the invocation without writing.
@@ -61,7 +75,8 @@ import {
   type WorkDeps,
 } from "./chunk_context.ts";
 import { giveBackRangeBuffer, readAndScan, readOwned, takeRangeBuffer } from "./chunk_reads.ts";
-import { dispatch } from "./dispatch.ts";
+import { dispatch, type DispatchDeps, invokeFunction } from "./dispatch.ts";
+import { FUNCTION_NAMES } from "./function_names.ts";
 import { RowSource } from "./row_source.ts";
 import type {
   ChunkStatus,
@@ -98,17 +113,24 @@ export interface ChunkClaim {
 }
 
 /**
- * One chunk invocation: processes `first`, then, while the invocation's budget lasts
- * (WORKER_INVOCATION_BUDGET_BYTES), the next ready chunk, which it claims for itself when it dispatches; the
- * other chunks claimed with it go to new invocations. A load's inline scan dispatches at once (the next loads
- * became ready). Ends after the current chunk once the runtime announces shutdown (`deps.signal`).
+ * Work (chunkWorkBytes) taken on so far by every invocation of this isolate, and how many of its chunks were
+ * interrupted (handed back on beforeunload). Module state: one account per isolate, shared by the invocations
+ * running in it at once (edge-runtime's per_worker policy routes a function's concurrent requests to one isolate).
+ */
+export const isolateWork = { bytes: 0, interrupted: 0 };
+
+/**
+ * One chunk invocation: processes `first`, then, while the isolate's work account is below
+ * WORKER_INVOCATION_BUDGET_BYTES, the next ready chunk, which it claims for itself when it dispatches; the other
+ * chunks claimed with it go to new invocations. A load's inline scan dispatches at once (the next loads became
+ * ready). Once the runtime announces shutdown (`deps.signal`) it takes on nothing more; a chunk it interrupted
+ * was handed back, and dispatch is kicked so a fresh worker picks it up.
  */
 export async function runInvocation(deps: Omit<ChunkDeps, "onScanned">, first: ChunkClaim): Promise<void> {
-  let done = 0;
   let next: ChunkClaim | null = first;
   while (next !== null) {
     const current: ChunkClaim = next;
-    const { workBytes } = await processChunk(
+    const result = await processChunk(
       {
         ...deps,
         onScanned: () => runInBackground(dispatch(deps, `chunk ${current.chunk_id} scanned inline`)),
@@ -116,11 +138,41 @@ export async function runInvocation(deps: Omit<ChunkDeps, "onScanned">, first: C
       current.chunk_id,
       current.lease_token,
     );
-    done += workBytes;
-    if (deps.signal?.aborted) return;
-    const keep = done < deps.config.invocationBudgetBytes;
+    if (result.outcome === "interrupted" || deps.signal?.aborted) {
+      // Stopping: nothing more for this isolate; the next chunks (and a handed-back one) go to a fresh worker.
+      await kickDispatch(deps, `chunk ${current.chunk_id} ${result.outcome}, runtime stopping`);
+      return;
+    }
+    const keep = result.outcome !== "yielded" && isolateWork.bytes < deps.config.invocationBudgetBytes;
     next = (await dispatch(deps, `chunk ${current.chunk_id} finished`, { keep })).kept;
   }
+}
+
+/**
+ * Asks csv-import-dispatch (a new request: the runtime gives it a worker that is not stopping) to claim and hand
+ * out ready chunks, this isolate's handed-back ones among them. A failure is logged: the reconciler's kick and
+ * lease expiry remain.
+ */
+async function kickDispatch(deps: Pick<DispatchDeps, "config" | "fetch">, reason: string): Promise<void> {
+  try {
+    const status = await invokeFunction(deps, FUNCTION_NAMES.dispatch, { reason });
+    if (status !== 200) log("warn", "dispatch_kick_failed", { reason, status });
+  } catch (error) {
+    log("warn", "dispatch_kick_failed", { reason, error });
+  }
+}
+
+/**
+ * Hands an interrupted chunk back at once (csv_import.yield_chunk: pending, ready now, its attempt given back);
+ * the chunk's status after ("yielded", or "lease_lost" when it was no longer this worker's).
+ */
+async function handBack(deps: ChunkDeps, ctx: ChunkContext): Promise<YieldReply> {
+  const [{ state }] = await withRetry(() =>
+    deps.sql<{ state: YieldReply }[]>`
+      select csv_import.yield_chunk(${ctx.chunk.id}, ${ctx.chunk.leaseToken}::uuid) as state`
+  );
+  isolateWork.interrupted++;
+  return state;
 }
 
 /** The file's problem as the job's error: sentence case, with the line when the message lacks it. */
@@ -145,6 +197,13 @@ export async function processChunk(
     kind: ctx.chunk.kind,
     attempt: `${ctx.chunk.attempts}/${ctx.chunk.maxAttempts}`,
   };
+  if (deps.signal?.aborted) {
+    // Taken on while the runtime is stopping this isolate: straight back, for a fresh worker.
+    const state = await handBack(deps, ctx);
+    log("warn", "chunk_interrupted", { ...chunkLog, reason: String(deps.signal.reason), handed_back: state });
+    return { outcome: "interrupted", workBytes: 0 };
+  }
+  isolateWork.bytes += workBytes;
   const heartbeat = startHeartbeat(deps, ctx);
   const work: WorkDeps = { ...deps, leaseLost: heartbeat.lost };
   try {
@@ -179,7 +238,14 @@ export async function processChunk(
       return { outcome: error.reason === "missing" ? "lease_lost" : error.reason, workBytes };
     }
     if (deps.signal?.aborted) {
-      log("warn", "chunk_interrupted", { ...chunkLog, reason: String(deps.signal.reason) });
+      // The open batch has rolled back; the chunk resumes after its last committed one, in a fresh worker.
+      const state = await handBack(deps, ctx);
+      log("warn", "chunk_interrupted", {
+        ...chunkLog,
+        reason: String(deps.signal.reason),
+        handed_back: state,
+        ms: Math.round(performance.now() - started),
+      });
       return { outcome: "interrupted", workBytes };
     }
     const fatal = error instanceof CsvError;

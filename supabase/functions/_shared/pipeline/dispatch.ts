@@ -10,6 +10,9 @@
  *   and pg_cron does every 10 s.
  * - Dispatch is kicked on registration and by every finishing chunk (the pipeline's speed never waits for
  *   pg_cron); reconcile's kick through pg_net is only the safety net.
+ * - With `background` (the csv-import-dispatch function), dispatch answers once its claims are made: the
+ *   hand-offs (up to 30 s each) and the rejects files run after the answer (EdgeRuntime.waitUntil), so a pg_net
+ *   batch, which waits for every request in it (supabase/pg_net:src/worker.c), never waits behind them.
  */
 import { keyHeaders } from "../platform/auth.ts";
 import type { Config } from "../platform/config.ts";
@@ -57,19 +60,36 @@ export async function invokeFunction(
 /**
  * Claims and fans out ready chunks; returns how many were claimed. With `keep`, the first claimed chunk (the
  * one claim_chunks ranks first) is not handed off but returned as `kept`: the caller, a chunk invocation with
- * budget left, processes it itself instead of paying for a new invocation.
+ * budget left, processes it itself instead of paying for a new invocation. With `background`, the hand-offs and
+ * the rejects files are passed to it instead of awaited (`rejectFiles` is then null: not known yet).
  */
 export async function dispatch(
   deps: DispatchDeps,
   reason: string,
-  opts: { keep?: boolean } = {},
-): Promise<{ claimed: number; rejectFiles: number; kept: ClaimedChunk | null }> {
+  opts: { keep?: boolean; background?: (work: Promise<unknown>) => void } = {},
+): Promise<{ claimed: number; rejectFiles: number | null; kept: ClaimedChunk | null }> {
   const { sql, config } = deps;
   const claimed = await sql<ClaimedChunk[]>`
     select chunk_id, job_id, kind::text as kind, chunk_index, lease_token::text as lease_token
     from csv_import.reclaim_and_claim_chunks(${config.fanOutWidth}, ${config.fanOutWidth},
                                  make_interval(secs => ${config.leaseSeconds}))`;
   const kept = opts.keep ? claimed[0] ?? null : null;
+  const rest = handOffAndWriteRejects(deps, reason, claimed, kept);
+  if (opts.background) {
+    opts.background(rest);
+    return { claimed: claimed.length, rejectFiles: null, kept };
+  }
+  return { claimed: claimed.length, rejectFiles: await rest, kept };
+}
+
+/** Hands every claimed chunk but `kept` to a chunk invocation, then writes due rejects files; how many. */
+async function handOffAndWriteRejects(
+  deps: DispatchDeps,
+  reason: string,
+  claimed: ClaimedChunk[],
+  kept: ClaimedChunk | null,
+): Promise<number> {
+  const { sql } = deps;
   await Promise.all(
     claimed.slice(kept ? 1 : 0).map(async (chunk) => {
       let outcome: string;
@@ -108,5 +128,5 @@ export async function dispatch(
       reject_files: rejectFiles,
     });
   }
-  return { claimed: claimed.length, rejectFiles, kept };
+  return rejectFiles;
 }

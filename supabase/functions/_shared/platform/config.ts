@@ -57,10 +57,12 @@ export const DEFAULTS = {
    */
   MAX_CHUNKS_PER_JOB: 10_000,
   /**
-   * Work one chunk invocation takes on before it leaves the rest to new invocations: after each chunk it
-   * claims the next ready one itself (through csv_import.claim_chunks, so priorities and limits hold) while
-   * it has done less than this many load bytes (a scanned byte counts 1/8: scanning only counts quotes and
-   * newlines). Why: every invocation costs ~30 ms of CPU beyond its chunk (HTTP, worker hand-off, context
+   * Work one isolate's chunk invocations take on before they leave the rest to new invocations: after each
+   * chunk an invocation claims the next ready one itself (through csv_import.claim_chunks, so priorities and
+   * limits hold) while its isolate has taken on less than this many load bytes in all (a scanned byte counts
+   * 1/8: scanning only counts quotes and newlines). One account per isolate, not per invocation: concurrent
+   * requests share an isolate and its CPU limit (edge-runtime per_worker), and an isolate past its soft limit
+   * must be left only with the chunks it has open (pipeline/chunk_worker.ts isolateWork). Why: every invocation costs ~30 ms of CPU beyond its chunk (HTTP, worker hand-off, context
    * query) and a cold worker ~80 ms more; measured on the 1M-row file (16 chunks of 8 MiB), 31
    * invocations became 10–14. Why not more: CPU per invocation stays under the 1 s budget (a load costs
    * ~17 ms CPU per MiB: 24 MiB of loads ≈ 0.45 s, plus at most one chunk started just under the budget;

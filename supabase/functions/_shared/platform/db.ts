@@ -30,20 +30,25 @@ export type Sql = postgres.Sql;
 
 let client: Sql | null = null;
 
-/** A socket factory for postgres.js's `socket` option: TCP_NODELAY, resolved once the socket is connected. */
+/**
+ * A socket factory for postgres.js's `socket` option: TCP_NODELAY once connected. The socket is handed over at
+ * once, still connecting (postgres.js writes its startup or SSL request, which waits in the socket until it is
+ * connected), so that a refused connection reaches postgres.js as the socket's own `error` and `close`: its
+ * reconnect cycle then runs as for its built-in sockets. A factory that rejects instead leaves the pool's
+ * connection stuck in "connecting" (postgres.js 3.4.9 createSocket returns without closing it): measured after a
+ * Postgres restart, an isolate whose connections were refused while the server was down answered every query
+ * with CONNECT_TIMEOUT for over a minute, and under per_worker every chunk routed to that isolate failed until
+ * the chunk was dead-lettered (tests/faults_recovery_test.ts, "Postgres restarted mid-job").
+ */
 export function noDelaySocket(dbUrl: string) {
   const url = new URL(dbUrl);
   const port = Number(url.port || 5432);
   const host = decodeURIComponent(url.hostname).replace(/^\[|\]$/g, "");
-  return () =>
-    new Promise<net.Socket>((resolve, reject) => {
-      const socket = net.connect(port, host);
-      socket.once("connect", () => {
-        socket.setNoDelay(true);
-        resolve(socket);
-      });
-      socket.once("error", reject);
-    });
+  return () => {
+    const socket = net.connect(port, host);
+    socket.once("connect", () => socket.setNoDelay(true));
+    return Promise.resolve(socket);
+  };
 }
 
 /** postgres.js custom type: int8 results parsed as numbers (see the module doc); serialized as postgres.js does. */

@@ -1,0 +1,158 @@
+/**
+ * The pipeline under the per_worker runtime (issue 13): chunk requests share one isolate, its CPU adds up across
+ * them, and the runtime may announce (beforeunload) that it is stopping the isolate in the middle of a chunk.
+ *
+ * - beforeunload mid-chunk: the open batch rolls back, the chunk is handed back at once without spending an
+ *   attempt (csv_import.yield_chunk) and csv-import-dispatch is kicked, so a fresh worker resumes it within
+ *   seconds (not when its lease expires); the job ends with the file's rows exactly once.
+ * - four chunks at once in one worker, default settings: no chunk interrupted, no worker killed, every row
+ *   exactly once.
+ *
+ * The beforeunload is injected through the local-only POST /_local/functions/beforeunload, which does what the
+ * runtime's supervisor does at 90 % of the CPU limit: retire the worker, then dispatch beforeunload "cpu".
+ * Skipped (passes trivially) when the stack runs an isolated policy (per_request/oneshot): the second test needs
+ * sharing; the first holds under both and runs under both.
+ */
+import assert from "node:assert/strict";
+import { SERVICE_ROLE_KEY } from "../local-stack/keys.ts";
+import type { WorkerRecord } from "../local-stack/functions/types.ts";
+import { assertExactJob, blockAtRow, functionEvents, prepareFile } from "./support/faults.ts";
+import {
+  connect,
+  describeJob,
+  E2E,
+  jobByObject,
+  Scope,
+  SUPABASE_URL,
+  upload,
+  waitFor,
+  waitForJob,
+} from "./support/stack.ts";
+
+async function admin(path: string, method = "GET"): Promise<unknown> {
+  const res = await fetch(`${SUPABASE_URL}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${SERVICE_ROLE_KEY}` },
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
+  return JSON.parse(text);
+}
+
+const chunkWorkers = async (): Promise<WorkerRecord[]> =>
+  ((await admin("/_local/functions/workers")) as WorkerRecord[]).filter((w) =>
+    w.function === "csv-import-chunk"
+  );
+
+Deno.test(
+  {
+    name:
+      "beforeunload mid-chunk: handed back at once with its attempt, resumed in seconds, rows exactly once",
+    ...E2E,
+  },
+  async () => {
+    const sql = connect();
+    const scope = new Scope(sql, "beforeunload");
+    try {
+      const p = await prepareFile(sql, scope, { rows: 40_000, seed: 71, label: "beforeunload" });
+      await scope.profile({
+        pathPattern: `${scope.prefix}/%`,
+        targetTable: p.target,
+        chunkSizeBytes: 4 * 1024 * 1024,
+        maxParallelChunks: 1,
+      });
+      const name = scope.object("orders.csv");
+      // Row 8,000: in the first COPY piece of the first chunk's second batch (rows 5,001–15,000, two pieces), so
+      // the beforeunload is seen with that batch open: it rolls back, and the chunk resumes after row 5,000.
+      const gate = await blockAtRow(sql, scope, p.target, 8_000);
+      await upload(name, { path: p.file });
+      await gate.blocked("the import to block at the gate", () => describeJob(sql, name));
+      const job = (await jobByObject(sql, name))!;
+      const [chunk] = await sql<{ id: string; lease_token: string; attempts: number }[]>`
+        select id::text, lease_token::text, attempts from csv_import.chunks
+        where job_id = ${job.id} and kind = 'load' and status = 'running' limit 1`;
+      const { workers } = (await admin(
+        "/_local/functions/beforeunload?function=csv-import-chunk&reason=cpu",
+        "POST",
+      )) as { workers: string[] };
+      assert.ok(workers.length >= 1, "a chunk worker was running");
+      const interruptedAt = performance.now();
+      await gate.release(); // the piece at the gate completes; the batch then rolls back at the next piece
+      await waitFor(
+        "the interrupted chunk to run again under a new lease",
+        async () => {
+          const [c] = await sql<{ token: string | null; status: string }[]>`
+            select lease_token::text as token, status::text from csv_import.chunks where id = ${chunk.id}`;
+          return c.status === "succeeded" || (c.token !== null && c.token !== chunk.lease_token)
+            ? true
+            : undefined;
+        },
+        15_000,
+        () => describeJob(sql, name),
+        100,
+      );
+      const seconds = (performance.now() - interruptedAt) / 1000;
+      console.log(`interrupted chunk resumed after ${seconds.toFixed(1)} s`);
+      assert.ok(seconds < 10, `resumed after ${seconds.toFixed(1)} s, not after its lease`);
+      const done = await waitForJob(sql, name, 120_000);
+      await assertExactJob(sql, done, p);
+      const [after] = await sql<{ attempts: number }[]>`
+        select attempts from csv_import.chunks where id = ${chunk.id}`;
+      assert.equal(after.attempts, chunk.attempts, "the interruption spent no attempt");
+      const events = await functionEvents(job.id);
+      const interrupted = events.filter((e) => e.event === "chunk_interrupted");
+      assert.equal(interrupted.length, 1, JSON.stringify(interrupted));
+      assert.equal(interrupted[0].handed_back, "yielded");
+      assert.match(String(interrupted[0].reason), /\(cpu\)/);
+      const old = (await chunkWorkers()).filter((w) => workers.includes(w.executionId));
+      assert.ok(old.every((w) => w.retired === "cpu" && w.beforeunload.includes("cpu")));
+    } finally {
+      await scope.dispose();
+      await sql.end();
+    }
+  },
+);
+
+Deno.test(
+  {
+    name: "four chunks at once share a worker at default settings: none interrupted, rows exactly once",
+    ...E2E,
+  },
+  async () => {
+    const sql = connect();
+    const scope = new Scope(sql, "shared");
+    try {
+      const p = await prepareFile(sql, scope, { rows: 200_000, seed: 72, label: "shared" });
+      await scope.profile({
+        pathPattern: `${scope.prefix}/%`,
+        targetTable: p.target,
+        chunkSizeBytes: 2 * 1024 * 1024,
+        maxParallelChunks: 4,
+      });
+      const before = new Set((await chunkWorkers()).map((w) => w.executionId));
+      const name = scope.object("orders.csv");
+      await upload(name, { path: p.file });
+      const job = await waitForJob(sql, name, 180_000);
+      const chunks = await assertExactJob(sql, job, p, { minChunks: 8 });
+      const events = await functionEvents(job.id);
+      assert.deepEqual(events.filter((e) => e.event === "chunk_interrupted"), [], "no chunk interrupted");
+      assert.ok(
+        chunks.every((c) => c.max_attempts === 1),
+        `one attempt per chunk: ${JSON.stringify(chunks)}`,
+      );
+      const mine = (await chunkWorkers()).filter((w) => !before.has(w.executionId));
+      assert.ok(mine.length >= 1, "chunk workers ran");
+      assert.deepEqual(mine.filter((w) => w.ended === "cpu" || w.ended === "memory"), [], "no worker killed");
+      if (mine[0].policy === "per_worker") {
+        assert.ok(
+          Math.max(...mine.map((w) => w.peakConcurrency)) >= 2,
+          `chunk requests shared a worker: ${mine.map((w) => w.peakConcurrency)}`,
+        );
+        assert.ok(mine.every((w) => w.cpuMs < 2000), `CPU per worker: ${mine.map((w) => w.cpuMs)}`);
+      }
+    } finally {
+      await scope.dispose();
+      await sql.end();
+    }
+  },
+);
