@@ -30,8 +30,9 @@
  *   scheduler writes it): inserted 'starting' (runid from cron.runid_seq, jobid, database, username, command),
  *   then 'running' with job_pid (the run's backend pid) and start_time, then 'succeeded' with the command tag of
  *   the last statement (e.g. `SELECT 1`, `INSERT 0 1`) or 'failed' with the error message, and end_time. A
- *   failing job is recorded and never stops other jobs or later runs of itself. At start, rows a previous runner
- *   left 'starting' or 'running' become 'failed' with "server restarted", as pg_cron does after a restart.
+ *   failing job is recorded and never stops other jobs or later runs of itself. When the runner starts and after
+ *   the server restarted (pg_postmaster_start_time changed), rows left 'starting' or 'running' become 'failed'
+ *   with "server restarted", as pg_cron does after a restart.
  * - Bounded: close() stops the loop, waits up to `shutdownGraceMs` for running commands, then closes their
  *   connections (those runs are recorded 'failed'), and ends every connection. The gateway closes it on SIGTERM.
  *
@@ -271,11 +272,13 @@ export function startCronRunner(options: CronRunnerOptions): CronRunner {
       return;
     }
     log({ event: "pg_cron.runner_started", maxRunningJobs: maxRunning });
-    let recovered = false;
+    let serverStart: string | null = null;
     while (!closed) {
       try {
-        if (!recovered) {
-          // As pg_cron after a restart: runs a previous scheduler left unfinished are failed.
+        // As pg_cron after a restart: runs left unfinished by a previous runner, or cut by a server restart
+        // (which ends every session), are failed. Checked when the runner starts and whenever the server did.
+        const [{ started }] = await admin`select pg_catalog.pg_postmaster_start_time()::text as started`;
+        if (started !== serverStart) {
           await admin`
             update cron.job_run_details set status = 'failed', return_message = 'server restarted',
               end_time = coalesce(end_time, pg_catalog.now())
@@ -284,7 +287,7 @@ export function startCronRunner(options: CronRunnerOptions): CronRunner {
               // No extension yet: nothing to recover.
               if (!/does not exist/.test(String(error))) throw error;
             });
-          recovered = true;
+          serverStart = started;
         }
         await tick(Date.now());
       } catch (error) {
