@@ -18,7 +18,7 @@
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { type CronRunner, isCatalogStandIn, startCronRunner } from "./runner.ts";
+import { commandTag, type CronRunner, isCatalogStandIn, startCronRunner } from "./runner.ts";
 
 const DB_URL = Deno.env.get("SUPABASE_DB_URL") ?? "";
 const API_URL = Deno.env.get("SUPABASE_URL") ?? "";
@@ -283,4 +283,13 @@ Deno.test({
       assert.equal(ownRunner.active(), false);
     }
   },
+});
+
+Deno.test("commandTag rebuilds PostgreSQL's command tags from postgres.js's command and count", () => {
+  assert.equal(commandTag({ command: "SELECT", count: 1 }), "SELECT 1");
+  assert.equal(commandTag({ command: "INSERT", count: 3 }), "INSERT 0 3");
+  assert.equal(commandTag({ command: "DELETE", count: 0 }), "DELETE 0");
+  assert.equal(commandTag({ command: "CREATE TABLE", count: null }), "CREATE TABLE");
+  assert.equal(commandTag({ command: "CALL", count: null }), "CALL");
+  assert.equal(commandTag({}), "");
 });
