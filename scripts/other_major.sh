@@ -13,7 +13,7 @@
 #      the pg_cron stand-in's differential conformance tests against the real pg_cron of the stack's 15
 #      (tests/conformance/database_pg_cron17_test.ts; CRON_REFERENCE_DB_URL) and the job runner's tests
 #      (local-stack/pg_cron/schedule_test.ts: its parser against the stand-in's validator; runner_test.ts: jobs
-#      run by a runner the test starts in its own process, about 40 s),
+#      run by a runner the test starts in its own process, about 45 s),
 # then stops the cluster and deletes its data, so every run applies every migration to an empty database.
 # On 17, pg_cron is a catalog stand-in that runs no job itself (local-stack/pg17/pg_cron--1.6.sql); a PG_MAJOR=17
 # stack's gateway runs its jobs with local-stack/pg_cron/runner.ts, which this phase tests on its own cluster.
