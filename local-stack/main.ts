@@ -1,7 +1,9 @@
 /**
  * The local stack's API gateway: one loopback base URL (like `supabase start`'s http://127.0.0.1:54321)
  * serving the Storage API stand-in at /storage/v1 and the Edge Functions runtime at /functions/v1, plus the
- * pg_net worker that performs requests queued in Postgres. Started by `scripts/stack.sh up`; never deployed.
+ * pg_net worker that performs requests queued in Postgres and, where the database's pg_cron is the catalog
+ * stand-in (PostgreSQL 17), the job runner that runs its jobs (pg_cron/runner.ts; with the real pg_cron on 15 it
+ * stops at once). Started by `scripts/stack.sh up`; never deployed.
  *
  * Invariants:
  * - Listens on 127.0.0.1 only.
@@ -12,7 +14,8 @@
  * - An sb_ key in `Authorization: Bearer` is refused (401) on Storage and Functions routes unless it equals the
  *   `apikey` header, as hosted's gateway does (gateway_keys.ts).
  * - /_local/* routes are local-only tooling (health, invocation records, fault injection) and exist on no
- *   hosted project; the pipeline never calls them: GET /_local/health; with the service key,
+ *   hosted project; the pipeline never calls them: GET /_local/health (`pgCronRunner`: whether the job runner
+ *   runs pg_cron's jobs); with the service key,
  *   GET /_local/functions/invocations, GET /_local/functions/workers (one record per worker process: policy,
  *   CPU, retirement, beforeunload reasons, how it ended), POST /_local/functions/kill,
  *   POST /_local/functions/beforeunload?function=<name>&reason=<cpu|memory|wall_clock> (what the supervisor does
@@ -24,13 +27,14 @@
  * FUNCTIONS_MEMORY_LIMIT_MB (256), FUNCTIONS_WALL_CLOCK_LIMIT_MS (150000), FUNCTIONS_ENFORCE_LIMITS (true),
  * FUNCTIONS_MAX_WORKERS (16), FUNCTIONS_POLICY (unset: `[edge_runtime] policy` of supabase/config.toml, per_worker;
  * `per_request` or `oneshot` give every request a worker of its own: the isolated mode), PG_NET_BATCH_SIZE (200),
- * PG_NET_BATCH_PAUSE_MS (1000).
+ * PG_NET_BATCH_PAUSE_MS (1000), CRON_MAX_RUNNING_JOBS (5: the runner's cron.max_running_jobs).
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createFunctionsRuntime } from "./functions/runtime.ts";
 import { POLICIES, type Policy } from "./functions/types.ts";
 import { startPgNetWorker } from "./pg_net/worker.ts";
+import { DEFAULT_MAX_RUNNING_JOBS, startCronRunner } from "./pg_cron/runner.ts";
 import { createStorageApi, readStorageConfig } from "./storage/api.ts";
 import { parseFaultPlan } from "./storage/faults.ts";
 import { refuseOpaqueBearer } from "./gateway_keys.ts";
@@ -114,6 +118,14 @@ const pgNet = await startPgNetWorker({
   log,
 });
 
+// pg_cron's jobs where the database has only the catalog stand-in (17). The scheduler writes cron.job_run_details
+// as the extension's owner, the bootstrap superuser supabase_admin; each run connects as its job's role.
+const cronRunner = startCronRunner({
+  adminDbUrl: env("CRON_DB_URL", dbUrlAs("supabase_admin")),
+  maxRunningJobs: intEnv("CRON_MAX_RUNNING_JOBS", DEFAULT_MAX_RUNNING_JOBS),
+  log,
+});
+
 async function isServiceRole(req: Request): Promise<boolean> {
   const token = (req.headers.get("authorization") ?? "").replace(/^Bearer\s+/i, "");
   if (token === SECRET_KEY) return true;
@@ -122,7 +134,14 @@ async function isServiceRole(req: Request): Promise<boolean> {
 }
 
 async function handleLocal(req: Request, path: string): Promise<Response> {
-  if (path === "/_local/health") return Response.json({ status: "ok", api: apiUrl });
+  if (path === "/_local/health") {
+    return Response.json({
+      status: "ok",
+      api: apiUrl,
+      dbPort: new URL(dbUrl).port,
+      pgCronRunner: cronRunner.active(),
+    });
+  }
   if (!(await isServiceRole(req))) {
     return Response.json({ message: "local admin routes need the service role key" }, { status: 401 });
   }
@@ -219,7 +238,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.addSignalListener(signal, async () => {
     log({ event: "shutdown", signal });
     await server.shutdown();
-    await Promise.allSettled([functions.close(), pgNet.close(), storage.close()]);
+    await Promise.allSettled([functions.close(), pgNet.close(), cronRunner.close(), storage.close()]);
     Deno.exit(0);
   });
 }

@@ -3,8 +3,9 @@
 #
 # The local stack's database: a private PostgreSQL cluster (major $PG_MAJOR, 15 by default; binaries chosen by
 # pg_select_major in scripts/lib.sh) on 127.0.0.1:$DB_PORT, standing in for the Supabase Postgres image. On 15
-# Debian's pg_cron is preloaded and runs the jobs; on 17 pg_cron is a catalog stand-in that runs nothing
-# (local-stack/pg17/pg_cron--1.6.sql), so there is no scheduler to preload. Never deployed.
+# Debian's pg_cron is preloaded and runs the jobs; on 17 pg_cron is a catalog stand-in that runs nothing itself
+# (local-stack/pg17/pg_cron--1.6.sql), so there is no scheduler to preload: the gateway's job runner
+# (local-stack/pg_cron/runner.ts) runs its jobs. Never deployed.
 #
 # Invariants:
 # - The cluster runs as the invoking user, or as the `postgres` OS user when invoked as root (Postgres refuses
@@ -92,10 +93,11 @@ EOF
 }
 
 # The scheduler's settings, where the server has the real pg_cron (15: Debian's postgresql-15-cron). 17's pg_cron
-# is a catalog stand-in without a library (local-stack/pg17/build.sh): nothing to preload, no job ever runs.
+# is a catalog stand-in without a library (local-stack/pg17/build.sh): nothing to preload; the gateway's runner
+# (local-stack/pg_cron/runner.ts) runs its jobs.
 _pg_cron_settings() {
   if [ ! -f "$PG_PKGLIBDIR/pg_cron.so" ]; then
-    echo "# pg_cron here is a catalog stand-in that runs no job (local-stack/pg17/pg_cron.control)"
+    echo "# pg_cron here is a catalog stand-in; the gateway runs its jobs (local-stack/pg_cron/runner.ts)"
     return 0
   fi
   cat <<'EOF'

@@ -44,8 +44,9 @@ die() { printf '\033[31m[%s] error:\033[0m %s\n' "$(basename "$0" .sh)" "$*" >&2
 # whose scheduler runs the pipeline's jobs (the liveness tests rely on it). 17 (supabase/config.toml's [db]
 # major_version, what new hosted projects run) is the npm server assembled by local-stack/pg17/build.sh into
 # $PG17_ROOT (outside the repo, readable by the `postgres` OS user; its name is a hash of the recipe), with pgTAP
-# and a pg_cron *catalog stand-in that runs no job* (local-stack/pg17/pg_cron--1.6.sql: there is no honest source
-# of pg_cron for 17 on this machine); PG_MAJOR=17 serves what works without a scheduler. CI runs the other major
+# and a pg_cron *catalog stand-in that runs no job itself* (local-stack/pg17/pg_cron--1.6.sql: there is no honest
+# source of pg_cron for 17 on this machine); on a PG_MAJOR=17 stack the gateway's job runner
+# (local-stack/pg_cron/runner.ts) runs its jobs, so the whole suite runs there too. CI runs the other major
 # too (PG_OTHER_MAJOR, scripts/other_major.sh: 17 when the stack runs 15).
 # After pg_select_major: PG_BIN (initdb, pg_ctl, postgres), PG_SHAREDIR (its extension/ folder holds control and
 # SQL files) and PG_PKGLIBDIR (loadable modules) of the selected server.

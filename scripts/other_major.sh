@@ -11,10 +11,12 @@
 #   3. runs the type-validator differential tests (supabase/functions/_shared/pg_types/convert_test.ts, our
 #      converters against the server's own input functions), the database version conformance tests, and, on 17,
 #      the pg_cron stand-in's differential conformance tests against the real pg_cron of the stack's 15
-#      (tests/conformance/database_pg_cron17_test.ts; CRON_REFERENCE_DB_URL),
+#      (tests/conformance/database_pg_cron17_test.ts; CRON_REFERENCE_DB_URL) and the job runner's tests
+#      (local-stack/pg_cron/schedule_test.ts: its parser against the stand-in's validator; runner_test.ts: jobs
+#      run by a runner the test starts in its own process, about 45 s),
 # then stops the cluster and deletes its data, so every run applies every migration to an empty database.
-# On 17, pg_cron is a catalog stand-in that runs no job (local-stack/pg17/pg_cron--1.6.sql): whatever needs the
-# scheduler (the pipeline's liveness) is tested on the stack's 15 only.
+# On 17, pg_cron is a catalog stand-in that runs no job itself (local-stack/pg17/pg_cron--1.6.sql); a PG_MAJOR=17
+# stack's gateway runs its jobs with local-stack/pg_cron/runner.ts, which this phase tests on its own cluster.
 # The last line is "pg<MAJOR>: N passed, N failed" (scripts/test.sh adds it to its totals); exits 1 if any failed.
 #
 # Invariants:
@@ -65,6 +67,7 @@ failed=$((failed + pgtap_failed))
 
 deno_files=(supabase/functions/_shared/pg_types/convert_test.ts tests/conformance/database_versions_test.ts)
 [ -z "$cron_reference" ] || deno_files+=(tests/conformance/database_pg_cron17_test.ts)
+[ "$major" != 17 ] || deno_files+=(local-stack/pg_cron/schedule_test.ts local-stack/pg_cron/runner_test.ts)
 set +e
 CRON_REFERENCE_DB_URL="$cron_reference" deno test -A --config deno.json "${deno_files[@]}" \
   > "$report_dir/pg$major-deno.txt" 2>&1

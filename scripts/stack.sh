@@ -34,7 +34,7 @@ gateway_start() {
   if gateway_running && gateway_healthy && [ -f "$STATE_DIR/stack.env" ]; then return 0; fi
   gateway_stop
   mkdir -p "$STATE_DIR/logs" "$STATE_DIR/storage"
-  log "starting the API gateway (Storage, Functions, pg_net worker) on $SUPABASE_URL"
+  log "starting the API gateway (Storage, Functions, pg_net worker, pg_cron runner on 17) on $SUPABASE_URL"
   cd "$REPO_ROOT"
   nohup deno run -A --config "$REPO_ROOT/deno.json" "$REPO_ROOT/local-stack/main.ts" </dev/null >>"$GATEWAY_LOG" 2>&1 &
   echo $! >"$GATEWAY_PID_FILE"

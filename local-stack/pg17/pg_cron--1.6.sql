@@ -1,4 +1,7 @@
--- Local only, never deployed: the install script of the pg_cron CATALOG STAND-IN for PostgreSQL 17. IT NEVER RUNS A JOB.
+-- Local only, never deployed: the install script of the pg_cron CATALOG STAND-IN for PostgreSQL 17. IT RUNS NO JOB
+-- ITSELF: on a PG_MAJOR=17 stack the gateway's job runner (local-stack/pg_cron/runner.ts) reads cron.job, runs the
+-- jobs and writes cron.job_run_details, as pg_cron's scheduler would; without it (CI's short-lived 17 cluster) jobs
+-- are recorded and never run.
 --
 -- Why it exists: the migrations run `create extension pg_cron` and cron.schedule(...), and CI applies them to a
 -- PostgreSQL 17 cluster (scripts/other_major.sh) as Supabase's 17 does. No honest source of the real pg_cron for 17
@@ -22,10 +25,11 @@
 --   month and weekday names), the @-macros pg_cron knows, or `N seconds` with N 1..59 (pg_cron 1.5+, the version
 --   line of Supabase's 17). Refused although 1.5+ accepts them: `$` (last day of month) and any spelling of a
 --   seconds schedule other than exactly `N seconds` (stricter).
--- What it does not: run anything. There is no library, no background worker, no launcher; cron.job_run_details
--- stays empty. Known difference: the username is the session's role (SET ROLE, else the session user), read from
--- the `role` setting, because these functions are SECURITY DEFINER; real pg_cron records the current user, which
--- differs only when cron.schedule is called from inside another SECURITY DEFINER function.
+-- What it does not: run anything. There is no library, no background worker, no launcher in the server; the
+-- gateway's runner (see above) is the scheduler, and cron.job_run_details stays empty without it.
+-- Known difference: the username is the session's role (SET ROLE, else the session user), read from the `role`
+-- setting, because these functions are SECURITY DEFINER; real pg_cron records the current user, which differs
+-- only when cron.schedule is called from inside another SECURITY DEFINER function.
 --
 -- Invariants: every function is SECURITY DEFINER (owned by the extension's bootstrap superuser, as pg_cron's C
 -- functions write cron.job as the extension owner) with search_path = ''; cron.job is written only through them.
@@ -33,7 +37,7 @@
 \echo Use "CREATE EXTENSION pg_cron" to load this file. \quit
 
 create schema cron;
-comment on schema cron is 'pg_cron catalog stand-in (local-stack, PostgreSQL 17): jobs are recorded, never run';
+comment on schema cron is 'pg_cron catalog stand-in (local-stack, PostgreSQL 17): jobs are run by the gateway''s runner';
 
 create sequence cron.jobid_seq;
 create table cron.job (
@@ -236,7 +240,7 @@ begin
   return cron._upsert_job(null, schedule, command, pg_catalog.current_database(), cron._caller(), true);
 end
 $$;
-comment on function cron.schedule(text, text) is 'schedule a pg_cron job (local stand-in: recorded, never run)';
+comment on function cron.schedule(text, text) is 'schedule a pg_cron job (local stand-in: run by the gateway''s runner)';
 
 create function cron.schedule(job_name text, schedule text, command text) returns bigint
 language plpgsql volatile security definer
@@ -249,7 +253,7 @@ begin
   return cron._upsert_job(job_name, schedule, command, pg_catalog.current_database(), cron._caller(), true);
 end
 $$;
-comment on function cron.schedule(text, text, text) is 'schedule a pg_cron job (local stand-in: recorded, never run)';
+comment on function cron.schedule(text, text, text) is 'schedule a pg_cron job (local stand-in: run by the gateway''s runner)';
 
 create function cron.schedule_in_database(job_name text, schedule text, command text, database text,
   username text default null, active boolean default true)

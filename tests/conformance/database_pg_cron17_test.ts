@@ -2,7 +2,8 @@
  * Contract tests of the pg_cron CATALOG STAND-IN on PostgreSQL 17 (local-stack/pg17/pg_cron--1.6.sql), differential
  * against the real pg_cron: the same inputs go to the stand-in (SUPABASE_DB_URL, CI's short-lived 17 cluster) and
  * to Debian's real pg_cron 1.4 on the stack's PostgreSQL 15 (CRON_REFERENCE_DB_URL), and the outcomes must agree.
- * Then it shows the stand-in runs nothing.
+ * Then it shows the stand-in itself runs nothing (on a PG_MAJOR=17 stack the gateway runs its jobs:
+ * local-stack/pg_cron/runner.ts).
  *
  * Run by scripts/other_major.sh (CI's 17 phase), which sets CRON_REFERENCE_DB_URL to the running stack's 15. In
  * the main Deno run (no 17 cluster) every test here is reported as ignored.
@@ -23,6 +24,7 @@
 
 import assert from "node:assert/strict";
 import postgres from "postgres";
+import { fuzzSchedules, SAME, SECONDS, STRICTER } from "../support/cron_schedules.ts";
 
 const STANDIN_URL = Deno.env.get("SUPABASE_DB_URL") ?? "";
 const REFERENCE_URL = Deno.env.get("CRON_REFERENCE_DB_URL") ?? "";
@@ -94,7 +96,7 @@ Deno.test({
     });
     assert.equal(v.standin.major, 17);
     assert.equal(v.standin.version, "1.6");
-    assert.match(String(v.standin.comment), /stand-in: runs no job/);
+    assert.match(String(v.standin.comment), /local-stack catalog stand-in/);
     assert.equal(v.real.major, 15);
     assert.match(String(v.real.version), /^1\.4/);
   },
@@ -158,136 +160,6 @@ Deno.test({
     assert.equal(fns.standin.length, 6);
   },
 });
-
-/**
- * A seeded generator of cron-like schedules: per field mostly in-range numbers and `*`, sometimes out-of-range
- * numbers, names (valid and not), junk, ranges, steps, lists; four or five fields (the text pg_cron ignores after
- * a field or the fifth field is covered by STRICTER).
- */
-function fuzzSchedules(count: number, seed: number): string[] {
-  let s = seed >>> 0;
-  const rnd = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const pick = <T>(a: T[]) => a[Math.floor(rnd() * a.length)];
-  const names = ["jan", "JAN", "Feb", "dec", "sun", "SAT", "mon", "thu", "foo", "00", "007"];
-  const junk = ["L", "?", "$", "W", "#", ""];
-  const steps = ["0", "1", "2", "5", "15", "60", "100", "x", "*", ""];
-  const fields: [number, number][] = [[0, 59], [0, 23], [1, 31], [1, 12], [0, 7]];
-  const atom = ([lo, hi]: [number, number]) => {
-    const r = rnd();
-    if (r < 0.03) return pick(junk);
-    if (r < 0.3) return "*";
-    if (r < 0.85) return String(lo + Math.floor(rnd() * (hi - lo + 1)));
-    if (r < 0.92) return String(pick([lo - 1, hi + 1, 60, 99]));
-    return pick(names);
-  };
-  const field = (range: [number, number]) => {
-    const parts: string[] = [];
-    for (let i = 0, n = 1 + Math.floor(rnd() * 2); i < n; i++) {
-      let a = atom(range);
-      // Not `*-n`: pg_cron ignores the `-n` (a known, stricter difference, tested above).
-      if (a !== "*" && rnd() < 0.3) a += "-" + atom(range);
-      if (rnd() < 0.25) a += "/" + pick(steps);
-      parts.push(a);
-    }
-    return parts.join(",");
-  };
-  const out = new Set<string>();
-  while (out.size < count) {
-    out.add(fields.slice(0, rnd() < 0.1 ? 4 : 5).map(field).join(" "));
-  }
-  return [...out];
-}
-
-// Inputs both must treat alike: pg_cron's README syntax, its limits, names, macros, blanks, and malformed input.
-const SAME = [
-  "* * * * *",
-  "*/5 * * * *",
-  "0 0 1 1 *",
-  "0 0 31 2 *",
-  "5-3 * * * *",
-  "* * * * 7",
-  "* * * * 8",
-  "* * * jan-dec mon-fri",
-  "* * * *",
-  "  * * * * *",
-  "* * * * *  ",
-  "*\t*\t*\t*\t*",
-  "@daily",
-  "@hourly",
-  "@reboot",
-  "@yearly",
-  "@annually",
-  "@monthly",
-  "@weekly",
-  "@midnight",
-  "@every",
-  "@DAILY",
-  " @daily",
-  "@daily ",
-  "5/10 * * * *",
-  "*/0 * * * *",
-  "*/60 * * * *",
-  "*/100 * * * *",
-  "0-59/1 * * * *",
-  "1,2,3 * * * *",
-  "1,,2 * * * *",
-  ",1 * * * *",
-  "1, * * * *",
-  "* * $ * *",
-  "* * L * *",
-  "* * ? * *",
-  "- * * * *",
-  "/5 * * * *",
-  "*/ * * * *",
-  "1-/5 * * * *",
-  "1- * * * *",
-  "99999999999 * * * *",
-  "0000000001 * * * *",
-  "jan * * * *",
-  "* * * 0 *",
-  "* * * 13 *",
-  "* * 0 * *",
-  "* 24 * * *",
-  "sun-sat * * * *",
-  "* * * * sun-sat",
-  "* * * * 0-7",
-  "* * * * 7-0",
-  "* * * janu *",
-  "* * * January *",
-  "* * * * monday",
-  "",
-  "   ",
-  "*",
-  "1,2-5/2,*/3 0-23/6 1-31/7 1-12/3 0-6/2",
-  "0 seconds",
-  "60 seconds",
-  "10 second",
-  "10 secs",
-  "10seconds",
-  "010 seconds",
-  "-1 seconds",
-  "1.5 seconds",
-  "10 seconds * * * *",
-];
-// pg_cron 1.5+ (the stand-in's version, Supabase's 17) accepts these; 1.4 refuses them.
-const SECONDS = ["1 seconds", "10 seconds", "59 seconds"];
-// Real pg_cron accepts these by ignoring text; the stand-in refuses them (stricter).
-const STRICTER = [
-  "* * * * * *",
-  "0 12 * * MON#2",
-  "1-2-3 * * * *",
-  "*-5 * * * *",
-  "*/5/2 * * * *",
-  "5-10/2/3 * * * *",
-  "1 2 3 4 5 6 7",
-  "* * * * * command here",
-];
 
 Deno.test({
   name:
@@ -424,7 +296,8 @@ for (const [name, steps] of Object.entries(SCENARIOS)) {
 
 Deno.test({
   name:
-    "the stand-in runs nothing: a committed '1 seconds' job never runs, no scheduler process, no run history",
+    "without the gateway's runner the stand-in runs nothing: a committed '1 seconds' job never runs, no scheduler " +
+    "process, no run history (local-stack/pg_cron/runner.ts is what runs jobs on a 17 stack)",
   ...OPTS,
   async fn() {
     const sql = connect(STANDIN_URL);
@@ -443,7 +316,9 @@ Deno.test({
         await new Promise((r) => setTimeout(r, 3_000));
         const [{ n }] = await sql.unsafe(`select count(*)::int as n from public.${table}`);
         assert.equal(n, 0, "the job's command ran");
-        const [{ runs }] = await sql`select count(*)::int as runs from cron.job_run_details`;
+        // Its own jobs only: runner_test.ts, in the same CI phase, runs jobs with a runner of its own.
+        const [{ runs }] = await sql`select count(*)::int as runs from cron.job_run_details
+          where jobid in (${jobid}::bigint, ${every}::bigint)`;
         assert.equal(runs, 0);
         const workers =
           await sql`select backend_type from pg_stat_activity where backend_type ilike '%cron%'`;

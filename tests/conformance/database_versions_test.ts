@@ -4,10 +4,11 @@
  *
  * The project declares 17 (supabase/config.toml, as new hosted projects); the full local stack runs 15 (PG_MAJOR's
  * default), because only there is pg_cron real (Debian's 1.4) and the pipeline's liveness needs its scheduler. 17 is
- * covered by CI's 17 phase, not by the running stack: scripts/test.sh runs this file against the stack's 15 and,
- * from scripts/other_major.sh, against a short-lived 17 cluster with every migration applied, where pg_cron is a
- * catalog stand-in that runs no job (local-stack/pg17/pg_cron--1.6.sql; its own differential tests are
- * tests/conformance/database_pg_cron17_test.ts).
+ * covered by CI's 17 phase: scripts/test.sh runs this file against the stack's 15 and, from scripts/other_major.sh,
+ * against a short-lived 17 cluster with every migration applied, where pg_cron is a catalog stand-in that runs no
+ * job itself (local-stack/pg17/pg_cron--1.6.sql; its own differential tests are
+ * tests/conformance/database_pg_cron17_test.ts); a PG_MAJOR=17 stack's gateway runs its jobs
+ * (local-stack/pg_cron/runner.ts).
  *
  * Sources:
  * - supabase/config.toml `[db] major_version = 17`; the CLI's template says it "has to be the same as your remote
@@ -105,7 +106,8 @@ Deno.test({
 
 Deno.test({
   name:
-    "pg_cron: on 15 Debian's real 1.4, preloaded, its launcher running; on 17 the catalog stand-in, nothing preloaded",
+    "pg_cron: on 15 Debian's real 1.4, preloaded, its launcher running; on 17 the catalog stand-in, nothing " +
+    "preloaded (the gateway's runner, not the server, runs its jobs)",
   ...OPTS,
   async fn() {
     const sql = connect();
@@ -119,7 +121,7 @@ Deno.test({
         await sql`select 1 from pg_catalog.pg_stat_activity where backend_type = 'pg_cron launcher'`;
       if (major >= 17) {
         assert.equal(version, "1.6");
-        assert.match(String(comment), /stand-in: runs no job/);
+        assert.match(String(comment), /local-stack catalog stand-in/);
         assert.doesNotMatch(String(preload), /pg_cron/);
         assert.equal(launchers.length, 0);
       } else {
