@@ -74,6 +74,27 @@ psql_local() {
 }
 
 # Runs a command as root: directly when we are root, through sudo otherwise.
+# Test tallies: add a report's results to the caller's $passed and $failed. A non-zero exit status with no failed
+# test in the report (a crash, a file that did not compile) counts as one failure.
+tally_pgtap() { # <pg_prove report> <pg_prove exit status>
+  local total bad
+  total="$(grep -oE 'Tests=[0-9]+' "$1" | grep -oE '[0-9]+' || echo 0)"
+  # `|| true`: grep finds nothing when every test passed, which under pipefail would end the script.
+  bad="$({ grep -oE 'Failed [0-9]+/[0-9]+ subtests' "$1" || true; } | awk -F'[ /]' '{s+=$2} END {print s+0}')"
+  if [ "$2" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+  passed=$((passed + total - bad))
+  failed=$((failed + bad))
+}
+tally_deno() { # <deno test output> <deno test exit status>
+  local summary good bad
+  summary="$(sed 's/\x1b\[[0-9;]*m//g' "$1" | { grep -E '^(ok|FAILED) \| [0-9]+ passed' || true; } | tail -1)"
+  good="$(printf '%s' "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)"
+  bad="$(printf '%s' "$summary" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)"
+  if [ "$2" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+  passed=$((passed + good))
+  failed=$((failed + bad))
+}
+
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }

@@ -59,11 +59,7 @@ pg_prove --ext .sql -h "$DB_HOST" -p "$DB_PORT" -U postgres -d postgres "${pgtap
 pgtap_status=$?
 set -e
 { grep -vE ' ok$' "$report_dir/pg$major-pgtap.txt" || true; } | sed "s/^/[pg$major] /"
-pgtap_total="$(grep -oE 'Tests=[0-9]+' "$report_dir/pg$major-pgtap.txt" | grep -oE '[0-9]+' || echo 0)"
-pgtap_failed="$({ grep -oE 'Failed [0-9]+/[0-9]+ subtests' "$report_dir/pg$major-pgtap.txt" || true; } | awk -F'[ /]' '{s+=$2} END {print s+0}')"
-if [ "$pgtap_status" -ne 0 ] && [ "$pgtap_failed" -eq 0 ]; then pgtap_failed=1; fi
-passed=$((passed + pgtap_total - pgtap_failed))
-failed=$((failed + pgtap_failed))
+tally_pgtap "$report_dir/pg$major-pgtap.txt" "$pgtap_status"
 
 deno_files=(supabase/functions/_shared/pg_types/convert_test.ts tests/conformance/database_versions_test.ts)
 [ -z "$cron_reference" ] || deno_files+=(tests/conformance/database_pg_cron17_test.ts)
@@ -74,12 +70,7 @@ CRON_REFERENCE_DB_URL="$cron_reference" deno test -A --config deno.json "${deno_
 deno_status=$?
 set -e
 { grep -E 'FAILED|^error|=> ' "$report_dir/pg$major-deno.txt" || true; } | sed "s/^/[pg$major] /"
-summary="$({ grep -E '^(ok|FAILED) \| [0-9]+ passed' "$report_dir/pg$major-deno.txt" || true; } | tail -1)"
-deno_passed="$(printf '%s' "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)"
-deno_failed="$(printf '%s' "$summary" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)"
-if [ "$deno_status" -ne 0 ] && [ "$deno_failed" -eq 0 ]; then deno_failed=1; fi
-passed=$((passed + deno_passed))
-failed=$((failed + deno_failed))
+tally_deno "$report_dir/pg$major-deno.txt" "$deno_status"
 
 log "PostgreSQL $major done in $((SECONDS - started)) s (reports: $report_dir/pg$major-*.txt)"
 echo "pg$major: $passed passed, $failed failed"

@@ -46,12 +46,7 @@ if [ "${#pgtap_files[@]}" -gt 0 ]; then
   pg_prove --ext .sql -h "$DB_HOST" -p "$DB_PORT" -U postgres -d postgres "${pgtap_files[@]}" | tee "$report_dir/pgtap.txt"
   pgtap_status=${PIPESTATUS[0]}
   set -e
-  pgtap_total="$(grep -oE 'Tests=[0-9]+' "$report_dir/pgtap.txt" | grep -oE '[0-9]+' || echo 0)"
-  # `|| true`: grep finds nothing when every test passed, which under pipefail would end the script here.
-  pgtap_failed="$({ grep -oE 'Failed [0-9]+/[0-9]+ subtests' "$report_dir/pgtap.txt" || true; } | awk -F'[ /]' '{s+=$2} END {print s+0}')"
-  if [ "$pgtap_status" -ne 0 ] && [ "$pgtap_failed" -eq 0 ]; then pgtap_failed=1; fi
-  passed=$((passed + pgtap_total - pgtap_failed))
-  failed=$((failed + pgtap_failed))
+  tally_pgtap "$report_dir/pgtap.txt" "$pgtap_status"
 fi
 
 # The other PostgreSQL major: its last line is "pg<major>: N passed, N failed". PG_OTHER_MAJOR=none skips it
@@ -75,12 +70,7 @@ set +e
 deno test -A --config deno.json "$@" 2>&1 | tee "$report_dir/deno.txt"
 deno_status=${PIPESTATUS[0]}
 set -e
-summary="$(sed 's/\x1b\[[0-9;]*m//g' "$report_dir/deno.txt" | { grep -E '^(ok|FAILED) \| [0-9]+ passed' || true; } | tail -1)"
-deno_passed="$(printf '%s' "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)"
-deno_failed="$(printf '%s' "$summary" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)"
-if [ "$deno_status" -ne 0 ] && [ "$deno_failed" -eq 0 ]; then deno_failed=1; fi
-passed=$((passed + deno_passed))
-failed=$((failed + deno_failed))
+tally_deno "$report_dir/deno.txt" "$deno_status"
 
 # The pipeline under the isolated runtime mode: the gateway restarted with FUNCTIONS_POLICY=per_request, the main
 # import, exactly-once, worker-liveness and beforeunload tests, then the gateway back in its default mode.
@@ -93,12 +83,7 @@ if [ "$#" -eq 0 ]; then
   isolated_status=${PIPESTATUS[0]}
   set -e
   bash scripts/stack.sh restart-api
-  summary="$(sed 's/\x1b\[[0-9;]*m//g' "$report_dir/deno-isolated.txt" | { grep -E '^(ok|FAILED) \| [0-9]+ passed' || true; } | tail -1)"
-  iso_passed="$(printf '%s' "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)"
-  iso_failed="$(printf '%s' "$summary" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)"
-  if [ "$isolated_status" -ne 0 ] && [ "$iso_failed" -eq 0 ]; then iso_failed=1; fi
-  passed=$((passed + iso_passed))
-  failed=$((failed + iso_failed))
+  tally_deno "$report_dir/deno-isolated.txt" "$isolated_status"
 fi
 
 echo "tests: $passed passed, $failed failed"

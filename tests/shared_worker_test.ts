@@ -16,7 +16,13 @@
 import assert from "node:assert/strict";
 import { SERVICE_ROLE_KEY } from "../local-stack/keys.ts";
 import type { WorkerRecord } from "../local-stack/functions/types.ts";
-import { assertExactJob, blockAtRow, functionEvents, prepareFile } from "./support/faults.ts";
+import {
+  assertExactJob,
+  blockAtRow,
+  functionEvents,
+  prepareFile,
+  waitForNewLease,
+} from "./support/faults.ts";
 import {
   connect,
   describeJob,
@@ -25,7 +31,6 @@ import {
   Scope,
   SUPABASE_URL,
   upload,
-  waitFor,
   waitForJob,
 } from "./support/stack.ts";
 
@@ -78,20 +83,12 @@ Deno.test(
       assert.ok(workers.length >= 1, "a chunk worker was running");
       const interruptedAt = performance.now();
       await gate.release(); // the piece at the gate completes; the batch then rolls back at the next piece
-      await waitFor(
-        "the interrupted chunk to run again under a new lease",
-        async () => {
-          const [c] = await sql<{ token: string | null; status: string }[]>`
-            select lease_token::text as token, status::text from csv_import.chunks where id = ${chunk.id}`;
-          return c.status === "succeeded" || (c.token !== null && c.token !== chunk.lease_token)
-            ? true
-            : undefined;
-        },
-        15_000,
-        () => describeJob(sql, name),
-        100,
-      );
-      const seconds = (performance.now() - interruptedAt) / 1000;
+      const seconds = await waitForNewLease(sql, chunk, {
+        since: interruptedAt,
+        objectName: name,
+        timeoutMs: 15_000,
+        intervalMs: 100,
+      });
       console.log(`interrupted chunk resumed after ${seconds.toFixed(1)} s`);
       assert.ok(seconds < 10, `resumed after ${seconds.toFixed(1)} s, not after its lease`);
       const done = await waitForJob(sql, name, 120_000);

@@ -20,10 +20,9 @@ import {
   Scope,
   type Sql,
   upload,
-  waitFor,
   waitForJob,
 } from "./support/stack.ts";
-import { assertExactJob, blockAtRow, prepareFile } from "./support/faults.ts";
+import { assertExactJob, blockAtRow, prepareFile, waitForNewLease } from "./support/faults.ts";
 
 /** The process id of the local process whose TCP socket has local port `port` (from /proc/net/tcp{,6}). */
 async function processOfLocalPort(port: number): Promise<number> {
@@ -77,21 +76,8 @@ async function gatedImport(sql: Sql, scope: Scope) {
 }
 
 /** Waits until the chunk runs under another lease (taken over); returns the seconds it took from `since`. */
-async function takenOver(sql: Sql, chunk: { id: string; lease_token: string }, since: number, name: string) {
-  await waitFor(
-    "the chunk to be taken over",
-    async () => {
-      const [c] = await sql<{ token: string | null; status: string }[]>`
-      select lease_token::text as token, status::text from csv_import.chunks where id = ${chunk.id}`;
-      return c.status === "succeeded" || (c.token !== null && c.token !== chunk.lease_token)
-        ? true
-        : undefined;
-    },
-    120_000,
-    () => describeJob(sql, name),
-    250,
-  );
-  return (performance.now() - since) / 1000;
+function takenOver(sql: Sql, chunk: { id: string; lease_token: string }, since: number, name: string) {
+  return waitForNewLease(sql, chunk, { since, objectName: name, timeoutMs: 120_000, intervalMs: 250 });
 }
 
 Deno.test({ name: "liveness: a killed worker's chunk is taken over within ~30 s", ...E2E }, async () => {

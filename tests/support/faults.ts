@@ -187,3 +187,29 @@ export async function functionEvents(job: number | string): Promise<Record<strin
   }
   return events;
 }
+
+/**
+ * Waits until a chunk runs again under another lease than `chunk.lease_token` (or has succeeded): the moment its
+ * work was taken over after a kill, a freeze or a hand-back. Returns the seconds since `since`
+ * (a `performance.now()` reading).
+ */
+export async function waitForNewLease(
+  sql: Sql,
+  chunk: { id: string; lease_token: string },
+  options: { since: number; objectName: string; timeoutMs: number; intervalMs: number },
+): Promise<number> {
+  await waitFor(
+    "the chunk to run again under a new lease",
+    async () => {
+      const [c] = await sql<{ token: string | null; status: string }[]>`
+        select lease_token::text as token, status::text from csv_import.chunks where id = ${chunk.id}`;
+      return c.status === "succeeded" || (c.token !== null && c.token !== chunk.lease_token)
+        ? true
+        : undefined;
+    },
+    options.timeoutMs,
+    () => describeJob(sql, options.objectName),
+    options.intervalMs,
+  );
+  return (performance.now() - options.since) / 1000;
+}
