@@ -352,8 +352,10 @@ else
 $(cat "$TMP/out")"
   fi
 fi
-if grep -q 'Remote database is up to date' <<<"$pending"; then
-  say "2 db push: unchanged (remote database is up to date)"
+# The CLI says "Local database is up to date." instead when --db-url is a loopback address on config.toml's db
+# port (a `supabase start` stack), "Remote …" otherwise.
+if grep -qE '(Remote|Local) database is up to date' <<<"$pending"; then
+  say "2 db push: unchanged (the database is up to date)"
 elif [ "$DRY_RUN" = 1 ]; then
   say "2 db push: would run: $push_shown"
   grep -E '\.sql' <<<"$pending" | while IFS= read -r l; do say "  $l"; done || true

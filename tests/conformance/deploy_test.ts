@@ -10,7 +10,8 @@
  * - `supabase link --project-ref`, `db push --db-url|--linked --include-all --skip-vault --yes --dry-run`,
  *   `functions deploy <names…> --project-ref --use-api`, `secrets set --env-file`, `secrets list -o json`,
  *   `projects api-keys --reveal -o json`: the flags of CLI 2.117.0 (`tools/node_modules/.bin/supabase <cmd> --help`);
- *   "Remote database is up to date." is what `db push --dry-run` prints when nothing is pending (same CLI).
+ *   "Remote database is up to date." is what `db push --dry-run` prints when nothing is pending (same CLI), or
+ *   "Local database is up to date." when --db-url is a loopback address on config.toml's db port (54322).
  * - Secret names may not start with `SUPABASE_` (https://supabase.com/docs/guides/functions/limits, "Secrets").
  * - Vault entries are written with `vault.create_secret` / `vault.update_secret`
  *   (https://supabase.com/docs/guides/database/vault); the names are those `csv_import.function_endpoint` reads
@@ -213,7 +214,7 @@ Deno.test({
       });
       assert.equal(run.code, 0, run.stderr);
       assert.match(run.stdout, /CLI 2\.117\.0/);
-      assert.match(run.stdout, /2 db push: unchanged \(remote database is up to date\)/);
+      assert.match(run.stdout, /2 db push: unchanged \(the database is up to date\)/);
       assert.match(run.stdout, /dry run: nothing was changed/);
 
       // A migration dated before the newest applied one (as 20261203000000 is for a project deployed before it

@@ -113,11 +113,10 @@ export interface ChunkClaim {
 }
 
 /**
- * Work (chunkWorkBytes) taken on so far by every invocation of this isolate, and how many of its chunks were
- * interrupted (handed back on beforeunload). Module state: one account per isolate, shared by the invocations
+ * Work (chunkWorkBytes) taken on so far by every invocation of this isolate. Module state: one account per isolate, shared by the invocations
  * running in it at once (edge-runtime's per_worker policy routes a function's concurrent requests to one isolate).
  */
-export const isolateWork = { bytes: 0, interrupted: 0 };
+export const isolateWork = { bytes: 0 };
 
 /**
  * One chunk invocation: processes `first`, then, while the isolate's work account is below
@@ -163,15 +162,15 @@ async function kickDispatch(deps: Pick<DispatchDeps, "config" | "fetch">, reason
 }
 
 /**
- * Hands an interrupted chunk back at once (csv_import.yield_chunk: pending, ready now, its attempt given back);
- * the chunk's status after ("yielded", or "lease_lost" when it was no longer this worker's).
+ * Hands a chunk back at once (csv_import.yield_chunk: pending, ready now, its attempt given back), when it was
+ * interrupted or its invocation's work budget is spent; the chunk's status after ("yielded", or "lease_lost" when it was no longer this worker's).
  */
 async function handBack(deps: ChunkDeps, ctx: ChunkContext): Promise<YieldReply> {
   const [{ state }] = await withRetry(() =>
     deps.sql<{ state: YieldReply }[]>`
-      select csv_import.yield_chunk(${ctx.chunk.id}, ${ctx.chunk.leaseToken}::uuid) as state`
+      select csv_import.yield_chunk(p_chunk_id => ${ctx.chunk.id}, p_lease_token => ${ctx.chunk.leaseToken}::uuid)
+        as state`
   );
-  isolateWork.interrupted++;
   return state;
 }
 
@@ -380,10 +379,7 @@ async function loadRange(
       }),
   });
   if (ended === "yield") {
-    const [{ state }] = await withRetry(() =>
-      deps.sql<{ state: YieldReply }[]>`
-        select csv_import.yield_chunk(${ctx.chunk.id}, ${ctx.chunk.leaseToken}::uuid) as state`
-    );
+    const state = await handBack(deps, ctx);
     if (state !== "yielded") throw new StopChunk("lease_lost");
     return { outcome: "yielded", rows: load.rows, rejected: load.rejected, workMs: Math.round(load.work.ms) };
   }
