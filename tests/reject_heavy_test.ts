@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import {
   connect,
+  download,
   E2E,
   invocations,
   killFunctionWorkers,
@@ -53,6 +54,13 @@ Deno.test({ name: "reject-heavy: 1M rejected rows, memory flat, no invocation ki
     );
     assert.deepEqual([stored.first, stored.last], [2, 100_001], "… the first ones, in line order");
     assert.match(stored.reason, /integer/i);
+    // The rejects CSV (~6.5 MB: past a standard upload's 6 MB, so written resumably in parts): every stored reject.
+    const rejectsCsv = await download(job.rejects_object!);
+    assert.ok(rejectsCsv !== null, "the rejects CSV is written (waitForJob waits for it)");
+    const lines = rejectsCsv.split("\r\n");
+    assert.equal(lines.length, 100_002, "header, 100,000 rejects, and the empty string after the last CRLF");
+    assert.equal(lines[1], `"2","id","invalid input syntax for type integer: ""x""","x"`);
+    assert.equal(lines[100_000].split(",")[0], `"100001"`);
 
     const chunkRuns = (await invocations()).filter((i) =>
       i.function === "csv-import-chunk" && i.startedAt >= since

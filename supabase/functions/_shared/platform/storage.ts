@@ -182,6 +182,11 @@ export class StorageClient {
     return normalizeEtag(await this.#currentEtag(bucket, name)) === expected;
   }
 
+  /** Where and as whom this client talks to Storage (for storage_resumable.ts's uploads). */
+  get connection(): { supabaseUrl: string; key: string; fetch: typeof fetch } {
+    return { supabaseUrl: this.#url.slice(0, -"/storage/v1".length), key: this.#key, fetch: this.#fetch };
+  }
+
   #headers(extra: Record<string, string> = {}): Record<string, string> {
     return { ...keyHeaders(this.#key), ...extra };
   }
