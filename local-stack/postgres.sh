@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Usage: source local-stack/postgres.sh   (after scripts/lib.sh); then pg_up / pg_down / pg_status / pg_apply
 #
-# The local stack's database: a private PostgreSQL cluster (major $PG_MAJOR, 15 by default; binaries chosen by
+# The local stack's database: a private PostgreSQL cluster (major $PG_MAJOR, 17 by default; binaries chosen by
 # pg_select_major in scripts/lib.sh) on 127.0.0.1:$DB_PORT, standing in for the Supabase Postgres image. On 15
 # Debian's pg_cron is preloaded and runs the jobs; on 17 pg_cron is a catalog stand-in that runs nothing itself
 # (local-stack/pg17/pg_cron--1.6.sql), so there is no scheduler to preload: the gateway's job runner
@@ -118,6 +118,15 @@ pg_start() {
   local home; home="$(_pg_home)"
   mkdir -p "$STATE_DIR/logs"
   log "starting PostgreSQL on 127.0.0.1:$DB_PORT"
+  # The other major's cluster of this checkout still on the port (PG_MAJOR's default changed from 15 to 17):
+  # say which, instead of the server's "could not create any TCP/IP sockets".
+  if pg_isready -q -h 127.0.0.1 -p "$DB_PORT" 2>/dev/null; then
+    local running
+    running="$(psql -X -At -h 127.0.0.1 -p "$DB_PORT" -U postgres -d postgres \
+      -c "select current_setting('server_version_num')::int / 10000" 2>/dev/null || echo "another")"
+    die "PostgreSQL $running is already listening on 127.0.0.1:$DB_PORT; stop it first (for this project's" \
+      "15 stack: PG_MAJOR=15 bash scripts/stack.sh down), or pick another DB_PORT"
+  fi
   _pg_run_as "$PG_BIN/pg_ctl" -D "$home/data" -l "$home/postgres.log" -w -t 60 start >/dev/null \
     || { tail -20 "$home/postgres.log" >&2; die "PostgreSQL did not start (log: $home/postgres.log)"; }
   ln -sf "$home/postgres.log" "$STATE_DIR/logs/postgres.log"

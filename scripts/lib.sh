@@ -40,31 +40,31 @@ log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { printf '\033[31m[%s] error:\033[0m %s\n' "$(basename "$0" .sh)" "$*" >&2; exit 1; }
 
 # ---- PostgreSQL major version and binaries ------------------------------------------------------------------
-# PG_MAJOR picks the local stack's server: 15 by default, Debian's postgresql-15 with Debian's real pg_cron 1.4,
-# whose scheduler runs the pipeline's jobs (the liveness tests rely on it). 17 (supabase/config.toml's [db]
-# major_version, what new hosted projects run) is the npm server assembled by local-stack/pg17/build.sh into
-# $PG17_ROOT (outside the repo, readable by the `postgres` OS user; its name is a hash of the recipe), with pgTAP
-# and a pg_cron *catalog stand-in that runs no job itself* (local-stack/pg17/pg_cron--1.6.sql: there is no honest
-# source of pg_cron for 17 on this machine); on a PG_MAJOR=17 stack the gateway's job runner
-# (local-stack/pg_cron/runner.ts) runs its jobs, so the whole suite runs there too. CI runs the other major
-# too (PG_OTHER_MAJOR, scripts/other_major.sh: 17 when the stack runs 15).
+# PG_MAJOR picks the local stack's server: 17 by default, as supabase/config.toml's [db] major_version and new
+# hosted projects: the npm server assembled by local-stack/pg17/build.sh into $PG17_ROOT (outside the repo, readable
+# by the `postgres` OS user; its name is a hash of the recipe), with pgTAP and a pg_cron *catalog stand-in that runs
+# no job itself* (local-stack/pg17/pg_cron--1.6.sql: there is no honest source of pg_cron for 17 on this machine);
+# the gateway's job runner (local-stack/pg_cron/runner.ts) runs its jobs. 15 is Debian's postgresql-15 with
+# Debian's real pg_cron 1.4, whose scheduler runs the jobs (PG_MAJOR=15 runs the whole stack there). CI runs the
+# other major too (PG_OTHER_MAJOR, scripts/other_major.sh: 15 when the stack runs 17, with the PL/pgSQL lint and
+# the stand-in's differential tests against the real pg_cron).
 # After pg_select_major: PG_BIN (initdb, pg_ctl, postgres), PG_SHAREDIR (its extension/ folder holds control and
 # SQL files) and PG_PKGLIBDIR (loadable modules) of the selected server.
-export PG_MAJOR="${PG_MAJOR:-15}"
+export PG_MAJOR="${PG_MAJOR:-17}"
 PG17_ROOT="${PG17_ROOT:-/var/tmp/csv-pipeline-pg17/$(cat "$REPO_ROOT"/local-stack/pg17/{pins.env,build.sh,pg_cron.control,pg_cron--1.6.sql} | sha1sum | cut -c1-12)}"
 export PG17_ROOT
 pg_select_major() {
   case "$1" in
     15) PG_BIN=/usr/lib/postgresql/15/bin PG_SHAREDIR=/usr/share/postgresql/15 PG_PKGLIBDIR=/usr/lib/postgresql/15/lib ;;
     17) PG_BIN="$PG17_ROOT/bin" PG_SHAREDIR="$PG17_ROOT/share/postgresql" PG_PKGLIBDIR="$PG17_ROOT/lib/postgresql" ;;
-    *) die "PG_MAJOR=$1: the local stack runs PostgreSQL 15 (default) or 17" ;;
+    *) die "PG_MAJOR=$1: the local stack runs PostgreSQL 17 (default) or 15" ;;
   esac
   export PG_BIN PG_SHAREDIR PG_PKGLIBDIR
 }
 pg_select_major "$PG_MAJOR"
 # The other major (scripts/other_major.sh); PG_OTHER_MAJOR=none in the environment skips that part of a test run.
 if [ -z "${PG_OTHER_MAJOR:-}" ]; then
-  if [ "$PG_MAJOR" = 15 ]; then PG_OTHER_MAJOR=17; else PG_OTHER_MAJOR=15; fi
+  if [ "$PG_MAJOR" = 17 ]; then PG_OTHER_MAJOR=15; else PG_OTHER_MAJOR=17; fi
 fi
 export PG_OTHER_MAJOR
 

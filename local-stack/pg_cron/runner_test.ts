@@ -1,8 +1,8 @@
 /**
  * Contract tests of the pg_cron job runner (runner.ts) against a PostgreSQL 17 with the catalog stand-in: on a
- * PG_MAJOR=17 stack the gateway's runner runs the jobs (its /_local/health says `pgCronRunner: true`); on CI's
- * short-lived 17 cluster (scripts/other_major.sh, no gateway of its own) the test starts a runner in this process.
- * Against a server with the real pg_cron (the 15 stack) every test here is ignored.
+ * 17 stack (the default) the gateway's runner runs the jobs (its /_local/health says `pgCronRunner: true`); on a
+ * 15 stack's short-lived 17 cluster (scripts/other_major.sh, no gateway of its own) the test starts a runner in this
+ * process. Against a server with the real pg_cron (a 15 stack) every test here is ignored.
  *
  * What each test pins, with its source (https://github.com/citusdata/pg_cron README; citusdata/pg_cron#44, #296;
  * https://supabase.com/docs/guides/cron):
@@ -130,7 +130,7 @@ async function createFixture(): Promise<{ f: Fixture; dispose: () => Promise<voi
 
 /**
  * The minute job is scheduled when the first test starts and checked by the last one, so the wait for a minute
- * boundary overlaps the other tests (this file runs in CI's 17 phase, which is kept short).
+ * boundary overlaps the other tests (this file also runs in a 15 stack's other-major phase, which is kept short).
  */
 let minuteJob: Promise<{ f: Fixture; dispose: () => Promise<void>; jobid: string; since: number }> | null =
   null;

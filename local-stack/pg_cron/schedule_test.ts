@@ -3,7 +3,8 @@
  * day-of-month / day-of-week rule), then the same inputs as the catalog stand-in's validator
  * (cron._schedule_valid in local-stack/pg17/pg_cron--1.6.sql): the parser must accept exactly what the stand-in
  * accepts, so every job cron.schedule records is one the runner can run. The differential part needs a server
- * with the stand-in (a PG_MAJOR=17 stack, or CI's 17 phase, scripts/other_major.sh); elsewhere it is ignored.
+ * with the stand-in (a 17 stack, the default, or a 15 stack's other-major phase, scripts/other_major.sh);
+ * elsewhere it is ignored.
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";

@@ -2,13 +2,12 @@
  * Contract tests: the PostgreSQL majors the project is tested on, and the version-dependent behaviours the pipeline
  * meets, pinned against a real server of each version (SUPABASE_DB_URL).
  *
- * The project declares 17 (supabase/config.toml, as new hosted projects); the full local stack runs 15 (PG_MAJOR's
- * default), because only there is pg_cron real (Debian's 1.4) and the pipeline's liveness needs its scheduler. 17 is
- * covered by CI's 17 phase: scripts/test.sh runs this file against the stack's 15 and, from scripts/other_major.sh,
- * against a short-lived 17 cluster with every migration applied, where pg_cron is a catalog stand-in that runs no
- * job itself (local-stack/pg17/pg_cron--1.6.sql; its own differential tests are
- * tests/conformance/database_pg_cron17_test.ts); a PG_MAJOR=17 stack's gateway runs its jobs
- * (local-stack/pg_cron/runner.ts).
+ * The project declares 17 (supabase/config.toml, as new hosted projects), and the full local stack runs 17
+ * (PG_MAJOR's default), where pg_cron is a catalog stand-in that runs no job itself (local-stack/pg17/
+ * pg_cron--1.6.sql; its differential tests against the real pg_cron are tests/conformance/database_pg_cron17_test.ts)
+ * and the gateway's runner runs its jobs (local-stack/pg_cron/runner.ts). 15 is covered by CI's other-major phase:
+ * scripts/test.sh runs this file against the stack's 17 and, from scripts/other_major.sh, against a short-lived 15
+ * cluster with every migration applied and Debian's real pg_cron 1.4 (PG_MAJOR=15 runs the whole stack there).
  *
  * Sources:
  * - supabase/config.toml `[db] major_version = 17`; the CLI's template says it "has to be the same as your remote
@@ -48,25 +47,25 @@ function configMajor(): number {
   return major as number;
 }
 
-Deno.test("supabase/config.toml's major_version (17) is CI's 17 phase; the running stack's default is 15", () => {
+Deno.test("the running stack's default major is supabase/config.toml's major_version (17); CI also runs 15", () => {
   const lib = Deno.readTextFileSync(new URL("scripts/lib.sh", ROOT));
   const m = lib.match(/PG_MAJOR="\$\{PG_MAJOR:-(\d+)\}"/);
   assert.ok(m, "scripts/lib.sh does not set a default PG_MAJOR");
-  assert.equal(Number(m[1]), 15, "the full stack runs 15 (the real pg_cron)");
   assert.equal(configMajor(), 17);
-  // With the default stack, the other major that scripts/other_major.sh tests is config.toml's.
-  const other = lib.match(/if \[ "\$PG_MAJOR" = 15 \]; then PG_OTHER_MAJOR=(\d+);/);
-  assert.ok(other, "scripts/lib.sh does not pick the other major for a 15 stack");
-  assert.equal(Number(other[1]), configMajor());
+  assert.equal(Number(m[1]), configMajor(), "the full stack runs config.toml's major");
+  // With the default stack, the other major that scripts/other_major.sh tests is 15 (the real pg_cron 1.4).
+  const other = lib.match(/if \[ "\$PG_MAJOR" = 17 \]; then PG_OTHER_MAJOR=(\d+);/);
+  assert.ok(other, "scripts/lib.sh does not pick the other major for a 17 stack");
+  assert.equal(Number(other[1]), 15);
   const test = Deno.readTextFileSync(new URL("scripts/test.sh", ROOT));
   assert.match(test, /bash scripts\/other_major\.sh/, "scripts/test.sh does not run the other major");
 });
 
 Deno.test({
-  name: "the server is the major selected (PG_MAJOR: 15 for the stack, 17 in CI's 17 phase)",
+  name: "the server is the major selected (PG_MAJOR: 17 for the stack, 15 in CI's other-major phase)",
   ...OPTS,
   async fn() {
-    const expected = Number(Deno.env.get("PG_MAJOR") ?? 15);
+    const expected = Number(Deno.env.get("PG_MAJOR") ?? 17);
     const sql = connect();
     try {
       assert.equal(await serverMajor(sql), expected);
