@@ -172,15 +172,19 @@ const GATEWAY_LOG = `${
   Deno.env.get("STATE_DIR") ?? new URL("../../.local", import.meta.url).pathname
 }/logs/gateway.log`;
 
-/** The pipeline functions' structured log events about one job, from the local gateway's log. */
+/**
+ * The pipeline functions' structured log events about one job, from the local gateway's log; `fn` is the function
+ * whose worker wrote the event.
+ */
 export async function functionEvents(job: number | string): Promise<Record<string, unknown>[]> {
   const jobId = Number(job); // bigint ids arrive as strings from postgres.js
   const events: Record<string, unknown>[] = [];
   for (const line of (await Deno.readTextFile(GATEWAY_LOG)).split("\n")) {
     if (!line.includes('"event":"log"') || !line.includes(`\\"job\\":${jobId},`)) continue;
     try {
-      const event = JSON.parse(JSON.parse(line).message);
-      if (event.job === jobId) events.push(event);
+      const outer = JSON.parse(line);
+      const event = JSON.parse(outer.message);
+      if (event.job === jobId) events.push({ ...event, fn: outer.function });
     } catch {
       // not a pipeline log line
     }

@@ -1,17 +1,40 @@
 /**
  * register (deployed as csv-import-register): plans the import job of an uploaded object. Called through pg_net by the storage trigger (and by
  * the reconciler when a registration did not complete) with {"job_id": N}. Answers once the plan is stored,
- * then dispatches the first chunks in the background.
+ * then dispatches the first chunks in the background. A small file (one chunk of at most
+ * REGISTER_INLINE_LOAD_BYTES) is loaded here, in the background, while this isolate's work account has room
+ * (pipeline/chunk_worker.ts isolateWork): its chunk is claimed for this invocation and processed as a chunk
+ * invocation would, with the same lease, beforeunload hand-back and exactly-once commit; every other chunk
+ * claimed with it goes to csv-import-chunk.
  * Auth: service role key, secret key, or the pipeline's internal secret (verify_jwt = false).
  */
 import { FUNCTION_NAMES } from "../_shared/pipeline/function_names.ts";
 import { db } from "../_shared/platform/db.ts";
-import { dispatch } from "../_shared/pipeline/dispatch.ts";
-import { runInBackground } from "../_shared/platform/edge_runtime.ts";
+import { isolateWork, runInvocation } from "../_shared/pipeline/chunk_worker.ts";
+import { dispatch, type DispatchDeps } from "../_shared/pipeline/dispatch.ts";
+import { runInBackground, shutdownSignal } from "../_shared/platform/edge_runtime.ts";
 import { requireId, serveService } from "../_shared/platform/handler.ts";
 import { registerJob } from "../_shared/pipeline/register.ts";
 import { StorageClient } from "../_shared/platform/storage.ts";
 import { databaseEtag } from "../_shared/platform/storage_versions.ts";
+
+const signal = shutdownSignal();
+
+/** Dispatches a registered job's first chunks; loads a small file's one chunk here (see the module doc). */
+async function dispatchOrLoad(deps: DispatchDeps, result: { jobId: number; chunks: number; bytes: number }) {
+  const reason = `job ${result.jobId} registered`;
+  const inline = result.chunks === 1 && result.bytes <= deps.config.registerInlineLoadBytes &&
+    isolateWork.bytes < deps.config.invocationBudgetBytes;
+  if (!inline) {
+    await dispatch(deps, reason);
+    return;
+  }
+  const { kept } = await dispatch(deps, reason, {
+    keep: { jobId: result.jobId },
+    background: runInBackground,
+  });
+  if (kept) await runInvocation({ ...deps, signal }, kept, { takeMore: false });
+}
 
 serveService(FUNCTION_NAMES.register, async (body, cfg) => {
   const jobId = requireId(body, "job_id");
@@ -29,6 +52,6 @@ serveService(FUNCTION_NAMES.register, async (body, cfg) => {
     }),
   };
   const result = await registerJob(deps, jobId);
-  if (result.outcome === "planned") runInBackground(dispatch(deps, `job ${jobId} registered`));
+  if (result.outcome === "planned") runInBackground(dispatchOrLoad(deps, result));
   return Response.json(result, { status: result.outcome === "retry_later" ? 503 : 200 });
 });

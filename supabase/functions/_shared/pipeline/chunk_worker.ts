@@ -123,9 +123,14 @@ export const isolateWork = { bytes: 0 };
  * WORKER_INVOCATION_BUDGET_BYTES, the next ready chunk, which it claims for itself when it dispatches; the other
  * chunks claimed with it go to new invocations. A load's inline scan dispatches at once (the next loads became
  * ready). Once the runtime announces shutdown (`deps.signal`) it takes on nothing more; a chunk it interrupted
- * was handed back, and dispatch is kicked so a fresh worker picks it up.
+ * was handed back, and dispatch is kicked so a fresh worker picks it up. `takeMore: false` (register's inline
+ * load of a small file): `first` only; the next ready chunks all go to chunk invocations.
  */
-export async function runInvocation(deps: Omit<ChunkDeps, "onScanned">, first: ChunkClaim): Promise<void> {
+export async function runInvocation(
+  deps: Omit<ChunkDeps, "onScanned">,
+  first: ChunkClaim,
+  opts: { takeMore?: boolean } = {},
+): Promise<void> {
   let next: ChunkClaim | null = first;
   while (next !== null) {
     const current: ChunkClaim = next;
@@ -142,7 +147,8 @@ export async function runInvocation(deps: Omit<ChunkDeps, "onScanned">, first: C
       await kickDispatch(deps, `chunk ${current.chunk_id} ${result.outcome}, runtime stopping`);
       return;
     }
-    const keep = result.outcome !== "yielded" && isolateWork.bytes < deps.config.invocationBudgetBytes;
+    const keep = (opts.takeMore ?? true) && result.outcome !== "yielded" &&
+      isolateWork.bytes < deps.config.invocationBudgetBytes;
     next = (await dispatch(deps, `chunk ${current.chunk_id} finished`, { keep })).kept;
   }
 }

@@ -60,20 +60,24 @@ export async function invokeFunction(
 /**
  * Claims and fans out ready chunks; returns how many were claimed. With `keep`, the first claimed chunk (the
  * one claim_chunks ranks first) is not handed off but returned as `kept`: the caller, a chunk invocation with
- * budget left, processes it itself instead of paying for a new invocation. With `background`, the hand-offs and
- * the rejects files are passed to it instead of awaited (`rejectFiles` is then null: not known yet).
+ * budget left, processes it itself instead of paying for a new invocation; `keep: { jobId }` keeps a claimed
+ * chunk of that job only (register, which loads a small file's one chunk itself). With `background`, the
+ * hand-offs and the rejects files are passed to it instead of awaited (`rejectFiles` is then null: not known yet).
  */
 export async function dispatch(
   deps: DispatchDeps,
   reason: string,
-  opts: { keep?: boolean; background?: (work: Promise<unknown>) => void } = {},
+  opts: { keep?: boolean | { jobId: number }; background?: (work: Promise<unknown>) => void } = {},
 ): Promise<{ claimed: number; rejectFiles: number | null; kept: ClaimedChunk | null }> {
   const { sql, config } = deps;
   const claimed = await sql<ClaimedChunk[]>`
     select chunk_id, job_id, kind::text as kind, chunk_index, lease_token::text as lease_token
     from csv_import.reclaim_and_claim_chunks(${config.fanOutWidth}, ${config.fanOutWidth},
                                  make_interval(secs => ${config.leaseSeconds}))`;
-  const kept = opts.keep ? claimed[0] ?? null : null;
+  const keep = opts.keep;
+  const kept =
+    (typeof keep === "object" ? claimed.find((c) => c.job_id === keep.jobId) : keep ? claimed[0] : null) ??
+      null;
   const rest = handOffAndWriteRejects(deps, reason, claimed, kept);
   if (opts.background) {
     opts.background(rest);
@@ -91,7 +95,7 @@ async function handOffAndWriteRejects(
 ): Promise<number> {
   const { sql } = deps;
   await Promise.all(
-    claimed.slice(kept ? 1 : 0).map(async (chunk) => {
+    claimed.filter((chunk) => chunk !== kept).map(async (chunk) => {
       let outcome: string;
       try {
         const status = await invokeFunction(deps, FUNCTION_NAMES.chunk, {

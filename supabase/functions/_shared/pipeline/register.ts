@@ -78,7 +78,7 @@ interface ProfileRow {
 }
 
 export type RegisterOutcome =
-  | { outcome: "planned"; jobId: number; chunks: number }
+  | { outcome: "planned"; jobId: number; chunks: number; bytes: number }
   | { outcome: "unchanged"; jobId: number; status: string }
   | { outcome: "failed"; jobId: number; error: string }
   | { outcome: "retry_later"; jobId: number; error: string };
@@ -107,7 +107,7 @@ export async function registerJob(deps: RegisterDeps, jobId: number): Promise<Re
       chunks: result.chunk_count,
       target: plan.target_table,
     });
-    return { outcome: "planned", jobId, chunks: result.chunk_count };
+    return { outcome: "planned", jobId, chunks: result.chunk_count, bytes: Number(job.object_size) };
   } catch (error) {
     // StorageError is a permanent refusal by its body's code (storage.ts throws TransientError for the rest).
     const transient = !(error instanceof RegistrationProblem || error instanceof CsvError ||

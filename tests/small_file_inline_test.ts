@@ -1,0 +1,78 @@
+/**
+ * Small files in fewer hops (issue 14, "small files fast"): a file of one chunk and at most
+ * REGISTER_INLINE_LOAD_BYTES (1 MiB) is loaded by its register invocation itself, right after it answered pg_net,
+ * instead of by a chunk invocation it would hand the chunk to. Against the real local stack:
+ * - a 100-row file with two bad rows: every good row loaded (count and checksum against `psql \copy` of the good
+ *   rows), the two rejects with their lines, and every chunk event of the job written by csv-import-register's
+ *   worker, none by csv-import-chunk's;
+ * - a 1.2 MiB file of one chunk (over the bound): loaded by csv-import-chunk, as before.
+ */
+import assert from "node:assert/strict";
+import { functionEvents } from "./support/faults.ts";
+import { checksum, connect, E2E, psqlCopy, Scope, upload, waitForJob } from "./support/stack.ts";
+
+Deno.test({ name: "small files: loaded by the register invocation, exactly", ...E2E }, async () => {
+  const sql = connect();
+  const scope = new Scope(sql, "inline");
+  try {
+    const dir = await scope.tempDir();
+    const table = `public.${scope.prefix}_t`;
+    const reference = `public.${scope.prefix}_ref`;
+    for (const t of [table, reference]) {
+      await sql.unsafe(`create table ${t} (id int primary key, name text not null, amount numeric(10,2))`);
+      scope.defer(() => sql.unsafe(`drop table if exists ${t}`));
+    }
+    await scope.profile({ pathPattern: `${scope.prefix}/%`, targetTable: table, toleratedRejectRate: 0.5 });
+
+    const good = Array.from(
+      { length: 100 },
+      (_, i) => `${i + 1},"name ${i + 1}, quoted",${(i * 1.25).toFixed(2)}`,
+    );
+    const rows = [...good];
+    rows.splice(10, 0, "x11,bad id,1.00"); // line 12
+    rows.splice(50, 0, "51b,,"); // line 52
+    await Deno.writeTextFile(`${dir}/good.csv`, "id,name,amount\n" + good.join("\n") + "\n");
+    await psqlCopy(reference, `${dir}/good.csv`);
+
+    const small = scope.object("small.csv");
+    await upload(small, "id,name,amount\n" + rows.join("\n") + "\n");
+    const job = await waitForJob(sql, small, 30_000);
+    assert.equal(job.status, "succeeded_with_rejects", job.error ?? "");
+    assert.deepEqual([job.rows_loaded, job.rows_rejected], [100, 2]);
+    assert.deepEqual(await checksum(sql, table), await checksum(sql, reference), "the good rows, exactly");
+    const rejects = await sql<{ line_number: number }[]>`
+      select line_number::int from csv_import.rejects where job_id = ${job.id} order by line_number`;
+    assert.deepEqual(rejects.map((r) => r.line_number), [12, 52]);
+
+    const events = (await functionEvents(job.id)).filter((e) => String(e.event).startsWith("chunk_"));
+    assert.ok(events.some((e) => e.event === "chunk_loaded"), JSON.stringify(events));
+    assert.deepEqual(
+      [...new Set(events.map((e) => e.fn))],
+      ["csv-import-register"],
+      "the chunk was loaded by the register invocation",
+    );
+    const [timing] = await sql<{ ms: number }[]>`
+      select round(extract(epoch from finished_at - created_at) * 1000)::int as ms from csv_import.jobs
+      where id = ${job.id}`;
+    console.log(`100-row file: ${timing.ms} ms from upload to done`);
+
+    // Over the bound (1.2 MiB, still one 8 MiB chunk): a chunk invocation loads it.
+    const large = scope.object("large.csv");
+    const line = (i: number) => `${i},${"n".repeat(90)},1.00`;
+    const count = Math.ceil((1.2 * 1024 * 1024) / line(100_000).length);
+    await sql.unsafe(`truncate ${table}`);
+    await upload(
+      large,
+      "id,name,amount\n" + Array.from({ length: count }, (_, i) => line(i + 1)).join("\n") + "\n",
+    );
+    const largeJob = await waitForJob(sql, large, 60_000);
+    assert.equal(largeJob.status, "succeeded", largeJob.error ?? "");
+    assert.equal(largeJob.chunk_count, 1);
+    assert.equal(largeJob.rows_loaded, count);
+    const largeEvents = (await functionEvents(largeJob.id)).filter((e) => e.event === "chunk_loaded");
+    assert.deepEqual([...new Set(largeEvents.map((e) => e.fn))], ["csv-import-chunk"]);
+  } finally {
+    await scope.dispose();
+    await sql.end();
+  }
+});
