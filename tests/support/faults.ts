@@ -174,9 +174,10 @@ const GATEWAY_LOG = `${
 
 /**
  * The pipeline functions' structured log events about one job, from the local gateway's log; `fn` is the function
- * whose worker wrote the event.
+ * whose worker wrote the event. `since` (the job's created_at) leaves out another job of the same id: the log
+ * outlives a database (a cluster of the other PostgreSQL major, a reset) whose ids start again.
  */
-export async function functionEvents(job: number | string): Promise<Record<string, unknown>[]> {
+export async function functionEvents(job: number | string, since?: Date): Promise<Record<string, unknown>[]> {
   const jobId = Number(job); // bigint ids arrive as strings from postgres.js
   const events: Record<string, unknown>[] = [];
   for (const line of (await Deno.readTextFile(GATEWAY_LOG)).split("\n")) {
@@ -184,7 +185,8 @@ export async function functionEvents(job: number | string): Promise<Record<strin
     try {
       const outer = JSON.parse(line);
       const event = JSON.parse(outer.message);
-      if (event.job === jobId) events.push({ ...event, fn: outer.function });
+      if (event.job !== jobId || (since && String(event.at) < since.toISOString())) continue;
+      events.push({ ...event, fn: outer.function });
     } catch {
       // not a pipeline log line
     }
