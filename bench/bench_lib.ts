@@ -281,7 +281,12 @@ export interface TableRow {
   /** Chunks interrupted by a limit (beforeunload) and retried; workers retired and killed by a limit. */
   limits: { interrupted: number; retired: number; killed: number } | null;
   dbCpuSeconds: number | null;
+  /** The pipeline's functions (every invocation of the run, all four functions); for \copy and pgloader their
+   * client process. What would run on hosted as well. */
   appCpuSeconds: number | null;
+  /** The pipeline only: the gateway's process tree less its function workers (Storage serving, pg_net, routing):
+   * what runs only on the local stack, not on hosted. */
+  standInCpuSeconds: number | null;
   valid: boolean;
 }
 
@@ -311,7 +316,8 @@ export const TABLE_HEADER = [
   "retries",
   "intr/ret/kill",
   "DB CPU s",
-  "app CPU s",
+  "fn/client CPU s",
+  "stand-in CPU s",
   "ok",
 ];
 
@@ -338,6 +344,7 @@ export function tableCells(r: TableRow): string[] {
     r.limits === null ? dash : `${r.limits.interrupted}/${r.limits.retired}/${r.limits.killed}`,
     fixed(r.dbCpuSeconds, 1),
     fixed(r.appCpuSeconds, 1),
+    fixed(r.standInCpuSeconds, 1),
     r.valid ? "yes" : "NO",
   ];
 }

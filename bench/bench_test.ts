@@ -177,6 +177,7 @@ Deno.test("the table has one aligned line per row", () => {
     limits: { interrupted: 0, retired: 3, killed: 0 },
     dbCpuSeconds: 8.25,
     appCpuSeconds: 9.5,
+    standInCpuSeconds: 4.25,
     valid: true,
   };
   const copy: TableRow = {
@@ -194,6 +195,7 @@ Deno.test("the table has one aligned line per row", () => {
     invocations: null,
     retries: null,
     limits: null,
+    standInCpuSeconds: null,
     valid: false,
   };
   const lines = formatTable([row, copy]).split("\n");
@@ -205,6 +207,7 @@ Deno.test("the table has one aligned line per row", () => {
   assert.match(lines[2], /19\/173/);
   assert.match(lines[3], /\| psql \\copy +\| +100k \| +– \|/);
   assert.match(lines[3], /\| +NO \|$/);
+  assert.match(lines[2], /\| +8\.3 \| +9\.5 \| +4\.3 \| +yes \|$/, "DB, functions' and the stand-ins' CPU");
   // A run that failed its checks shows no rate and no ratio.
   assert.match(lines[3], /\| +10\.0 \| +– \| +– \| +– \|/);
 });

@@ -285,6 +285,13 @@ export async function runPipeline(
       return out;
     };
     const cpuMs = summarize(matched.map((r) => r.cpuMs));
+    // Every function's invocations while the job ran (registration included: it starts after created_at).
+    const functionsCpuMs = (await invocationRecords())
+      .filter((r) => {
+        const start = Date.parse(r.startedAt);
+        return start >= created && start <= created + seconds * 1000;
+      })
+      .reduce((a, r) => a + r.cpuMs, 0);
     // The chunk workers that worked for this job (shared by its invocations under per_worker): limits are theirs.
     const jobWorkers = workersOfJob(events, job.id);
     const workers = (await workerRecords()).filter((w) =>
@@ -329,6 +336,7 @@ export async function runPipeline(
       peakMemoryMb: matched.length ? Math.max(...matched.map((r) => r.peakMemoryMb)) : null,
       peakRssMb: matched.length ? Math.max(...matched.map((r) => r.peakRssMb)) : null,
       chunkCpuSeconds: cpuMs.sum / 1000,
+      functionsCpuSeconds: functionsCpuMs / 1000,
       limits,
       workers: {
         n: workers.length,
