@@ -21,14 +21,27 @@
  *   the lease expired (measured: a Postgres restart mid-job then costs 125 s instead of ~2 s;
  *   tests/faults_recovery_test.ts). The statement it belonged to has already failed with CONNECTION_CLOSED
  *   and is retried, so that error alone is logged and swallowed; any other uncaught error still ends the worker.
+ * - A pool whose connections time out is replaced: after a Postgres restart, postgres.js 3.4.9 in a long-lived
+ *   isolate could answer every query with CONNECT_TIMEOUT long after the server was back (the socket factory
+ *   below fixed one cause, not all: CI still saw a chunk dead-lettered after five attempts of it, and on this
+ *   machine one run in three of tests/faults_recovery_test.ts "Postgres restarted mid-job" failed so). The first
+ *   CONNECT_TIMEOUT that withRetry retries (retry.ts onTransientFailure) swaps in a new pool (at most one swap per
+ *   RESET_INTERVAL_MS) and ends the old one; `db()` returns a handle that always uses the current pool, so the
+ *   retry, and every invocation of the isolate after it, connects afresh.
  */
 import net from "node:net";
 import postgres from "postgres";
 import { log } from "./log.ts";
+import { onTransientFailure } from "./retry.ts";
 
 export type Sql = postgres.Sql;
 
+/** The isolate's current pool, how to make another, and the handle every caller holds. */
 let client: Sql | null = null;
+let makeClient: (() => Sql) | null = null;
+let handle: Sql | null = null;
+let lastReset = 0;
+const RESET_INTERVAL_MS = 2_000;
 
 /**
  * A socket factory for postgres.js's `socket` option: TCP_NODELAY once connected. The socket is handed over at
@@ -71,11 +84,34 @@ export function db(dbUrl: string, applicationName = "csv-import"): Sql {
     types: { int8AsNumber: INT8_AS_NUMBER },
     socket: noDelaySocket(dbUrl),
   };
-  if (!client) {
+  if (!handle) {
     globalThis.addEventListener("error", ignoreWriteAfterClose);
-    client = postgres(dbUrl, options as postgres.Options<Record<string, never>>);
+    makeClient = () => postgres(dbUrl, options as postgres.Options<Record<string, never>>);
+    client = makeClient();
+    onTransientFailure(replaceStuckPool);
+    // The handle: a call, a tagged template and every method go to the pool current at that moment.
+    handle = new Proxy(function () {} as unknown as Sql, {
+      apply: (_target, _this, args: unknown[]) =>
+        (client as unknown as (...a: unknown[]) => unknown)(...args),
+      get: (_target, property) => {
+        const value = (client as unknown as Record<PropertyKey, unknown>)[property];
+        return typeof value === "function" ? value.bind(client) : value;
+      },
+    });
   }
-  return client;
+  return handle;
+}
+
+/** Swaps in a new pool after a CONNECT_TIMEOUT (see the module doc); the old one is ended in the background. */
+function replaceStuckPool(error: unknown): void {
+  if ((error as { code?: unknown })?.code !== "CONNECT_TIMEOUT" || !makeClient || !client) return;
+  const now = performance.now();
+  if (now - lastReset < RESET_INTERVAL_MS) return;
+  lastReset = now;
+  const old = client;
+  client = makeClient();
+  old.end({ timeout: 0 }).catch(() => {});
+  log("warn", "db_pool_replaced", { error: String(error) });
 }
 
 function ignoreWriteAfterClose(event: ErrorEvent): void {

@@ -67,6 +67,12 @@ export interface RetryOptions {
   onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
 }
 
+/** Called with every transient failure withRetry retries (db.ts replaces a stuck connection pool). */
+const transientListeners = new Set<(error: unknown) => void>();
+export function onTransientFailure(listener: (error: unknown) => void): void {
+  transientListeners.add(listener);
+}
+
 /** Runs fn, retrying transient failures up to `attempts` times in total (default 5). */
 export async function withRetry<T>(
   fn: (attempt: number) => Promise<T>,
@@ -79,6 +85,7 @@ export async function withRetry<T>(
     } catch (error) {
       if (attempt >= attempts || !isTransient(error)) throw error;
       const delay = backoffMs(attempt, options.baseMs, options.capMs);
+      for (const listener of transientListeners) listener(error);
       options.onRetry?.(error, attempt, delay);
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
