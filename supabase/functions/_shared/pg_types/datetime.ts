@@ -1217,6 +1217,8 @@ export function decodeDateTime(nf: number, order: DateOrder): number {
           case UNITS:
             st.badToken = field;
             if (val !== DTK_JULIAN) return DTERR_POLICY_UNIT;
+            // `J` before anything but a number (`J j0`, `J j0 00:00`): 15 reads it, 16+ refuse it.
+            if (i >= nf - 1 || !isdigit(fields[i + 1].charCodeAt(0))) return DTERR_POLICY_UNIT;
             tmask = 0;
             ptype = val;
             break;
