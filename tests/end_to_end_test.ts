@@ -144,7 +144,7 @@ Deno.test(
       // The fast path's pieces went to the database in COPY BINARY (WORKER_COPY_FORMAT's default): only a
       // piece holding a row the string path converted goes as text, and this file's good rows are plain.
       const pieces = { binary: 0, text: 0 };
-      for (const e of await functionEvents(job.id)) {
+      for (const e of await functionEvents(job)) {
         if (e.event !== "chunk_loaded") continue;
         pieces.binary += Number(e.binary_pieces ?? 0);
         pieces.text += Number(e.text_pieces ?? 0);

@@ -206,7 +206,7 @@ Deno.test(
         old.error,
         new RegExp(`^The object ${name} changed during the import \\(superseded by job ${newJob.id}\\)`),
       );
-      const stops = (await functionEvents(oldJob.id)).filter((e) => e.event === "chunk_stopped");
+      const stops = (await functionEvents(oldJob)).filter((e) => e.event === "chunk_stopped");
       assert.ok(
         stops.some((e) => e.outcome === "superseded"),
         `a chunk stopped as superseded: ${JSON.stringify(stops)}`,

@@ -131,7 +131,7 @@ Deno.test({ name: "faults: Postgres restarted mid-job", ...E2E }, async () => {
     const finished = await reconcileUntilDone(sql, name, 180_000);
     const chunks = await assertExactJob(sql, finished, p);
     const loads = chunks.find((c) => c.kind === "load")!;
-    const events = await functionEvents(finished.id);
+    const events = await functionEvents(finished);
     const retried = events.filter((e) => e.event === "batch_retry" || e.event === "chunk_failed").length;
     console.log(
       `  Postgres restarted with ${before.done} load chunks done: job succeeded ` +
@@ -211,7 +211,7 @@ Deno.test(
 
         // Worker A's next batch was refused: it stopped with lease_lost and wrote nothing.
         const stopped = await waitFor("worker A's stop to be logged", async () => {
-          const events = await functionEvents(finished.id);
+          const events = await functionEvents(finished);
           const e = events.find((e) => e.event === "chunk_stopped" && e.attempt === "1/5");
           return e;
         }, 10_000);

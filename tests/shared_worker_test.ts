@@ -96,7 +96,7 @@ Deno.test(
       const [after] = await sql<{ attempts: number }[]>`
         select attempts from csv_import.chunks where id = ${chunk.id}`;
       assert.equal(after.attempts, chunk.attempts, "the interruption spent no attempt");
-      const events = await functionEvents(job.id);
+      const events = await functionEvents(job);
       const interrupted = events.filter((e) => e.event === "chunk_interrupted");
       assert.equal(interrupted.length, 1, JSON.stringify(interrupted));
       assert.equal(interrupted[0].handed_back, "yielded");
@@ -131,7 +131,7 @@ Deno.test(
       await upload(name, { path: p.file });
       const job = await waitForJob(sql, name, 180_000);
       const chunks = await assertExactJob(sql, job, p, { minChunks: 8 });
-      const events = await functionEvents(job.id);
+      const events = await functionEvents(job);
       assert.deepEqual(events.filter((e) => e.event === "chunk_interrupted"), [], "no chunk interrupted");
       assert.ok(
         chunks.every((c) => c.max_attempts === 1),

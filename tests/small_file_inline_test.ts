@@ -44,9 +44,7 @@ Deno.test({ name: "small files: loaded by the register invocation, exactly", ...
       select line_number::int from csv_import.rejects where job_id = ${job.id} order by line_number`;
     assert.deepEqual(rejects.map((r) => r.line_number), [12, 52]);
 
-    const events = (await functionEvents(job.id, job.created_at)).filter((e) =>
-      String(e.event).startsWith("chunk_")
-    );
+    const events = (await functionEvents(job)).filter((e) => String(e.event).startsWith("chunk_"));
     assert.ok(events.some((e) => e.event === "chunk_loaded"), JSON.stringify(events));
     assert.deepEqual(
       [...new Set(events.map((e) => e.fn))],
@@ -71,9 +69,7 @@ Deno.test({ name: "small files: loaded by the register invocation, exactly", ...
     assert.equal(largeJob.status, "succeeded", largeJob.error ?? "");
     assert.equal(largeJob.chunk_count, 1);
     assert.equal(largeJob.rows_loaded, count);
-    const largeEvents = (await functionEvents(largeJob.id, largeJob.created_at)).filter((e) =>
-      e.event === "chunk_loaded"
-    );
+    const largeEvents = (await functionEvents(largeJob)).filter((e) => e.event === "chunk_loaded");
     assert.deepEqual([...new Set(largeEvents.map((e) => e.fn))], ["csv-import-chunk"]);
   } finally {
     await scope.dispose();

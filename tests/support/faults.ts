@@ -174,18 +174,21 @@ const GATEWAY_LOG = `${
 
 /**
  * The pipeline functions' structured log events about one job, from the local gateway's log; `fn` is the function
- * whose worker wrote the event. `since` (the job's created_at) leaves out another job of the same id: the log
- * outlives a database (a cluster of the other PostgreSQL major, a reset) whose ids start again.
+ * whose worker wrote the event. Only events from the job's creation on: the log outlives a database (a cluster of
+ * the other PostgreSQL major, a reset) whose job ids start again.
  */
-export async function functionEvents(job: number | string, since?: Date): Promise<Record<string, unknown>[]> {
-  const jobId = Number(job); // bigint ids arrive as strings from postgres.js
+export async function functionEvents(job: { id: number | string; created_at: Date }): Promise<
+  Record<string, unknown>[]
+> {
+  const jobId = Number(job.id); // bigint ids arrive as strings from postgres.js
+  const since = job.created_at.toISOString();
   const events: Record<string, unknown>[] = [];
   for (const line of (await Deno.readTextFile(GATEWAY_LOG)).split("\n")) {
     if (!line.includes('"event":"log"') || !line.includes(`\\"job\\":${jobId},`)) continue;
     try {
       const outer = JSON.parse(line);
       const event = JSON.parse(outer.message);
-      if (event.job !== jobId || (since && String(event.at) < since.toISOString())) continue;
+      if (event.job !== jobId || String(event.at) < since) continue;
       events.push({ ...event, fn: outer.function });
     } catch {
       // not a pipeline log line

@@ -113,8 +113,9 @@ export interface ChunkClaim {
 }
 
 /**
- * Work (chunkWorkBytes) taken on so far by every invocation of this isolate. Module state: one account per isolate, shared by the invocations
- * running in it at once (edge-runtime's per_worker policy routes a function's concurrent requests to one isolate).
+ * Work (chunkWorkBytes) taken on so far by every invocation of this isolate. Module state: one account per
+ * isolate, shared by the invocations running in it at once (edge-runtime's per_worker policy routes a function's
+ * concurrent requests to one isolate).
  */
 export const isolateWork = { bytes: 0 };
 
@@ -169,7 +170,8 @@ async function kickDispatch(deps: Pick<DispatchDeps, "config" | "fetch">, reason
 
 /**
  * Hands a chunk back at once (csv_import.yield_chunk: pending, ready now, its attempt given back), when it was
- * interrupted or its invocation's work budget is spent; the chunk's status after ("yielded", or "lease_lost" when it was no longer this worker's).
+ * interrupted or its invocation's work budget is spent; the chunk's status after ("yielded", or "lease_lost" when
+ * it was no longer this worker's).
  */
 async function handBack(deps: ChunkDeps, ctx: ChunkContext): Promise<YieldReply> {
   const [{ state }] = await withRetry(() =>

@@ -107,7 +107,7 @@ export async function registerJob(deps: RegisterDeps, jobId: number): Promise<Re
       chunks: result.chunk_count,
       target: plan.target_table,
     });
-    return { outcome: "planned", jobId, chunks: result.chunk_count, bytes: Number(job.object_size) };
+    return { outcome: "planned", jobId, chunks: result.chunk_count, bytes: job.object_size ?? 0 };
   } catch (error) {
     // StorageError is a permanent refusal by its body's code (storage.ts throws TransientError for the rest).
     const transient = !(error instanceof RegistrationProblem || error instanceof CsvError ||

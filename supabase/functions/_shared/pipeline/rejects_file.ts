@@ -72,18 +72,9 @@ export async function openRejectsCsv(sql: Sql, jobId: number): Promise<RejectsCs
 
 /** Streams the rejects of a job as CSV text (the CLI's `rejects --from-db`). */
 export function rejectsCsv(sql: Sql, jobId: number): ReadableStream<Uint8Array> {
-  let pages: AsyncIterator<Uint8Array> | undefined;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      pages ??= (await openRejectsCsv(sql, jobId)).pages[Symbol.asyncIterator]();
-      const next = await pages.next();
-      if (next.done) controller.close();
-      else controller.enqueue(next.value);
-    },
-    async cancel() {
-      await pages?.return?.();
-    },
-  });
+  return ReadableStream.from((async function* () {
+    yield* (await openRejectsCsv(sql, jobId)).pages;
+  })());
 }
 
 /** Writes a job's rejects CSV to Storage as `name`: one standard upload when small, else resumably in parts. */

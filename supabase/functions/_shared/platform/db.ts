@@ -40,7 +40,7 @@ export type Sql = postgres.Sql;
 let client: Sql | null = null;
 let makeClient: (() => Sql) | null = null;
 let handle: Sql | null = null;
-let lastReset = 0;
+let lastReset = Number.NEGATIVE_INFINITY;
 const RESET_INTERVAL_MS = 2_000;
 
 /**

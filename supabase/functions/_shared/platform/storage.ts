@@ -153,6 +153,7 @@ function byobReader(
 }
 
 export class StorageClient {
+  readonly #supabaseUrl: string;
   readonly #url: string;
   readonly #key: string;
   readonly #attempts: number;
@@ -163,7 +164,8 @@ export class StorageClient {
   readonly #staleWaitMs: number;
 
   constructor(options: StorageClientOptions) {
-    this.#url = `${options.supabaseUrl.replace(/\/+$/, "")}/storage/v1`;
+    this.#supabaseUrl = options.supabaseUrl.replace(/\/+$/, "");
+    this.#url = `${this.#supabaseUrl}/storage/v1`;
     this.#key = options.key;
     this.#attempts = options.attempts ?? 6;
     this.#stallMs = options.stallTimeoutMs ?? 30_000;
@@ -184,7 +186,7 @@ export class StorageClient {
 
   /** Where and as whom this client talks to Storage (for storage_resumable.ts's uploads). */
   get connection(): { supabaseUrl: string; key: string; fetch: typeof fetch } {
-    return { supabaseUrl: this.#url.slice(0, -"/storage/v1".length), key: this.#key, fetch: this.#fetch };
+    return { supabaseUrl: this.#supabaseUrl, key: this.#key, fetch: this.#fetch };
   }
 
   #headers(extra: Record<string, string> = {}): Record<string, string> {

@@ -21,7 +21,7 @@
  * uploads the same bytes with both clients and compares the objects.
  */
 import { keyHeaders } from "./auth.ts";
-import { backoffMs, TransientError } from "./retry.ts";
+import { withRetry } from "./retry.ts";
 import { errorAnswer, storageFailure } from "./storage.ts";
 
 /** Supabase's TUS part size ("must be set to 6MB"); also the size above which the functions upload resumably. */
@@ -99,47 +99,35 @@ export async function uploadResumable(
     return Number(response.headers.get("upload-offset"));
   };
 
-  /** Sends `part` (which starts at `partStart`); resumes after transient failures from the server's offset. */
-  const sendPart = async (part: Uint8Array<ArrayBuffer>, partStart: number): Promise<void> => {
-    const attempts = target.attempts ?? 5;
-    let offset = partStart;
-    for (let attempt = 1;; attempt++) {
-      try {
-        if (attempt > 1) {
-          offset = await serverOffset();
-          if (offset < partStart || offset > partStart + part.byteLength) {
-            throw new Error(
-              `Resumable upload of ${label}: the server is at byte ${offset}, outside this part`,
-            );
-          }
-          if (offset === partStart + part.byteLength) return;
-        }
-        const body = part.subarray(offset - partStart);
-        const response = await send(uploadUrl, {
-          method: "PATCH",
-          headers: headers({
-            "Upload-Offset": String(offset),
-            "Content-Type": "application/offset+octet-stream",
-          }),
-          body,
-        });
-        if (response.status !== 204) await fail(`PATCH at byte ${offset}`, response);
-        await response.body?.cancel();
-        const reached = Number(response.headers.get("upload-offset"));
-        if (reached !== partStart + part.byteLength) {
-          throw new Error(
-            `Resumable upload of ${label}: the server is at byte ${reached} after a PATCH that ended at ${
-              partStart + part.byteLength
-            }`,
-          );
-        }
-        return;
-      } catch (error) {
-        const transient = error instanceof TransientError || error instanceof TypeError; // TypeError: network
-        if (!transient || attempt >= attempts) throw error;
-        await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt, 200, 5000)));
+  /**
+   * Sends `part` (which starts at `partStart`); after a transient failure (withRetry: network, 408/429/5xx) the
+   * next try asks the server where the upload stands and sends only the rest of the part.
+   */
+  const sendPart = (part: Uint8Array<ArrayBuffer>, partStart: number): Promise<void> => {
+    const partEnd = partStart + part.byteLength;
+    return withRetry(async (attempt) => {
+      const offset = attempt === 1 ? partStart : await serverOffset();
+      if (offset < partStart || offset > partEnd) {
+        throw new Error(`Resumable upload of ${label}: the server is at byte ${offset}, outside this part`);
       }
-    }
+      if (offset === partEnd) return;
+      const response = await send(uploadUrl, {
+        method: "PATCH",
+        headers: headers({
+          "Upload-Offset": String(offset),
+          "Content-Type": "application/offset+octet-stream",
+        }),
+        body: part.subarray(offset - partStart),
+      });
+      if (response.status !== 204) await fail(`PATCH at byte ${offset}`, response);
+      await response.body?.cancel();
+      const reached = Number(response.headers.get("upload-offset"));
+      if (reached !== partEnd) {
+        throw new Error(
+          `Resumable upload of ${label}: the server is at byte ${reached} after a PATCH that ended at ${partEnd}`,
+        );
+      }
+    }, { attempts: target.attempts ?? 5, baseMs: 200, capMs: 5000 });
   };
 
   const mismatch = (given: number) =>
