@@ -1,13 +1,15 @@
 /**
  * Many imports at once, on the real stack:
  * - 20 uploads at once, each split into several load chunks (128 KiB chunks);
- * - 200 small files uploaded at once (one chunk each).
+ * - 300 small files uploaded at once (one chunk each).
  * Every job must end succeeded with exactly its file's row count, and the shared target (no primary key, so a
  * row written twice would stay) must equal `psql \copy` of all the files together (count and checksum). The
  * wall time from the first upload to the last job finished is printed (a figure for the README, not asserted).
- * The burst of 200 registrations lands on one register isolate at once: none of the burst's invocations may end
- * by a limit (register loading small files itself during a burst once pushed that isolate past its CPU limit:
- * 148 registrations answered 546).
+ * The burst of 300 registrations lands on one register isolate at once, more CPU than one isolate may spend
+ * (~8 ms each): none of the burst's invocations may end by a limit. Registered all at once, 183 of them were open
+ * when the isolate was killed (546); register loading small files itself during a burst once did the same. Now
+ * the isolate registers a few at a time and hands the rest to a fresh isolate at beforeunload
+ * (pipeline/register_queue.ts; here ~100 of 300 are handed on).
  */
 import assert from "node:assert/strict";
 import { type Manifest, writeCsv } from "./support/generate_csv.ts";
@@ -96,10 +98,10 @@ Deno.test({ name: "scale: 20 uploads at once, several chunks each", ...E2E }, as
   assert.ok(jobs.every((j) => j.chunk_count >= 6), "every file was split into several load chunks");
 });
 
-Deno.test({ name: "scale: 200 small files at once", ...E2E }, async () => {
+Deno.test({ name: "scale: 300 small files at once", ...E2E }, async () => {
   const since = new Date().toISOString();
-  const { jobs } = await importAll("twohundred", 200, (i) => 20 + (i % 40));
-  assert.equal(jobs.length, 200);
+  const { jobs } = await importAll("twohundred", 300, (i) => 20 + (i % 40));
+  assert.equal(jobs.length, 300);
   const burst = (await invocations()).filter((i) => i.startedAt >= since);
   assert.ok(burst.some((i) => i.function === "csv-import-register"), "the registrations were seen");
   const stopped = burst.filter((i) => i.outcome !== "ok");

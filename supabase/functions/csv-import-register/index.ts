@@ -1,10 +1,13 @@
 /**
- * register (deployed as csv-import-register): plans the import job of an uploaded object. Called through pg_net by the storage trigger (and by
- * the reconciler when a registration did not complete) with {"job_id": N}. Answers once the plan is stored,
- * then dispatches the first chunks in the background. A small file (one chunk of at most
- * REGISTER_INLINE_LOAD_BYTES) is loaded here, in the background, while this isolate's work account has room
- * (pipeline/chunk_worker.ts isolateWork) and the isolate is otherwise idle (no other registration being answered,
- * no other inline load running): its chunk is claimed for this invocation and processed as a chunk invocation
+ * register (deployed as csv-import-register): plans the import job of an uploaded object. Called through pg_net by the
+ * storage trigger (and by the reconciler when a registration did not complete) with {"job_id": N}. Answers once
+ * the plan is stored (200, or 503 for a transient failure), then dispatches the first chunks in the background.
+ * The isolate runs at most REGISTER_CONCURRENT_REGISTRATIONS registrations at once (pipeline/register_queue.ts):
+ * a request that finds them busy is queued and answered 202 at once; when the runtime stops the isolate, the
+ * queued ones go to a fresh isolate in one request {"job_ids": [N, …]} (always queued, answered 202).
+ * A small file (one chunk of at most REGISTER_INLINE_LOAD_BYTES) is loaded here, in the background, while this isolate's work account has room
+ * (pipeline/chunk_worker.ts isolateWork) and the isolate is otherwise idle (no other registration running or
+ * queued, no other inline load running): its chunk is claimed for this invocation and processed as a chunk invocation
  * would, with the same lease, beforeunload hand-back and exactly-once commit; every other chunk claimed with it
  * goes to csv-import-chunk. Only when idle because a burst of uploads sends its registrations to one isolate at
  * once (pg_net sends up to 200 per batch; per_worker routes them to the function's active isolate), whose CPU
@@ -16,23 +19,61 @@
 import { FUNCTION_NAMES } from "../_shared/pipeline/function_names.ts";
 import { db } from "../_shared/platform/db.ts";
 import { isolateWork, runInvocation } from "../_shared/pipeline/chunk_worker.ts";
-import { dispatch, type DispatchDeps } from "../_shared/pipeline/dispatch.ts";
+import { dispatch, type DispatchDeps, invokeFunction } from "../_shared/pipeline/dispatch.ts";
 import { runInBackground, shutdownSignal } from "../_shared/platform/edge_runtime.ts";
-import { requireId, serveService } from "../_shared/platform/handler.ts";
-import { registerJob } from "../_shared/pipeline/register.ts";
+import { BadRequest, requireId, serveService } from "../_shared/platform/handler.ts";
+import { registerJob, type RegisterOutcome } from "../_shared/pipeline/register.ts";
+import { RegistrationQueue } from "../_shared/pipeline/register_queue.ts";
 import { StorageClient } from "../_shared/platform/storage.ts";
 import { databaseEtag } from "../_shared/platform/storage_versions.ts";
+import type { Config } from "../_shared/platform/config.ts";
 
 const signal = shutdownSignal();
-/** Registrations being answered and inline loads running in this isolate now (see the module doc). */
-let registrationsOpen = 0;
+/** Inline loads running in this isolate now (see the module doc). */
 let inlineLoadsOpen = 0;
+/** This isolate's registrations (pipeline/register_queue.ts), made with the first request's configuration. */
+let queue: RegistrationQueue | null = null;
+
+function depsOf(cfg: Config): DispatchDeps {
+  const sql = db(cfg.dbUrl, FUNCTION_NAMES.register);
+  return {
+    sql,
+    config: cfg,
+    // A stale CDN copy of the object is waited out for up to 20 s here (the answer is awaited by pg_net), then
+    // the registration is retried later with backoff (storage.ts, register.ts).
+    storage: new StorageClient({
+      supabaseUrl: cfg.supabaseUrl,
+      key: cfg.serviceKey,
+      currentEtag: databaseEtag(sql),
+      staleWaitMs: 20_000,
+    }),
+  };
+}
+
+function queueOf(cfg: Config): RegistrationQueue {
+  if (queue !== null) return queue;
+  const deps = depsOf(cfg);
+  return queue = new RegistrationQueue({
+    concurrency: cfg.registerConcurrency,
+    register: (jobId) => registerJob(deps, jobId),
+    onRegistered: (result) => {
+      if (result.outcome === "planned") runInBackground(dispatchOrLoad(deps, result));
+    },
+    // A new request: the runtime gives it to an isolate that is not stopping.
+    handOff: async (jobIds) => {
+      const status = await invokeFunction(deps, FUNCTION_NAMES.register, { job_ids: jobIds });
+      if (status !== 202) throw new Error(`the register function answered ${status}`);
+    },
+    background: runInBackground,
+    signal,
+  });
+}
 
 /** Dispatches a registered job's first chunks; loads a small file's one chunk here (see the module doc). */
 async function dispatchOrLoad(deps: DispatchDeps, result: { jobId: number; chunks: number; bytes: number }) {
   const reason = `job ${result.jobId} registered`;
   const inline = result.chunks === 1 && result.bytes <= deps.config.registerInlineLoadBytes &&
-    registrationsOpen === 0 && inlineLoadsOpen === 0 && isolateWork.bytes < deps.config.invocationBudgetBytes;
+    queue?.idle === true && inlineLoadsOpen === 0 && isolateWork.bytes < deps.config.invocationBudgetBytes;
   if (!inline) {
     await dispatch(deps, reason);
     return;
@@ -49,28 +90,27 @@ async function dispatchOrLoad(deps: DispatchDeps, result: { jobId: number; chunk
   }
 }
 
-serveService(FUNCTION_NAMES.register, async (body, cfg) => {
-  const jobId = requireId(body, "job_id");
-  const sql = db(cfg.dbUrl, FUNCTION_NAMES.register);
-  const deps = {
-    sql,
-    config: cfg,
-    // A stale CDN copy of the object is waited out for up to 20 s here (the answer is awaited by pg_net), then
-    // the registration is retried later with backoff (storage.ts, register.ts).
-    storage: new StorageClient({
-      supabaseUrl: cfg.supabaseUrl,
-      key: cfg.serviceKey,
-      currentEtag: databaseEtag(sql),
-      staleWaitMs: 20_000,
-    }),
-  };
-  registrationsOpen++;
-  let result;
-  try {
-    result = await registerJob(deps, jobId);
-  } finally {
-    registrationsOpen--;
+/** `job_ids` of a hand-off: a non-empty array of positive integers, at most 10,000. */
+function requireIds(body: Record<string, unknown>): number[] {
+  const ids = body.job_ids;
+  if (!Array.isArray(ids) || ids.length === 0 || ids.length > 10_000) {
+    throw new BadRequest(`"job_ids" must be an array of 1 to 10000 job ids`);
   }
-  if (result.outcome === "planned") runInBackground(dispatchOrLoad(deps, result));
+  if (!ids.every((id) => Number.isSafeInteger(id) && id > 0)) {
+    throw new BadRequest(`"job_ids" must be an array of 1 to 10000 job ids`);
+  }
+  return ids as number[];
+}
+
+serveService(FUNCTION_NAMES.register, async (body, cfg) => {
+  const registrations = queueOf(cfg);
+  if ("job_ids" in body) {
+    const jobIds = requireIds(body);
+    registrations.enqueue(jobIds);
+    return Response.json({ outcome: "queued", jobs: jobIds.length }, { status: 202 });
+  }
+  const jobId = requireId(body, "job_id");
+  const result: RegisterOutcome | null = await registrations.submit(jobId);
+  if (result === null) return Response.json({ outcome: "queued", jobId }, { status: 202 });
   return Response.json(result, { status: result.outcome === "retry_later" ? 503 : 200 });
 });

@@ -79,6 +79,14 @@ export const DEFAULTS = {
    */
   REGISTER_INLINE_LOAD_BYTES: 1024 * 1024,
   /**
+   * Registrations one register isolate runs at once; the others wait in it, in order, and are handed to a fresh
+   * isolate when the runtime stops this one (pipeline/register_queue.ts). Registration waits mostly on the
+   * database and Storage (~10 round trips, ~11 ms CPU): a few at once keep the isolate's one thread busy, and
+   * bound what is still open when it reaches its CPU limit. 200 small files at once: run all at once, the
+   * isolate was killed with 183 open (546); bounded, none (tests/scale_test.ts).
+   */
+  REGISTER_CONCURRENT_REGISTRATIONS: 4,
+  /**
    * Milliseconds of the worker's own synchronous work (parsing, converting, encoding rejects) one invocation does
    * before it hands the rest of its chunk to a fresh invocation (csv_import.yield_chunk; the chunk resumes after
    * its last committed batch, with no attempt spent). A chunk's byte size does not bound its work: a 3 MB file of
@@ -168,6 +176,7 @@ export interface Config {
   maxChunksPerJob: number;
   invocationBudgetBytes: number;
   registerInlineLoadBytes: number;
+  registerConcurrency: number;
   invocationWorkMs: number;
   invocationMaxRejects: number;
   batchMaxRejects: number;
@@ -258,6 +267,12 @@ export function loadConfig(env: Env): Config {
       DEFAULTS.REGISTER_INLINE_LOAD_BYTES,
       0,
       64 * 1024 * 1024,
+    ),
+    registerConcurrency: int(
+      "REGISTER_CONCURRENT_REGISTRATIONS",
+      DEFAULTS.REGISTER_CONCURRENT_REGISTRATIONS,
+      1,
+      64,
     ),
     invocationWorkMs: int("WORKER_INVOCATION_WORK_MS", DEFAULTS.WORKER_INVOCATION_WORK_MS, 50, 600_000),
     invocationMaxRejects: int(

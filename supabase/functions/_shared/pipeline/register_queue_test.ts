@@ -1,0 +1,97 @@
+/**
+ * The register isolate's queue (RegistrationQueue) with registrations the test finishes by hand: at most
+ * `concurrency` at once, in arrival order; a lone job answered at once; waiting jobs handed on in one call when
+ * the runtime stops the isolate, and none started after; a failed registration frees its slot.
+ */
+import assert from "node:assert/strict";
+import type { RegisterOutcome } from "./register.ts";
+import { RegistrationQueue } from "./register_queue.ts";
+
+/** A queue whose registrations stay open until `finish(jobId)`; records starts, outcomes and hand-offs. */
+function harness(concurrency = 2) {
+  const started: number[] = [];
+  const registered: number[] = [];
+  const handedOff: number[][] = [];
+  const open = new Map<number, { resolve: (r: RegisterOutcome) => void; reject: (e: Error) => void }>();
+  const background: Promise<unknown>[] = [];
+  const controller = new AbortController();
+  const queue = new RegistrationQueue({
+    concurrency,
+    register: (jobId) => {
+      started.push(jobId);
+      return new Promise((resolve, reject) => open.set(jobId, { resolve, reject }));
+    },
+    onRegistered: (result) => registered.push(result.jobId),
+    handOff: (jobIds) => {
+      handedOff.push(jobIds);
+      return Promise.resolve();
+    },
+    background: (work) => background.push(work),
+    signal: controller.signal,
+  });
+  const running = () => [...open.keys()];
+  const finish = async (jobId: number, error?: Error) => {
+    const pending = open.get(jobId)!;
+    open.delete(jobId);
+    if (error) pending.reject(error);
+    else pending.resolve({ outcome: "planned", jobId, chunks: 1, bytes: 10 });
+    await new Promise((r) => setTimeout(r, 0));
+  };
+  return { queue, started, registered, handedOff, running, finish, background, controller };
+}
+
+Deno.test("register queue: a lone job runs at once and its outcome is the answer", async () => {
+  const h = harness();
+  const answer = h.queue.submit(7);
+  assert.deepEqual(h.running(), [7]);
+  await h.finish(7);
+  assert.deepEqual(await answer, { outcome: "planned", jobId: 7, chunks: 1, bytes: 10 });
+  assert.deepEqual(h.registered, [7]);
+  assert.equal(h.queue.idle, true);
+});
+
+Deno.test("register queue: at most `concurrency` at once, the rest in arrival order", async () => {
+  const h = harness(2);
+  const first = h.queue.submit(1);
+  const second = h.queue.submit(2);
+  assert.equal(await h.queue.submit(3), null, "a third waits: answered as queued");
+  h.queue.enqueue([4, 5, 3]); // 3 is waiting already
+  assert.deepEqual(h.running(), [1, 2]);
+  await h.finish(2);
+  assert.deepEqual(h.running(), [1, 3]);
+  await h.finish(1);
+  await h.finish(3);
+  assert.deepEqual(h.running(), [4, 5]);
+  await h.finish(5);
+  await h.finish(4);
+  await Promise.all([first, second, ...h.background]);
+  assert.deepEqual(h.started, [1, 2, 3, 4, 5]);
+  assert.deepEqual(h.registered, [2, 1, 3, 5, 4]);
+  assert.equal(h.queue.idle, true);
+});
+
+Deno.test("register queue: once the runtime stops the isolate, the waiting jobs are handed on in one call", async () => {
+  const h = harness(2);
+  h.queue.enqueue([1, 2, 3, 4, 5]);
+  assert.deepEqual(h.running(), [1, 2]);
+  h.controller.abort(new Error("beforeunload cpu"));
+  assert.deepEqual(h.handedOff, [[3, 4, 5]]);
+  await h.finish(1);
+  await h.finish(2);
+  assert.deepEqual(h.started, [1, 2], "nothing started after the signal");
+  assert.deepEqual(h.registered, [1, 2], "the open ones finished");
+  h.queue.enqueue([6]);
+  assert.deepEqual(h.handedOff, [[3, 4, 5], [6]], "a job queued after the signal is handed on at once");
+  await Promise.all(h.background);
+  assert.equal(h.queue.idle, true);
+});
+
+Deno.test("register queue: a registration that throws frees its slot for the next", async () => {
+  const h = harness(1);
+  h.queue.enqueue([1, 2]);
+  await h.finish(1, new Error("database gone"));
+  assert.deepEqual(h.running(), [2]);
+  await h.finish(2);
+  await Promise.all(h.background);
+  assert.deepEqual(h.registered, [2]);
+});
