@@ -281,6 +281,8 @@ export interface Invocation {
   startedAt: string;
   outcome: string;
   wallMs: number;
+  /** CPU of this invocation, boot excluded (its share of the worker when it shared one). */
+  cpuMs: number;
 }
 
 /** The local functions runtime's finished invocations (local-only admin route). */

@@ -1,0 +1,115 @@
+/**
+ * Usage: deno run -A bench/burst.ts [--small 300] [--big 3] [--big-rows 200000]
+ *
+ * Issue 14's burst on the local stack: `--small` files of 1–500 rows and `--big` files of `--big-rows` rows,
+ * all uploaded at once (small and big interleaved, so neither goes first), into one table. Prints, as JSON:
+ * - small files per second: how many small files finished per second from the first upload to the last small
+ *   job finished (the goal: ≥ 20 per second);
+ * - small-file latency, job created → finished, p50 / p95 (the goal: p95 ≤ 5 s while the big ones run), and
+ *   how long they waited to start (created → their first chunk claimed: registration and dispatch);
+ * - how many small files finished before the first big one, and when each big one finished;
+ * - CPU seconds while it ran: every function invocation (what hosted runs too), the database, the gateway's
+ *   tree (function workers plus the local stand-ins: Storage, pg_net, routing), and the machine's busy cores
+ *   (2 here: the burst is bound by this machine's CPU, most of it spent by what hosted runs elsewhere).
+ * Every job must succeed with its file's row count (the run fails otherwise). A table and profile of its own,
+ * removed at the end; loopback only (tests/support/stack.ts).
+ */
+import { parseArgs } from "node:util";
+import { writeCsv } from "../tests/support/generate_csv.ts";
+import { connect, invocations, Scope, TERMINAL, upload, waitForJob } from "../tests/support/stack.ts";
+import { endSample, sampleCpu } from "./cpu.ts";
+
+const { values } = parseArgs({
+  options: { small: { type: "string" }, big: { type: "string" }, "big-rows": { type: "string" } },
+});
+const smallCount = Number(values.small ?? 300);
+const bigCount = Number(values.big ?? 3);
+const bigRows = Number(values["big-rows"] ?? 200_000);
+
+const sql = connect(8);
+const scope = new Scope(sql, "bench_burst");
+try {
+  const dir = await scope.tempDir();
+  const files: { path: string; rows: number; big: boolean }[] = [];
+  for (let i = 0; i < smallCount; i++) {
+    const path = `${dir}/s${i}.csv`;
+    const { rows } = await writeCsv(path, { rows: 1 + ((i * 167) % 500), seed: 500 + i });
+    files.push({ path, rows, big: false });
+  }
+  for (let i = 0; i < bigCount; i++) {
+    const path = `${dir}/b${i}.csv`;
+    const { rows } = await writeCsv(path, { rows: bigRows, seed: 9000 + i });
+    // Spread over the burst: one big file after every smallCount/bigCount small ones.
+    files.splice(Math.floor(((i + 0.5) * smallCount) / bigCount) + i, 0, { path, rows, big: true });
+  }
+  const table = await scope.table("burst", { primaryKey: false });
+  await scope.profile({ pathPattern: `${scope.prefix}/%`, targetTable: table });
+  const names = files.map((f, i) => scope.object(`${f.big ? "big" : "small"}${i}.csv`));
+
+  const cpuStart = await sampleCpu();
+  const since = new Date().toISOString();
+  const started = Date.now();
+  await Promise.all(files.map((f, i) => upload(names[i], { path: f.path })));
+  const uploadedMs = Date.now() - started;
+  // One query for all the jobs (303 pollers of their own would load the database the burst is measured on).
+  for (let tries = 0;; tries++) {
+    const [{ open }] = await sql<{ open: number }[]>`
+      select ${names.length} - count(*) filter (where status::text = any(${TERMINAL}::text[])
+        and rejects_status is distinct from 'pending')::int as open
+      from csv_import.jobs where object_name = any(${names}::text[])`;
+    if (open === 0) break;
+    if (tries > 2400) throw new Error(`${open} jobs still open after 10 minutes`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  const cpu = await endSample(cpuStart);
+  const functionsCpuS = (await invocations()).filter((i) => i.startedAt >= since)
+    .reduce((sum, i) => sum + i.cpuMs, 0) / 1000;
+  const jobs = await Promise.all(names.map((n) => waitForJob(sql, n, 10_000)));
+  for (const [i, job] of jobs.entries()) {
+    if (job.status !== "succeeded" || job.rows_loaded !== files[i].rows) {
+      throw new Error(
+        `${names[i]}: ${job.status}, ${job.rows_loaded} of ${files[i].rows} rows: ${job.error}`,
+      );
+    }
+  }
+  const times = await sql<{ id: number; created: number; started: number; finished: number }[]>`
+    select id,
+      extract(epoch from created_at) * 1000 as created,
+      extract(epoch from coalesce(started_at, finished_at)) * 1000 as started,
+      extract(epoch from finished_at) * 1000 as finished
+    from csv_import.jobs where id = any(${jobs.map((j) => j.id)}::bigint[])`;
+  const byId = new Map(times.map((t) => [String(t.id), t]));
+  const small = jobs.filter((_, i) => !files[i].big).map((j) => byId.get(String(j.id))!);
+  const big = jobs.filter((_, i) => files[i].big).map((j) => byId.get(String(j.id))!);
+  const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.ceil(xs.length * p) - 1] ?? 0;
+  const seconds = (ms: number) => Math.round(ms / 10) / 100;
+  const lastSmall = Math.max(...small.map((t) => t.finished));
+  const firstBig = Math.min(...big.map((t) => t.finished));
+  console.log(JSON.stringify({
+    small: smallCount,
+    big: bigCount,
+    big_rows: bigRows,
+    upload_s: seconds(uploadedMs),
+    small_files_per_s: Math.round((smallCount / ((lastSmall - started) / 1000)) * 10) / 10,
+    small_latency_s: {
+      p50: seconds(pct(small.map((t) => t.finished - t.created), 0.5)),
+      p95: seconds(pct(small.map((t) => t.finished - t.created), 0.95)),
+    },
+    small_wait_to_start_s: {
+      p50: seconds(pct(small.map((t) => t.started - t.created), 0.5)),
+      p95: seconds(pct(small.map((t) => t.started - t.created), 0.95)),
+    },
+    small_before_first_big: small.filter((t) => t.finished < firstBig).length,
+    big_finished_s: big.map((t) => seconds(t.finished - started)).sort((a, b) => a - b),
+    cpu_s: {
+      functions: Math.round(functionsCpuS * 10) / 10,
+      database: cpu.dbSeconds,
+      gateway_tree: cpu.gatewaySeconds,
+      machine_busy_cores: Math.round(cpu.machineBusyCores * 100) / 100,
+    },
+    all_done_s: seconds(Math.max(lastSmall, ...big.map((t) => t.finished)) - started),
+  }));
+} finally {
+  await scope.dispose();
+  await sql.end();
+}
