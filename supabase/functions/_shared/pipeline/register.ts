@@ -156,6 +156,9 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     );
   }
 
+  // The file's head is read while the database answers (registration waits mostly on round trips: ~50 ms for the
+  // read, ~10 ms for each query, during a burst of 300 files); problems are still reported in the order below.
+  const head = early(readHead(storage, job, Math.min(size, SNIFF_BYTES)));
   const [profile] = await sql<ProfileRow[]>`
     select * from csv_import.resolve_profile(${job.bucket_id}, ${job.object_name}) where id is not null`;
   if (!profile) {
@@ -170,9 +173,14 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     );
   }
 
-  const sniffed = await sniff(storage, job, size, profile, config.maxRecordBytes);
-  const targetTable = await checkTarget(sql, profile.target_table);
-  const columns = await describeTarget(sql, targetTable);
+  const target = early(
+    checkTarget(sql, profile.target_table).then(async (table) => ({
+      targetTable: table,
+      columns: await describeTarget(sql, table),
+    })),
+  );
+  const sniffed = await sniff(storage, job, size, profile, config.maxRecordBytes, head);
+  const { targetTable, columns } = await target;
   const { dialect, source } = decideHeader(sniffed, profile, columns, targetTable);
   checkHeaderLength(dialect, config.maxRecordBytes);
   const fieldCount = dialect.header?.length ??
@@ -371,6 +379,7 @@ async function sniff(
   size: number,
   profile: ProfileRow,
   maxRecordBytes: number,
+  firstHead: Promise<Uint8Array>,
 ): Promise<Dialect> {
   const options = {
     fileSize: size,
@@ -379,10 +388,8 @@ async function sniff(
     ...(profile.quote !== null ? { quote: profile.quote } : {}),
   };
   let length = Math.min(size, SNIFF_BYTES);
-  for (;;) {
-    const head = await storage.readBytes(job.bucket_id, job.object_name, 0, length, {
-      etag: job.object_etag,
-    });
+  for (let read = firstHead;; read = readHead(storage, job, length)) {
+    const head = await read;
     try {
       return sniffDialect(head, options);
     } catch (error) {
@@ -400,6 +407,17 @@ async function sniff(
       length = Math.min(size, maxRecordBytes + SNIFF_BYTES, length * 4);
     }
   }
+}
+
+/** The object's first `length` bytes, of the job's version. */
+function readHead(storage: StorageClient, job: JobRow, length: number): Promise<Uint8Array> {
+  return storage.readBytes(job.bucket_id, job.object_name, 0, length, { etag: job.object_etag });
+}
+
+/** `work`, already running; a failure nobody awaits (an earlier step failed first) is not an unhandled rejection. */
+function early<T>(work: Promise<T>): Promise<T> {
+  work.catch(() => {});
+  return work;
 }
 
 async function firstRecordFieldCount(
