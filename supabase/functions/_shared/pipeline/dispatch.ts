@@ -70,10 +70,15 @@ export async function dispatch(
   opts: { keep?: boolean | { jobId: number }; background?: (work: Promise<unknown>) => void } = {},
 ): Promise<{ claimed: number; rejectFiles: number | null; kept: ClaimedChunk | null }> {
   const { sql, config } = deps;
+  // The global limit: fixed, or steered by the database's measured rate (FAN_OUT_AUTO_MAX; csv_import.fan_out_width).
+  const width = config.fanOutAutoMax > 0
+    ? sql`csv_import.fan_out_width(${config.fanOutWidth}, ${config.fanOutAutoMax})`
+    : sql`${config.fanOutWidth}::int`;
   const claimed = await sql<ClaimedChunk[]>`
     select chunk_id, job_id, kind::text as kind, chunk_index, lease_token::text as lease_token
-    from csv_import.reclaim_and_claim_chunks(${config.fanOutWidth}, ${config.fanOutWidth},
-                                 make_interval(secs => ${config.leaseSeconds}))`;
+    from (select ${width} as width) as fan_out
+    cross join lateral csv_import.reclaim_and_claim_chunks(fan_out.width, fan_out.width,
+                                                           make_interval(secs => ${config.leaseSeconds}))`;
   const keep = opts.keep;
   const kept =
     (typeof keep === "object" ? claimed.find((c) => c.job_id === keep.jobId) : keep ? claimed[0] : null) ??

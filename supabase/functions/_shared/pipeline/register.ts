@@ -229,7 +229,8 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     profile_name: profile.name,
     target_table: targetTable,
     priority: profile.priority,
-    max_parallel_chunks: profile.max_parallel_chunks ?? config.jobConcurrency,
+    // A steered width (FAN_OUT_AUTO_MAX) may give one job up to its maximum unless the profile says otherwise.
+    max_parallel_chunks: profile.max_parallel_chunks ?? Math.max(config.jobConcurrency, config.fanOutAutoMax),
     max_attempts: profile.max_attempts ?? config.maxAttempts,
     tolerated_reject_rate: Number(profile.tolerated_reject_rate),
     dialect: {

@@ -36,6 +36,13 @@ export const DEFAULTS = {
    * with parsing and COPY overlapping; more only adds contention in the database.
    */
   WORKER_CONCURRENT_BATCHES: 4,
+  /**
+   * 0: the fan-out width is WORKER_CONCURRENT_BATCHES. Above 0: the width is steered by the rows per second the
+   * database commits, from WORKER_CONCURRENT_BATCHES up to this many (csv_import.fan_out_width: a step up that
+   * does not raise the rate by 5 % is taken back; lock waits or crowded connections halve it). A job without a
+   * profile's max_parallel_chunks may then use up to this many (not only JOB_CONCURRENCY).
+   */
+  FAN_OUT_AUTO_MAX: 0,
   /** Chunk invocations running at once for one job (a profile may lower or raise it). */
   JOB_CONCURRENCY: 4,
   /**
@@ -171,6 +178,7 @@ export interface Config {
   batchSize: number;
   batchBytes: number;
   fanOutWidth: number;
+  fanOutAutoMax: number;
   jobConcurrency: number;
   chunkSize: number;
   maxChunksPerJob: number;
@@ -253,6 +261,7 @@ export function loadConfig(env: Env): Config {
     batchSize: int("WORKER_BATCH_SIZE", DEFAULTS.WORKER_BATCH_SIZE, 1, 1_000_000),
     batchBytes: int("WORKER_BATCH_BYTES", DEFAULTS.WORKER_BATCH_BYTES, 1024, 256 * 1024 * 1024),
     fanOutWidth: int("WORKER_CONCURRENT_BATCHES", DEFAULTS.WORKER_CONCURRENT_BATCHES, 1, 256),
+    fanOutAutoMax: int("FAN_OUT_AUTO_MAX", DEFAULTS.FAN_OUT_AUTO_MAX, 0, 256),
     jobConcurrency: int("JOB_CONCURRENCY", DEFAULTS.JOB_CONCURRENCY, 1, 256),
     chunkSize: int("CHUNK_SIZE", DEFAULTS.CHUNK_SIZE, 1, 1024 * 1024 * 1024),
     maxChunksPerJob: int("MAX_CHUNKS_PER_JOB", DEFAULTS.MAX_CHUNKS_PER_JOB, 1, MAX_CHUNKS_CEILING),
