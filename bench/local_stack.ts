@@ -180,6 +180,8 @@ export async function waitQuiet(prefix: string): Promise<number> {
 export class EnvGuard {
   readonly original: string | null;
   readonly initialGlobal: number;
+  /** FAN_OUT_AUTO_MAX as supabase/functions/.env sets it (0: the width is fixed). */
+  readonly autoMax: number;
   appliedGlobal: number;
   #touched = false;
 
@@ -196,6 +198,8 @@ export class EnvGuard {
       ? configured
       : DEFAULTS.WORKER_CONCURRENT_BATCHES;
     this.appliedGlobal = this.initialGlobal;
+    const autoMax = Number(envValue(original, "FAN_OUT_AUTO_MAX"));
+    this.autoMax = Number.isInteger(autoMax) && autoMax > 0 ? autoMax : 0;
   }
 
   write(width: number) {

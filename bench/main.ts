@@ -31,6 +31,8 @@
  * restore, each time after waiting for other jobs to finish); the table's `conc` column shows the width that was
  * reached. The .env is restored at the end (deleted when the bench created it), also on SIGINT/SIGTERM.
  *
+ * With FAN_OUT_AUTO_MAX=N in supabase/functions/.env the width is steered (csv_import.fan_out_width): a width
+ * is then where it starts, the job's max_parallel_chunks is N, and the width's steps are printed after the table.
  * --repeat N measures everything N times (pipeline widths in rounds); the table shows the median run of each
  * method, size and width, ratios refer to the median \copy run, and the report keeps every run.
  *
@@ -262,6 +264,12 @@ async function main() {
               : ")")
           : ""),
     );
+  }
+  for (const r of results.filter((r) => (r.pipeline?.widthOverTime.length ?? 0) > 0)) {
+    // Only the windows that changed the width (every closed window is logged).
+    const steps = r.pipeline!.widthOverTime.filter((w, i, all) => i === 0 || w.width !== all[i - 1].width)
+      .map((w) => `${w.width} at ${w.atSeconds} s`).join(", ");
+    console.log(`${r.method} ${r.rows} run ${r.repeat}: fan-out width (FAN_OUT_AUTO_MAX) ${steps}`);
   }
   for (const r of skipped) console.log(`${r.method} ${r.rows} w${r.width ?? "-"}: NOT MEASURED: ${r.error}`);
   console.log(`Report: ${out}`);

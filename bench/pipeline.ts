@@ -168,7 +168,8 @@ export async function runPipeline(
       pathPattern: `${folder}/%`,
       targetTable: target.table,
       chunkSizeBytes: chunkSize,
-      maxParallelChunks: width,
+      // A steered width (FAN_OUT_AUTO_MAX) starts at `width` and may climb to the maximum: the job may follow it.
+      maxParallelChunks: Math.max(width, env.autoMax),
       toleratedRejectRate: 1,
     });
     createdProfiles.add(profile);
@@ -304,6 +305,12 @@ export async function runPipeline(
         w.ended === "cpu" || w.ended === "memory" || w.ended === "wall_clock"
       ).length,
     };
+    // The fan-out width over the job's lifetime, when it is steered (FAN_OUT_AUTO_MAX; csv_import.fan_out_log).
+    const widthLog = await sql<{ at_s: number; width: number; reason: string }[]>`
+      select round(extract(epoch from at - ${job.created_at}::timestamptz)::numeric, 1)::float8 as at_s, width, reason
+      from csv_import.fan_out_log
+      where at between ${job.created_at}::timestamptz and coalesce(${job.finished_at}::timestamptz, now())
+      order by at`;
     const details: PipelineDetails = {
       jobId: job.id,
       status: job.status,
@@ -338,6 +345,7 @@ export async function runPipeline(
       chunkCpuSeconds: cpuMs.sum / 1000,
       functionsCpuSeconds: functionsCpuMs / 1000,
       limits,
+      widthOverTime: widthLog.map((w) => ({ atSeconds: w.at_s, width: w.width, reason: w.reason })),
       workers: {
         n: workers.length,
         policy: workers[0]?.policy ?? null,

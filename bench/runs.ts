@@ -129,6 +129,8 @@ export interface PipelineDetails {
   /** Chunks interrupted by a limit (beforeunload) and handed back to be retried; chunk workers a limit retired or
    * killed. Goal at the default settings: no interruption, no kill (retirements are normal under per_worker). */
   limits: { interrupted: number; retired: number; killed: number };
+  /** The steered fan-out width's decisions while the job ran (csv_import.fan_out_log; empty when fixed). */
+  widthOverTime: { atSeconds: number; width: number; reason: string }[];
   /** The job's chunk workers (runtime worker records): how many, their policy, CPU each, most requests at once,
    * how many got a beforeunload other than early_drop. */
   workers: {
