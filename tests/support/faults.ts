@@ -174,7 +174,7 @@ const GATEWAY_LOG = `${
 
 /**
  * The pipeline functions' structured log events about one job, from the local gateway's log; `fn` is the function
- * whose worker wrote the event. Only events from the job's creation on: the log outlives a database (a cluster of
+ * whose worker wrote the event, `executionId` that worker (the runtime's worker records name it so). Only events from the job's creation on: the log outlives a database (a cluster of
  * the other PostgreSQL major, a reset) whose job ids start again.
  */
 export async function functionEvents(job: { id: number | string; created_at: Date }): Promise<
@@ -189,7 +189,7 @@ export async function functionEvents(job: { id: number | string; created_at: Dat
       const outer = JSON.parse(line);
       const event = JSON.parse(outer.message);
       if (event.job !== jobId || String(event.at) < since) continue;
-      events.push({ ...event, fn: outer.function });
+      events.push({ ...event, fn: outer.function, executionId: outer.executionId });
     } catch {
       // not a pipeline log line
     }
