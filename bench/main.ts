@@ -265,6 +265,18 @@ async function main() {
           : ""),
     );
   }
+  // Per chunk worker (an isolate and every request it served: the unit the platform's limits apply to).
+  for (const r of medians.filter((r) => r.pipeline !== undefined && r.pipeline.workers.n > 0)) {
+    const w = r.pipeline!.workers;
+    const stats = (s: { p50: number | null; p95: number | null; max: number | null }) =>
+      [s.p50, s.p95, s.max].map((v) => v === null ? "–" : Math.round(v)).join("/");
+    console.log(
+      `${r.method} ${r.rows} w${r.width ?? "-"}: ${w.n} chunk workers, CPU ms p50/p95/max ${
+        stats(w.cpuMs)
+      }, ` +
+        `memory added MB p50/p95/max ${stats(w.peakMemoryMb)}, at most ${w.peakConcurrency} requests at once`,
+    );
+  }
   for (const r of results.filter((r) => (r.pipeline?.widthOverTime.length ?? 0) > 0)) {
     // Only the windows that changed the width (every closed window is logged).
     const steps = r.pipeline!.widthOverTime.filter((w, i, all) => i === 0 || w.width !== all[i - 1].width)

@@ -350,6 +350,7 @@ export async function runPipeline(
         n: workers.length,
         policy: workers[0]?.policy ?? null,
         cpuMs: summarize(workers.map((w) => w.cpuMs)),
+        peakMemoryMb: summarize(workers.map((w) => w.peakMemoryMb)),
         peakConcurrency: Math.max(0, ...workers.map((w) => w.peakConcurrency)),
         beforeunload: workers.filter((w) => w.beforeunload.some((r) => r !== "early_drop")).length,
       },

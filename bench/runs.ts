@@ -137,6 +137,8 @@ export interface PipelineDetails {
     n: number;
     policy: string | null;
     cpuMs: Stats;
+    /** Each worker's peak RSS above its RSS right after boot, across every request it served. */
+    peakMemoryMb: Stats;
     peakConcurrency: number;
     beforeunload: number;
   };
