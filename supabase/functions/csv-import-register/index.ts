@@ -4,7 +4,8 @@
  * the plan is stored (200, or 503 for a transient failure), then dispatches the first chunks in the background.
  * The isolate runs at most REGISTER_CONCURRENT_REGISTRATIONS registrations at once (pipeline/register_queue.ts):
  * a request that finds them busy is queued and answered 202 at once; when the runtime stops the isolate, the
- * queued ones go to a fresh isolate in one request {"job_ids": [N, …]} (always queued, answered 202).
+ * queued ones go to a fresh isolate in one request {"job_ids": [N, …]} (queued, answered 202; 503 from an isolate
+ * that is stopping too, which leaves them to reconcile).
  * A small file (one chunk of at most REGISTER_INLINE_LOAD_BYTES) is loaded here, in the background, while this isolate's work account has room
  * (pipeline/chunk_worker.ts isolateWork) and the isolate is otherwise idle (no other registration running or
  * queued, no other inline load running): its chunk is claimed for this invocation and processed as a chunk invocation
@@ -106,7 +107,9 @@ serveService(FUNCTION_NAMES.register, async (body, cfg) => {
   const registrations = queueOf(cfg);
   if ("job_ids" in body) {
     const jobIds = requireIds(body);
-    registrations.enqueue(jobIds);
+    if (!registrations.acceptHandOff(jobIds)) {
+      return Response.json({ outcome: "stopping", jobs: jobIds.length }, { status: 503 });
+    }
     return Response.json({ outcome: "queued", jobs: jobIds.length }, { status: 202 });
   }
   const jobId = requireId(body, "job_id");

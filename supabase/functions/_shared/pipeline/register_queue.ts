@@ -16,6 +16,8 @@
  *   already waiting or running is not queued again).
  * - A waiting job is registered here, or handed on (`handOff`) once the shutdown signal fired; if the hand-off
  *   fails, the job stays `registering` and csv_import.reconcile requests it again (register_after).
+ * - Jobs are handed on at most once: a stopping isolate refuses a hand-off (`acceptHandOff`), so two isolates
+ *   can never pass jobs back and forth.
  * - `submit` runs a job at once, and returns its outcome, only when a slot is free and nobody waits (a lone
  *   upload keeps its one-hop answer); otherwise it queues the job and returns null.
  */
@@ -56,6 +58,17 @@ export class RegistrationQueue {
       return null;
     }
     return await this.#run(jobId);
+  }
+
+  /**
+   * Takes jobs handed on by a stopping isolate; false (nothing taken) when this isolate is stopping too. Handing
+   * them on again could loop: a `beforeunload` without retirement (memory) leaves this isolate the active one, so
+   * the request would come back here. Refused, they stay `registering` for reconcile.
+   */
+  acceptHandOff(jobIds: number[]): boolean {
+    if (this.deps.signal.aborted) return false;
+    this.enqueue(jobIds);
+    return true;
   }
 
   /** Queues jobs in order (skipping those already here) and starts as many as there are free slots. */

@@ -95,3 +95,17 @@ Deno.test("register queue: a registration that throws frees its slot for the nex
   await Promise.all(h.background);
   assert.deepEqual(h.registered, [2]);
 });
+
+Deno.test("register queue: a stopping isolate refuses a hand-off instead of passing it on again", async () => {
+  const h = harness(2);
+  assert.equal(h.queue.acceptHandOff([1, 2, 3]), true, "a live isolate takes a hand-off");
+  assert.deepEqual(h.running(), [1, 2]);
+  h.controller.abort(new Error("beforeunload memory"));
+  assert.deepEqual(h.handedOff, [[3]], "its own waiting job is handed on once");
+  assert.equal(h.queue.acceptHandOff([4, 5]), false, "a stopping isolate refuses one");
+  assert.deepEqual(h.handedOff, [[3]], "… and hands nothing on: no loop between isolates");
+  await h.finish(1);
+  await h.finish(2);
+  await Promise.all(h.background);
+  assert.deepEqual(h.started, [1, 2]);
+});
