@@ -16,7 +16,7 @@
  */
 import { parseArgs } from "node:util";
 import { writeCsv } from "../tests/support/generate_csv.ts";
-import { connect, invocations, Scope, TERMINAL, upload, waitForJob } from "../tests/support/stack.ts";
+import { connect, invocations, Scope, TERMINAL, upload } from "../tests/support/stack.ts";
 import { endSample, sampleCpu } from "./cpu.ts";
 
 const { values } = parseArgs({
@@ -64,7 +64,25 @@ try {
   const cpu = await endSample(cpuStart);
   const functionsCpuS = (await invocations()).filter((i) => i.startedAt >= since)
     .reduce((sum, i) => sum + i.cpuMs, 0) / 1000;
-  const jobs = await Promise.all(names.map((n) => waitForJob(sql, n, 10_000)));
+  // Every job, with its times, in one query (by object name: the uploads' order is the files' order).
+  const rows = await sql<
+    {
+      object_name: string;
+      status: string;
+      rows_loaded: number;
+      error: string | null;
+      created: number;
+      started: number;
+      finished: number;
+    }[]
+  >`
+    select object_name, status::text, rows_loaded::float8 as rows_loaded, error,
+      extract(epoch from created_at) * 1000 as created,
+      extract(epoch from coalesce(started_at, finished_at)) * 1000 as started,
+      extract(epoch from finished_at) * 1000 as finished
+    from csv_import.jobs where object_name = any(${names}::text[])`;
+  const byName = new Map(rows.map((r) => [r.object_name, r]));
+  const jobs = names.map((n) => byName.get(n)!);
   for (const [i, job] of jobs.entries()) {
     if (job.status !== "succeeded" || job.rows_loaded !== files[i].rows) {
       throw new Error(
@@ -72,15 +90,8 @@ try {
       );
     }
   }
-  const times = await sql<{ id: number; created: number; started: number; finished: number }[]>`
-    select id,
-      extract(epoch from created_at) * 1000 as created,
-      extract(epoch from coalesce(started_at, finished_at)) * 1000 as started,
-      extract(epoch from finished_at) * 1000 as finished
-    from csv_import.jobs where id = any(${jobs.map((j) => j.id)}::bigint[])`;
-  const byId = new Map(times.map((t) => [String(t.id), t]));
-  const small = jobs.filter((_, i) => !files[i].big).map((j) => byId.get(String(j.id))!);
-  const big = jobs.filter((_, i) => files[i].big).map((j) => byId.get(String(j.id))!);
+  const small = jobs.filter((_, i) => !files[i].big);
+  const big = jobs.filter((_, i) => files[i].big);
   const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.ceil(xs.length * p) - 1] ?? 0;
   const seconds = (ms: number) => Math.round(ms / 10) / 100;
   const lastSmall = Math.max(...small.map((t) => t.finished));

@@ -306,7 +306,7 @@ export async function runPipeline(
       ).length,
     };
     // The fan-out width over the job's lifetime, when it is steered (FAN_OUT_AUTO_MAX; csv_import.fan_out_log).
-    const widthLog = await sql<{ at_s: number; width: number; reason: string }[]>`
+    const widthLog = env.autoMax === 0 ? [] : await sql<{ at_s: number; width: number; reason: string }[]>`
       select round(extract(epoch from at - ${job.created_at}::timestamptz)::numeric, 1)::float8 as at_s, width, reason
       from csv_import.fan_out_log
       where at between ${job.created_at}::timestamptz and coalesce(${job.finished_at}::timestamptz, now())

@@ -30,8 +30,7 @@ create table csv_import.fan_out (
   base_width int,
   base_rate numeric,
   window_started_at timestamptz not null,
-  hold_until timestamptz not null default '-infinity',
-  updated_at timestamptz not null default now()
+  hold_until timestamptz not null default '-infinity'
 );
 
 create table csv_import.fan_out_log (
@@ -61,9 +60,10 @@ language sql immutable
 set search_path = ''
 as $$ select interval '10 seconds' $$;
 
--- The fan-out width to claim with now, between 1 and p_max, starting at p_start (see the file's header).
+-- The fan-out width to claim with now: p_start when p_max is 0 (not steered: FAN_OUT_AUTO_MAX unset, returned at
+-- once, nothing read or written), else between 1 and p_max, starting at p_start (see the file's header).
 -- Locks: the csv_import.fan_out row (FOR UPDATE SKIP LOCKED; inserted on first use). Not idempotent: a call that
--- closes a window may change the width. Callers: dispatch (pipeline/dispatch.ts), when FAN_OUT_AUTO_MAX > 0.
+-- closes a window may change the width. Caller: dispatch (pipeline/dispatch.ts), on every claim.
 create or replace function csv_import.fan_out_width(p_start int, p_max int)
 returns int
 language plpgsql security definer
@@ -72,7 +72,7 @@ as $$
 declare
   v_state csv_import.fan_out;
   v_now timestamptz := clock_timestamp();
-  v_max int := greatest(p_max, 1);
+  v_max int := p_max;
   v_running int;
   v_ready boolean;
   v_rows bigint;
@@ -82,6 +82,9 @@ declare
   v_width int;
   v_reason text;
 begin
+  if p_max <= 0 then
+    return greatest(p_start, 1);
+  end if;
   insert into csv_import.fan_out (width, window_started_at)
   values (least(greatest(p_start, 1), v_max), v_now)
   on conflict (id) do nothing;
@@ -137,7 +140,7 @@ begin
   end if;
 
   update csv_import.fan_out set width = v_width, base_width = v_state.base_width, base_rate = v_state.base_rate,
-    window_started_at = v_now, hold_until = v_state.hold_until, updated_at = v_now;
+    window_started_at = v_now, hold_until = v_state.hold_until;
   if v_reason is null then
     v_reason := format('held at %s (%s rows/s)', v_width, v_rate);
   end if;

@@ -174,8 +174,9 @@ const GATEWAY_LOG = `${
 
 /**
  * The pipeline functions' structured log events about one job, from the local gateway's log; `fn` is the function
- * whose worker wrote the event, `executionId` that worker (the runtime's worker records name it so). Only events from the job's creation on: the log outlives a database (a cluster of
- * the other PostgreSQL major, a reset) whose job ids start again.
+ * whose worker wrote the event, `executionId` that worker (as the runtime's worker records name it). Only events
+ * from the job's creation on: the log outlives a database (a cluster of the other PostgreSQL major, a reset) whose
+ * job ids start again.
  */
 export async function functionEvents(job: { id: number | string; created_at: Date }): Promise<
   Record<string, unknown>[]

@@ -15,8 +15,7 @@ import { runInvocation } from "../_shared/pipeline/chunk_worker.ts";
 import { db } from "../_shared/platform/db.ts";
 import { runInBackground, shutdownSignal } from "../_shared/platform/edge_runtime.ts";
 import { BadRequest, requireId, serveService } from "../_shared/platform/handler.ts";
-import { StorageClient } from "../_shared/platform/storage.ts";
-import { databaseEtag } from "../_shared/platform/storage_versions.ts";
+import { versionedStorage } from "../_shared/platform/storage_versions.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const signal = shutdownSignal();
@@ -31,12 +30,8 @@ serveService(FUNCTION_NAMES.chunk, (body, cfg) => {
   const deps = {
     sql,
     config: cfg,
-    // currentEtag: a read that meets a stale CDN copy of the job's version waits it out (storage.ts).
-    storage: new StorageClient({
-      supabaseUrl: cfg.supabaseUrl,
-      key: cfg.serviceKey,
-      currentEtag: databaseEtag(sql),
-    }),
+    // A read that meets a stale CDN copy of the job's version waits it out (storage.ts).
+    storage: versionedStorage(cfg, sql),
     signal,
   };
   runInBackground(runInvocation(deps, { chunk_id: chunkId, lease_token: leaseToken }));

@@ -25,8 +25,7 @@ import { runInBackground, shutdownSignal } from "../_shared/platform/edge_runtim
 import { BadRequest, requireId, serveService } from "../_shared/platform/handler.ts";
 import { registerJob, type RegisterOutcome } from "../_shared/pipeline/register.ts";
 import { RegistrationQueue } from "../_shared/pipeline/register_queue.ts";
-import { StorageClient } from "../_shared/platform/storage.ts";
-import { databaseEtag } from "../_shared/platform/storage_versions.ts";
+import { versionedStorage } from "../_shared/platform/storage_versions.ts";
 import type { Config } from "../_shared/platform/config.ts";
 
 const signal = shutdownSignal();
@@ -35,25 +34,12 @@ let inlineLoadsOpen = 0;
 /** This isolate's registrations (pipeline/register_queue.ts), made with the first request's configuration. */
 let queue: RegistrationQueue | null = null;
 
-function depsOf(cfg: Config): DispatchDeps {
-  const sql = db(cfg.dbUrl, FUNCTION_NAMES.register);
-  return {
-    sql,
-    config: cfg,
-    // A stale CDN copy of the object is waited out for up to 20 s here (the answer is awaited by pg_net), then
-    // the registration is retried later with backoff (storage.ts, register.ts).
-    storage: new StorageClient({
-      supabaseUrl: cfg.supabaseUrl,
-      key: cfg.serviceKey,
-      currentEtag: databaseEtag(sql),
-      staleWaitMs: 20_000,
-    }),
-  };
-}
-
 function queueOf(cfg: Config): RegistrationQueue {
   if (queue !== null) return queue;
-  const deps = depsOf(cfg);
+  const sql = db(cfg.dbUrl, FUNCTION_NAMES.register);
+  // A stale CDN copy of the object is waited out for up to 20 s (a lone registration's answer is awaited by
+  // pg_net), then the registration is retried later with backoff (storage.ts, register.ts).
+  const deps: DispatchDeps = { sql, config: cfg, storage: versionedStorage(cfg, sql, 20_000) };
   return queue = new RegistrationQueue({
     concurrency: cfg.registerConcurrency,
     register: (jobId) => registerJob(deps, jobId),
@@ -94,13 +80,13 @@ async function dispatchOrLoad(deps: DispatchDeps, result: { jobId: number; chunk
 /** `job_ids` of a hand-off: a non-empty array of positive integers, at most 10,000. */
 function requireIds(body: Record<string, unknown>): number[] {
   const ids = body.job_ids;
-  if (!Array.isArray(ids) || ids.length === 0 || ids.length > 10_000) {
+  if (
+    !Array.isArray(ids) || ids.length === 0 || ids.length > 10_000 ||
+    !ids.every((id) => Number.isSafeInteger(id) && id > 0)
+  ) {
     throw new BadRequest(`"job_ids" must be an array of 1 to 10000 job ids`);
   }
-  if (!ids.every((id) => Number.isSafeInteger(id) && id > 0)) {
-    throw new BadRequest(`"job_ids" must be an array of 1 to 10000 job ids`);
-  }
-  return ids as number[];
+  return ids;
 }
 
 serveService(FUNCTION_NAMES.register, async (body, cfg) => {

@@ -73,9 +73,7 @@ export async function dispatch(
   // The global limit: fixed, or steered by the database's measured rate (FAN_OUT_AUTO_MAX; csv_import.fan_out_width).
   const claimed = await sql<ClaimedChunk[]>`
     select chunk_id, job_id, kind::text as kind, chunk_index, lease_token::text as lease_token
-    from (select case when ${config.fanOutAutoMax}::int > 0
-                   then csv_import.fan_out_width(${config.fanOutWidth}, ${config.fanOutAutoMax})
-                   else ${config.fanOutWidth}::int end as width) as fan_out
+    from (select csv_import.fan_out_width(${config.fanOutWidth}, ${config.fanOutAutoMax}) as width) as fan_out
     cross join lateral csv_import.reclaim_and_claim_chunks(fan_out.width, fan_out.width,
                                                            make_interval(secs => ${config.leaseSeconds}))`;
   const keep = opts.keep;

@@ -8,7 +8,26 @@
  *   sends as the ETag header); null when the object is gone or its row has no ETag.
  * - One read-only statement, no locks beyond a snapshot.
  */
+import type { Config } from "./config.ts";
 import type { Sql } from "./db.ts";
+import { StorageClient } from "./storage.ts";
+
+/**
+ * The Storage client of the functions that read a job's object version (register, chunk): the service key, and
+ * the database's ETag to tell a stale cached copy from an overwrite; `staleWaitMs` bounds the wait for the first.
+ */
+export function versionedStorage(
+  cfg: Pick<Config, "supabaseUrl" | "serviceKey">,
+  sql: Sql,
+  staleWaitMs?: number,
+): StorageClient {
+  return new StorageClient({
+    supabaseUrl: cfg.supabaseUrl,
+    key: cfg.serviceKey,
+    currentEtag: databaseEtag(sql),
+    ...(staleWaitMs !== undefined ? { staleWaitMs } : {}),
+  });
+}
 
 export function databaseEtag(sql: Sql): (bucket: string, name: string) => Promise<string | null> {
   return async (bucket, name) => {

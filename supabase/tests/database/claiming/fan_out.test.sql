@@ -8,7 +8,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(13);
+select plan(15);
 
 \ir ../_fixtures/jobs.psql
 delete from csv_import.fan_out;
@@ -45,7 +45,9 @@ begin
   return csv_import.fan_out_width(p_start, p_max);
 end $$;
 
-select is(csv_import.fan_out_width(4, 8), 4, 'the first call starts at p_start');
+select is(csv_import.fan_out_width(4, 0), 4, 'not steered (p_max 0): the width is p_start');
+select is_empty($$ select 1 from csv_import.fan_out $$, '… and no state is written');
+select is(csv_import.fan_out_width(4, 8), 4, 'the first steered call starts at p_start');
 select is(csv_import.fan_out_width(4, 8), 4, '… and nothing changes within a window');
 select is(pgtap_csv.step(2500, 2), 4, 'a window with free slots (2 of 4 running) teaches nothing: 4 stays');
 select is(pgtap_csv.step(0, 3), 4, '… nor an idle one whose 3 running chunks did not commit a row');
