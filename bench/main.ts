@@ -33,8 +33,9 @@
  *
  * With FAN_OUT_AUTO_MAX=N in supabase/functions/.env the width is steered (csv_import.fan_out_width): a width
  * is then where it starts, the job's max_parallel_chunks is N, and the width's steps are printed after the table.
- * --repeat N measures everything N times (pipeline widths in rounds); the table shows the median run of each
- * method, size and width, ratios refer to the median \copy run, and the report keeps every run.
+ * --repeat N measures everything N times, in rounds (\copy, pgloader, each width: the baseline alternates with
+ * the pipeline); the table shows the median run of each method, size and width, ratios refer to the median \copy
+ * run, and the report keeps every run.
  *
  * Before every measurement the bench waits (at most --wait-idle seconds) until no other import job is active
  * and the machine is nearly idle; what it saw is recorded per run (`background`), and runs that overlapped
@@ -143,9 +144,13 @@ async function main() {
             (r.pipeline ? `, peak concurrency ${r.pipeline.peakConcurrency}` : "") +
             (r.valid ? "" : `, INVALID: ${r.problems.join("; ")}`),
         );
+      // Rounds: \copy, pgloader, then every width, repeated, so the baseline and the pipeline alternate and drift
+      // on a shared machine falls on both alike. Every ratio of this size refers to the median \copy run (below).
       const baselines: Awaited<ReturnType<typeof runCopy>>[] = [];
+      const sizeResults: RunResult[] = [];
       for (let i = 1; i <= repeat; i++) {
-        note(`${label}: psql \\copy${repeat > 1 ? ` (${i}/${repeat})` : ""}`);
+        const round = repeat > 1 ? ` (${i}/${repeat})` : "";
+        note(`${label}: psql \\copy${round}`);
         try {
           const b = await twice(`${label}: psql \\copy`, () => runCopy(data), (b) => b.result.problems);
           b.result.repeat = i;
@@ -155,32 +160,27 @@ async function main() {
         } catch (error) {
           skipped.push({ method: "psql \\copy", rows, width: null, error: String(error) });
         }
-      }
-      if (baselines.length === 0) {
-        note(`${label}: skipping this size (no \\copy baseline)`);
-        continue;
-      }
-      // The median \copy run is the baseline every ratio of this size refers to.
-      const { result: copy, reference } = medianBy(baselines, (b) => b.result.seconds);
-      for (let i = 1; usePgloader && i <= repeat; i++) {
-        note(`${label}: pgloader${repeat > 1 ? ` (${i}/${repeat})` : ""}`);
-        try {
-          const r = await twice(
-            `${label}: pgloader`,
-            () => runPgloader(data, copy, reference),
-            (r) => r.problems,
-          );
-          r.repeat = i;
-          results.push(r);
-          tell(r);
-        } catch (error) {
-          skipped.push({ method: "pgloader", rows, width: null, error: String(error) });
+        if (baselines.length === 0) break;
+        // The checksum every run is checked against (any \copy run's: the same file gives the same table).
+        const { result: copy, reference } = baselines[0];
+        if (usePgloader) {
+          note(`${label}: pgloader${round}`);
+          try {
+            const r = await twice(
+              `${label}: pgloader`,
+              () => runPgloader(data, copy, reference),
+              (r) => r.problems,
+            );
+            r.repeat = i;
+            results.push(r);
+            sizeResults.push(r);
+            tell(r);
+          } catch (error) {
+            skipped.push({ method: "pgloader", rows, width: null, error: String(error) });
+          }
         }
-      }
-      // Rounds of all widths (not each width's repeats back to back), so drift on a shared machine spreads evenly.
-      for (let i = 1; i <= repeat; i++) {
         for (const width of widths) {
-          note(`${label}: pipeline, width ${width}${repeat > 1 ? ` (${i}/${repeat})` : ""}`);
+          note(`${label}: pipeline, width ${width}${round}`);
           try {
             const r = await twice(
               `${label}: pipeline width ${width}`,
@@ -189,11 +189,20 @@ async function main() {
             );
             r.repeat = i;
             results.push(r);
+            sizeResults.push(r);
             tell(r);
           } catch (error) {
             skipped.push({ method: "pipeline", rows, width, error: String(error) });
           }
         }
+      }
+      if (baselines.length === 0) {
+        note(`${label}: skipping this size (no \\copy baseline)`);
+        continue;
+      }
+      const median = medianBy(baselines, (b) => b.result.seconds).result;
+      for (const r of [...baselines.map((b) => b.result), ...sizeResults]) {
+        r.ratioToCopy = r.rowsPerSecond / median.rowsPerSecond;
       }
     }
   } catch (error) {
