@@ -6,7 +6,10 @@
  *   attempt (csv_import.yield_chunk) and csv-import-dispatch is kicked, so a fresh worker resumes it within
  *   seconds (not when its lease expires); the job ends with the file's rows exactly once.
  * - four chunks at once in one worker, default settings: no chunk interrupted, no worker killed, every row
- *   exactly once.
+ *   exactly once, and a worker processes at most WORKER_CHUNKS_PER_ISOLATE of them at once (the others wait in
+ *   it: pipeline/isolate_budget.ts).
+ * - an isolate whose chunks spent its work budget (WORKER_ISOLATE_WORK_MS, at the soft limit: retired) hands
+ *   the rest of its open loads on and sends later chunks straight back; fresh workers finish the job exactly.
  *
  * The beforeunload is injected through the local-only POST /_local/functions/beforeunload, which does what the
  * runtime's supervisor does at 90 % of the CPU limit: retire the worker, then dispatch beforeunload "cpu".
@@ -16,6 +19,7 @@
 import assert from "node:assert/strict";
 import { SERVICE_ROLE_KEY } from "../local-stack/keys.ts";
 import type { WorkerRecord } from "../local-stack/functions/types.ts";
+import { DEFAULTS } from "../supabase/functions/_shared/platform/config.ts";
 import {
   assertExactJob,
   blockAtRow,
@@ -29,6 +33,7 @@ import {
   E2E,
   jobByObject,
   Scope,
+  stack,
   SUPABASE_URL,
   upload,
   waitForJob,
@@ -149,9 +154,94 @@ Deno.test(
         );
         assert.ok(mine.every((w) => w.cpuMs < 2000), `CPU per worker: ${mine.map((w) => w.cpuMs)}`);
       }
+      const atOnce = chunksAtOnce(events);
+      assert.ok(
+        Math.max(...atOnce.values()) <= DEFAULTS.WORKER_CHUNKS_PER_ISOLATE,
+        `chunks processed at once per worker (WORKER_CHUNKS_PER_ISOLATE ${DEFAULTS.WORKER_CHUNKS_PER_ISOLATE}): ${[
+          ...atOnce.values(),
+        ]}`,
+      );
     } finally {
       await scope.dispose();
       await sql.end();
     }
   },
 );
+
+Deno.test(
+  {
+    name:
+      "isolate work budget spent: open loads hand their rest on, later chunks go straight back, rows exactly once",
+    ...E2E,
+  },
+  async () => {
+    // A small CPU limit (FUNCTIONS_CPU_LIMIT_MS 1000: retired at 500 ms) and the work budget at that soft limit
+    // (WORKER_ISOLATE_WORK_MS 500), so that a 400,000-row job (52 MB, 8 MiB chunks) spends several isolates' budgets: a retired isolate's
+    // open loads (up to WORKER_CHUNKS_PER_ISOLATE) run on past the soft limit until the budget stops them.
+    const envFile = new URL("../supabase/functions/.env", import.meta.url).pathname;
+    const saved = await Deno.readTextFile(envFile).catch(() => null);
+    const savedLimit = Deno.env.get("FUNCTIONS_CPU_LIMIT_MS");
+    const sql = connect();
+    const scope = new Scope(sql, "isolatebudget");
+    try {
+      await Deno.writeTextFile(envFile, `${saved ?? ""}\nWORKER_ISOLATE_WORK_MS=500\n`);
+      Deno.env.set("FUNCTIONS_CPU_LIMIT_MS", "1000");
+      await stack("restart-api");
+      const p = await prepareFile(sql, scope, { rows: 400_000, seed: 73, label: "isolatebudget" });
+      await scope.profile({
+        pathPattern: `${scope.prefix}/%`,
+        targetTable: p.target,
+        maxParallelChunks: 4,
+      });
+      const name = scope.object("orders.csv");
+      await upload(name, { path: p.file });
+      const job = await waitForJob(sql, name, 180_000);
+      await assertExactJob(sql, job, p, { minChunks: 6 });
+      const events = await functionEvents(job);
+      const handedOn = events.filter((e) =>
+        e.event === "chunk_yielded" || (e.event === "chunk_handed_back" && e.handed_back === "yielded")
+      );
+      console.log(
+        `  ${events.filter((e) => e.event === "chunk_yielded").length} loads handed their rest on, ` +
+          `${events.filter((e) => e.event === "chunk_handed_back").length} chunks went straight back`,
+      );
+      assert.ok(handedOn.length >= 1, "the isolate budget handed work on");
+      const jobWorkers = new Set(events.filter((e) => e.fn === "csv-import-chunk").map((e) => e.executionId));
+      const mine = (await chunkWorkers()).filter((w) => jobWorkers.has(w.executionId));
+      assert.ok(mine.length >= 2, `fresh workers took the handed-on work: ${mine.length}`);
+      assert.deepEqual(mine.filter((w) => w.ended === "cpu" || w.ended === "memory"), [], "no worker killed");
+    } finally {
+      if (saved === null) await Deno.remove(envFile).catch(() => {});
+      else await Deno.writeTextFile(envFile, saved);
+      if (savedLimit === undefined) Deno.env.delete("FUNCTIONS_CPU_LIMIT_MS");
+      else Deno.env.set("FUNCTIONS_CPU_LIMIT_MS", savedLimit);
+      await stack("restart-api").catch(() => {}); // never leave the stack down or changed for the next test
+      await scope.dispose();
+      await sql.end();
+    }
+  },
+);
+
+/**
+ * The most chunks each chunk worker processed at once, from its chunk events (each logs when it ended and how
+ * long it took): a sweep over start and end times, an end before a start at the same millisecond.
+ */
+function chunksAtOnce(events: Record<string, unknown>[]): Map<string, number> {
+  const edges = new Map<string, [number, number][]>();
+  for (const e of events) {
+    if (e.fn !== "csv-import-chunk" || typeof e.ms !== "number" || typeof e.at !== "string") continue;
+    const end = Date.parse(e.at);
+    const list = edges.get(String(e.executionId)) ?? [];
+    list.push([end - e.ms, 1], [end, -1]);
+    edges.set(String(e.executionId), list);
+  }
+  const most = new Map<string, number>();
+  for (const [worker, list] of edges) {
+    list.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    let open = 0;
+    let peak = 0;
+    for (const [, step] of list) peak = Math.max(peak, open += step);
+    most.set(worker, peak);
+  }
+  return most;
+}

@@ -7,7 +7,7 @@
  * queued ones go to a fresh isolate in one request {"job_ids": [N, …]} (queued, answered 202; 503 from an isolate
  * that is stopping too, which leaves them to reconcile).
  * A small file (one chunk of at most REGISTER_INLINE_LOAD_BYTES) is loaded here, in the background, while this isolate's work account has room
- * (pipeline/chunk_worker.ts isolateWork) and the isolate is otherwise idle (no other registration running or
+ * (pipeline/isolate_budget.ts isolateWork) and the isolate is otherwise idle (no other registration running or
  * queued, no other inline load running): its chunk is claimed for this invocation and processed as a chunk invocation
  * would, with the same lease, beforeunload hand-back and exactly-once commit; every other chunk claimed with it
  * goes to csv-import-chunk. Only when idle because a burst of uploads sends its registrations to one isolate at
@@ -19,7 +19,8 @@
  */
 import { FUNCTION_NAMES } from "../_shared/pipeline/function_names.ts";
 import { db } from "../_shared/platform/db.ts";
-import { isolateWork, runInvocation } from "../_shared/pipeline/chunk_worker.ts";
+import { runInvocation } from "../_shared/pipeline/chunk_worker.ts";
+import { isolateWork } from "../_shared/pipeline/isolate_budget.ts";
 import { dispatch, type DispatchDeps, invokeFunction } from "../_shared/pipeline/dispatch.ts";
 import { runInBackground, shutdownSignal } from "../_shared/platform/edge_runtime.ts";
 import { BadRequest, requireId, serveService } from "../_shared/platform/handler.ts";

@@ -30,6 +30,7 @@ import { compileRowConverter, type RowConverter } from "../load/row_converter.ts
 import { withRetry } from "../platform/retry.ts";
 import { type ChunkContext, StopChunk, type WorkDeps } from "./chunk_context.ts";
 import { fillRaw } from "./chunk_reads.ts";
+import { WorkMeter } from "./isolate_budget.ts";
 import type { RowSource } from "./row_source.ts";
 import type { BatchCommitReply, BatchState } from "./sql_replies.ts";
 
@@ -56,7 +57,7 @@ export interface Load {
   /** The job's cap on stored rejects: a profile may lower MAX_STORED_REJECTS, never raise it. */
   readonly maxStoredRejects: number;
   /** This invocation's synchronous work so far (ms): past WORKER_INVOCATION_WORK_MS the chunk is handed on. */
-  readonly work: { ms: number };
+  readonly work: WorkMeter;
   /** How many more rejects the job may store, as far as this worker knows (commit_batch enforces it exactly). */
   storedLeft: number;
   /** The sequence number of the next batch. */
@@ -121,7 +122,7 @@ export async function openLoad(deps: WorkDeps, ctx: ChunkContext, scanned: Uint8
     loader,
     deferred,
     maxStoredRejects,
-    work: { ms: 0 },
+    work: new WorkMeter(),
     storedLeft: maxStoredRejects - target.rejectsStored,
     seq: ctx.resume.batches,
     committed,
@@ -178,7 +179,7 @@ export async function commitBatch(load: Load, tx: Tx, batch: BatchEnd): Promise<
     reason: noNul(r.reason),
     raw: noNul(r.raw),
   })));
-  work.ms += performance.now() - started;
+  work.add(performance.now() - started);
   const [{ outcome }] = await tx<{ outcome: BatchCommitReply }[]>`
     select csv_import.commit_batch(
       p_chunk_id => ${ctx.chunk.id},

@@ -42,12 +42,17 @@
  *   isolate has 10 % of its hard CPU limit left (200 ms locally), shared by every chunk open in it; finishing a
  *   batch may still need up to a batch of parsing (~70 ms of CPU per 4 MiB) per chunk, while a rollback costs
  *   the worker nothing and loses no progress that counts: the committed marker is where the next worker resumes.
- * - One work account per isolate (`isolateWork`): every chunk an isolate takes on adds its work bytes, and an
- *   invocation keeps the next chunk for itself only while the isolate's total is below
+ * - One work account per isolate (`isolateWork`, isolate_budget.ts): every chunk an isolate takes on adds its
+ *   work bytes, and an invocation keeps the next chunk for itself only while the isolate's total is below
  *   WORKER_INVOCATION_BUDGET_BYTES. Several invocations run in one isolate at once and its CPU adds up across them
  *   (edge-runtime per_worker); past the budget, every next chunk goes to the runtime as a new request, which
- *   lands on a fresh worker once this one is retired, so a retired isolate is left only with the chunks it has
- *   open and does not reach the hard limit.
+ *   lands on a fresh worker once this one is retired. Once the isolate's chunks have done WORKER_ISOLATE_WORK_MS
+ *   of synchronous work (it is then past the runtime's soft limit, so retired), its open loads hand the rest of
+ *   their chunk on at their next batch and a chunk taken on after that goes straight back, so a retired isolate
+ *   does not run on towards the hard limit.
+ * - Chunk slots: an isolate processes at most WORKER_CHUNKS_PER_ISOLATE chunks at once (chunk_slots.ts); a chunk
+ *   request beyond them waits for a slot holding its lease, and one let through because the runtime is stopping
+ *   the isolate is handed straight back (processChunk), so what a retired isolate still runs is bounded.
  * - Failures: the file's fault (record too large, unterminated quote) fails the job via csv_import.fail_chunk
  *   (fatal); anything else is retried in place, then reported as a transient failure and SQL decides between
  *   retry with backoff and dead-letter. A lost lease or a stopped job ends the invocation without writing.
@@ -77,6 +82,7 @@ import {
 import { giveBackRangeBuffer, readAndScan, readOwned, takeRangeBuffer } from "./chunk_reads.ts";
 import { dispatch, type DispatchDeps, invokeFunction } from "./dispatch.ts";
 import { FUNCTION_NAMES } from "./function_names.ts";
+import { ChunkSlots, isolateSpent, isolateWork } from "./isolate_budget.ts";
 import { RowSource } from "./row_source.ts";
 import type {
   ChunkStatus,
@@ -100,7 +106,7 @@ export type ChunkOutcome =
     /** A load: its fast-path COPY pieces by format (CopyPiece.binary). */
     pieces?: { binary: number; text: number };
   }
-  | { outcome: Exclude<StopReason, "missing"> | "interrupted" }
+  | { outcome: Exclude<StopReason, "missing"> | "interrupted" | "handed_back" }
   | { outcome: "failed"; fatal: boolean; error: string; decision: FailDecision };
 
 /** A chunk's outcome and the work it was (0 when the chunk was not processed). */
@@ -112,12 +118,8 @@ export interface ChunkClaim {
   lease_token: string;
 }
 
-/**
- * Work (chunkWorkBytes) taken on so far by every invocation of this isolate. Module state: one account per
- * isolate, shared by the invocations running in it at once (edge-runtime's per_worker policy routes a function's
- * concurrent requests to one isolate).
- */
-export const isolateWork = { bytes: 0 };
+/** The isolate's chunk slots (WORKER_CHUNKS_PER_ISOLATE), made by its first invocation (isolate_budget.ts). */
+let isolateSlots: ChunkSlots | undefined;
 
 /**
  * One chunk invocation: processes `first`, then, while the isolate's work account is below
@@ -132,20 +134,28 @@ export async function runInvocation(
   first: ChunkClaim,
   opts: { takeMore?: boolean } = {},
 ): Promise<void> {
+  const slots = isolateSlots ??= new ChunkSlots(deps.config.chunksPerIsolate, deps.signal);
   let next: ChunkClaim | null = first;
   while (next !== null) {
     const current: ChunkClaim = next;
-    const result = await processChunk(
-      {
-        ...deps,
-        onScanned: () => runInBackground(dispatch(deps, `chunk ${current.chunk_id} scanned inline`)),
-      },
-      current.chunk_id,
-      current.lease_token,
-    );
-    if (result.outcome === "interrupted" || deps.signal?.aborted) {
-      // Stopping: nothing more for this isolate; the next chunks (and a handed-back one) go to a fresh worker.
-      await kickDispatch(deps, `chunk ${current.chunk_id} ${result.outcome}, runtime stopping`);
+    await slots.acquire();
+    let result: ChunkResult;
+    try {
+      result = await processChunk(
+        {
+          ...deps,
+          onScanned: () => runInBackground(dispatch(deps, `chunk ${current.chunk_id} scanned inline`)),
+        },
+        current.chunk_id,
+        current.lease_token,
+      );
+    } finally {
+      slots.release();
+    }
+    if (result.outcome === "interrupted" || result.outcome === "handed_back" || deps.signal?.aborted) {
+      // Stopping or retired: nothing more for this isolate; the next chunks (and a handed-back one) go to a fresh
+      // worker.
+      await kickDispatch(deps, `chunk ${current.chunk_id} ${result.outcome}, isolate stopping or retired`);
       return;
     }
     const keep = (opts.takeMore ?? true) && result.outcome !== "yielded" &&
@@ -209,6 +219,16 @@ export async function processChunk(
     const state = await handBack(deps, ctx);
     log("warn", "chunk_interrupted", { ...chunkLog, reason: String(deps.signal.reason), handed_back: state });
     return { outcome: "interrupted", workBytes: 0 };
+  }
+  if (isolateSpent(deps.config)) {
+    // Taken on after this isolate's work budget was spent (it is retired): straight back, for a fresh worker.
+    const state = await handBack(deps, ctx);
+    log("info", "chunk_handed_back", {
+      ...chunkLog,
+      reason: "isolate work budget spent",
+      handed_back: state,
+    });
+    return { outcome: "handed_back", workBytes: 0 };
   }
   isolateWork.bytes += workBytes;
   const heartbeat = startHeartbeat(deps, ctx);
@@ -420,8 +440,8 @@ async function loadToEnd(load: Load): Promise<"done" | "yield"> {
 
 /**
  * Reads from the last committed marker to the chunk's end, one transaction per batch. "yield": the invocation
- * nears its CPU or reject limit (WORKER_INVOCATION_WORK_MS, WORKER_INVOCATION_MAX_REJECTS) and hands the rest
- * of the chunk to a fresh invocation.
+ * nears its CPU or reject limit (WORKER_INVOCATION_WORK_MS, WORKER_INVOCATION_MAX_REJECTS) or its isolate's
+ * work budget is spent (WORKER_ISOLATE_WORK_MS), and it hands the rest of the chunk to a fresh invocation.
  */
 async function loadFromMarker(load: Load): Promise<"done" | "yield"> {
   const { deps, ctx } = load;
@@ -462,7 +482,10 @@ async function loadFromMarker(load: Load): Promise<"done" | "yield"> {
         load.committed = { offset: batch.next.offset, line: batch.next.line };
       }
       if (batch.final) return "done";
-      if (load.work.ms >= config.invocationWorkMs || load.rejected >= config.invocationMaxRejects) {
+      if (
+        load.work.ms >= config.invocationWorkMs || isolateSpent(config) ||
+        load.rejected >= config.invocationMaxRejects
+      ) {
         return "yield";
       }
     }

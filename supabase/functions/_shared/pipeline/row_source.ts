@@ -18,6 +18,7 @@ import { CopyPiece } from "../load/copy_piece.ts";
 import type { FastRow } from "../load/fast_row.ts";
 import type { RowReject } from "../load/loader.ts";
 import type { RowConverter } from "../load/row_converter.ts";
+import type { WorkMeter } from "./isolate_budget.ts";
 
 /** COPY data per fast-path piece: small enough that a refused piece wastes little, big enough that the
  * statements around it (savepoint, COPY, probe) cost nothing next to its data. Measured on the 1M-row file
@@ -77,7 +78,7 @@ export class RowSource {
   /** How many rejects the job may still store (set by the caller): past it, rejects are counted only. */
   detailBudget = Number.POSITIVE_INFINITY;
   /** The invocation's synchronous work (ms), which parsing adds to (WORKER_INVOCATION_WORK_MS). */
-  readonly #work: { ms: number };
+  readonly #work: WorkMeter;
   /** The part of the last read not parsed yet (see #read). */
   #unparsed: Uint8Array | null = null;
 
@@ -86,7 +87,7 @@ export class RowSource {
     input: ReadableStream<Uint8Array>,
     converter: RowConverter,
     fastRow: FastRow | null,
-    work: { ms: number },
+    work: WorkMeter,
   ) {
     this.#work = work;
     this.#reader = makeReader({
@@ -195,7 +196,7 @@ export class RowSource {
     const started = performance.now();
     this.#reader.push(value.byteLength > PUSH_BYTES ? value.subarray(0, PUSH_BYTES) : value);
     if (this.#reader.done) this.#ended = true;
-    this.#work.ms += performance.now() - started;
+    this.#work.add(performance.now() - started);
   }
 
   /** Stops the Storage read (leaving the loop early cancels the request) and gives the pieces back. */

@@ -94,6 +94,27 @@ export const DEFAULTS = {
    */
   REGISTER_CONCURRENT_REGISTRATIONS: 4,
   /**
+   * Chunks one chunk isolate processes at once; the other chunk requests that reach it wait in it, in order, and
+   * go back for a fresh worker when the runtime stops the isolate (pipeline/chunk_slots.ts). The fan-out width
+   * bounds chunks in flight across isolates; this bounds what shares one isolate's memory and CPU (edge-runtime
+   * per_worker). Measured, 5M rows, width 4, five runs each (three rounds alternated; docs/performance.md): 2 at once: pipeline
+   * median 33.4 s, memory added per chunk worker p95 66–68 MB; 3: 28.7 s, 79–82 MB; 4 (as good as unbounded at
+   * width 4): 35.2 s, 93 MB. Three keep the isolate's one thread busy while the others wait on the database; a
+   * fourth only adds memory and, once the isolate is retired, CPU it spends past its soft limit. 2 is the setting
+   * that keeps an isolate near 64 MB.
+   */
+  WORKER_CHUNKS_PER_ISOLATE: 3,
+  /**
+   * Milliseconds of synchronous work (parse, convert, encode) one isolate's chunks do in all before it takes on
+   * nothing more: its open loads hand the rest of their chunk on at their next batch, and a chunk that reaches it
+   * after that goes straight back (pipeline/isolate_budget.ts). The runtime's soft CPU limit (1 s in the CLI's
+   * runner; hosted: UNCONFIRMED), so an isolate that reached it is retired and what it hands back reaches a fresh
+   * one. Not below the soft limit: an isolate not yet retired would be sent its handed-back chunks again. Measured (1M and 5M rows, width 4, three alternated rounds): chunk worker CPU p95 1.31–1.46 s against
+   * 1.41–1.65 s with it off, end-to-end time the same within the noise; with 16 MiB chunks, where the open
+   * work of a retired isolate reached the beforeunload mark and 2–8 chunks per 5M job were interrupted, none were.
+   */
+  WORKER_ISOLATE_WORK_MS: 1000,
+  /**
    * Milliseconds of the worker's own synchronous work (parsing, converting, encoding rejects) one invocation does
    * before it hands the rest of its chunk to a fresh invocation (csv_import.yield_chunk; the chunk resumes after
    * its last committed batch, with no attempt spent). A chunk's byte size does not bound its work: a 3 MB file of
@@ -185,6 +206,8 @@ export interface Config {
   invocationBudgetBytes: number;
   registerInlineLoadBytes: number;
   registerConcurrency: number;
+  chunksPerIsolate: number;
+  isolateWorkMs: number;
   invocationWorkMs: number;
   invocationMaxRejects: number;
   batchMaxRejects: number;
@@ -283,6 +306,8 @@ export function loadConfig(env: Env): Config {
       1,
       64,
     ),
+    chunksPerIsolate: int("WORKER_CHUNKS_PER_ISOLATE", DEFAULTS.WORKER_CHUNKS_PER_ISOLATE, 1, 64),
+    isolateWorkMs: int("WORKER_ISOLATE_WORK_MS", DEFAULTS.WORKER_ISOLATE_WORK_MS, 50, 600_000),
     invocationWorkMs: int("WORKER_INVOCATION_WORK_MS", DEFAULTS.WORKER_INVOCATION_WORK_MS, 50, 600_000),
     invocationMaxRejects: int(
       "WORKER_INVOCATION_MAX_REJECTS",
