@@ -214,6 +214,12 @@ export function parsePositive(value: string): number {
   return n;
 }
 
+export function parseNonNegative(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("must be a number of at least 0");
+  return n;
+}
+
 /** "email=E-mail|Mail address" → ["email", ["E-mail", "Mail address"]]. */
 export function parseAlias(value: string): [string, string[]] {
   const at = value.indexOf("=");

@@ -49,6 +49,7 @@ import {
   connectDb,
   loadCliConfig,
   parseJobId,
+  parseNonNegative,
   parsePositive,
   pgMessage,
   readLocalStackEnv,
@@ -162,6 +163,16 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     )
     .option("--conflict-columns <cols>", "add: comma-separated key columns (upsert)")
     .option("--tolerated-reject-rate <rate>", "add: share of rows that may be rejected (0–1)", Number, 0)
+    .option(
+      "--max-rejects <n>",
+      "add: stop the job at once, failed, when it rejects more rows",
+      (v) => Math.floor(parseNonNegative(v)),
+    )
+    .option(
+      "--reject-rate-after-rows <n>",
+      "add: judge the tolerated reject rate as soon as this many rows were seen (default: at the end)",
+      (v) => Math.floor(parsePositive(v)),
+    )
     .option("--priority <n>", "add: higher is dispatched first", Number, 0)
     .option("--delimiter <char>", "add: field delimiter (default: sniffed)")
     .option("--quote <char>", "add: quote character (default: sniffed)")

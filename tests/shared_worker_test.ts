@@ -178,6 +178,13 @@ Deno.test(
     // A small CPU limit (FUNCTIONS_CPU_LIMIT_MS 1000: retired at 500 ms) and the work budget at that soft limit
     // (WORKER_ISOLATE_WORK_MS 500), so that a 400,000-row job (52 MB, 8 MiB chunks) spends several isolates' budgets: a retired isolate's
     // open loads (up to WORKER_CHUNKS_PER_ISOLATE) run on past the soft limit until the budget stops them.
+    // The gateway is restarted with the default policy: under scripts/test.sh's per_request rerun that would
+    // change the mode of the tests after this one, so it runs only under per_worker (the newest worker's policy).
+    const newest = ((await admin("/_local/functions/workers")) as WorkerRecord[]).at(-1);
+    if (newest !== undefined && newest.policy !== "per_worker") {
+      console.log(`  skipped: the stack runs ${newest.policy}`);
+      return;
+    }
     const envFile = new URL("../supabase/functions/.env", import.meta.url).pathname;
     const saved = await Deno.readTextFile(envFile).catch(() => null);
     const savedLimit = Deno.env.get("FUNCTIONS_CPU_LIMIT_MS");
@@ -205,9 +212,9 @@ Deno.test(
         `  ${events.filter((e) => e.event === "chunk_yielded").length} loads handed their rest on, ` +
           `${events.filter((e) => e.event === "chunk_handed_back").length} chunks went straight back`,
       );
-      assert.ok(handedOn.length >= 1, "the isolate budget handed work on");
       const jobWorkers = new Set(events.filter((e) => e.fn === "csv-import-chunk").map((e) => e.executionId));
       const mine = (await chunkWorkers()).filter((w) => jobWorkers.has(w.executionId));
+      assert.ok(handedOn.length >= 1, "the isolate budget handed work on");
       assert.ok(mine.length >= 2, `fresh workers took the handed-on work: ${mine.length}`);
       assert.deepEqual(mine.filter((w) => w.ended === "cpu" || w.ended === "memory"), [], "no worker killed");
     } finally {

@@ -72,6 +72,9 @@ export interface ProfileOptions {
   chunkSizeBytes?: number | null;
   maxParallelChunks?: number | null;
   toleratedRejectRate?: number;
+  /** Early-stop limits (null, the default: none). */
+  maxRejects?: number | null;
+  rejectRateAfterRows?: number | null;
   priority?: number;
   onConflict?: "insert" | "upsert" | "skip_duplicates";
   conflictColumns?: string[] | null;
@@ -84,13 +87,14 @@ export interface ProfileOptions {
 export async function createProfile(sql: Sql, p: ProfileOptions): Promise<number> {
   const [{ id }] = await sql<{ id: number }[]>`
     insert into csv_import.profiles (name, path_pattern, target_table, chunk_size_bytes, max_parallel_chunks,
-      tolerated_reject_rate, priority, on_conflict, conflict_columns, max_attempts, has_header, date_style)
+      tolerated_reject_rate, priority, on_conflict, conflict_columns, max_attempts, has_header, date_style,
+      max_rejects, reject_rate_after_rows)
     values (${p.name}, ${p.pathPattern}, ${p.targetTable}, ${p.chunkSizeBytes ?? null},
       ${p.maxParallelChunks ?? null}, ${p.toleratedRejectRate ?? 0}, ${p.priority ?? 0},
       ${p.onConflict ?? "insert"}, ${p.conflictColumns ?? null}, ${p.maxAttempts ?? 5}, ${
     p.hasHeader ?? null
   },
-      ${p.dateStyle ?? "iso"})
+      ${p.dateStyle ?? "iso"}, ${p.maxRejects ?? null}, ${p.rejectRateAfterRows ?? null})
     returning id`;
   return id;
 }

@@ -65,6 +65,9 @@ interface ProfileRow {
   target_table: string;
   column_aliases: Record<string, string[]>;
   tolerated_reject_rate: string;
+  /** Early-stop limits (bigint: strings from postgres.js), kept on the job by csv_import.register_job. */
+  max_rejects: string | null;
+  reject_rate_after_rows: string | null;
   priority: number;
   delimiter: string | null;
   quote: string | null;
@@ -233,6 +236,8 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     max_parallel_chunks: profile.max_parallel_chunks ?? Math.max(config.jobConcurrency, config.fanOutAutoMax),
     max_attempts: profile.max_attempts ?? config.maxAttempts,
     tolerated_reject_rate: Number(profile.tolerated_reject_rate),
+    max_rejects: profile.max_rejects,
+    reject_rate_after_rows: profile.reject_rate_after_rows,
     dialect: {
       delimiter: dialect.delimiter,
       quote: dialect.quote,
