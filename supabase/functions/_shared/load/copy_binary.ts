@@ -206,6 +206,7 @@ const numericBin: FieldEncoder = (b, s, e, bin, o) => {
 /** The binary encoder of a column the fast path takes (same cases as fast_checks.ts checkFor), or null. */
 export function encoderFor(col: TargetColumn): FieldEncoder | null {
   if (col.baseTypeKind === "e" && col.enumLabels) return rawBin; // enum_recv takes the label's text
+  if (col.baseTypeSchema !== "pg_catalog") return null; // an extension's type of the same name is another type
   switch (col.baseType) {
     case "int2":
       return int2Bin;

@@ -32,7 +32,8 @@
  */
 import { isValidUtf8 } from "../csv/utf8.ts";
 import type { CsvFormat } from "../csv/format.ts";
-import { checkFor, type FieldCheck, isTextCheck } from "../pg_types/fast_checks.ts";
+import { checkedByServer } from "../pg_types/convert.ts";
+import { anyText, checkFor, type FieldCheck, isTextCheck } from "../pg_types/fast_checks.ts";
 import { encoderFor, put16, put32 } from "./copy_binary.ts";
 import type { CopyPiece } from "./copy_piece.ts";
 import type { JobColumns } from "./row_converter.ts";
@@ -61,7 +62,8 @@ export function compileFastRow(
   const nullable: boolean[] = [];
   const textLike: boolean[] = [];
   for (const c of columns.mapped) {
-    const check = checkFor(c.column);
+    // A column PostgreSQL validates itself goes on as its screened text (its value has no binary form here).
+    const check = checkFor(c.column) ?? (checkedByServer(c.column) ? anyText : null);
     if (check === null) return null;
     checks.push(check);
     nullable.push(!c.column.notNull);

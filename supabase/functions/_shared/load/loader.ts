@@ -57,7 +57,11 @@ export type ConflictMode = "insert" | "upsert" | "skip_duplicates";
 export interface LoadColumn {
   /** Catalog column name. */
   name: string;
-  /** Schema-qualified type as format_type prints it (e.g. `character varying(20)`, `public.mood`). */
+  /**
+   * The type a staged text value is cast to (loadColumnType in pipeline/chunk_batch.ts): schema-qualified, as
+   * format_type prints it (`character varying(20)`, `public.mood`), or for a column PostgreSQL validates
+   * itself its base type without typmod (`"pg_catalog"."_bpchar"`), so the INSERT's assignment applies the typmod.
+   */
   type: string;
   /** `always` for a GENERATED ALWAYS AS IDENTITY column (the isolating INSERT then overrides it). */
   identity?: "always" | "by_default" | null;
@@ -128,13 +132,15 @@ export function quoteQualified(table: string): string {
  * repeated within one upsert), 22: data exception, 23: integrity constraint (deferred ones included, once
  * checked), 27: triggered data change, 44: WITH CHECK OPTION, 09: triggered action, P0001–P0004: a trigger's
  * RAISE, NO_DATA_FOUND, TOO_MANY_ROWS or ASSERT, 42501: a row-level security policy refused the row (or the
- * writer lacks a privilege, which every row then reports), 54000: a row too large for its index or page.
- * Never: 08 connection, 25 transaction state, 40 rollback (serialization, deadlock), 53 resources, 55 object
- * state (locks), 57 operator intervention (cancel, shutdown), 58 system, XX internal, nor 42 other than 42501
- * (the statement itself is wrong): those propagate so the batch is retried or the chunk fails.
+ * writer lacks a privilege, which every row then reports), 54000: a row too large for its index or page,
+ * 42601: a type's input function refusing a value as a syntax error (hstore; migration
+ * 20261208000100_row_refusal_type_syntax.sql). Never: 08 connection, 25 transaction state, 40 rollback
+ * (serialization, deadlock), 53 resources, 55 object state (locks), 57 operator intervention (cancel,
+ * shutdown), 58 system, XX internal, nor 42 other than 42501 and 42601 (the statement itself is wrong): those
+ * propagate so the batch is retried or the chunk fails.
  */
 const ROW_REFUSAL_CLASSES = new Set(["21", "22", "23", "27", "44", "09"]);
-const ROW_REFUSAL_CODES = new Set(["P0001", "P0002", "P0003", "P0004", "42501", "54000"]);
+const ROW_REFUSAL_CODES = new Set(["P0001", "P0002", "P0003", "P0004", "42501", "54000", "42601"]);
 
 /** A refusal of one row by the target (see ROW_REFUSAL_CLASSES), which the isolating path turns into a reject. */
 export function isRowRefusal(error: unknown): boolean {

@@ -40,8 +40,13 @@
  * - Known edge divergences, all outside real CSV data: float4 values that land exactly halfway between two
  *   floats after rounding to double first, and hexadecimal floats at the exact overflow/underflow boundary.
  *
- * Unsupported types (arrays, composite, range, interval, inet, money, ...) fail at compile time with an
- * {@link UnsupportedColumnError} naming the type. *
+ * Types without a converter here (arrays, composites, ranges, interval, inet, money, bit, extension types such as
+ * citext, hstore, PostGIS and pgvector, ...) are checked by the server ({@link checkedByServer}): the value goes
+ * to COPY as its text, escaped (NUL and unpaired surrogates refused, as PostgreSQL refuses them), PostgreSQL's
+ * input function decides, and a row it refuses is isolated and rejected with PostgreSQL's own message by the
+ * refusal path (load/loader.ts). Only generated columns fail at compile time ({@link UnsupportedColumnError}):
+ * COPY refuses to write them, as `\copy` does.
+ *
  * The fast paths here (`fastYmd`, `fastHms`, `fastZone`, `fastTimestamp`, `intCore`, `numericCore`, `uuidCore`,
  * `boolCore`) have byte-level twins over the same grammars in fast_checks.ts, which the fast row path
  * (load/fast_row.ts) uses on the file's bytes: a change to one grammar is made to both.
@@ -114,7 +119,7 @@ export function isRejection(r: ConvertResult): r is Rejection {
   return typeof r !== "string";
 }
 
-/** Base types (pg_catalog typnames) with a converter, plus any enum. */
+/** Base types (pg_catalog typnames) with a converter here, plus any enum; PostgreSQL checks every other type. */
 export const SUPPORTED_TYPES: readonly string[] = [
   "smallint",
   "integer",
@@ -848,21 +853,22 @@ function coreFor(col: TargetColumn, options: ConvertOptions): Core | null {
 }
 
 /**
- * Compiles the converter for one target column. Throws {@link UnsupportedColumnError} for generated columns
- * and for types without a converter.
+ * Whether PostgreSQL alone validates this column's values (a type without a converter here): the value is
+ * passed on as its text and the server's input function decides (module doc).
+ */
+export function checkedByServer(column: TargetColumn): boolean {
+  return !column.generated && coreFor(column, {}) === null;
+}
+
+/**
+ * Compiles the converter for one target column: the type's own, or for a type PostgreSQL checks
+ * ({@link checkedByServer}) the escaped text. Throws {@link UnsupportedColumnError} for generated columns.
  */
 export function compileConverter(column: TargetColumn, options: ConvertOptions = {}): Converter {
   if (column.generated) {
     throw new UnsupportedColumnError(`column "${column.name}" is a generated column and cannot be written`);
   }
-  const core = coreFor(column, options);
-  if (core === null) {
-    throw new UnsupportedColumnError(
-      `unsupported column type ${column.type} for column "${column.name}" (supported: ${
-        SUPPORTED_TYPES.join(", ")
-      })`,
-    );
-  }
+  const core = coreFor(column, options) ?? textOut;
   const nullResult: ConvertResult = column.notNull
     ? new Rejection(
       column.hasDefault

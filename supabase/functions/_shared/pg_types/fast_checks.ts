@@ -202,7 +202,11 @@ function enumeration(labels: readonly string[]): FieldCheck | null {
   };
 }
 
-const anyText: FieldCheck = () => true;
+/**
+ * Any text: a text column's check, and the check of a column PostgreSQL validates itself (convert.ts
+ * checkedByServer), whose bytes are screened and passed on as text.
+ */
+export const anyText: FieldCheck = () => true;
 
 function maxLength(n: number): FieldCheck {
   const check: FieldCheck = (_b, s, e) => e - s <= n;

@@ -23,10 +23,13 @@ import {
   BatchLoader,
   type BatchResult,
   type InflightPiece,
+  quoteIdent,
   type RowReject,
   type Writer,
 } from "../load/loader.ts";
 import { compileRowConverter, type RowConverter } from "../load/row_converter.ts";
+import type { TargetColumn } from "../pg_types/columns.ts";
+import { checkedByServer } from "../pg_types/convert.ts";
 import { withRetry } from "../platform/retry.ts";
 import { type ChunkContext, StopChunk, type WorkDeps } from "./chunk_context.ts";
 import { fillRaw } from "./chunk_reads.ts";
@@ -101,7 +104,7 @@ export async function openLoad(deps: WorkDeps, ctx: ChunkContext, scanned: Uint8
     table: target.table,
     columns: target.columns.mapped.map((m) => ({
       name: m.column.name,
-      type: m.column.type,
+      type: loadColumnType(m.column),
       identity: m.column.identity,
     })),
     mode: target.profile?.on_conflict ?? "insert",
@@ -330,4 +333,17 @@ export async function runBatch(load: Load, source: RowSource, reader: ChunkReade
  */
 function noNul<T extends string | null>(text: T): T {
   return (text !== null && text.indexOf("\0") !== -1 ? text.replaceAll("\0", "\uFFFD") : text) as T;
+}
+
+/**
+ * The type a column's staged text is cast to by the isolating INSERT (load/loader.ts, csv_import.write_keyed). A
+ * column the converter validated: its own type (the value is canonical and within its typmod). A column
+ * PostgreSQL validates itself (pg_types/convert.ts checkedByServer): its base type without typmod, so that the
+ * INSERT's assignment applies the typmod (and a domain its checks) as COPY's input does; an explicit cast to
+ * `bit(3)` or `varchar(3)[]` would cut a longer value silently where COPY refuses it.
+ */
+export function loadColumnType(column: TargetColumn): string {
+  return checkedByServer(column)
+    ? `${quoteIdent(column.baseTypeSchema)}.${quoteIdent(column.baseType)}`
+    : column.type;
 }
