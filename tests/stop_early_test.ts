@@ -7,7 +7,20 @@
  *   once the garbage starts, and every valid row it committed is in the table (nothing accepted is lost).
  */
 import assert from "node:assert/strict";
-import { connect, E2E, Scope, upload, waitForJob } from "./support/stack.ts";
+import { connect, E2E, type ProfileOptions, Scope, upload, waitForJob } from "./support/stack.ts";
+
+/** A fresh target table (id int primary key, v text) and a profile for the scope's objects with `options`. */
+async function targetWithProfile(
+  sql: ReturnType<typeof connect>,
+  scope: Scope,
+  options: Omit<ProfileOptions, "name" | "pathPattern" | "targetTable">,
+): Promise<string> {
+  const table = `public.${scope.prefix}_t`;
+  await sql.unsafe(`create table ${table} (id int primary key, v text)`);
+  scope.defer(() => sql.unsafe(`drop table if exists ${table}`));
+  await scope.profile({ pathPattern: `${scope.prefix}/%`, targetTable: table, ...options });
+  return table;
+}
 
 const lines = (from: number, to: number, row: (i: number) => string) =>
   Array.from({ length: to - from }, (_, k) => row(from + k)).join("\n") + "\n";
@@ -18,15 +31,7 @@ Deno.test(
     const sql = connect();
     const scope = new Scope(sql, "stopearly");
     try {
-      const table = `public.${scope.prefix}_t`;
-      await sql.unsafe(`create table ${table} (id int primary key, v text)`);
-      scope.defer(() => sql.unsafe(`drop table if exists ${table}`));
-      await scope.profile({
-        pathPattern: `${scope.prefix}/%`,
-        targetTable: table,
-        chunkSizeBytes: 1024 * 1024,
-        maxRejects: 1000,
-      });
+      const table = await targetWithProfile(sql, scope, { chunkSizeBytes: 1024 * 1024, maxRejects: 1000 });
       const total = 400_000;
       const name = scope.object("garbage.csv");
       await upload(name, "id,v\n" + lines(0, total, (i) => `row-${i},garbage ${i}`));
@@ -65,12 +70,7 @@ Deno.test(
     const sql = connect();
     const scope = new Scope(sql, "stoprate");
     try {
-      const table = `public.${scope.prefix}_t`;
-      await sql.unsafe(`create table ${table} (id int primary key, v text)`);
-      scope.defer(() => sql.unsafe(`drop table if exists ${table}`));
-      await scope.profile({
-        pathPattern: `${scope.prefix}/%`,
-        targetTable: table,
+      const table = await targetWithProfile(sql, scope, {
         maxParallelChunks: 1, // in file order: the valid rows first
         toleratedRejectRate: 0.01,
         rejectRateAfterRows: 10_000,
