@@ -113,3 +113,71 @@ Deno.test({
     await sql.end();
   }
 });
+
+/** [CSV fields after the id] of values whose reading depends on the server (its version, its zone database). */
+const SERVER_RULES: string[] = [
+  "1_000,0x1F,1_000.50,2024-03-01 10:00 Europe/Berlin",
+  "0o17,0b101,2.5,2024-07-01 10:00 Europe/Berlin",
+  "7,8,9.75,2024-03-01 10:00:00 America/New_York",
+  "1,2,3,2024-03-01 10:00 Nowhere/Land",
+  "12abc,2,3,2024-03-01 10:00+01",
+];
+
+Deno.test(
+  {
+    name:
+      "the connected server's input rules: what it reads loads, what it refuses is rejected with its message",
+    ...E2E,
+  },
+  async () => {
+    const sql = connect();
+    const scope = new Scope(sql, "serverrules");
+    try {
+      const table = `public.${scope.prefix}_t`;
+      const reference = `public.${scope.prefix}_ref`;
+      for (const t of [table, reference]) {
+        await sql.unsafe(
+          `create table ${t} (id int primary key, n int, big bigint, amount numeric(12,2), at timestamptz)`,
+        );
+        scope.defer(() => sql.unsafe(`drop table if exists ${t}`));
+      }
+      await scope.profile({ pathPattern: `${scope.prefix}/%`, targetTable: table, toleratedRejectRate: 1 });
+      const header = "id,n,big,amount,at\n";
+      const dir = await scope.tempDir();
+      // What this server does with each row: \copy of the row alone decides (17 reads 1_000 and 0x1F, 15 refuses).
+      const expected: { line: number; reason: string }[] = [];
+      const good: string[] = [];
+      for (const [i, fields] of SERVER_RULES.entries()) {
+        await Deno.writeTextFile(`${dir}/one.csv`, header + `${i + 1},${fields}\n`);
+        const refused = await psqlCopy(reference, `${dir}/one.csv`).then(() => null, (e: Error) => e.message);
+        if (refused === null) good.push(`${i + 1},${fields}`);
+        else expected.push({ line: i + 2, reason: refused.match(/ERROR:\s+(.*)/)![1].trim() });
+      }
+      const [{ server_version_num }] = await sql<{ server_version_num: string }[]>`show server_version_num`;
+      console.log(`  PostgreSQL ${server_version_num}: ${good.length} rows read, ${expected.length} refused`);
+      assert.ok(expected.length >= 2, "the unknown zone and the bad integer are refused on every version");
+
+      const name = scope.object("rules.csv");
+      await upload(name, header + SERVER_RULES.map((f, i) => `${i + 1},${f}`).join("\n") + "\n");
+      const job = await waitForJob(sql, name, 60_000);
+      assert.equal(job.status, "succeeded_with_rejects", job.error ?? "");
+      assert.deepEqual(
+        await checksum(sql, table),
+        await checksum(sql, reference),
+        "the rows and values \\copy stores",
+      );
+      const rejects = await sql<{ line_number: string; reason: string }[]>`
+        select line_number, reason from csv_import.rejects where job_id = ${job.id} order by line_number`;
+      assert.deepEqual(rejects.map((r) => Number(r.line_number)), expected.map((e) => e.line));
+      for (const [i, r] of rejects.entries()) {
+        assert.ok(
+          r.reason.startsWith(expected[i].reason),
+          `line ${r.line_number}: ${r.reason} / ${expected[i].reason}`,
+        );
+      }
+    } finally {
+      await scope.dispose();
+      await sql.end();
+    }
+  },
+);

@@ -24,6 +24,11 @@
  *     16+ only), whitespace after a numeric exponent's `e` (`1e 5`, 15 only), date/time unit labels other than
  *     julian (`y2000m01d01`, `2000-01-01 h10`, 15 only), `epoch`/`infinity` with other fields (`epoch Z`,
  *     15 only), `+infinity` (16+ only), numeric exponents beyond +-(INT_MAX / 2) (`0e1073741823`, 16+ only).
+ * - With `deferToServer` (the chunk worker's setting), the policy rejections whose reading depends on the server
+ *   (`Rejection.serverDecides`: digit separators and `0x`/`0o`/`0b` integers, 15-only number and date/time
+ *   syntax, zone names and date-dependent abbreviations in values dated YYYY-MM-DD or time-only) are passed on
+ *   as their text instead, and the PostgreSQL the job writes to decides; ambiguous dates and relative words stay
+ *   refused (their reading would depend on the session or the clock).
  * - Date/time values are re-written in canonical ISO form (`YYYY-MM-DD HH:MM:SS.ffffff`, `BC` suffix,
  *   zoned instants normalised to `+00`), so the COPY session's DateStyle does not matter; with `dateStyle`
  *   dmy/mdy that is what makes `01/02/2024` load as the profile means it. Timestamps without a zone are
@@ -94,9 +99,18 @@ import {
   TIMESTAMP_BUFLEN,
 } from "./datetime.ts";
 
-/** Why a value cannot be loaded. `policy` is true when PostgreSQL itself would have accepted it. */
+/**
+ * Why a value cannot be loaded. `policy` is true when PostgreSQL itself would have accepted it (on one of 15 and
+ * 16+ at least). `serverDecides`: a policy rejection of syntax whose reading depends on the server's version or
+ * its time zone database (digit separators, `0x` integers, zone names, ...): with
+ * {@link ConvertOptions.deferToServer} the value is passed on as its text and the connected server decides.
+ */
 export class Rejection {
-  constructor(readonly reason: string, readonly policy: boolean = false) {}
+  constructor(
+    readonly reason: string,
+    readonly policy: boolean = false,
+    readonly serverDecides: boolean = false,
+  ) {}
 }
 
 export type ConvertResult = string | Rejection;
@@ -108,6 +122,13 @@ export interface ConvertOptions {
    * them as PostgreSQL does under DateStyle DMY / MDY.
    */
   dateStyle?: "iso" | "dmy" | "mdy";
+  /**
+   * Pass a value rejected only because its reading depends on the server (Rejection.serverDecides) on as its
+   * text, so the PostgreSQL the job writes to decides: 16+ reads `1_000` and `0x1F`, 15 refuses them with its
+   * own message; zone names go to the server's time zone database. Off by default, so that the converter's own
+   * grammar is what the differential tests compare with PostgreSQL; the chunk worker turns it on.
+   */
+  deferToServer?: boolean;
 }
 
 /** Thrown by {@link compileConverter} for a column the pipeline cannot load. */
@@ -220,16 +241,24 @@ function trimmed(v: string): string {
 
 /**
  * PostgreSQL 16+ integer and numeric input also reads `_` between digits (`1_000`) and `0x`/`0o`/`0b`
- * integers (`0x1F`); 15 rejects both. The converter accepts what both versions accept, so a value that may use
- * that syntax is a policy rejection (on 15 PostgreSQL rejects it too).
+ * integers (`0x1F`; numeric too); 15 rejects both. The converter accepts what both versions accept, so a value
+ * that 16+ reads with that syntax is a policy rejection, left to the server with `deferToServer` (on 15
+ * PostgreSQL rejects it too). A value neither version reads (`10x`, `1__0`) is a plain rejection.
  */
-const PG16_NUMBER_SYNTAX = /_|0[xXoObB]/;
+const PG16_INTEGER =
+  "[+-]?(?:0[xX][0-9a-fA-F]+(?:_[0-9a-fA-F]+)*|0[oO][0-7]+(?:_[0-7]+)*|0[bB][01]+(?:_[01]+)*|\\d+(?:_\\d+)*)";
+const PG16_INTEGER_SYNTAX = new RegExp(`^\\s*${PG16_INTEGER}\\s*$`);
+const PG16_NUMERIC_SYNTAX = new RegExp(
+  `^\\s*(?:${PG16_INTEGER}|[+-]?(?:\\d+(?:_\\d+)*(?:\\.(?:\\d+(?:_\\d+)*)?)?|\\.\\d+(?:_\\d+)*)(?:[eE][+-]?\\d+(?:_\\d+)*)?)\\s*$`,
+);
 
 function numberSyntaxReject(v: string, typeName: string): Rejection {
-  return PG16_NUMBER_SYNTAX.test(v)
+  const pg16 = typeName === "numeric" ? PG16_NUMERIC_SYNTAX : PG16_INTEGER_SYNTAX;
+  return /[_xXoObB]/.test(v) && pg16.test(v)
     ? new Rejection(
       `invalid input syntax for type ${typeName}: ${quoteValue(v)}: digit separators and 0x/0o/0b numbers ` +
         `are read only by PostgreSQL 16 and later: write plain decimal digits`,
+      true,
       true,
     )
     : new Rejection(`invalid input syntax for type ${typeName}: ${quoteValue(v)}`);
@@ -270,6 +299,7 @@ function numericCore(precision: number | null, scale: number): Core {
           }: whitespace inside a number is read only ` +
             `by PostgreSQL 15`,
           true,
+          true,
         );
       }
       return trimmed(v);
@@ -279,7 +309,7 @@ function numericCore(precision: number | null, scale: number): Core {
         return new Rejection(`value overflows numeric format: ${quoteValue(v)}`);
       case NUM_EXPONENT_OVERFLOW:
         // PostgreSQL 15 refuses it with this message; 16+ reads some (a zero): refused by policy.
-        return new Rejection(`value overflows numeric format: ${quoteValue(v)}`, true);
+        return new Rejection(`value overflows numeric format: ${quoteValue(v)}`, true, true);
       case NUM_FIELD_OVERFLOW:
         return new Rejection(`numeric field overflow: ${quoteValue(v)}: ${limit}`);
       case NUM_FIELD_INFINITE:
@@ -638,9 +668,14 @@ function fastTimestamp(v: string): boolean {
   return end === n || fastZone(v, end);
 }
 
+/** A date/time value whose date, if any, is YYYY-MM-DD: the server reads it the same under every DateStyle. */
+const ISO_DATED = /^\s*\d{4}-\d{2}-\d{2}(?![\d-])/;
+
 function dtReject(err: number, v: string, kind: DtKind): Rejection {
   const q = quoteValue(v);
   const typeName = DT_TYPE_NAMES[kind];
+  // The server may decide only where its reading cannot depend on the session's DateStyle.
+  const serverDecides = kind === "time" || ISO_DATED.test(v);
   switch (err) {
     case DTERR_FIELD_OVERFLOW:
       return new Rejection(`date/time field value out of range: ${q}`);
@@ -662,6 +697,7 @@ function dtReject(err: number, v: string, kind: DtKind): Rejection {
             quoteValue(decoded.badToken)
           } (time zone names are not supported; use a UTC offset such as +02:00)`,
         true,
+        serverDecides,
       );
     case DTERR_POLICY_DYNTZ:
       return new Rejection(
@@ -670,6 +706,7 @@ function dtReject(err: number, v: string, kind: DtKind): Rejection {
         } in ${q} has a date-dependent offset and is not ` +
           `supported: use a UTC offset such as +02:00`,
         true,
+        serverDecides,
       );
     case DTERR_POLICY_SPECIAL:
       return new Rejection(
@@ -677,6 +714,7 @@ function dtReject(err: number, v: string, kind: DtKind): Rejection {
           quoteValue(decoded.badToken)
         } must stand alone (PostgreSQL 16 and later refuse it with a time zone; 15 does not read +infinity)`,
         true,
+        serverDecides,
       );
     case DTERR_POLICY_UNIT:
       return new Rejection(
@@ -684,6 +722,7 @@ function dtReject(err: number, v: string, kind: DtKind): Rejection {
           quoteValue(decoded.badToken)
         } is read differently by PostgreSQL 15 and 16+ and is not accepted: write YYYY-MM-DD HH:MM:SS`,
         true,
+        serverDecides,
       );
     case DTERR_BAD_FORMAT:
     default:
@@ -877,10 +916,14 @@ export function compileConverter(column: TargetColumn, options: ConvertOptions =
         : `missing value for NOT NULL column "${column.name}"`,
     )
     : COPY_NULL;
+  const defer = options.deferToServer === true;
   return (value) => {
     if (value === null) return nullResult;
     const r = core(value);
-    if (typeof r !== "string" && value.indexOf("\0") !== -1) return NUL_REJECTION;
+    if (typeof r !== "string") {
+      if (value.indexOf("\0") !== -1) return NUL_REJECTION;
+      if (defer && r.serverDecides) return textOut(value);
+    }
     return r;
   };
 }

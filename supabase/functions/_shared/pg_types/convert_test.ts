@@ -1342,3 +1342,46 @@ const intColumn: TargetColumn = testColumn("n", "int4", {
   baseTypeCategory: "N",
   baseTypeDisplay: "integer",
 });
+
+Deno.test("deferToServer: syntax only some servers read goes on as text; DateStyle-dependent values stay refused", () => {
+  const numeric = testColumn("a", "numeric", { type: "numeric", baseTypeCategory: "N", numericScale: 0 });
+  const tstz = testColumn("t", "timestamptz", { type: "timestamp with time zone", baseTypeCategory: "D" });
+  const time = testColumn("h", "time", { type: "time without time zone", baseTypeCategory: "D" });
+  const deferred = (col: TargetColumn, v: string) => compileConverter(col, { deferToServer: true })(v);
+  const own = (col: TargetColumn, v: string) => compileConverter(col)(v);
+  for (
+    const [col, v] of [
+      [intColumn, "1_000"],
+      [intColumn, "0x1F"],
+      [intColumn, "0o17"],
+      [intColumn, "0b101"],
+      [numeric, "1_000.5"],
+      [tstz, "2024-03-01 10:00 Europe/Berlin"],
+      [tstz, "2024-03-01 10:00:00 America/New_York"],
+      [time, "10:00 Europe/Berlin"],
+    ] as [TargetColumn, string][]
+  ) {
+    const r = own(col, v);
+    assert.ok(r instanceof Rejection && r.policy && r.serverDecides, `${v}: ${JSON.stringify(r)}`);
+    assert.equal(deferred(col, v), v, `${v} goes on as its text`);
+  }
+  // What PostgreSQL refuses on every version, and what depends on the session (DateStyle, the clock), stays refused.
+  for (
+    const [col, v] of [
+      [intColumn, "12abc"],
+      [intColumn, "10x"], // "0x" inside, yet no version reads it: a plain rejection, not left to the server
+      [intColumn, "1__0"],
+      [tstz, "01/02/2024 10:00 Europe/Berlin"],
+      [tstz, "today"],
+      [tstz, "2024-03-01 10:00 Nowhere/Land_x"],
+    ] as [TargetColumn, string][]
+  ) {
+    const r = deferred(col, v);
+    if (v.includes("Nowhere")) {
+      // An unknown zone name goes to the server too, which refuses it with its own message.
+      assert.equal(r, v);
+      continue;
+    }
+    assert.ok(r instanceof Rejection, `${v} stays refused: ${JSON.stringify(r)}`);
+  }
+});

@@ -86,7 +86,11 @@ export class DeferredRefusal extends Error {}
 export async function openLoad(deps: WorkDeps, ctx: ChunkContext, scanned: Uint8Array | null): Promise<Load> {
   const { sql, config } = deps;
   const { target } = ctx;
-  const converter = compileRowConverter(target.columns, { dateStyle: target.profile?.date_style ?? "iso" });
+  // Syntax only some servers read (`1_000`, zone names) goes to this one, which decides (convert.ts).
+  const converter = compileRowConverter(target.columns, {
+    dateStyle: target.profile?.date_style ?? "iso",
+    deferToServer: true,
+  });
   // Records in plain forms skip the string path (see fast_row.ts).
   const fastRow = compileFastRow(target.columns, target.dialect, { binary: config.copyFormat === "binary" });
   // Whose rights the rows are written with and whether a signed-in uploader reads the rejects
