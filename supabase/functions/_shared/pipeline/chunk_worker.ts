@@ -50,7 +50,7 @@
  *   of synchronous work (it is then past the runtime's soft limit, so retired), its open loads hand the rest of
  *   their chunk on at their next batch and a chunk taken on after that goes straight back, so a retired isolate
  *   does not run on towards the hard limit.
- * - Chunk slots: an isolate processes at most WORKER_CHUNKS_PER_ISOLATE chunks at once (chunk_slots.ts); a chunk
+ * - Chunk slots: an isolate processes at most WORKER_CHUNKS_PER_ISOLATE chunks at once (isolate_budget.ts); a chunk
  *   request beyond them waits for a slot holding its lease, and one let through because the runtime is stopping
  *   the isolate is handed straight back (processChunk), so what a retired isolate still runs is bounded.
  * - Failures: the file's fault (record too large, unterminated quote) fails the job via csv_import.fail_chunk

@@ -95,7 +95,7 @@ export const DEFAULTS = {
   REGISTER_CONCURRENT_REGISTRATIONS: 4,
   /**
    * Chunks one chunk isolate processes at once; the other chunk requests that reach it wait in it, in order, and
-   * go back for a fresh worker when the runtime stops the isolate (pipeline/chunk_slots.ts). The fan-out width
+   * go back for a fresh worker when the runtime stops the isolate (pipeline/isolate_budget.ts). The fan-out width
    * bounds chunks in flight across isolates; this bounds what shares one isolate's memory and CPU (edge-runtime
    * per_worker). Measured, 5M rows, width 4, five runs each (three rounds alternated; docs/performance.md): 2 at once: pipeline
    * median 33.4 s, memory added per chunk worker p95 66–68 MB; 3: 28.7 s, 79–82 MB; 4 (as good as unbounded at
