@@ -163,37 +163,34 @@ async function main() {
         if (baselines.length === 0) break;
         // The checksum every run is checked against (any \copy run's: the same file gives the same table).
         const { result: copy, reference } = baselines[0];
-        if (usePgloader) {
-          note(`${label}: pgloader${round}`);
+        /** One measured run of this round: kept with its round number, or listed as not measured. */
+        const measure = async (
+          what: string,
+          method: RunResult["method"],
+          width: number | null,
+          run: () => Promise<RunResult>,
+        ) => {
+          note(`${label}: ${what}${round}`);
           try {
-            const r = await twice(
-              `${label}: pgloader`,
-              () => runPgloader(data, copy, reference),
-              (r) => r.problems,
-            );
+            const r = await twice(`${label}: ${what}`, run, (r) => r.problems);
             r.repeat = i;
             results.push(r);
             sizeResults.push(r);
             tell(r);
           } catch (error) {
-            skipped.push({ method: "pgloader", rows, width: null, error: String(error) });
+            skipped.push({ method, rows, width, error: String(error) });
           }
+        };
+        if (usePgloader) {
+          await measure("pgloader", "pgloader", null, () => runPgloader(data, copy, reference));
         }
         for (const width of widths) {
-          note(`${label}: pipeline, width ${width}${round}`);
-          try {
-            const r = await twice(
-              `${label}: pipeline width ${width}`,
-              () => runPipeline(data, width, env, copy, reference),
-              (r) => r.problems,
-            );
-            r.repeat = i;
-            results.push(r);
-            sizeResults.push(r);
-            tell(r);
-          } catch (error) {
-            skipped.push({ method: "pipeline", rows, width, error: String(error) });
-          }
+          await measure(
+            `pipeline, width ${width}`,
+            "pipeline",
+            width,
+            () => runPipeline(data, width, env, copy, reference),
+          );
         }
       }
       if (baselines.length === 0) {

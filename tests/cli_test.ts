@@ -262,6 +262,10 @@ Deno.test("cli: profiles add, list, show, remove", E2E, async () => {
       "email=E-mail|Mail address",
       "--write-as",
       "uploader",
+      "--max-rejects",
+      "7",
+      "--reject-rate-after-rows",
+      "5000",
     ]);
     assert.equal(added.code, 0, show(added));
     const shown = JSON.parse((await cli(["profiles", "show", name])).stdout);
@@ -272,6 +276,21 @@ Deno.test("cli: profiles add, list, show, remove", E2E, async () => {
     assert.equal(shown.has_header, false);
     assert.deepEqual(shown.column_aliases, { email: ["E-mail", "Mail address"] });
     assert.equal(shown.write_as, "uploader");
+    assert.deepEqual([shown.max_rejects, shown.reject_rate_after_rows].map(String), ["7", "5000"]);
+    const zeroRows = await cli([
+      "profiles",
+      "add",
+      "--name",
+      `${name}_3`,
+      "--pattern",
+      "y/%",
+      "--table",
+      table,
+      "--reject-rate-after-rows",
+      "0",
+    ]);
+    assert.equal(zeroRows.code, 2, show(zeroRows));
+    assert.match(zeroRows.stderr, /must be a positive number/);
     const list = await cli(["profiles", "list"]);
     assert.match(list.stdout, new RegExp(`^${name}\\s+csv-uploads\\s+${scope.prefix}/%\\s+${table}`, "m"));
     const dup = await cli(["profiles", "add", "--name", name, "--pattern", "x/%", "--table", table]);

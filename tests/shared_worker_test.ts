@@ -155,6 +155,7 @@ Deno.test(
         assert.ok(mine.every((w) => w.cpuMs < 2000), `CPU per worker: ${mine.map((w) => w.cpuMs)}`);
       }
       const atOnce = chunksAtOnce(events);
+      assert.ok(atOnce.size >= 1, "the job's chunk events give each chunk's span (at, ms)");
       assert.ok(
         Math.max(...atOnce.values()) <= DEFAULTS.WORKER_CHUNKS_PER_ISOLATE,
         `chunks processed at once per worker (WORKER_CHUNKS_PER_ISOLATE ${DEFAULTS.WORKER_CHUNKS_PER_ISOLATE}): ${[

@@ -158,6 +158,7 @@ declare
   v_rejected bigint := coalesce(jsonb_array_length(p_rejects), 0) + coalesce(p_rejected_unstored, 0);
   v_stored bigint;
   v_job csv_import.jobs;
+  v_stop text;
 begin
   select * into v_chunk from csv_import.chunks where id = p_chunk_id for update;
   if v_chunk.status is distinct from 'running' or v_chunk.lease_token is distinct from p_lease_token
@@ -216,8 +217,8 @@ begin
     perform csv_import.finalize_job(v_chunk.job_id);
   end if;
   select * into v_job from csv_import.jobs where id = v_chunk.job_id;
-  if v_job.status in ('queued', 'running') and csv_import._early_stop_reason(v_job) is not null then
-    perform csv_import.stop_job(v_job.id, 'failed', csv_import._early_stop_reason(v_job));
+  v_stop := case when v_job.status in ('queued', 'running') then csv_import._early_stop_reason(v_job) end;
+  if v_stop is not null and csv_import.stop_job(v_job.id, 'failed', v_stop) then
     select * into v_job from csv_import.jobs where id = v_chunk.job_id;
   end if;
   return jsonb_build_object('job_status', v_job.status,

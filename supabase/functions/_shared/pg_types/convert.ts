@@ -140,29 +140,6 @@ export function isRejection(r: ConvertResult): r is Rejection {
   return typeof r !== "string";
 }
 
-/** Base types (pg_catalog typnames) with a converter here, plus any enum; PostgreSQL checks every other type. */
-export const SUPPORTED_TYPES: readonly string[] = [
-  "smallint",
-  "integer",
-  "bigint",
-  "numeric",
-  "real",
-  "double precision",
-  "boolean",
-  "date",
-  "timestamp",
-  "timestamptz",
-  "time",
-  "uuid",
-  "text",
-  "varchar(n)",
-  "char(n)",
-  "json",
-  "jsonb",
-  "bytea",
-  "enums",
-];
-
 const NUL_REJECTION = new Rejection("NUL character not allowed");
 const SURROGATE_REASON = "invalid Unicode: unpaired surrogate (the text is not valid UTF-8)";
 

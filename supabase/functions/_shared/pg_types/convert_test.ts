@@ -1343,7 +1343,7 @@ const intColumn: TargetColumn = testColumn("n", "int4", {
   baseTypeDisplay: "integer",
 });
 
-Deno.test("deferToServer: syntax only some servers read goes on as text; DateStyle-dependent values stay refused", () => {
+Deno.test("deferToServer: what only some servers read goes on as text; DateStyle-dependent values stay refused", () => {
   const numeric = testColumn("a", "numeric", { type: "numeric", baseTypeCategory: "N", numericScale: 0 });
   const tstz = testColumn("t", "timestamptz", { type: "timestamp with time zone", baseTypeCategory: "D" });
   const time = testColumn("h", "time", { type: "time without time zone", baseTypeCategory: "D" });

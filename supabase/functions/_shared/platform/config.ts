@@ -94,14 +94,14 @@ export const DEFAULTS = {
    */
   REGISTER_CONCURRENT_REGISTRATIONS: 4,
   /**
-   * Chunks one chunk isolate processes at once; the other chunk requests that reach it wait in it, in order, and
-   * go back for a fresh worker when the runtime stops the isolate (pipeline/isolate_budget.ts). The fan-out width
-   * bounds chunks in flight across isolates; this bounds what shares one isolate's memory and CPU (edge-runtime
-   * per_worker). Measured, 5M rows, width 4, five runs each (three rounds alternated; docs/performance.md): 2 at once: pipeline
-   * median 33.4 s, memory added per chunk worker p95 66–68 MB; 3: 28.7 s, 79–82 MB; 4 (as good as unbounded at
-   * width 4): 35.2 s, 93 MB. Three keep the isolate's one thread busy while the others wait on the database; a
-   * fourth only adds memory and, once the isolate is retired, CPU it spends past its soft limit. 2 is the setting
-   * that keeps an isolate near 64 MB.
+   * Chunks one chunk isolate processes at once; the other chunk requests that reach it wait in it, in order, and go
+   * back for a fresh worker when the runtime stops the isolate (pipeline/isolate_budget.ts). The fan-out width bounds
+   * chunks in flight across isolates; this bounds what shares one isolate's memory and CPU (edge-runtime per_worker).
+   * Measured, 5M rows, width 4, five runs each (three rounds alternated; docs/performance.md): 2 at once: pipeline
+   * median 33.4 s, memory added per chunk worker p95 66–68 MB; 3: 28.7 s, 79–82 MB; 4 (as good as unbounded at width
+   * 4): 35.2 s, 93 MB. Three keep the isolate's one thread busy while the others wait on the database; a fourth only
+   * adds memory and, once the isolate is retired, CPU it spends past its soft limit. 2 is the setting that keeps an
+   * isolate near 64 MB.
    */
   WORKER_CHUNKS_PER_ISOLATE: 3,
   /**
@@ -109,9 +109,10 @@ export const DEFAULTS = {
    * nothing more: its open loads hand the rest of their chunk on at their next batch, and a chunk that reaches it
    * after that goes straight back (pipeline/isolate_budget.ts). The runtime's soft CPU limit (1 s in the CLI's
    * runner; hosted: UNCONFIRMED), so an isolate that reached it is retired and what it hands back reaches a fresh
-   * one. Not below the soft limit: an isolate not yet retired would be sent its handed-back chunks again. Measured (1M and 5M rows, width 4, three alternated rounds): chunk worker CPU p95 1.31–1.46 s against
-   * 1.41–1.65 s with it off, end-to-end time the same within the noise; with 16 MiB chunks, where the open
-   * work of a retired isolate reached the beforeunload mark and 2–8 chunks per 5M job were interrupted, none were.
+   * one. Not below the soft limit: an isolate not yet retired would be sent its handed-back chunks again. Measured
+   * (1M and 5M rows, width 4, three alternated rounds): chunk worker CPU p95 1.31–1.46 s against 1.41–1.65 s with it
+   * off, end-to-end time the same within the noise; with 16 MiB chunks, where the open work of a retired isolate
+   * reached the beforeunload mark and 2–8 chunks per 5M job were interrupted, none were.
    */
   WORKER_ISOLATE_WORK_MS: 1000,
   /**
