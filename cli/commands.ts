@@ -340,6 +340,7 @@ export interface ProfileAddOptions {
   priority: number;
   delimiter?: string;
   quote?: string;
+  encoding: string;
   header?: boolean;
   dateStyle: string;
   writeAs?: string;
@@ -395,14 +396,16 @@ export async function profiles(
     await sql`
       insert into csv_import.profiles (name, bucket_id, path_pattern, target_table, column_aliases, on_conflict,
         conflict_columns, tolerated_reject_rate, priority, delimiter, quote, has_header, date_style,
-        chunk_size_bytes, max_parallel_chunks, max_attempts, write_as, max_rejects, reject_rate_after_rows)
+        chunk_size_bytes, max_parallel_chunks, max_attempts, write_as, max_rejects, reject_rate_after_rows,
+        encoding)
       values (${o.name}, ${o.bucket}, ${o.pattern}, ${o.table}, ${sql.json(aliases)}, ${o.onConflict},
         ${conflictColumns}, ${o.toleratedRejectRate}, ${o.priority}, ${o.delimiter ?? null}, ${
       o.quote ?? null
     },
         ${o.header ?? null}, ${o.dateStyle}, ${o.chunkSize ?? null}, ${
       o.maxParallelChunks ?? null
-    }, ${o.maxAttempts}, ${o.writeAs ?? null}, ${o.maxRejects ?? null}, ${o.rejectRateAfterRows ?? null})`;
+    }, ${o.maxAttempts}, ${o.writeAs ?? null}, ${o.maxRejects ?? null}, ${o.rejectRateAfterRows ?? null},
+        ${o.encoding})`;
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "23505") throw new CliError(`Profile "${o.name}" already exists`);

@@ -32,6 +32,7 @@
  * action; the exit status is decided here only (main), from a CliError's exitCode or commander's usage errors.
  */
 import { Command, Option } from "commander";
+import { FILE_ENCODINGS } from "../supabase/functions/_shared/csv/encoding.ts";
 import {
   cancel,
   importFile,
@@ -176,6 +177,11 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .option("--priority <n>", "add: higher is dispatched first", Number, 0)
     .option("--delimiter <char>", "add: field delimiter (default: sniffed)")
     .option("--quote <char>", "add: quote character (default: sniffed)")
+    .addOption(
+      new Option("--encoding <name>", "add: the files' text encoding").choices([...FILE_ENCODINGS]).default(
+        "utf-8",
+      ),
+    )
     .option("--header", "add: the file has a header line (default: sniffed)")
     .option("--no-header", "add: the file has no header line")
     .addOption(

@@ -266,6 +266,8 @@ Deno.test("cli: profiles add, list, show, remove", E2E, async () => {
       "7",
       "--reject-rate-after-rows",
       "5000",
+      "--encoding",
+      "windows-1252",
     ]);
     assert.equal(added.code, 0, show(added));
     const shown = JSON.parse((await cli(["profiles", "show", name])).stdout);
@@ -277,6 +279,7 @@ Deno.test("cli: profiles add, list, show, remove", E2E, async () => {
     assert.deepEqual(shown.column_aliases, { email: ["E-mail", "Mail address"] });
     assert.equal(shown.write_as, "uploader");
     assert.deepEqual([shown.max_rejects, shown.reject_rate_after_rows].map(String), ["7", "5000"]);
+    assert.equal(shown.encoding, "windows-1252");
     const zeroRows = await cli([
       "profiles",
       "add",

@@ -301,8 +301,9 @@ export async function buildCorpus(): Promise<BadInput[]> {
       expect: () => ({
         status: "failed",
         stage: "register",
-        error: `File is not UTF-8 text: invalid byte 0xE9 at line 32 (offset ${enc.encode(head).length}) ` +
-          "(it may be Latin-1/Windows-1252; save it as UTF-8 and upload again)",
+        error: `File is not UTF-8 text: invalid byte 0xE9 at line 32 (offset ${enc.encode(head).length}). ` +
+          `It looks like Windows-1252, where that byte is "é": set the profile's encoding to windows-1252 ` +
+          "(csv-import profiles add … --encoding windows-1252), or save the file as UTF-8 and upload again",
       }),
     });
   }

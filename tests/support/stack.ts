@@ -82,19 +82,23 @@ export interface ProfileOptions {
   /** null (default): sniffed from the file. */
   hasHeader?: boolean | null;
   dateStyle?: "iso" | "dmy" | "mdy";
+  /** The files' text encoding (default utf-8). */
+  encoding?: "utf-8" | "windows-1252" | "iso-8859-1" | "iso-8859-15";
 }
 
 export async function createProfile(sql: Sql, p: ProfileOptions): Promise<number> {
   const [{ id }] = await sql<{ id: number }[]>`
     insert into csv_import.profiles (name, path_pattern, target_table, chunk_size_bytes, max_parallel_chunks,
       tolerated_reject_rate, priority, on_conflict, conflict_columns, max_attempts, has_header, date_style,
-      max_rejects, reject_rate_after_rows)
+      max_rejects, reject_rate_after_rows, encoding)
     values (${p.name}, ${p.pathPattern}, ${p.targetTable}, ${p.chunkSizeBytes ?? null},
       ${p.maxParallelChunks ?? null}, ${p.toleratedRejectRate ?? 0}, ${p.priority ?? 0},
       ${p.onConflict ?? "insert"}, ${p.conflictColumns ?? null}, ${p.maxAttempts ?? 5}, ${
     p.hasHeader ?? null
   },
-      ${p.dateStyle ?? "iso"}, ${p.maxRejects ?? null}, ${p.rejectRateAfterRows ?? null})
+      ${p.dateStyle ?? "iso"}, ${p.maxRejects ?? null}, ${p.rejectRateAfterRows ?? null}, ${
+    p.encoding ?? "utf-8"
+  })
     returning id`;
   return id;
 }
@@ -235,16 +239,16 @@ export async function checksum(sql: Sql, table: string): Promise<{ count: number
 
 /**
  * `psql \copy <table> from <file>` (CSV with a header) into `columns` (default: all, in table order), under
- * `dateStyle` when given (e.g. "ISO, DMY"), killed after `timeoutMs` when given; returns the elapsed wall time in
+ * `dateStyle` when given (e.g. "ISO, DMY"), reading the file in `encoding` (PostgreSQL's name) when given, killed after `timeoutMs` when given; returns the elapsed wall time in
  * ms and throws with psql's message when it fails. The one place that spells the \copy invocation (the benchmark
  * uses it too).
  */
 export async function psqlCopy(
   table: string,
   file: string,
-  options: { columns?: string[]; dateStyle?: string; timeoutMs?: number } = {},
+  options: { columns?: string[]; dateStyle?: string; timeoutMs?: number; encoding?: string } = {},
 ): Promise<number> {
-  const { columns, dateStyle, timeoutMs } = options;
+  const { columns, dateStyle, timeoutMs, encoding } = options;
   const url = new URL(DB_URL);
   const target = columns ? `${table} (${columns.join(", ")})` : table;
   const settings = dateStyle ? ["-c", `set datestyle = '${dateStyle}'`] : [];
@@ -265,7 +269,9 @@ export async function psqlCopy(
       url.pathname.slice(1),
       ...settings,
       "-c",
-      `\\copy ${target} from '${file}' with (format csv, header true)`,
+      `\\copy ${target} from '${file}' with (format csv, header true${
+        encoding ? `, encoding '${encoding}'` : ""
+      })`,
     ],
     env: { PGPASSWORD: decodeURIComponent(url.password) },
     stdout: "piped",

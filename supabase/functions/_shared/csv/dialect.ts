@@ -5,7 +5,10 @@
  * 1. empty file; 2. magic numbers of compressed or binary formats (gzip, zip/xlsx, bzip2, xz, zstd, 7z, PDF,
  * legacy Office); 3. UTF-32 / UTF-16 byte-order marks; 4. UTF-16 without BOM (NULs in every other byte);
  * 5. control bytes (NUL included) in bulk: binary; 6. any NUL byte (with its line and offset: PostgreSQL text
- * cannot hold one); 7. invalid UTF-8 (with the offending byte, its line and offset). Lines are physical lines
+ * cannot hold one); 7. invalid UTF-8 (with the offending byte, its line and offset, the likely encoding and the
+ * profile setting that reads it), unless the caller names a single-byte encoding (csv/encoding.ts), which reads
+ * every byte: then a UTF-8 BOM, or text above ASCII that is valid UTF-8 throughout, is refused instead (the file
+ * is UTF-8, and would load as "Ã©"). Lines are physical lines
  * (LF, CRLF or a lone CR each end one). A UTF-8 BOM is accepted and skipped: `bomLength` is 3 and `dataStart`
  * accounts for it. A complete head that ends inside a quoted field fails with the line the field starts on.
  *
@@ -28,13 +31,14 @@
 import { CsvError } from "./errors.ts";
 import type { CsvFormat, Newline } from "./format.ts";
 import { createRecordParser, type CsvRecord } from "./parser.ts";
+import { encodingName, type FileEncoding, guessSingleByteEncoding, textCodec } from "./encoding.ts";
 import { hexByte, scanUtf8 } from "./utf8.ts";
 
 /** How many head bytes the sniffer wants. */
 export const SNIFF_BYTES = 64 * 1024;
 
 export interface Dialect extends CsvFormat {
-  readonly encoding: "utf-8";
+  readonly encoding: FileEncoding;
   /** 3 when the file starts with a UTF-8 BOM, else 0. */
   readonly bomLength: 0 | 3;
   readonly hasHeader: boolean;
@@ -71,6 +75,8 @@ export interface SniffOptions {
   readonly hasHeader?: boolean;
   readonly delimiter?: string;
   readonly quote?: string;
+  /** The file's encoding, when the caller knows it (the profile's): default UTF-8. */
+  readonly encoding?: FileEncoding;
 }
 
 const DELIMITERS = [",", ";", "\t", "|"] as const;
@@ -140,7 +146,7 @@ function lineAt(head: Uint8Array, offset: number): number {
   return line;
 }
 
-function checkEncoding(head: Uint8Array, complete: boolean): 0 | 3 {
+function checkEncoding(head: Uint8Array, complete: boolean, encoding: FileEncoding): 0 | 3 {
   if (head.length === 0) throw new CsvError("empty_file", "File is empty");
   for (const m of MAGIC) {
     if (startsWith(head, m.bytes) && (m.also === undefined || m.also(head))) {
@@ -188,14 +194,38 @@ function checkEncoding(head: Uint8Array, complete: boolean): 0 | 3 {
       line,
     );
   }
+  if (encoding !== "utf-8") {
+    const said = `its profile says it is ${encodingName(encoding)}: set the profile's encoding to utf-8`;
+    if (bom > 0) {
+      throw new CsvError("wrong_encoding", `File starts with a UTF-8 byte-order mark, but ${said}`, 0, 1);
+    }
+    // Text above ASCII that is valid UTF-8 throughout is UTF-8 (a single-byte text almost never is: é would have
+    // to be followed by a continuation byte, e.g. "Ã©"); read as Windows-1252 it would load as "Ã©" unnoticed.
+    const high = head.findIndex((b) => b >= 0x80);
+    const u = high === -1 ? null : scanUtf8(head, high);
+    if (u !== null && u.invalidAt === -1) {
+      const end = high + (head[high] >= 0xf0 ? 4 : head[high] >= 0xe0 ? 3 : 2);
+      throw new CsvError(
+        "wrong_encoding",
+        `File looks like UTF-8 text (its first bytes above ASCII, at line ${lineAt(head, high)}, are ` +
+          `"${textCodec("utf-8").lossy(head.subarray(high, end))}" in UTF-8), but ${said}`,
+        high,
+        lineAt(head, high),
+      );
+    }
+    return 0;
+  }
   const u = scanUtf8(head, bom);
   const bad = u.invalidAt !== -1 ? u.invalidAt : complete ? u.incompleteAt : -1;
   if (bad !== -1) {
     const line = lineAt(head, bad);
+    const likely = guessSingleByteEncoding(head);
+    const shown = textCodec(likely).lossy(head.subarray(bad, bad + 1));
     throw new CsvError(
       "invalid_utf8",
-      `File is not UTF-8 text: invalid byte ${hexByte(head[bad])} at line ${line} (offset ${bad}) ` +
-        "(it may be Latin-1/Windows-1252; save it as UTF-8 and upload again)",
+      `File is not UTF-8 text: invalid byte ${hexByte(head[bad])} at line ${line} (offset ${bad}). ` +
+        `It looks like ${encodingName(likely)}, where that byte is "${shown}": set the profile's encoding ` +
+        `to ${likely} (csv-import profiles add … --encoding ${likely}), or save the file as UTF-8 and upload again`,
       bad,
       line,
     );
@@ -337,7 +367,8 @@ export function sniffDialect(head: Uint8Array, options: SniffOptions = {}): Dial
   const complete = options.fileSize !== undefined
     ? head.length >= options.fileSize
     : head.length < SNIFF_BYTES;
-  const bomLength = checkEncoding(head, complete);
+  const encoding = options.encoding ?? "utf-8";
+  const bomLength = checkEncoding(head, complete, encoding);
 
   let quotes: string[] = ['"'];
   if (options.quote !== undefined) quotes = [options.quote];
@@ -357,7 +388,7 @@ export function sniffDialect(head: Uint8Array, options: SniffOptions = {}): Dial
       );
     }
     for (const delimiter of delimiters) {
-      const format: CsvFormat = { delimiter, quote, newline: newline ?? "\n" };
+      const format: CsvFormat = { delimiter, quote, newline: newline ?? "\n", encoding };
       const records = sample(head, bomLength, format, complete);
       if (records instanceof CsvError) {
         unfit ??= records;
@@ -403,7 +434,7 @@ export function sniffDialect(head: Uint8Array, options: SniffOptions = {}): Dial
   }
   const base: Dialect = {
     ...format,
-    encoding: "utf-8",
+    encoding,
     bomLength,
     hasHeader: false,
     header: null,

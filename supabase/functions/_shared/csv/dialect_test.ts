@@ -41,7 +41,7 @@ Deno.test("files that are not UTF-8 CSV text fail with a specific error", () => 
     [
       bytes("id,name\n1,caf", [0xe9], "\n"),
       "invalid_utf8",
-      /^File is not UTF-8 text: invalid byte 0xE9 at line 2 \(offset 13\) \(it may be Latin-1/,
+      /^File is not UTF-8 text: invalid byte 0xE9 at line 2 \(offset 13\)\. It looks like Windows-1252/,
     ],
     [bytes("a,b\n", [0xc0, 0x80]), "invalid_utf8", /0xC0 at line 2 \(offset 4\)/], // overlong
     [bytes("a,b\n", [0xed, 0xa0, 0x80]), "invalid_utf8", /0xED/], // surrogate

@@ -16,6 +16,7 @@ export type CsvErrorCode =
   | "utf32"
   | "nul_byte"
   | "invalid_utf8"
+  | "wrong_encoding"
   | "header_too_long"
   | "record_too_large"
   | "unterminated_quote";
@@ -34,7 +35,7 @@ export class CsvError extends Error {
   }
 }
 
-export type RecordIssueCode = "invalid_utf8" | "unquoted_cr" | "unquoted_lf" | "bare_lf";
+export type RecordIssueCode = "invalid_utf8" | "untranslatable" | "unquoted_cr" | "unquoted_lf" | "bare_lf";
 
 /** Why one record cannot be loaded. */
 export interface RecordIssue {

@@ -3,11 +3,13 @@
  *
  * Invariants:
  * - `delimiter` and `quote` are single, distinct ASCII characters, neither of them CR or LF. Because they are
- *   ASCII, scanning for them byte by byte is safe in UTF-8: ASCII bytes never occur inside a multibyte sequence.
+ *   ASCII, scanning for them byte by byte is safe in UTF-8: ASCII bytes never occur inside a multibyte sequence,
+ *   and in the single-byte encodings of encoding.ts they are the ASCII characters themselves.
  * - The quote character is its own escape (RFC 4180 `""`; PostgreSQL `COPY … CSV` with ESCAPE = QUOTE).
  * - The record terminator byte is `\n` for LF and CRLF files and `\r` for lone-CR files. In CRLF files the `\r`
  *   just before the terminating `\n` belongs to the terminator, not to the last field.
  */
+import type { FileEncoding } from "./encoding.ts";
 
 /** Line-ending style of a file. */
 export type Newline = "\n" | "\r\n" | "\r";
@@ -17,6 +19,8 @@ export interface CsvFormat {
   readonly delimiter: string;
   readonly quote: string;
   readonly newline: Newline;
+  /** The file's text encoding (encoding.ts; absent: UTF-8). Structural bytes are the same in every one. */
+  readonly encoding?: FileEncoding;
 }
 
 /** A validated {@link CsvFormat} as byte values. */

@@ -39,8 +39,8 @@
  */
 
 import { CsvError, type RecordIssue } from "./errors.ts";
+import { textCodec, UndecodableError } from "./encoding.ts";
 import { CR, type CsvFormat, formatBytes } from "./format.ts";
-import { hexByte, scanUtf8 } from "./utf8.ts";
 
 export interface RecordParserOptions {
   readonly format: CsvFormat;
@@ -116,9 +116,6 @@ export interface RecordParser {
   readonly blankLines: number;
 }
 
-const FATAL = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-const LOSSY = new TextDecoder("utf-8", { ignoreBOM: true });
-
 function foreignIssue(newline: CsvFormat["newline"]): RecordIssue {
   if (newline === "\r") {
     return {
@@ -151,6 +148,8 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
   const stopAt = options.stopAt ?? Infinity;
   const FOREIGN = foreignIssue(options.format.newline);
   const fastRecord = options.fastRecord;
+  /** The file's encoding: a single-byte one decodes one code unit per byte, so string and byte indexes agree. */
+  const codec = textCodec(options.format.encoding);
   const onRecord = options.onRecord;
   const NONE: CsvRecord[] = [];
   /** A fresh output for one push or finish. */
@@ -258,13 +257,11 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
     const recLine = line;
     line += nl + (terminated ? 1 : 0);
     if (crlf && terminated && be > bs && work[be - 1] === CR) be--;
-    const u = scanUtf8(work, bs, be);
-    const at = u.invalidAt !== -1 ? u.invalidAt : u.incompleteAt;
     const issue: RecordIssue = {
-      code: "invalid_utf8",
-      message: `invalid UTF-8: byte ${hexByte(work[at])} at offset ${base + at}`,
+      code: codec.singleByte ? "untranslatable" : "invalid_utf8",
+      message: codec.problem(work, bs, be, base) ?? "undecodable bytes",
     };
-    const raw = LOSSY.decode(work.subarray(bs, be));
+    const raw = codec.lossy(work.subarray(bs, be));
     out.push(new CsvRecord([], recLine, base + bs, be - bs, issue, raw, 0, raw.length));
   }
 
@@ -272,8 +269,9 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
   function emitAlone(out: Sink, bs: number, be: number, nl: number, q: boolean, terminated: boolean) {
     let s: string;
     try {
-      s = FATAL.decode(work.subarray(bs, be));
-    } catch {
+      s = codec.strict(work.subarray(bs, be));
+    } catch (error) {
+      if (!(error instanceof UndecodableError)) throw error;
       emitInvalid(out, bs, be, nl, terminated);
       return;
     }
@@ -308,8 +306,9 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
     const cut = ends[count - 1] + 1;
     let src: string | null;
     try {
-      src = FATAL.decode(work.subarray(from, cut));
-    } catch {
+      src = codec.strict(work.subarray(from, cut));
+    } catch (error) {
+      if (!(error instanceof UndecodableError)) throw error;
       src = null;
     }
     let bs = from;

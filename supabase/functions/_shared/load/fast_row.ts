@@ -14,7 +14,9 @@
  * - A record without quotes is taken here only if it is valid UTF-8 without control characters (below 0x20,
  *   0x7F) or backslashes, other than the delimiter, and has exactly the expected number of fields. So no field
  *   needs COPY escaping, every field is well-formed text, and no record issue (CR, LF, invalid UTF-8) applies.
- *   Only text-like columns (text, varchar, char, enum labels) take non-ASCII values here.
+ *   Only text-like columns (text, varchar, char, enum labels) take non-ASCII values here, and only in a UTF-8
+ *   file: a file in a single-byte encoding (csv/encoding.ts) has its records with a byte above 0x7F decoded
+ *   by the string path.
  * - A record with quotes (5 % of the reference file's: notes with a comma, `""` and a line break) is taken only
  *   if every quote opens a field and closes it (`"…"` followed by the delimiter or the record's end, `""`
  *   inside standing for one quote), the same screening holds outside quotes, and inside quotes only text
@@ -30,6 +32,7 @@
  * - On false nothing has been appended to the piece; on true the row's bytes have been, and the caller ends the
  *   row (CopyPiece.endRow) with its line and offset.
  */
+import { textCodec } from "../csv/encoding.ts";
 import { isValidUtf8 } from "../csv/utf8.ts";
 import type { CsvFormat } from "../csv/format.ts";
 import { checkedByServer } from "../pg_types/convert.ts";
@@ -54,6 +57,7 @@ export function compileFastRow(
   options: { binary?: boolean } = {},
 ): FastRow | null {
   const delimiter = format.delimiter.charCodeAt(0);
+  const singleByte = textCodec(format.encoding).singleByte;
   if (format.delimiter.length !== 1 || delimiter >= 0x80 || delimiter === 0x5c) return null;
   const expected = columns.expected_fields;
   const m = columns.mapped.length;
@@ -80,7 +84,10 @@ export function compileFastRow(
   for (let c = 0; c < 0x20; c++) CLASS[c] = 3;
   CLASS[0x5c] = 3;
   CLASS[0x7f] = 3;
-  for (let c = 0x80; c < 0x100; c++) CLASS[c] = 2;
+  // Bytes above 0x7F are UTF-8 only in a UTF-8 file: in a single-byte encoding (csv/encoding.ts) a record with
+  // one goes to the string path, which decodes it; the COPY line here is always the file's own bytes.
+  const above = singleByte ? 3 : 2;
+  for (let c = 0x80; c < 0x100; c++) CLASS[c] = above;
   CLASS[delimiter] = 3;
   const starts = new Int32Array(expected + 1);
   const ends = new Int32Array(expected + 1);
@@ -155,7 +162,7 @@ export function compileFastRow(
   const QCLASS = new Uint8Array(256);
   for (let c = 0; c < 0x20; c++) QCLASS[c] = 3;
   QCLASS[0x7f] = 3;
-  for (let c = 0x80; c < 0x100; c++) QCLASS[c] = 2;
+  for (let c = 0x80; c < 0x100; c++) QCLASS[c] = above;
   for (const c of [0x0a, 0x0d, 0x09, 0x5c]) QCLASS[c] = 1;
   if (quotedPath) QCLASS[quote] = 1;
   /** Per field of a quoted record: 1 when it was quoted (its bounds exclude the quotes). */

@@ -11,6 +11,7 @@
  *   from Storage again.
  * - Buffers are taken and given back synchronously, so loads running at once in one instance never share one.
  */
+import { textCodec } from "../csv/encoding.ts";
 import { type ChunkSummary, scanChunk } from "../csv/scan.ts";
 import type { RowReject } from "../load/loader.ts";
 import { withRetry } from "../platform/retry.ts";
@@ -102,11 +103,12 @@ const RAW_WINDOW_BYTES = 4 * 1024 * 1024;
  */
 export async function fillRaw(
   storage: StorageClient,
-  ctx: Pick<ChunkContext, "object" | "range">,
+  ctx: Pick<ChunkContext, "object" | "range" | "target">,
   rejects: RowReject[],
   inMemory: Uint8Array | null,
 ): Promise<void> {
   const { object, range } = ctx;
+  const codec = textCodec(ctx.target.dialect.encoding);
   const missing = rejects.filter((r) =>
     r.raw === null && r.offset !== undefined && r.byteLength !== undefined
   );
@@ -118,7 +120,7 @@ export async function fillRaw(
   for (const reject of missing) {
     if (inRange(reject)) {
       const at = reject.offset! - range.start;
-      reject.raw = LOSSY.decode(inMemory!.subarray(at, at + reject.byteLength!));
+      reject.raw = codec.lossy(inMemory!.subarray(at, at + reject.byteLength!));
     } else {
       toRead.push(reject);
     }
@@ -134,12 +136,10 @@ export async function fillRaw(
     }
     const bytes = await storage.readBytes(object.bucket, object.name, from, to, { etag: object.etag });
     for (const reject of toRead.slice(i, j)) {
-      reject.raw = LOSSY.decode(
+      reject.raw = codec.lossy(
         bytes.subarray(reject.offset! - from, reject.offset! - from + reject.byteLength!),
       );
     }
     i = j;
   }
 }
-
-const LOSSY = new TextDecoder("utf-8", { ignoreBOM: true });

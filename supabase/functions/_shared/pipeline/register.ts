@@ -2,7 +2,8 @@
  * Registration: turns a `registering` job (created by the storage trigger) into a planned job with chunks.
  *
  * Steps: read the object's head with a Range request; sniff the dialect (unless the profile fixes it), which
- * also rejects empty, compressed, binary, UTF-16 and non-UTF-8 files with a specific message; resolve the
+ * also rejects empty, compressed, binary, UTF-16 and non-UTF-8 files (unless the profile names the file's
+ * encoding: csv/encoding.ts) with a specific message; resolve the
  * import profile; describe the target table; decide whether the first row is the header; map the header to
  * its columns (missing required columns fail the job, naming them); decide whose rights the job writes with
  * (csv_import.plan_write_as); then csv_import.register_job stores the plan and creates the chunks in one
@@ -30,6 +31,7 @@
 import { type ColumnMapping, type HeaderFit, headerFit, mapColumns, MappingError } from "./column_mapping.ts";
 import type { Config } from "../platform/config.ts";
 import { CsvError } from "../csv/errors.ts";
+import type { FileEncoding } from "../csv/encoding.ts";
 import { type Dialect, SNIFF_BYTES, sniffDialect, withHeaderDecision } from "../csv/dialect.ts";
 import { createRecordParser } from "../csv/parser.ts";
 import type postgres from "postgres";
@@ -76,6 +78,8 @@ interface ProfileRow {
   max_parallel_chunks: number | null;
   max_attempts: number;
   date_style: "iso" | "dmy" | "mdy";
+  /** The files' text encoding (csv/encoding.ts); the job keeps it in its dialect. */
+  encoding: FileEncoding;
   max_file_bytes: number | null;
   write_as: "uploader" | "service_role" | null;
 }
@@ -242,6 +246,7 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
       delimiter: dialect.delimiter,
       quote: dialect.quote,
       newline: dialect.newline,
+      encoding: dialect.encoding,
       bom: dialect.bomLength > 0,
       has_header: dialect.hasHeader,
       header_source: source,
@@ -392,6 +397,7 @@ async function sniff(
     ...(profile.has_header !== null ? { hasHeader: profile.has_header } : {}),
     ...(profile.delimiter !== null ? { delimiter: profile.delimiter } : {}),
     ...(profile.quote !== null ? { quote: profile.quote } : {}),
+    encoding: profile.encoding,
   };
   let length = Math.min(size, SNIFF_BYTES);
   for (let read = firstHead;; read = readHead(storage, job, length)) {
