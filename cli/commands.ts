@@ -44,6 +44,8 @@ export interface ImportOptions {
   json?: boolean;
   timeout?: number;
   resumable?: boolean;
+  /** Validate the file without writing a row (the upload asks for it in its user metadata). */
+  dryRun?: boolean;
 }
 
 export async function importFile(cfg: CliConfig, sql: Sql, file: string, o: ImportOptions): Promise<void> {
@@ -102,6 +104,7 @@ export async function importFile(cfg: CliConfig, sql: Sql, file: string, o: Impo
     path: file,
     size,
     upsert: !!o.upsert,
+    userMetadata: o.dryRun ? { csv_import: { dry_run: true } } : undefined,
     onProgress: (sent: number) => bar?.update(sent, { value_text: formatBytes(sent) }),
   };
   try {
@@ -181,7 +184,10 @@ export async function showStatus(sql: Sql, jobId: number | undefined, json: bool
       safe`${job.chunks_done}/${job.chunk_count} load chunks done, ${job.chunks_running} running, ${job.chunks_dead} dead`,
   );
   console.log(
-    safe`  rows     ${formatCount(job.rows_loaded)} loaded, ${formatCount(job.rows_rejected)} rejected, ` +
+    safe`  rows     ${formatCount(job.rows_loaded)} ${
+      job.dry_run ? "valid (dry run: none written)" : "loaded"
+    }, ` +
+      safe`${formatCount(job.rows_rejected)} rejected, ` +
       safe`${formatCount(job.rows_skipped)} skipped of ${formatCount(job.rows_parsed)} parsed ` +
       safe`(${formatCount(job.rows_per_second)} rows/s)`,
   );
@@ -191,6 +197,7 @@ export async function showStatus(sql: Sql, jobId: number | undefined, json: bool
     }, ` +
       safe`finished ${job.finished_at?.toISOString() ?? "-"}`,
   );
+  if (job.table_sql) console.log(safe`  table    made from the file:\n${job.table_sql}`);
   if (chunks.length > 0) {
     console.log(
       safe`  chunks   ${
@@ -341,6 +348,7 @@ export interface ProfileAddOptions {
   delimiter?: string;
   quote?: string;
   encoding: string;
+  dryRun?: boolean;
   header?: boolean;
   dateStyle: string;
   writeAs?: string;
@@ -397,7 +405,7 @@ export async function profiles(
       insert into csv_import.profiles (name, bucket_id, path_pattern, target_table, column_aliases, on_conflict,
         conflict_columns, tolerated_reject_rate, priority, delimiter, quote, has_header, date_style,
         chunk_size_bytes, max_parallel_chunks, max_attempts, write_as, max_rejects, reject_rate_after_rows,
-        encoding)
+        encoding, dry_run)
       values (${o.name}, ${o.bucket}, ${o.pattern}, ${o.table}, ${sql.json(aliases)}, ${o.onConflict},
         ${conflictColumns}, ${o.toleratedRejectRate}, ${o.priority}, ${o.delimiter ?? null}, ${
       o.quote ?? null
@@ -405,7 +413,7 @@ export async function profiles(
         ${o.header ?? null}, ${o.dateStyle}, ${o.chunkSize ?? null}, ${
       o.maxParallelChunks ?? null
     }, ${o.maxAttempts}, ${o.writeAs ?? null}, ${o.maxRejects ?? null}, ${o.rejectRateAfterRows ?? null},
-        ${o.encoding})`;
+        ${o.encoding}, ${!!o.dryRun})`;
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "23505") throw new CliError(`Profile "${o.name}" already exists`);

@@ -120,8 +120,9 @@ export function connectDb(cfg: CliConfig): Sql {
 
 // Formatting ------------------------------------------------------------------------------------------------------------
 
-export const TERMINAL = new Set(["succeeded", "succeeded_with_rejects", "failed", "cancelled"]);
-export const SUCCESS = new Set(["succeeded", "succeeded_with_rejects"]);
+export const TERMINAL = new Set(["succeeded", "succeeded_with_rejects", "validated", "failed", "cancelled"]);
+/** What exits 0: a load that succeeded (with or without rejects), or a dry run that validated its file. */
+export const SUCCESS = new Set(["succeeded", "succeeded_with_rejects", "validated"]);
 
 /** 1536 → "1.5 KiB". */
 export function formatBytes(bytes: number): string {

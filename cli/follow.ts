@@ -5,7 +5,8 @@
  * Invariants:
  * - `follow` polls every 500 ms, ends when the job is terminal and its rejects file is written (or 30 s after
  *   the end when it is not), and never waits past --timeout.
- * - `report` throws a CliError (exit 1) unless the job succeeded, with or without rejects.
+ * - `report` throws a CliError (exit 1) unless the job succeeded, with or without rejects, or validated its file
+ *   (a dry run).
  */
 // @ts-types="@types/cli-progress"
 import cliProgress from "cli-progress";
@@ -46,6 +47,10 @@ export interface Progress {
   bytes_total: number;
   percent: number;
   rows_per_second: number;
+  /** A dry run: rows_loaded counts the rows that would load; nothing was written. */
+  dry_run: boolean;
+  /** The CREATE TABLE of a table the pipeline made from the file, or null. */
+  table_sql: string | null;
 }
 
 export async function progress(sql: Sql, jobId: number): Promise<Progress | undefined> {
@@ -55,7 +60,7 @@ export async function progress(sql: Sql, jobId: number): Promise<Progress | unde
            p.chunks_done::int, p.chunks_running::int, p.chunks_dead::int, p.rows_parsed::float8,
            p.rows_loaded::float8, p.rows_rejected::float8, p.rows_skipped::float8, p.bytes_done::float8,
            greatest(coalesce(p.object_size - j.data_start, p.object_size, 0), 0)::float8 as bytes_total,
-           p.percent::float8, p.rows_per_second::float8
+           p.percent::float8, p.rows_per_second::float8, j.dry_run, j.table_sql
     from csv_import.job_progress p join csv_import.jobs j on j.id = p.job_id
     where p.job_id = ${jobId}`;
   return row as Progress | undefined;
@@ -81,6 +86,8 @@ export function summary(job: Progress, seconds: number) {
     chunks: job.chunk_count,
     rows_parsed: job.rows_parsed,
     rows_loaded: job.rows_loaded,
+    dry_run: job.dry_run,
+    table_sql: job.table_sql,
     rows_rejected: job.rows_rejected,
     rows_skipped: job.rows_skipped,
     rejects_object: job.rejects_object,
@@ -161,15 +168,16 @@ export function report(job: Progress, seconds: number, json: boolean): void {
   if (json) console.log(printableJson(s));
   else {
     console.log(
-      safe`Job ${job.job_id} ${job.status} in ${s.seconds} s: ${
-        formatCount(job.rows_loaded)
-      } rows loaded into ` +
+      safe`Job ${job.job_id} ${job.status} in ${s.seconds} s: ${formatCount(job.rows_loaded)} rows ${
+        job.dry_run ? "valid for (dry run: nothing written to)" : "loaded into"
+      } ` +
         safe`${job.target_table ?? "?"}, ${formatCount(job.rows_rejected)} rejected, ${
           formatCount(job.rows_skipped)
         } ` +
         safe`skipped (${formatCount(job.rows_per_second)} rows/s)`,
     );
     if (job.rejects_object) console.log(safe`Rejects: ${job.bucket_id}/${job.rejects_object}`);
+    if (job.table_sql) console.log(safe`Table made from the file:\n${job.table_sql}`);
   }
   if (!s.ok) throw new CliError(`Job ${job.job_id} ${job.status}: ${job.error ?? "no reason recorded"}`);
 }

@@ -95,6 +95,10 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .option("--timeout <seconds>", "with --wait: give up after this many seconds", parsePositive)
     .addOption(new Option("--resumable", "force a resumable (TUS) upload"))
     .addOption(new Option("--no-resumable", "force a standard upload"))
+    .option(
+      "--dry-run",
+      "validate the file against its profile without writing a row (the job ends 'validated')",
+    )
     .action(async (file: string, o: ImportOptions) => {
       const { cfg, sql } = ctx();
       await importFile(cfg, sql, file, o);
@@ -184,6 +188,7 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     )
     .option("--header", "add: the file has a header line (default: sniffed)")
     .option("--no-header", "add: the file has no header line")
+    .option("--dry-run", "add: validate this profile's files without writing a row (jobs end 'validated')")
     .addOption(
       new Option("--date-style <style>", "add: date order").choices(["iso", "dmy", "mdy"]).default("iso"),
     )

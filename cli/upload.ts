@@ -45,6 +45,8 @@ export interface UploadOptions {
   path: string;
   size: number;
   upsert: boolean;
+  /** The object's user metadata (storage.objects.user_metadata), e.g. a dry run's {"csv_import": {"dry_run": true}}. */
+  userMetadata?: Record<string, unknown>;
   onProgress?: (bytesSent: number) => void;
 }
 
@@ -62,6 +64,7 @@ export async function uploadStandard(o: UploadOptions & { withLength?: boolean }
     const { error } = await supabase.storage.from(o.bucket).upload(o.objectName, bytes, {
       contentType: "text/csv",
       upsert: o.upsert,
+      metadata: o.userMetadata,
     });
     if (error) throw new CliError(`Upload of ${o.bucket}/${o.objectName} failed: ${error.message}`);
     o.onProgress?.(bytes.byteLength);
@@ -81,6 +84,7 @@ export async function uploadStandard(o: UploadOptions & { withLength?: boolean }
   const { error } = await supabase.storage.from(o.bucket).upload(o.objectName, counted as unknown as Blob, {
     contentType: "text/csv",
     upsert: o.upsert,
+    metadata: o.userMetadata,
     duplex: "half",
   } as Record<string, unknown>);
   if (error) throw new CliError(`Upload of ${o.bucket}/${o.objectName} failed: ${error.message}`);
@@ -107,6 +111,8 @@ export function uploadResumable(
         objectName: o.objectName,
         contentType: "text/csv",
         cacheControl: "3600",
+        // Storage's TUS endpoint takes the object's user metadata as JSON in the `metadata` field.
+        ...(o.userMetadata ? { metadata: JSON.stringify(o.userMetadata) } : {}),
       },
       chunkSize: o.chunkSize ?? RESUMABLE_THRESHOLD,
       uploadSize: o.size,

@@ -65,6 +65,27 @@ Deno.test("cli: import --wait --json, status, list, rejects --out", E2E, async (
     const manifest = await writeCsv(file, { rows: 400, seed: 11, badEvery: 100 });
     const object = scope.object("orders.csv");
 
+    await t.step(
+      "import --dry-run: validated with the counts, nothing written (standard and resumable)",
+      async () => {
+        for (const mode of ["--no-resumable", "--resumable"]) {
+          const path = scope.object(`dry${mode}.csv`);
+          const run = await cli(["import", file, "--path", path, "--dry-run", mode, "--wait", "--json"]);
+          assert.equal(run.code, 0, show(run));
+          const summary = JSON.parse(run.stdout.trim());
+          assert.equal(summary.status, "validated", show(run));
+          assert.deepEqual([summary.ok, summary.dry_run], [true, true]);
+          assert.equal(summary.rows_loaded, manifest.goodRows);
+          assert.equal(summary.rows_rejected, manifest.planted.length);
+          const [{ count }] = await sql.unsafe(`select count(*)::int as count from ${table}`);
+          assert.equal(count, 1, "only the sentinel row: nothing written");
+          const status = await cli(["status", String(summary.job_id)]);
+          assert.match(status.stdout, new RegExp(`^Job ${summary.job_id}: validated$`, "m"));
+          assert.match(status.stdout, /^ {2}rows {5}\S+ valid \(dry run: none written\)/m);
+        }
+      },
+    );
+
     let jobId = 0;
     await t.step("import --profile --wait --json: exit 0 and the exact counts", async () => {
       const run = await cli(["import", file, "--profile", profile, "--wait", "--json"]);
@@ -268,6 +289,7 @@ Deno.test("cli: profiles add, list, show, remove", E2E, async () => {
       "5000",
       "--encoding",
       "windows-1252",
+      "--dry-run",
     ]);
     assert.equal(added.code, 0, show(added));
     const shown = JSON.parse((await cli(["profiles", "show", name])).stdout);
@@ -280,6 +302,7 @@ Deno.test("cli: profiles add, list, show, remove", E2E, async () => {
     assert.equal(shown.write_as, "uploader");
     assert.deepEqual([shown.max_rejects, shown.reject_rate_after_rows].map(String), ["7", "5000"]);
     assert.equal(shown.encoding, "windows-1252");
+    assert.equal(shown.dry_run, true);
     const zeroRows = await cli([
       "profiles",
       "add",

@@ -21,7 +21,7 @@ export const SUPABASE_URL = Deno.env.get("SUPABASE_URL") ?? "http://127.0.0.1:54
 export const DB_URL = Deno.env.get("SUPABASE_DB_URL") ??
   "postgresql://postgres:postgres@127.0.0.1:54322/postgres";
 export const BUCKET = "csv-uploads";
-export const TERMINAL = ["succeeded", "succeeded_with_rejects", "failed", "cancelled"];
+export const TERMINAL = ["succeeded", "succeeded_with_rejects", "validated", "failed", "cancelled"];
 /** The customer_id of the DUPLICATE_ID sentinel row (fixed, so both compared tables hold the same row). */
 export const SENTINEL_CUSTOMER = "00000000-0000-4000-8000-000000000001";
 
@@ -84,13 +84,15 @@ export interface ProfileOptions {
   dateStyle?: "iso" | "dmy" | "mdy";
   /** The files' text encoding (default utf-8). */
   encoding?: "utf-8" | "windows-1252" | "iso-8859-1" | "iso-8859-15";
+  /** Validate without writing a row (default false). */
+  dryRun?: boolean;
 }
 
 export async function createProfile(sql: Sql, p: ProfileOptions): Promise<number> {
   const [{ id }] = await sql<{ id: number }[]>`
     insert into csv_import.profiles (name, path_pattern, target_table, chunk_size_bytes, max_parallel_chunks,
       tolerated_reject_rate, priority, on_conflict, conflict_columns, max_attempts, has_header, date_style,
-      max_rejects, reject_rate_after_rows, encoding)
+      max_rejects, reject_rate_after_rows, encoding, dry_run)
     values (${p.name}, ${p.pathPattern}, ${p.targetTable}, ${p.chunkSizeBytes ?? null},
       ${p.maxParallelChunks ?? null}, ${p.toleratedRejectRate ?? 0}, ${p.priority ?? 0},
       ${p.onConflict ?? "insert"}, ${p.conflictColumns ?? null}, ${p.maxAttempts ?? 5}, ${
@@ -98,7 +100,7 @@ export async function createProfile(sql: Sql, p: ProfileOptions): Promise<number
   },
       ${p.dateStyle ?? "iso"}, ${p.maxRejects ?? null}, ${p.rejectRateAfterRows ?? null}, ${
     p.encoding ?? "utf-8"
-  })
+  }, ${p.dryRun ?? false})
     returning id`;
   return id;
 }

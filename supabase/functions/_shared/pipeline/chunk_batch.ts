@@ -14,6 +14,8 @@
  *   released by the database and the chunk taken over.
  * - Deferred constraints are checked before commit_batch; a refusal there redoes the batch with constraints
  *   checked per statement, where refusals are isolated (DeferredRefusal).
+ * - A dry run (jobs.dry_run) writes every batch as a real load does, inside a savepoint rolled back before
+ *   commit_batch: PostgreSQL checks every row (types, constraints, triggers), no row stays.
  */
 import type postgres from "postgres";
 import type { ChunkReader } from "../csv/chunk.ts";
@@ -57,6 +59,8 @@ export interface Load {
   readonly loader: BatchLoader;
   /** The target has constraints checked only at commit: they are checked before commit_batch. */
   readonly deferred: boolean;
+  /** A dry run: every batch's rows are written, checked by PostgreSQL, and rolled back before commit_batch. */
+  readonly dryRun: boolean;
   /** The job's cap on stored rejects: a profile may lower MAX_STORED_REJECTS, never raise it. */
   readonly maxStoredRejects: number;
   /** This invocation's synchronous work so far (ms): past WORKER_INVOCATION_WORK_MS the chunk is handed on. */
@@ -96,11 +100,11 @@ export async function openLoad(deps: WorkDeps, ctx: ChunkContext, scanned: Uint8
   // Whose rights the rows are written with and whether a signed-in uploader reads the rejects
   // (docs/security.md), and whether constraints checked only at commit are to be checked before commit_batch
   // instead (see DeferredRefusal).
-  const [{ writer, uploaded_by_user, deferred }] = await withRetry(() =>
-    sql<{ writer: Writer | null; uploaded_by_user: boolean; deferred: boolean }[]>`
-      select csv_import.load_writer(${ctx.chunk.jobId}) as writer,
-        (select owner_id is not null from csv_import.jobs where id = ${ctx.chunk.jobId}) as uploaded_by_user,
-        csv_import.has_deferred_constraints(${target.table}) as deferred`
+  const [{ writer, uploaded_by_user, deferred, dry_run }] = await withRetry(() =>
+    sql<{ writer: Writer | null; uploaded_by_user: boolean; deferred: boolean; dry_run: boolean }[]>`
+      select csv_import.load_writer(${ctx.chunk.jobId}) as writer, j.owner_id is not null as uploaded_by_user,
+        csv_import.has_deferred_constraints(${target.table}) as deferred, j.dry_run
+      from csv_import.jobs j where j.id = ${ctx.chunk.jobId}`
   );
   const loader = new BatchLoader({
     writer,
@@ -128,6 +132,7 @@ export async function openLoad(deps: WorkDeps, ctx: ChunkContext, scanned: Uint8
     fastRow,
     loader,
     deferred,
+    dryRun: dry_run,
     maxStoredRejects,
     work: new WorkMeter(),
     storedLeft: maxStoredRejects - target.rejectsStored,
@@ -302,6 +307,7 @@ export async function runBatch(load: Load, source: RowSource, reader: ChunkReade
   source.detailBudget = Math.max(0, load.storedLeft);
   return await deps.sql.begin(async (tx) => {
     await beginBatch(load, tx);
+    if (load.dryRun) await tx`savepoint csv_import_dry_run`;
     if (load.immediateBatch === load.seq) await loader.checkConstraintsImmediately(tx);
     const written = await writePieces(load, tx, source, rowLimit);
     const final = source.finished;
@@ -311,6 +317,8 @@ export async function runBatch(load: Load, source: RowSource, reader: ChunkReade
     if (load.deferred && load.immediateBatch !== load.seq && !await loader.deferredConstraintsHold(tx)) {
       throw new DeferredRefusal();
     }
+    // A dry run keeps what PostgreSQL said of the rows (loaded, refused: rejects) and none of the rows.
+    if (load.dryRun) await tx`rollback to savepoint csv_import_dry_run`;
     const outcome = await commitBatch(load, tx, {
       firstRecordAt,
       next,

@@ -59,6 +59,8 @@ interface JobRow {
   object_etag: string | null;
   /** The uploader's auth uid (storage.objects.owner_id); null for uploads with the service or anon key. */
   owner_id: string | null;
+  /** The upload asked for a dry run: its user metadata holds {"csv_import": {"dry_run": true}}. */
+  dry_run_requested: boolean;
 }
 
 interface ProfileRow {
@@ -82,6 +84,8 @@ interface ProfileRow {
   encoding: FileEncoding;
   max_file_bytes: number | null;
   write_as: "uploader" | "service_role" | null;
+  /** Validate files without writing a row (the job ends 'validated'). */
+  dry_run: boolean;
 }
 
 export type RegisterOutcome =
@@ -96,8 +100,11 @@ class RegistrationProblem extends Error {}
 export async function registerJob(deps: RegisterDeps, jobId: number): Promise<RegisterOutcome> {
   const { sql } = deps;
   const [job] = await sql<JobRow[]>`
-    select id, status, bucket_id, object_name, object_size, object_etag, owner_id
-    from csv_import.jobs where id = ${jobId}`;
+    select j.id, j.status, j.bucket_id, j.object_name, j.object_size, j.object_etag, j.owner_id,
+      coalesce((select o.user_metadata -> 'csv_import' -> 'dry_run' = 'true'::jsonb from storage.objects o
+                where o.bucket_id = j.bucket_id and o.name = j.object_name
+                  and coalesce(o.version, o.id::text) = j.object_version), false) as dry_run_requested
+    from csv_import.jobs j where j.id = ${jobId}`;
   if (!job) return { outcome: "failed", jobId, error: `Job ${jobId} does not exist` };
   if (job.status !== "registering") return { outcome: "unchanged", jobId, status: job.status };
 
@@ -242,6 +249,8 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     tolerated_reject_rate: Number(profile.tolerated_reject_rate),
     max_rejects: profile.max_rejects,
     reject_rate_after_rows: profile.reject_rate_after_rows,
+    // A dry run (20261209000200_dry_run.sql): the profile's, or asked for by the upload itself.
+    dry_run: profile.dry_run || job.dry_run_requested,
     dialect: {
       delimiter: dialect.delimiter,
       quote: dialect.quote,

@@ -6,7 +6,7 @@ set local search_path = public, extensions;
 select plan(11);
 
 select enum_has_labels('csv_import', 'job_status',
-  array['registering', 'queued', 'running', 'succeeded', 'succeeded_with_rejects', 'failed', 'cancelled'],
+  array['registering', 'queued', 'running', 'succeeded', 'succeeded_with_rejects', 'validated', 'failed', 'cancelled'],
   'job_status: the job state machine');
 select enum_has_labels('csv_import', 'chunk_status', array['pending', 'running', 'succeeded', 'dead', 'cancelled'],
   'chunk_status: the chunk state machine');
