@@ -197,7 +197,10 @@ export async function showStatus(sql: Sql, jobId: number | undefined, json: bool
     }, ` +
       safe`finished ${job.finished_at?.toISOString() ?? "-"}`,
   );
-  if (job.table_sql) console.log(safe`  table    made from the file:\n${job.table_sql}`);
+  if (job.table_sql) {
+    console.log("  table    made from the file:");
+    for (const line of job.table_sql.split("\n")) console.log(safe`    ${line}`);
+  }
   if (chunks.length > 0) {
     console.log(
       safe`  chunks   ${
@@ -337,7 +340,7 @@ export async function retry(
 export interface ProfileAddOptions {
   name: string;
   pattern: string;
-  table: string;
+  table?: string;
   bucket: string;
   onConflict: string;
   conflictColumns?: string;
@@ -349,6 +352,8 @@ export interface ProfileAddOptions {
   quote?: string;
   encoding: string;
   dryRun?: boolean;
+  createTable?: boolean;
+  schema?: string;
   header?: boolean;
   dateStyle: string;
   writeAs?: string;
@@ -366,7 +371,10 @@ export async function profiles(
 ) {
   if (action === "list") {
     const rows = await sql`
-      select name, bucket_id, path_pattern, target_table, on_conflict::text, tolerated_reject_rate::float8, priority
+      select name, bucket_id, path_pattern,
+        coalesce(target_table, format('%s.<file>', target_schema)) ||
+          case when create_table then ' (made if missing)' else '' end as target,
+        on_conflict::text, tolerated_reject_rate::float8, priority
       from csv_import.profiles order by name`;
     if (o.json) return console.log(printableJson(rows));
     if (rows.length === 0) return console.log("No profiles.");
@@ -376,7 +384,7 @@ export async function profiles(
         r.name,
         r.bucket_id,
         r.path_pattern,
-        r.target_table,
+        r.target,
         r.on_conflict,
         r.tolerated_reject_rate,
         r.priority,
@@ -394,30 +402,39 @@ export async function profiles(
   if (action !== "add") {
     throw new CliError(`Unknown profiles action "${action}": list, show, add or remove`, 2);
   }
-  for (const key of ["name", "pattern", "table"] as const) {
+  for (const key of ["name", "pattern"] as const) {
     if (!o[key]) throw new CliError(`profiles add needs --${key}`, 2);
   }
+  if (!o.table && !(o.createTable && o.schema)) {
+    throw new CliError("profiles add needs --table (or --create-table with --schema: a table per file)", 2);
+  }
   try {
-    await sql`select csv_import.describe_target(${o.table})`;
+    // A create_table profile's target may not exist yet: it is made from the first file.
+    if (o.table && !o.createTable) await sql`select csv_import.describe_target(${o.table})`;
     const aliases = Object.fromEntries(o.alias.map(parseAlias));
     const conflictColumns = o.conflictColumns?.split(",").map((s) => s.trim()).filter(Boolean) ?? null;
     await sql`
       insert into csv_import.profiles (name, bucket_id, path_pattern, target_table, column_aliases, on_conflict,
         conflict_columns, tolerated_reject_rate, priority, delimiter, quote, has_header, date_style,
         chunk_size_bytes, max_parallel_chunks, max_attempts, write_as, max_rejects, reject_rate_after_rows,
-        encoding, dry_run)
-      values (${o.name}, ${o.bucket}, ${o.pattern}, ${o.table}, ${sql.json(aliases)}, ${o.onConflict},
+        encoding, dry_run, create_table, target_schema)
+      values (${o.name}, ${o.bucket}, ${o.pattern}, ${o.table ?? null}, ${sql.json(aliases)}, ${o.onConflict},
         ${conflictColumns}, ${o.toleratedRejectRate}, ${o.priority}, ${o.delimiter ?? null}, ${
       o.quote ?? null
     },
         ${o.header ?? null}, ${o.dateStyle}, ${o.chunkSize ?? null}, ${
       o.maxParallelChunks ?? null
     }, ${o.maxAttempts}, ${o.writeAs ?? null}, ${o.maxRejects ?? null}, ${o.rejectRateAfterRows ?? null},
-        ${o.encoding}, ${!!o.dryRun})`;
+        ${o.encoding}, ${!!o.dryRun}, ${!!o.createTable}, ${o.schema ?? null})`;
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "23505") throw new CliError(`Profile "${o.name}" already exists`);
     throw new CliError(pgMessage(error));
   }
-  console.log(safe`Added profile ${o.name}: ${o.bucket}/${o.pattern} → ${o.table}`);
+  const target = o.table ?? `a table per file in ${o.schema}`;
+  console.log(
+    safe`Added profile ${o.name}: ${o.bucket}/${o.pattern} → ${target}${
+      o.createTable ? " (made from the file if missing)" : ""
+    }`,
+  );
 }

@@ -177,7 +177,10 @@ export function report(job: Progress, seconds: number, json: boolean): void {
         safe`skipped (${formatCount(job.rows_per_second)} rows/s)`,
     );
     if (job.rejects_object) console.log(safe`Rejects: ${job.bucket_id}/${job.rejects_object}`);
-    if (job.table_sql) console.log(safe`Table made from the file:\n${job.table_sql}`);
+    if (job.table_sql) {
+      console.log("Table made from the file:");
+      for (const line of job.table_sql.split("\n")) console.log(safe`  ${line}`);
+    }
   }
   if (!s.ok) throw new CliError(`Job ${job.job_id} ${job.status}: ${job.error ?? "no reason recorded"}`);
 }

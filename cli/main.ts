@@ -157,6 +157,11 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .option("--name <name>", "add: profile name")
     .option("--pattern <like>", "add: LIKE pattern on the object name, e.g. 'orders/%'")
     .option("--table <table>", "add: schema-qualified target table, e.g. public.orders")
+    .option("--create-table", "add: make the target from the file when it does not exist (types inferred)")
+    .option(
+      "--schema <schema>",
+      "add: with --create-table and no --table, a table per file, named after it, here",
+    )
     .option("--bucket <bucket>", "add: bucket watched", "csv-uploads")
     .addOption(
       new Option("--on-conflict <mode>", "add: duplicate keys").choices([

@@ -334,6 +334,36 @@ Deno.test("cli: profiles add, list, show, remove", E2E, async () => {
     ]);
     assert.equal(noTable.code, 1);
     assert.match(noTable.stderr, /Target table public\.nope does not exist/);
+    const perFile = await cli([
+      "profiles",
+      "add",
+      "--name",
+      `${name}_4`,
+      "--pattern",
+      `${scope.prefix}/new/%`,
+      "--create-table",
+      "--schema",
+      "public",
+    ]);
+    assert.equal(perFile.code, 0, show(perFile));
+    assert.match(perFile.stdout, /→ a table per file in public \(made from the file if missing\)/);
+    const perFileShown = JSON.parse((await cli(["profiles", "show", `${name}_4`])).stdout);
+    assert.deepEqual([perFileShown.target_table, perFileShown.target_schema, perFileShown.create_table], [
+      null,
+      "public",
+      true,
+    ]);
+    assert.match(
+      (await cli(["profiles", "list"])).stdout,
+      new RegExp(
+        `^${name}_4\\s+csv-uploads\\s+${scope.prefix}/new/%\\s+public\\.<file> \\(made if missing\\)`,
+        "m",
+      ),
+    );
+    assert.equal((await cli(["profiles", "remove", `${name}_4`])).code, 0);
+    const neither = await cli(["profiles", "add", "--name", `${name}_5`, "--pattern", "w/%"]);
+    assert.equal(neither.code, 2, show(neither));
+    assert.match(neither.stderr, /needs --table \(or --create-table with --schema/);
     const removed = await cli(["profiles", "remove", name]);
     assert.equal(removed.code, 0, show(removed));
     assert.equal((await cli(["profiles", "show", name])).code, 1);

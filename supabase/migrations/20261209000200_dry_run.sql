@@ -9,20 +9,23 @@
 -- What a dry run cannot see: a duplicate key between two rows of the same file in different batches (each
 -- batch's rows are gone before the next one's arrive), and sequences advance as in any rolled-back insert.
 --
--- Also kept on the job from the plan here: table_sql, the CREATE TABLE of a table the pipeline made from the file
--- (issue 15, a table made from the file), shown by the CLI.
+-- Also kept on the job from the plan here, for a table made from the file (20261209000300_tables_from_files.sql):
+-- table_sql, its CREATE TABLE, shown by the CLI, and scratch_table, a dry run's stand-in for it.
 
 alter table csv_import.profiles add column dry_run boolean not null default false;
 comment on column csv_import.profiles.dry_run is
   'Validate files without writing a row: jobs end ''validated'' with counts and rejects (or ''failed'')';
 alter table csv_import.jobs add column dry_run boolean not null default false;
 alter table csv_import.jobs add column table_sql text;
+alter table csv_import.jobs add column scratch_table text;
 comment on column csv_import.jobs.dry_run is
   'The job validates its file without writing a row (profile dry_run, or the upload''s user metadata)';
 comment on column csv_import.jobs.table_sql is
   'The CREATE TABLE statement of the table the pipeline made from the file, when it made one';
+comment on column csv_import.jobs.scratch_table is
+  'A dry run''s stand-in for a table it would make (csv_import_scratch), dropped once the job is done';
 
--- As in 20261208000000_stop_early.sql, and it keeps the plan's dry_run and table_sql on the job.
+-- As in 20261208000000_stop_early.sql, and it keeps the plan's dry_run, table_sql and scratch_table on the job.
 create or replace function csv_import.register_job(p_job_id bigint, p_plan jsonb)
 returns table (job_id bigint, status csv_import.job_status, chunk_count int, planned boolean)
 language plpgsql security definer
@@ -65,6 +68,7 @@ begin
     reject_rate_after_rows = (p_plan ->> 'reject_rate_after_rows')::bigint,
     dry_run = coalesce((p_plan ->> 'dry_run')::boolean, false),
     table_sql = p_plan ->> 'table_sql',
+    scratch_table = p_plan ->> 'scratch_table',
     dialect = p_plan -> 'dialect',
     columns = p_plan -> 'columns',
     data_start = v_data_start,
@@ -172,90 +176,6 @@ cross join lateral (
                            else 0 end), 0) as bytes_done
   from csv_import.chunks c where c.job_id = j.id
 ) as p;
-
--- As in 20261204001400_create_retention.sql, and validated jobs age out like the other finished ones.
-create or replace function csv_import.prune_finished_jobs(
-  keep interval default interval '30 days',
-  max_jobs int default 500,
-  max_rows bigint default 200000
-)
-returns jsonb
-language plpgsql security definer
-set search_path = ''
-as $$
-declare
-  v_ids bigint[];
-  v_done bigint[];
-  v_jobs bigint;
-  v_chunks bigint;
-  v_rejects bigint;
-  v_batches bigint;
-  v_claims bigint := 0;
-  v_count bigint;
-begin
-  if keep is null or keep < interval '1 day' then
-    raise exception 'keep must be at least 1 day, got %', coalesce(keep::text, 'null')
-      using errcode = '22023',
-      hint = 'reconcile re-registers object versions of the last day that have no job';
-  end if;
-
-  -- The jobs that hold claims (a skip scan over the primary key), and of those the ones that will load no more.
-  with recursive ids as (
-    (select job_id from csv_import.key_claims order by job_id limit 1)
-    union all
-    select (select k.job_id from csv_import.key_claims k where k.job_id > ids.job_id order by k.job_id limit 1)
-    from ids where ids.job_id is not null
-  )
-  select coalesce(array_agg(ids.job_id), '{}') into v_done
-  from ids left join csv_import.jobs j on j.id = ids.job_id
-  where ids.job_id is not null
-    and (j.id is null or j.status in ('succeeded', 'succeeded_with_rejects', 'validated')
-         or j.superseded_by is not null);
-  if cardinality(v_done) > 0 then
-    delete from csv_import.key_claims k using (
-      select job_id, key from csv_import.key_claims where job_id = any (v_done) limit greatest(max_rows * 5, 0)
-    ) d
-    where k.job_id = d.job_id and k.key = d.key;
-    get diagnostics v_claims = row_count;
-  end if;
-
-  select coalesce(array_agg(id order by id), '{}') into v_ids
-  from (
-    select id, row_number() over (order by finished_at, id) as n,
-           sum(rejects_stored + chunk_count) over (order by finished_at, id) as running
-    from (
-      select id, finished_at, rejects_stored, chunk_count from csv_import.jobs
-      where status in ('succeeded', 'succeeded_with_rejects', 'validated', 'failed', 'cancelled')
-        and finished_at < now() - keep
-      order by finished_at, id
-      limit greatest(max_jobs, 0)
-      for update skip locked
-    ) locked
-  ) taken
-  where running <= max_rows or n = 1;
-
-  if cardinality(v_ids) = 0 then
-    return jsonb_build_object('jobs', 0, 'chunks', 0, 'rejects', 0, 'batch_log', 0, 'key_claims', v_claims);
-  end if;
-
-  update csv_import.jobs set superseded_by = null
-  where superseded_by = any (v_ids) and not (id = any (v_ids));
-  delete from csv_import.rejects where job_id = any (v_ids);
-  get diagnostics v_rejects = row_count;
-  delete from csv_import.batch_log where job_id = any (v_ids);
-  get diagnostics v_batches = row_count;
-  delete from csv_import.key_claims where job_id = any (v_ids);
-  get diagnostics v_count = row_count;
-  v_claims := v_claims + v_count;
-  delete from csv_import.chunks where job_id = any (v_ids);
-  get diagnostics v_chunks = row_count;
-  delete from csv_import.jobs where id = any (v_ids);
-  get diagnostics v_jobs = row_count;
-  return jsonb_build_object('jobs', v_jobs, 'chunks', v_chunks, 'rejects', v_rejects, 'batch_log', v_batches,
-    'key_claims', v_claims);
-end
-$$;
-
 
 -- As in 20261208000000_stop_early.sql, and a dry run's reason says its valid rows were not written.
 create or replace function csv_import._early_stop_reason(p_job csv_import.jobs)

@@ -42,6 +42,7 @@ import { UnsupportedColumnError } from "../pg_types/convert.ts";
 import { compileRowConverter, type JobColumns } from "../load/row_converter.ts";
 import { isTransient } from "../platform/retry.ts";
 import { isTransientStatus, type StorageClient, StorageError } from "../platform/storage.ts";
+import { headerAliases, intendedTable, type MadeTable, makeTableFromFile } from "./table_from_file.ts";
 
 export interface RegisterDeps {
   sql: Sql;
@@ -66,7 +67,11 @@ interface JobRow {
 interface ProfileRow {
   id: number | null;
   name: string;
-  target_table: string;
+  /** null: a create_table profile naming each file's table from its path, in target_schema. */
+  target_table: string | null;
+  target_schema: string | null;
+  /** Make the target from the file when it does not exist (pipeline/table_from_file.ts). */
+  create_table: boolean;
   column_aliases: Record<string, string[]>;
   tolerated_reject_rate: string;
   /** Early-stop limits (bigint: strings from postgres.js), kept on the job by csv_import.register_job. */
@@ -178,7 +183,8 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
   if (!profile) {
     throw new RegistrationProblem(
       `No import profile matches "${job.object_name}" in bucket "${job.bucket_id}": add one to csv_import.profiles ` +
-        `(name, path_pattern, target_table), e.g. path_pattern 'orders/%' → target_table 'public.orders'`,
+        `(name, path_pattern, target_table), e.g. path_pattern 'orders/%' → target_table 'public.orders', or ` +
+        `upload it under auto/ to have a table made from it (profile tables-from-files)`,
     );
   }
   if (profile.max_file_bytes !== null && size > profile.max_file_bytes) {
@@ -187,14 +193,41 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     );
   }
 
+  const dryRun = profile.dry_run || job.dry_run_requested;
+  const request = {
+    bucket: job.bucket_id,
+    objectName: job.object_name,
+    etag: job.object_etag,
+    size,
+    jobId: job.id,
+    targetTable: profile.target_table,
+    targetSchema: profile.target_schema,
+  };
+  const intended = profile.create_table ? intendedTable(request) : profile.target_table!;
+  // null: a create_table profile's target that does not exist yet (made from the file below).
   const target = early(
-    checkTarget(sql, profile.target_table).then(async (table) => ({
-      targetTable: table,
-      columns: await describeTarget(sql, table),
-    })),
+    checkTarget(sql, intended, profile.create_table).then(async (table) =>
+      table === null ? null : { targetTable: table, columns: await describeTarget(sql, table) }
+    ),
   );
   const sniffed = await sniff(storage, job, size, profile, config.maxRecordBytes, head);
-  const { targetTable, columns } = await target;
+  let made: MadeTable | null = null;
+  let existing = await target;
+  if (profile.create_table) {
+    // The file's header names map to the columns a table made from it has (`Order Date` → order_date), and the
+    // pipeline writes: such a table has row-level security and no policy for the uploader.
+    profile.column_aliases = {
+      ...headerAliases(sniffed.hasHeader ? sniffed.header : null),
+      ...(profile.column_aliases ?? {}),
+    };
+    profile.write_as ??= "service_role";
+  }
+  if (existing === null) {
+    made = await makeTableFromFile({ sql, storage }, request, sniffed, intended, dryRun);
+    const madeTable = (await checkTarget(sql, made.table, false))!;
+    existing = { targetTable: madeTable, columns: await describeTarget(sql, madeTable) };
+  }
+  const { targetTable, columns } = existing;
   const { dialect, source } = decideHeader(sniffed, profile, columns, targetTable);
   checkHeaderLength(dialect, config.maxRecordBytes);
   const fieldCount = dialect.header?.length ??
@@ -250,7 +283,10 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     max_rejects: profile.max_rejects,
     reject_rate_after_rows: profile.reject_rate_after_rows,
     // A dry run (20261209000200_dry_run.sql): the profile's, or asked for by the upload itself.
-    dry_run: profile.dry_run || job.dry_run_requested,
+    dry_run: dryRun,
+    // A table made from the file: its CREATE TABLE, and a dry run's stand-in for it (table_from_file.ts).
+    table_sql: made?.tableSql ?? null,
+    scratch_table: made?.scratchTable ?? null,
     dialect: {
       delimiter: dialect.delimiter,
       quote: dialect.quote,
@@ -468,7 +504,7 @@ async function firstRecordFieldCount(
  * table, a protected schema such as auth or pg_catalog, not a table). The plan stores the canonical name, so the
  * loader writes exactly the table described here.
  */
-async function checkTarget(sql: Sql, targetTable: string): Promise<string> {
+async function checkTarget(sql: Sql, targetTable: string, missingOk: boolean): Promise<string | null> {
   try {
     const [{ target }] = await sql<
       { target: string }[]
@@ -476,6 +512,7 @@ async function checkTarget(sql: Sql, targetTable: string): Promise<string> {
     return target;
   } catch (error) {
     const code = (error as { code?: string }).code;
+    if (code === "42P01" && missingOk) return null;
     if (code && ["42602", "42P01", "42501", "42809"].includes(code)) {
       throw new RegistrationProblem(`The profile's target: ${(error as Error).message}`);
     }
