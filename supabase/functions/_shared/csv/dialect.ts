@@ -21,7 +21,9 @@
  *   single-column files → the earlier in that order, so comma wins ties;
  * - header (unless the caller says): yes when the first record's fields are non-empty and untyped (not
  *   numbers, dates or booleans) and either some column holds typed values in most later records, or nothing
- *   is typed at all and the names are distinct (ambiguous: most exports have a header). `dataStart` is then the offset just past
+ *   is typed at all and the names are distinct (ambiguous: most exports have a header); also yes when some
+ *   fields are empty but the others are untyped and one of those stands above numbers or dates in most later
+ *   records (an unnamed index column, `,a,b` from pandas: DuckDB's sniffer says header too). `dataStart` is then the offset just past
  *   the header's terminator (blank lines before the header are skipped), else the offset after the BOM.
  *   `headerReason` says in a sentence fragment why ("its first row has an empty field (field 3)"), and
  *   `firstRecord` keeps that record, so that a caller who knows more (the target table's column names: see
@@ -307,19 +309,53 @@ function isTyped(value: string | null, inData: boolean): boolean {
   return v !== "" && (NUMBER_OR_DATE.some((re) => re.test(v)) || (inData && BOOLEAN.test(v)));
 }
 
+/**
+ * A first row with empty fields is still the header when its other fields are names and one of them stands
+ * above numbers or dates in most later rows: an unnamed index column (pandas' `to_csv()` writes `,a,b`), a
+ * name left blank. Booleans do not count here (a `y` below is too weak to outweigh the missing name). Null
+ * when that is not the case.
+ */
+function headerWithEmptyNames(
+  records: readonly CsvRecord[],
+  firstEmpty: number,
+): { header: boolean; reason: string } | null {
+  const first = records[0].fields;
+  const rows = records.slice(1);
+  if (rows.length === 0) return null;
+  for (let col = 0; col < first.length; col++) {
+    const name = first[col];
+    if (name === null || name.trim() === "") continue;
+    let typed = 0;
+    for (const r of rows) if (isTyped(r.fields[col] ?? null, false)) typed++;
+    if (typed * 2 > rows.length) {
+      return {
+        header: true,
+        reason:
+          `its first row holds names and no numbers or dates, above numbers or dates in column ${col + 1} ` +
+          `(field ${firstEmpty + 1} of ${first.length} has no name)`,
+      };
+    }
+  }
+  return null;
+}
+
 /** Whether the first record is a header by its looks alone, and why, as a sentence fragment. */
 function headerVerdict(records: readonly CsvRecord[]): { header: boolean; reason: string } {
   const first = records[0].fields;
   const names = new Set<string>();
+  let firstEmpty = -1;
+  const emptyField = (i: number) => ({
+    header: false,
+    reason: `its first row has an empty field (field ${i + 1} of ${first.length})`,
+  });
   for (let i = 0; i < first.length; i++) {
     const f = first[i];
     if (f === null || f.trim() === "") {
-      return {
-        header: false,
-        reason: `its first row has an empty field (field ${i + 1} of ${first.length})`,
-      };
+      if (firstEmpty === -1) firstEmpty = i;
+      continue;
     }
     if (isTyped(f, false)) {
+      if (firstEmpty !== -1) return emptyField(firstEmpty);
       return {
         header: false,
         reason: `field ${i + 1} of its first row ("${f.trim()}") is a number, date or time, not a name`,
@@ -327,6 +363,7 @@ function headerVerdict(records: readonly CsvRecord[]): { header: boolean; reason
     }
     names.add(f.trim().toLowerCase());
   }
+  if (firstEmpty !== -1) return headerWithEmptyNames(records, firstEmpty) ?? emptyField(firstEmpty);
   // Repeated names only decide when nothing else does: a header with a duplicate name above typed data is
   // still a header (the column mapping then names the duplicate).
   const distinct = names.size === first.length;

@@ -106,7 +106,12 @@ Deno.test("sniffs delimiter, quote, newline, header and data start", () => {
     ["1,2,3\n4,5,6\n", { hasHeader: false, dataStart: 0 }], // numeric first row
     ["name,name\nx,z\n", { hasHeader: false }], // duplicate names, nothing typed
     ["name,name\nx,1\n", { hasHeader: true }], // duplicate names above typed data: a header all the same
-    ["a,,c\nx,1,2\n", { hasHeader: false }], // empty name
+    ["a,,c\nx,y,z\n", { hasHeader: false }], // empty name, nothing typed below
+    ["a,,c\nx,1,2\n", { hasHeader: true, header: ["a", "", "c"] }], // empty name, numbers below a named column
+    [",a,b\n0,1,x\n1,2,y\n", { hasHeader: true, header: ["", "a", "b"] }], // pandas' unnamed index column
+    ["alice,,london\nbob,5,paris\n", { hasHeader: false }], // numbers only below the empty field: data
+    ["a,,2023\nx,1,2\n", { hasHeader: false }], // a number among the names
+    ["a,b,\nx,y,\n", { hasHeader: false }], // a boolean-like `y` below does not outweigh the empty name
     ["name,city\nann,paris\nbob,rome\n", { hasHeader: true }], // ambiguous → header
     ["name,city\nann,paris\n", { hasHeader: false, dataStart: 0 }, { hasHeader: false }], // caller says
     ["\n\nid,n\n1,2\n", { hasHeader: true, header: ["id", "n"], dataStart: 7, linesBeforeData: 3 }],
@@ -134,6 +139,8 @@ Deno.test("the header verdict says why, and keeps the first record for a caller 
   const cases: [string, boolean, RegExp][] = [
     ["id,name\n1,a\n", true, /only names .* above typed values in column 1/],
     ["a,b,\nx,y,\n", false, /empty field \(field 3 of 3\)/],
+    ["a,,2023\nx,1,2\n", false, /empty field \(field 2 of 3\)/],
+    [",a,b\n0,1,x\n", true, /above numbers or dates in column 2 \(field 1 of 3 has no name\)/],
     ["2023,2024\n1,2\n", false, /field 1 of its first row \("2023"\) is a number/],
     ["name,name\nx,z\n", false, /repeats a value/],
   ];
