@@ -2,6 +2,7 @@
  * Quality of "a table made from the file" against DuckDB's sniffer, on real public data sets (issue 15).
  *
  *   deno run -A bench/sniffer_quality.ts [dataDir] [--window-bytes N] [--windows N]
+ *   deno run -A bench/sniffer_quality.ts --edge     # the small hand-made files of EDGE_FILES instead
  *
  * `dataDir` defaults to $VEGA_DATASETS_DIR, else tools/node_modules/vega-datasets/data (the npm package
  * vega-datasets, pinned in tools/package.json and installed by scripts/install.sh; nothing is committed).
@@ -284,6 +285,33 @@ export function formatTable(results: readonly FileComparison[]): string {
   return lines.join("\n");
 }
 
+/** Small files that show each documented rule and difference from DuckDB; name → content. */
+export const EDGE_FILES: Record<string, string> = {
+  "pandas_index.csv": ",a,b\n0,1,x\n1,2,y\n2,3,z\n",
+  "quoted_empty.csv": 'id,amount\n"1",""\n"2","3"\n',
+  "leading_zeros.csv": "id,zip\n1,007\n2,010\n",
+  "flags.csv": "a,b,c,d\ntrue,T,yes,y\nfalse,F,no,n\n",
+  "ones_and_zeros.csv": "n,m\n1,0\n0,1\n1,1\n",
+  "ambiguous_dates.csv": "d,n\n01/02/2024,1\n03/04/2024,2\n",
+  "dates_and_timestamps.csv": "t,n\n2024-01-05,1\n2024-01-05 10:00,2\n",
+  "uuids.csv": "id,n\n123e4567-e89b-12d3-a456-426614174000,1\n00000000-0000-0000-0000-000000000000,2\n",
+  "json.csv": 'doc,n\n"{""a"": 1}",1\n"[1, 2]",2\n',
+  "decimals.csv": "x,y,z\n1.5,1e5,99999999999999999999\n-2.25,2.5,1\n",
+  "zoned.csv": "at,n\n2024-01-05T10:00:00Z,1\n2024-01-05 10:00:00+01:00,2\n",
+  "times.csv": "t,n\n10:30,1\n23:59:59,2\n",
+  "plus_sign.csv": "phone,n\n+4420794601,1\n+1555123456,2\n",
+  "headerless_numbers.csv": "1,2\n3,4\n5,6\n",
+  "headerless_text.csv": "alice,london\nbob,paris\ncarol,rome\n",
+  "duplicate_text_names.csv": "x,x\nalice,london\nbob,paris\n",
+  "codes_with_y.csv": "code,name\nA1,x\nB2,y\n",
+};
+
+/** Writes {@link EDGE_FILES} into `dir` (which should be empty) and compares them. */
+export async function compareEdgeFiles(dir: string, options: CompareOptions = {}): Promise<FileComparison[]> {
+  for (const [name, text] of Object.entries(EDGE_FILES)) await Deno.writeTextFile(`${dir}/${name}`, text);
+  return await compareDatasets(dir, options);
+}
+
 /** The data set folder: $VEGA_DATASETS_DIR, else the one scripts/install.sh installs into tools/. */
 export function defaultDataDir(): string {
   return Deno.env.get("VEGA_DATASETS_DIR") ??
@@ -300,9 +328,20 @@ if (import.meta.main) {
   };
   const windowBytes = option("--window-bytes");
   const maxWindows = option("--windows");
-  const dir = args[0] ?? defaultDataDir();
+  const edge = args.indexOf("--edge");
+  if (edge !== -1) args.splice(edge, 1);
   const started = performance.now();
-  const results = await compareDatasets(dir, { windowBytes, maxWindows });
+  let results: FileComparison[];
+  if (edge !== -1) {
+    const dir = await Deno.makeTempDir({ prefix: "sniffer_quality_" });
+    try {
+      results = await compareEdgeFiles(dir, { windowBytes, maxWindows });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  } else {
+    results = await compareDatasets(args[0] ?? defaultDataDir(), { windowBytes, maxWindows });
+  }
   console.log(formatTable(results));
   for (const r of results) {
     for (const c of r.columns) {
