@@ -37,10 +37,10 @@
  *   column holding one is text (DuckDB reads `""` as NULL and would type such a column).
  * - Names: from the header, else `column_N` (1-based); each normalised to a lower-case identifier usable
  *   without quotes ({@link identifierFrom}): NFKC, lower case, every run of characters other than letters,
- *   marks, digits and `_` turned into one `_` (none at the ends), `c_` before a leading ASCII digit, `_` after a
- *   reserved word or a system column name (`order_`, `xmin_`), at most 63 bytes (cut at a character
- *   boundary), `column_N` when nothing is left; a repeat gets `_2`, `_3`, ... (the first free one, in column
- *   order). The statements quote every identifier anyway.
+ *   marks, digits and `_` turned into one `_` (none added at either end), `c_` before a leading ASCII digit,
+ *   `_` after a reserved word or a system column name (`order_`, `xmin_`), at most 63 bytes (cut at a
+ *   character boundary), `column_N` when nothing is left; a repeat gets `_2`, `_3`, ... (the first free one,
+ *   in column order). The statements quote every identifier anyway.
  * - Deterministic: the same header and records give the same columns; the same path the same table name.
  *
  * Sampling ({@link sampleWindows}, {@link recordsFromWindows}): up to 20 windows of 64 KiB at evenly spaced
