@@ -182,6 +182,31 @@ Deno.test({ name: "a type break far from the head is a reject that says where", 
   }
 });
 
+Deno.test({ name: "a file whose rows do not have the header's fields makes no table", ...E2E }, async () => {
+  const sql = connect();
+  const scope = new Scope(sql, "tffmismatch");
+  try {
+    const table = `${scope.prefix}_odd`;
+    scope.tables.push(`public.${table}`);
+    const name = `auto/${table}.csv`;
+    scope.objects.push(name, `${name}.rejects.csv`);
+    await upload(name, "a,b,c\n1,2\n3,4\n5,6\n");
+    const job = await waitForJob(sql, name);
+    assert.equal(job.status, "failed");
+    assert.match(
+      job.error ?? "",
+      /^No table was made from the file: none of the 3 sampled rows has the header's 3 fields/,
+    );
+    const [{ made }] = await sql<
+      { made: string | null }[]
+    >`select to_regclass(${`public.${table}`})::text as made`;
+    assert.equal(made, null);
+  } finally {
+    await scope.dispose();
+    await sql.end();
+  }
+});
+
 Deno.test({ name: "a dry run of a table made from the file makes no table", ...E2E }, async () => {
   const sql = connect();
   const scope = new Scope(sql, "tffdry");

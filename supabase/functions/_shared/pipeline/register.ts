@@ -42,7 +42,13 @@ import { UnsupportedColumnError } from "../pg_types/convert.ts";
 import { compileRowConverter, type JobColumns } from "../load/row_converter.ts";
 import { isTransient } from "../platform/retry.ts";
 import { isTransientStatus, type StorageClient, StorageError } from "../platform/storage.ts";
-import { headerAliases, intendedTable, type MadeTable, makeTableFromFile } from "./table_from_file.ts";
+import {
+  headerAliases,
+  intendedTable,
+  type MadeTable,
+  makeTableFromFile,
+  TableFromFileError,
+} from "./table_from_file.ts";
 
 export interface RegisterDeps {
   sql: Sql;
@@ -130,6 +136,7 @@ export async function registerJob(deps: RegisterDeps, jobId: number): Promise<Re
   } catch (error) {
     // StorageError is a permanent refusal by its body's code (storage.ts throws TransientError for the rest).
     const transient = !(error instanceof RegistrationProblem || error instanceof CsvError ||
+      error instanceof TableFromFileError ||
       error instanceof MappingError || (error instanceof StorageError && !isTransientStatus(error.status))) ||
       isTransient(error);
     const message = redact(

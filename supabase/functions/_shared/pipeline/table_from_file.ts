@@ -27,6 +27,9 @@ import {
 import type { Sql } from "../platform/db.ts";
 import type { StorageClient } from "../platform/storage.ts";
 
+/** The file cannot give a table (the job fails with this message). */
+export class TableFromFileError extends Error {}
+
 /** What the register function knows of the job and the profile. */
 export interface TableRequest {
   bucket: string;
@@ -74,6 +77,14 @@ export async function makeTableFromFile(
   const records = recordsFromWindows(read, dialect, { dataStart: dialect.dataStart, fileSize: r.size });
   // Without a header: as many columns as most sampled records have fields.
   const columns = inferColumns(dialect.hasHeader ? dialect.header : null, records);
+  if (records.length > 0 && columns.every((c) => c.evidence.sampled === 0)) {
+    // Typing every column text would make a table whose every row is then rejected for its field count.
+    throw new TableFromFileError(
+      `No table was made from the file: none of the ${records.length} sampled rows has the header's ` +
+        `${columns.length} fields (line 1: ${dialect.header?.length ?? 0} names); fix the file, or set the ` +
+        "profile's delimiter and has_header",
+    );
+  }
   const [schema, name] = await splitName(deps.sql, table);
   const tableSql = createTableSql(schema, name, columns);
   const made = dryRun
