@@ -1,0 +1,116 @@
+-- Values an input function refuses with an error outside the row-refusal classes (issue 15's all-types differential,
+-- tests/all_types_test.ts): `psql \copy` refuses just that row, the pipeline failed the whole chunk.
+-- - reg* types name catalog objects: a name that does not exist is 42P01 (regclass), 42704 (regtype, regrole,
+--   regconfig, ...), 42883 (regproc), 3F000 (regnamespace), 42602 (a malformed name), 42725 (an ambiguous one);
+-- - types whose input always refuses (ghstore, pg_brin_bloom_summary, ...) raise 0A000, PostGIS's parse errors
+--   ("parse error - invalid geometry") XX000.
+-- Those SQLSTATEs also come from causes that are not a row's (a dropped target table, a corrupted index), so they
+-- are not row refusals (csv_import.is_row_refusal is unchanged). Instead they are candidates
+-- (csv_import.may_be_input_refusal): insert_isolating bisects a range that raises one, and a single row that raises
+-- one is that row's fault only when its staged text cast to the column types alone (p_probe: `select c1::t1, …
+-- from the staging table` for the row) raises the same SQLSTATE, i.e. the value's input function refuses it; then
+-- it is a reject with PostgreSQL's message. Otherwise the error propagates as before (the batch is retried): a
+-- statement-level error costs the bisection's way down to the first row, O(log n) statements.
+
+
+-- Whether an error with SQLSTATE p_sqlstate may be a value's input function refusing it without being a row refusal
+-- (see above): classes 0A (feature not supported), 3F (invalid schema name), 42 (syntax error or access rule
+-- violation: undefined objects, malformed or ambiguous names), XX (internal error). Immutable. No locks.
+-- Callers: insert_isolating; mirrored by the chunk worker (load/loader.ts mayBeInputRefusal).
+create or replace function csv_import.may_be_input_refusal(p_sqlstate text)
+returns boolean
+language sql immutable
+set search_path = ''
+as $$
+  select coalesce(length(p_sqlstate) = 5 and left(p_sqlstate, 2) in ('0A', '3F', '42', 'XX'), false)
+$$;
+
+-- The 4-argument insert_isolating (20261204000700_create_row_refusals.sql) is replaced by this one with p_probe;
+-- both would match a call with named arguments, so the old one goes.
+drop function if exists csv_import.insert_isolating(text, bigint, bigint, jsonb);
+
+-- Row-isolating insert (see 20261204000700_create_row_refusals.sql for the whole contract): runs p_insert over the
+-- staged rows (p_from, p_to] and bisects a refused range down to single rows, each a reject with PostgreSQL's
+-- message; other errors propagate. New here: p_probe (optional), `select <each staged column cast to its column's
+-- type> from the staging table where seq > $1 and seq <= $2`: with it, an error that may be an input function's
+-- refusal (csv_import.may_be_input_refusal) is bisected too, and a single row raising it is a reject when the probe
+-- of that row raises the same SQLSTATE.
+-- Returns {"inserted", "rejects": [{seq, message, detail, column}]}. SECURITY INVOKER, service role only.
+-- Locks: what the INSERTs take on the target. Not idempotent: it writes.
+create or replace function csv_import.insert_isolating(
+  p_insert text, p_from bigint, p_to bigint, p_writer jsonb default null, p_probe text default null
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_role text := p_writer ->> 'role';
+  v_caller_role text := pg_catalog.current_setting('role');
+  v_count bigint;
+  v_state text;
+  v_message text;
+  v_detail text;
+  v_column text;
+  v_probe_state text;
+  v_left jsonb;
+  v_right jsonb;
+  v_mid bigint;
+begin
+  if p_writer is not null and v_role is distinct from 'authenticated' and v_role is distinct from 'anon' then
+    raise exception 'insert_isolating: a writer''s role must be authenticated or anon, not %', v_role
+      using errcode = '22023';
+  end if;
+  if p_to <= p_from then
+    return jsonb_build_object('inserted', 0, 'rejects', '[]'::jsonb);
+  end if;
+  begin
+    if p_writer is not null then
+      perform pg_catalog.set_config('request.jwt.claims', (p_writer -> 'claims')::text, true);
+      perform pg_catalog.set_config('request.jwt.claim.sub', coalesce(p_writer -> 'claims' ->> 'sub', ''), true);
+      perform pg_catalog.set_config('request.jwt.claim.role', v_role, true);
+      perform pg_catalog.set_config('role', v_role, true);
+    end if;
+    execute p_insert using p_from, p_to;
+    get diagnostics v_count = row_count;
+    if p_writer is not null then
+      perform pg_catalog.set_config('role', v_caller_role, true);
+    end if;
+    return jsonb_build_object('inserted', v_count, 'rejects', '[]'::jsonb);
+  exception when others then
+    get stacked diagnostics v_state = returned_sqlstate, v_message = message_text,
+      v_detail = pg_exception_detail, v_column = column_name;
+    if not csv_import.is_row_refusal(v_state) then
+      if p_probe is null or not csv_import.may_be_input_refusal(v_state) then
+        raise;
+      end if;
+      if p_to - p_from = 1 then
+        -- The row's values alone, through their input functions: the same error means the value is refused.
+        begin
+          execute p_probe using p_from, p_to;
+        exception when others then
+          get stacked diagnostics v_probe_state = returned_sqlstate;
+        end;
+        if v_probe_state is distinct from v_state then
+          raise;
+        end if;
+      end if;
+    end if;
+  end;
+  if p_to - p_from = 1 then
+    return jsonb_build_object('inserted', 0, 'rejects', jsonb_build_array(jsonb_build_object(
+      'seq', p_to, 'message', v_message,
+      'detail', case when p_writer is null then nullif(v_detail, '') end,
+      'column', nullif(v_column, ''))));
+  end if;
+  v_mid := p_from + (p_to - p_from) / 2;
+  v_left := csv_import.insert_isolating(p_insert, p_from, v_mid, p_writer, p_probe);
+  v_right := csv_import.insert_isolating(p_insert, v_mid, p_to, p_writer, p_probe);
+  return jsonb_build_object('inserted', (v_left->>'inserted')::bigint + (v_right->>'inserted')::bigint,
+    'rejects', (v_left->'rejects') || (v_right->'rejects'));
+end
+$$;
+
+-- Only the service role (and the owner) may call the pipeline's functions; see the schema migration.
+revoke execute on all functions in schema csv_import from public, anon, authenticated;
+grant execute on all functions in schema csv_import to service_role;
