@@ -11,7 +11,12 @@
 -- from the staging table` for the row) raises the same SQLSTATE, i.e. the value's input function refuses it; then
 -- it is a reject with PostgreSQL's message. Otherwise the error propagates as before (the batch is retried): a
 -- statement-level error costs the bisection's way down to the first row, O(log n) statements.
-
+--
+-- Also: the INSERT runs with the session's own search_path (pg_settings.reset_val) instead of the function's
+-- empty one, so that PostgreSQL words a refusal as the loading session's COPY (and `\copy`) does: `value for
+-- domain mood_d violates ...`, not `public.mood_d` (format_type qualifies a type its search_path cannot see), and
+-- reg* values resolve unqualified names as COPY resolves them. Every name in the INSERT the worker builds is
+-- schema-qualified (loader.ts), and pg_catalog is searched first either way.
 
 -- Whether an error with SQLSTATE p_sqlstate may be a value's input function refusing it without being a row refusal
 -- (see above): classes 0A (feature not supported), 3F (invalid schema name), 42 (syntax error or access rule
@@ -34,7 +39,7 @@ drop function if exists csv_import.insert_isolating(text, bigint, bigint, jsonb)
 -- message; other errors propagate. New here: p_probe (optional), `select <each staged column cast to its column's
 -- type> from the staging table where seq > $1 and seq <= $2`: with it, an error that may be an input function's
 -- refusal (csv_import.may_be_input_refusal) is bisected too, and a single row raising it is a reject when the probe
--- of that row raises the same SQLSTATE.
+-- of that row raises the same SQLSTATE; and the INSERT and the probe run with the session's search_path.
 -- Returns {"inserted", "rejects": [{seq, message, detail, column}]}. SECURITY INVOKER, service role only.
 -- Locks: what the INSERTs take on the target. Not idempotent: it writes.
 create or replace function csv_import.insert_isolating(
@@ -64,6 +69,9 @@ begin
   if p_to <= p_from then
     return jsonb_build_object('inserted', 0, 'rejects', '[]'::jsonb);
   end if;
+  -- Until this function returns (its SET clause restores the empty path then).
+  perform pg_catalog.set_config('search_path',
+    (select s.reset_val from pg_catalog.pg_settings s where s.name = 'search_path'), true);
   begin
     if p_writer is not null then
       perform pg_catalog.set_config('request.jwt.claims', (p_writer -> 'claims')::text, true);

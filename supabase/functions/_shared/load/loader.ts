@@ -44,6 +44,8 @@
  *   runs as the uploader (csv_import.insert_isolating switches role and claims for it); its rejects carry
  *   no DETAIL, which may show values of rows the uploader cannot read (docs/security.md); nor do the rejects
  *   of any job a signed-in user uploaded (LoadTarget.hideDetail), since that user reads them.
+ * - A refusal is worded as the loading session's COPY words it: csv_import.insert_isolating runs the INSERT with the
+ *   session's search_path (a domain or enum in public is named unqualified, as `\copy` names it).
  * - Identifiers and types come from the catalog (csv_import.describe_target, whose type names are schema-
  *   qualified) and are quoted here; nothing from the file reaches SQL text.
  * - The text-to-type casts give the same values COPY would: the converter already validated each value and

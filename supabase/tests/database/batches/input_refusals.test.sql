@@ -6,7 +6,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(10);
+select plan(12);
 
 select ok(csv_import.may_be_input_refusal('XX000') and csv_import.may_be_input_refusal('42P01')
   and csv_import.may_be_input_refusal('0A000') and csv_import.may_be_input_refusal('3F000'),
@@ -71,6 +71,17 @@ select throws_ok($$ select pgtap_inref.run(0, 2) $$, 'XX000', 'could not read bl
 select results_eq($$ select id from pgtap_inref.items order by id $$, $$ values (1), (4) $$,
   '… and nothing of that range is written');
 
+-- Messages worded as the loading session's COPY words them: a type its search_path sees is not qualified.
+create domain public.pgtap_inref_posint as int check (value > 0);
+create temp table pos (id int, v public.pgtap_inref_posint) on commit drop;
+truncate csv_import_stage restart identity;
+insert into csv_import_stage (c1, c2) values ('1', '5'), ('2', '0');
+select is(csv_import.insert_isolating(
+    'insert into pg_temp.pos (id, v) select c1::int4, c2::int4 from pg_temp.csv_import_stage '
+    || 'where seq > $1 and seq <= $2 order by seq', 0, 2) -> 'rejects' -> 0 ->> 'message',
+  'value for domain pgtap_inref_posint violates check constraint "pgtap_inref_posint_check"',
+  'a refusal names a type on the session''s search_path as COPY does (unqualified)');
+select is(current_setting('search_path'), 'public, extensions', 'the caller''s search_path is back afterwards');
 select is((select prosecdef from pg_proc where oid = 'csv_import.may_be_input_refusal(text)'::regprocedure), false,
   'may_be_input_refusal is an ordinary function');
 
