@@ -500,6 +500,7 @@ Deno.test({
     const dir = await scope.tempDir();
     const jobs: {
       group: Group;
+      mode: string;
       table: string;
       reference: string;
       alone: string;
@@ -512,19 +513,30 @@ Deno.test({
       const ddl = `(id int primary key, ${group.columns.map((c) => `${c.name} ${c.type}`).join(", ")}${
         group.extraDdl ?? ""
       })`;
-      const [table, reference, alone] = ["t", "ref", "one"].map((s) => `public.${p}_${group.label}_${s}`);
-      for (const t of [table, reference, alone]) {
+      const [table, keyed, reference, alone] = ["t", "k", "ref", "one"].map((s) =>
+        `public.${p}_${group.label}_${s}`
+      );
+      for (const t of [table, keyed, reference, alone]) {
         await sql.unsafe(`create table ${t} ${ddl}`);
         scope.defer(() => sql.unsafe(`drop table if exists ${t}`));
       }
-      await scope.profile({
-        pathPattern: `${p}/${group.label}/%`,
-        targetTable: table,
-        chunkSizeBytes: 4096,
-        toleratedRejectRate: 1,
-        hasHeader: true,
-        maxAttempts: 2,
-      });
+      // Each file twice: in insert mode (the fast path, refused pieces isolated) and, every key unique, in upsert
+      // or skip_duplicates mode (every row through csv_import.write_keyed), which must come out the same.
+      const keyedMode = groups.indexOf(group) % 2 === 0 ? "upsert" : "skip_duplicates";
+      for (
+        const [target, sub, onConflict] of [[table, "", "insert"], [keyed, "-keyed", keyedMode]] as const
+      ) {
+        await scope.profile({
+          pathPattern: `${p}/${group.label}${sub}/%`,
+          targetTable: target,
+          chunkSizeBytes: 4096,
+          toleratedRejectRate: 1,
+          hasHeader: true,
+          maxAttempts: 2,
+          onConflict,
+          conflictColumns: onConflict === "insert" ? null : ["id"],
+        });
+      }
       const names = ["id", ...group.columns.map((c) => c.name)];
       const header = names.join(",") + "\n";
       const { rows, csv } = makeRows(group.columns, header);
@@ -536,9 +548,11 @@ Deno.test({
         header + rows.filter((_, i) => verdicts[i] === null).map((r) => r.text).join("\n") + "\n",
       );
       await psqlCopy(reference, `${groupDir}/good.csv`, { columns: names });
-      const name = scope.object(`${group.label}/data.csv`);
-      await upload(name, csv);
-      jobs.push({ group, table, reference, alone, name, rows, verdicts, bytes: csv.length });
+      for (const [target, sub, mode] of [[table, "", "insert"], [keyed, "-keyed", keyedMode]]) {
+        const name = scope.object(`${group.label}${sub}/data.csv`);
+        await upload(name, csv);
+        jobs.push({ group, mode, table: target, reference, alone, name, rows, verdicts, bytes: csv.length });
+      }
       log.push(
         `${group.label}: ${group.columns.length} columns, ${rows.length} rows, ${
           verdicts.filter((v) => v !== null).length
@@ -548,9 +562,12 @@ Deno.test({
     console.log(log.map((l) => `  ${l}`).join("\n"));
 
     const failures: string[] = [];
-    for (const { group, table, reference, alone, name, rows, verdicts, bytes } of jobs) {
+    for (const { group: g, mode, table, reference, alone, name, rows, verdicts, bytes } of jobs) {
+      const group = { ...g, label: `${g.label} (${mode})` };
       const job = await waitForJob(sql, name, 300_000);
-      if (bytes > 3 * 4096) assert.ok(Number(job.chunk_count) >= 3, `${group.label}: ${job.chunk_count} chunks`);
+      if (bytes > 3 * 4096) {
+        assert.ok(Number(job.chunk_count) >= 3, `${group.label}: ${job.chunk_count} chunks`);
+      }
       const refused = rows.filter((_, i) => verdicts[i] !== null).length;
       if (job.status !== (refused > 0 ? "succeeded_with_rejects" : "succeeded")) {
         failures.push(`${group.label}: job ${job.id} ${job.status}: ${job.error ?? ""}`);
@@ -591,7 +608,7 @@ Deno.test({
           failures.push(`${group.label} line ${line}: pipeline refused (${reason}), \\copy loads`);
         }
       }
-      if (group.label === "generated") {
+      if (g.label === "generated") {
         const [ids] = await sql.unsafe<{ n: number; distinct1: number; distinct2: number }[]>(
           `select count(*)::int as n, count(distinct ident)::int as distinct1, count(distinct ident2)::int as distinct2
            from ${table}`,

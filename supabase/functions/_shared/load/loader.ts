@@ -68,6 +68,12 @@ export interface LoadColumn {
   type: string;
   /** `always` for a GENERATED ALWAYS AS IDENTITY column (the isolating INSERT then overrides it). */
   identity?: "always" | "by_default" | null;
+  /**
+   * The column's domain (schema-qualified) when its type is one, else null: the probe of a refused row casts the
+   * value to it after `type` (which is the domain's base type when PostgreSQL validates the column itself), so that
+   * the domain's CHECKs are read as COPY's input reads them.
+   */
+  domain?: string | null;
 }
 
 /** Whom a job's rows are written as: the uploader's role and JWT claims (csv_import.load_writer). */
@@ -465,8 +471,10 @@ export class BatchLoader {
    * single row whose INSERT raised an error that may be an input function's refusal (mayBeInputRefusal).
    */
   #probeStatement(): string {
-    const casts = this.#target.columns.map((c, i) => `c${i + 1}::${c.type}`).join(", ");
-    return `select ${casts} from pg_temp.csv_import_stage where seq > $1 and seq <= $2`;
+    const casts = this.#target.columns.map((c, i) =>
+      `c${i + 1}::${c.type}${c.domain ? `::${c.domain}` : ""}`
+    );
+    return `select ${casts.join(", ")} from pg_temp.csv_import_stage where seq > $1 and seq <= $2`;
   }
 
   /** INSERT … SELECT of staging rows ($1, $2] with the casts and the conflict clause of the mode. */

@@ -2,11 +2,12 @@
 -- refuses it with an error outside the row-refusal classes (a reg* name that does not exist: 42P01/42704; an
 -- internal error such as PostGIS's parse error: XX000) is a reject with PostgreSQL's message, as `\copy` refuses
 -- just that row; the same SQLSTATEs raised by anything but the values' input (a trigger, a missing table)
--- propagate, so the batch is retried as before.
+-- propagate, so the batch is retried as before. The same through write_keyed (upsert, skip_duplicates), whose
+-- statements keep the empty search_path: there the probe also words a domain's refusal as COPY does.
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(12);
+select plan(16);
 
 select ok(csv_import.may_be_input_refusal('XX000') and csv_import.may_be_input_refusal('42P01')
   and csv_import.may_be_input_refusal('0A000') and csv_import.may_be_input_refusal('3F000'),
@@ -84,6 +85,45 @@ select is(csv_import.insert_isolating(
 select is(current_setting('search_path'), 'public, extensions', 'the caller''s search_path is back afterwards');
 select is((select prosecdef from pg_proc where oid = 'csv_import.may_be_input_refusal(text)'::regprocedure), false,
   'may_be_input_refusal is an ordinary function');
+
+-- upsert / skip_duplicates (write_keyed): the same decisions through the probe write_keyed builds from p_columns, and
+-- a domain's refusal worded as COPY words it even where the staged text goes to the base type first ("domain").
+create domain public.pgtap_inref_v4 as inet check (family(value) = 4);
+create table pgtap_inref.keyed (id int primary key, rel regclass, g pgtap_inref.geom, addr public.pgtap_inref_v4);
+create temp table csv_import_keyed_stage (seq bigint generated always as identity, line bigint not null,
+  c1 text, c2 text, c3 text, c4 text) on commit drop;
+insert into csv_import_keyed_stage (line, c1, c2, c3, c4) values
+  (2, '1', 'pg_catalog.pg_class', 'ok', '10.0.0.1'),
+  (3, '2', 'pg_catalog.no_such_table', 'ok', '10.0.0.2'),
+  (4, '3', 'pg_catalog.pg_class', 'bad one', '10.0.0.3'),
+  (5, '4', 'pg_catalog.pg_class', 'ok', '::1'),
+  (6, '5', 'pg_catalog.pg_class', 'ok', '10.0.0.5');
+create temp table keyed_result on commit drop as select csv_import.write_keyed(-7, 'upsert', 'pgtap_inref.keyed',
+  '[{"name": "id", "type": "pg_catalog.int4"}, {"name": "rel", "type": "\"pg_catalog\".\"regclass\""},
+    {"name": "g", "type": "pgtap_inref.geom", "domain": "pgtap_inref.geom"},
+    {"name": "addr", "type": "\"pg_catalog\".\"inet\"", "domain": "public.pgtap_inref_v4"}]', '{id}', 5) as r;
+select is((select r ->> 'loaded' from keyed_result), '2', 'upsert: the rows around refused values load');
+select results_eq(
+  $$ select (x ->> 'seq')::int, x ->> 'message' from keyed_result, jsonb_array_elements(r -> 'rejects') as x order by 1 $$,
+  $$ values (2, 'relation "pg_catalog.no_such_table" does not exist'), (3, 'parse error - invalid geometry'),
+            (4, 'value for domain pgtap_inref_v4 violates check constraint "pgtap_inref_v4_check"') $$,
+  'upsert: 42P01 and XX000 from the values'' input are rejects, the domain''s refusal is worded as COPY words it');
+select results_eq($$ select id from pgtap_inref.keyed order by id $$, $$ values (1), (5) $$,
+  'upsert: the table holds the accepted rows');
+create function pgtap_inref.crash_always() returns trigger language plpgsql as $$
+begin
+  raise exception 'could not read block' using errcode = 'XX000';
+end $$;
+create trigger crash before insert on pgtap_inref.keyed for each row execute function pgtap_inref.crash_always();
+truncate csv_import_keyed_stage restart identity;
+insert into csv_import_keyed_stage (line, c1, c2, c3, c4) values (7, '6', 'pg_catalog.pg_class', 'ok', '10.0.0.6');
+create function pgtap_inref.keyed_crash() returns jsonb language sql as $$
+  select csv_import.write_keyed(-7, 'skip_duplicates', 'pgtap_inref.keyed',
+    '[{"name": "id", "type": "pg_catalog.int4"}, {"name": "rel", "type": "pg_catalog.regclass"},
+      {"name": "g", "type": "pgtap_inref.geom"}, {"name": "addr", "type": "pg_catalog.inet"}]', '{id}', 1)
+$$;
+select throws_ok($$ select pgtap_inref.keyed_crash() $$, 'XX000', 'could not read block',
+  'skip_duplicates: an internal error not raised by the values propagates');
 
 select * from finish();
 rollback;
