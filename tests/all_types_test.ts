@@ -154,6 +154,74 @@ const INVALID: Record<string, string[]> = {
   vector: ["[1,x]"],
   int4range: ["[5,1)", "[1,"],
 };
+/**
+ * More candidates for the types the pipeline's converters check byte by byte (pg_types/convert.ts): edge forms whose
+ * fate only the server decides here (valid or invalid is sorted out against it, like every literal).
+ */
+const EDGES: Record<string, string[]> = {
+  bool: ["TRUE", "on", "of", "1 ", " t", "n", "", "yes please"],
+  int2: ["-0", "0x1F", " +42", "1e3", "", "--1", "1_000", "-32769"],
+  int4: ["1_000", "  -2147483648  ", "2147483647.0", "0o17", "0b101", "+", "1 2"],
+  int8: ["0o17", "0b101", "0x7FFFFFFFFFFFFFFF", "-9223372036854775809", " 12 "],
+  numeric: [
+    "1_000.5",
+    ".5",
+    "5.",
+    "-.5e-3",
+    "inf",
+    "-Infinity",
+    " 1 ",
+    "1 2",
+    "0x1A",
+    "1e-16384",
+    "1e131071",
+  ],
+  float4: ["1e-46", "3.5e38", "inf", "-INF", "nan", "  1.5e+2 ", "1.5e", "0x10"],
+  float8: ["1e-400", "4.9e-324", "Infinity", "-1.7976931348623157e308", "1e 5", "1.0e-323"],
+  date: [
+    "0001-01-01",
+    "5874897-12-31",
+    "5874898-01-01",
+    "epoch",
+    "J2451187",
+    "January 8, 1999",
+    "1999-Jan-08",
+    "2024-02-29 10:00",
+    "2023-02-29",
+    "2024-06-31",
+    "0000-01-01",
+  ],
+  time: ["allballs", "04:05 PM", "040506", "24:00:01", "10:00:00.1234567", "10:60", "23:59:60"],
+  timestamp: [
+    "2024-02-29 24:00",
+    "1999-01-08 04:05:06 -8:00",
+    "294277-01-01",
+    "infinity",
+    "2024-01-01 10:00:60",
+    "2024-01-01T10:00:00Z",
+    "2024-01-01 10:00:00.9999995",
+    "4714-11-24 00:00:00 BC",
+    "4714-11-23 23:59:59 BC",
+  ],
+  timestamptz: [
+    "2024-01-01 10:00:00 CET",
+    "2024-07-01 10:00 +05:45",
+    "2024-01-01 10:00:00.999999999",
+    "2024-01-01 10:00 Europe/Berlin",
+    "2024-01-01 10:00:00+14:01",
+    "2024-01-01 10:00:00 +1",
+  ],
+  uuid: [
+    "A0EEBC999C0B4EF8BB6D6BB9BD380A11",
+    "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1",
+    " a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+    "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11 ",
+    "a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11",
+  ],
+  json: ['{"a":1e400}', '"\\u0000"', '"\\ud83d"', "[1,2", "tru", '{"a":1,}', '"\\u00e9, ok"', "-0.0e-0"],
+  jsonb: ['{"a":1e400}', '"\\u0000"', '"\\ud83d\\ude00"', "[1,2", '{"a":1,}', "1e1000000", '{"":""}'],
+  bytea: ["\\x", "\\xZZ", "a\\\\b", "\\001", "\\", "\\x 01 02", "\\400", "\\xabc"],
+};
 const GENERIC_INVALID = ["not a value ☃", "(1,2"];
 const GENERIC_VALID = ["0", "1", "(0,0)", "{}", "x"];
 
@@ -229,11 +297,12 @@ async function discoverTypes(sql: Sql, log: string[]): Promise<{ scalars: Column
       if (inner.length > 1) candidates.push(`{${inner.filter((r) => r !== "empty").join(", ")}}`);
     }
     if (candidates.length === 0) candidates = GENERIC_VALID;
-    const valid = await filterValues(sql, candidates, t.type, true);
+    const edges = EDGES[t.typname] ?? [];
+    const valid = await filterValues(sql, [...candidates, ...edges], t.type, true);
     validByRange.set(t.type, valid);
     const invalid = await filterValues(
       sql,
-      [...(INVALID[t.typname] ?? []), ...GENERIC_INVALID],
+      [...(INVALID[t.typname] ?? []), ...edges, ...GENERIC_INVALID],
       t.type,
       false,
     );
@@ -353,7 +422,9 @@ async function copyEachAlone(
     stderr: "piped",
   }).output();
   const result: (string | null)[] = rows.map(() => null);
-  for (const m of new TextDecoder().decode(out.stderr).matchAll(/^psql:[^\n]*?:(\d+): ERROR:  ([^\n]*)$/gm)) {
+  for (
+    const m of new TextDecoder().decode(out.stderr).matchAll(/^psql:[^\n]*?:(\d+): ERROR: {2}([^\n]*)$/gm)
+  ) {
     result[Number(m[1]) - 2] = m[2];
   }
   return result;
