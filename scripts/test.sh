@@ -8,7 +8,8 @@
 #      every migration applied, the pgTAP suite, the type-validator differential tests, the version conformance
 #      tests, the pg_cron stand-in's differential tests against the real pg_cron 1.4 and the PL/pgSQL lint
 #      (scripts/lint_sql.sh: plpgsql_check, which exists for 15 only, through `supabase db lint`; an error fails
-#      the run), wherever 15 runs (line "pg15: N passed, N failed"),
+#      the run), wherever 15 runs, and the end-to-end type differentials (tests/all_types_test.ts,
+#      tests/server_checked_types_test.ts) through an API gateway of its own (line "pg15: N passed, N failed"),
 #   4. Deno tests (unit, property, contract tests of the local stand-ins, integration and end-to-end tests)
 #      against the real local stack, whose Edge Runtime shares workers as the platform does (per_worker),
 #   5. the main end-to-end pipeline tests again with the runtime isolating every request (FUNCTIONS_POLICY=

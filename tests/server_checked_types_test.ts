@@ -78,10 +78,18 @@ Deno.test({
       header + rows.filter((r) => r.reason === null).map((r) => r.text).join("\n") + "\n",
     );
     await psqlCopy(reference, `${dir}/good.csv`);
-    // \copy of each invalid case alone fails with the message the pipeline must report.
+    // \copy of each invalid case alone fails with the message the pipeline must report: this server's wording
+    // (hstore's differs between versions: 15 says "Unexpected end of string").
+    const copyReason = new Map<string, string>();
     for (const [text, reason] of CASES.filter(([, reason]) => reason !== null)) {
       await Deno.writeTextFile(`${dir}/one.csv`, header + `9999,${text}\n`);
-      await assert.rejects(psqlCopy(reference, `${dir}/one.csv`), (e: Error) => e.message.includes(reason!));
+      const refused = await psqlCopy(reference, `${dir}/one.csv`).then(() => null, (e: Error) => e.message);
+      assert.ok(refused !== null, `\\copy refuses ${text}`);
+      const message = refused.match(/ERROR:\s+(.*)/)![1].trim();
+      if (!reason!.startsWith("syntax error in hstore")) {
+        assert.ok(message.includes(reason!), `${message} / ${reason}`);
+      }
+      copyReason.set(reason!, message);
     }
 
     const name = scope.object("types.csv");
@@ -96,7 +104,10 @@ Deno.test({
     );
     const rejects = await sql<{ line_number: string; reason: string }[]>`
       select line_number, reason from csv_import.rejects where job_id = ${job.id} order by line_number`;
-    const expected = rows.filter((r) => r.reason !== null);
+    const expected = rows.filter((r) => r.reason !== null).map((r) => ({
+      ...r,
+      reason: copyReason.get(r.reason!)!,
+    }));
     assert.deepEqual(
       rejects.map((r) => Number(r.line_number)),
       expected.map((r) => r.line),

@@ -11,7 +11,7 @@
  *   on the COPY fast path and on the isolating path alike.
  */
 import assert from "node:assert/strict";
-import { isRowRefusal } from "../supabase/functions/_shared/load/loader.ts";
+import { isRowRefusal, mayBeInputRefusal } from "../supabase/functions/_shared/load/loader.ts";
 import { connect, E2E, psqlCopy, Scope, type Sql, upload, waitForJob } from "./support/stack.ts";
 
 const JOB_TIMEOUT = 60_000;
@@ -211,6 +211,13 @@ Deno.test({ name: "refusals: the worker and SQL agree on which errors refuse a r
       assert.equal(refusal, refusals.includes(code), `SQL: ${code}`);
       assert.equal(isRowRefusal({ code }), refusal, `worker: ${code}`);
     }
+    // The errors an input function may refuse a value with (decided by the probe of insert_isolating): one list too.
+    const maybe = await sql<{ code: string; maybe: boolean }[]>`
+      select code, csv_import.may_be_input_refusal(code) as maybe from unnest(${codes}::text[]) as code`;
+    for (const { code, maybe: sqlSays } of maybe) {
+      assert.equal(mayBeInputRefusal({ code }), sqlSays, `may be an input refusal: ${code}`);
+    }
+    assert.ok(mayBeInputRefusal({ code: "XX000" }) && mayBeInputRefusal({ code: "42P01" }));
   } finally {
     await sql.end();
   }

@@ -33,8 +33,9 @@
  * Invariants:
  * - Never commits or rolls back the caller's transaction; a refused range only rolls back to its savepoint.
  * - Only refusals of a row are isolated (isRowRefusal: data exceptions, constraint violations, a trigger's
- *   RAISE, a row-level security refusal, …, the same list as csv_import.is_row_refusal); connection,
- *   transaction, resource and internal errors propagate so the whole batch is retried.
+ *   RAISE, a row-level security refusal, …, the same list as csv_import.is_row_refusal), and errors an input
+ *   function raised for a value (mayBeInputRefusal, decided on the server by casting the row's values alone);
+ *   connection, transaction, resource and other internal errors propagate so the whole batch is retried.
  * - Loaded counts what the database inserted (COPY's and INSERT's command tags count only rows written): rows
  *   a BEFORE trigger drops (returns NULL) are counted as skipped, so rows parsed = loaded + rejected + skipped.
  * - Values given for an `identity always` column are written as given, as COPY (and `psql \copy`) writes
@@ -43,6 +44,8 @@
  *   runs as the uploader (csv_import.insert_isolating switches role and claims for it); its rejects carry
  *   no DETAIL, which may show values of rows the uploader cannot read (docs/security.md); nor do the rejects
  *   of any job a signed-in user uploaded (LoadTarget.hideDetail), since that user reads them.
+ * - A refusal is worded as the loading session's COPY words it: csv_import.insert_isolating runs the INSERT with the
+ *   session's search_path (a domain or enum in public is named unqualified, as `\copy` names it).
  * - Identifiers and types come from the catalog (csv_import.describe_target, whose type names are schema-
  *   qualified) and are quoted here; nothing from the file reaches SQL text.
  * - The text-to-type casts give the same values COPY would: the converter already validated each value and
@@ -65,6 +68,12 @@ export interface LoadColumn {
   type: string;
   /** `always` for a GENERATED ALWAYS AS IDENTITY column (the isolating INSERT then overrides it). */
   identity?: "always" | "by_default" | null;
+  /**
+   * The column's domain (schema-qualified) when its type is one, else null: the probe of a refused row casts the
+   * value to it after `type` (which is the domain's base type when PostgreSQL validates the column itself), so that
+   * the domain's CHECKs are read as COPY's input reads them.
+   */
+  domain?: string | null;
 }
 
 /** Whom a job's rows are written as: the uploader's role and JWT claims (csv_import.load_writer). */
@@ -149,9 +158,28 @@ export function isRowRefusal(error: unknown): boolean {
     (ROW_REFUSAL_CLASSES.has(code.slice(0, 2)) || ROW_REFUSAL_CODES.has(code));
 }
 
-/** How a refused fast-path COPY shows: the refusal itself, or 25P02 from the statement after it. */
+/**
+ * SQLSTATE classes an input function may refuse a value with although they are not row refusals: 0A (a type whose
+ * input always refuses: ghstore, pg_brin_bloom_summary), 3F and 42 (reg* values naming objects that do not exist,
+ * malformed or ambiguous names), XX (PostGIS's "parse error - invalid geometry"). The same list as
+ * csv_import.may_be_input_refusal (migration 20261209000500_input_refusals.sql). A piece refused with one goes to
+ * the isolating path, where a single row is refused only when its values alone, cast to the column types, raise
+ * the same error (the probe of csv_import.insert_isolating); anything else propagates from there as before.
+ */
+const INPUT_REFUSAL_CLASSES = new Set(["0A", "3F", "42", "XX"]);
+
+/** Whether an error may be an input function refusing a value (see INPUT_REFUSAL_CLASSES). */
+export function mayBeInputRefusal(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "string" && code.length === 5 && INPUT_REFUSAL_CLASSES.has(code.slice(0, 2));
+}
+
+/**
+ * How a refused fast-path COPY shows: the refusal itself, or 25P02 from the statement after it; or an error that
+ * may be an input function's refusal (mayBeInputRefusal), which the isolating path then decides.
+ */
 export function isFastPathRefusal(error: unknown): boolean {
-  return isRowRefusal(error) || (error as { code?: unknown })?.code === "25P02";
+  return isRowRefusal(error) || (error as { code?: unknown })?.code === "25P02" || mayBeInputRefusal(error);
 }
 
 type WritableInternals = {
@@ -374,7 +402,7 @@ export class BatchLoader {
     const writerJson = writer ? tx.json(writer as unknown as postgres.JSONValue) : null;
     const [{ outcome }] = await tx<{ outcome: IsolatedOutcome }[]>`
       select csv_import.insert_isolating(p_insert => ${this.#insertStatement()}, p_from => 0,
-        p_to => ${rows.length}, p_writer => ${writerJson}::jsonb) as outcome`;
+        p_to => ${rows.length}, p_writer => ${writerJson}::jsonb, p_probe => ${this.#probeStatement()}) as outcome`;
     if (existing.length > 0) {
       outcome.rejects = [...existing, ...outcome.rejects].sort((a, b) => a.seq - b.seq);
     }
@@ -436,6 +464,17 @@ export class BatchLoader {
         byteLength: row.byteLength,
       };
     });
+  }
+
+  /**
+   * The staging rows ($1, $2] cast to the column types, nothing written: csv_import.insert_isolating runs it for a
+   * single row whose INSERT raised an error that may be an input function's refusal (mayBeInputRefusal).
+   */
+  #probeStatement(): string {
+    const casts = this.#target.columns.map((c, i) =>
+      `c${i + 1}::${c.type}${c.domain ? `::${c.domain}` : ""}`
+    );
+    return `select ${casts.join(", ")} from pg_temp.csv_import_stage where seq > $1 and seq <= $2`;
   }
 
   /** INSERT … SELECT of staging rows ($1, $2] with the casts and the conflict clause of the mode. */

@@ -114,6 +114,7 @@ export async function openLoad(deps: WorkDeps, ctx: ChunkContext, scanned: Uint8
       name: m.column.name,
       type: loadColumnType(m.column),
       identity: m.column.identity,
+      domain: m.column.isDomain ? m.column.type : null,
     })),
     mode: target.profile?.on_conflict ?? "insert",
     conflictColumns: target.profile?.conflict_columns ?? [],

@@ -74,7 +74,7 @@ insert into csv_import_stage (c1, c2, c3) values ('23', '1', 'retry');
 select throws_ok($$ select pgtap_iso.run(3, 4) $$, '40001', 'try again',
   'a serialization failure raised while inserting propagates');
 
-select is((select prosecdef from pg_proc where oid = 'csv_import.insert_isolating(text,bigint,bigint,jsonb)'::regprocedure),
+select is((select prosecdef from pg_proc where oid = 'csv_import.insert_isolating(text,bigint,bigint,jsonb,text)'::regprocedure),
   false, 'it runs with the caller''s rights (SECURITY INVOKER)');
 
 -- As the uploader (p_writer): each INSERT runs as `authenticated` with the uploader's claims, so row-level
@@ -110,7 +110,7 @@ select is((select count(*)::int from as_alice, jsonb_array_elements(r -> 'reject
 select is(current_user::text, 'postgres', 'the caller''s role is back afterwards');
 select throws_ok($$ select csv_import.insert_isolating('select $1, $2', 0, 1, '{"role": "postgres", "claims": {}}') $$,
   '22023', null, 'a writer may only be authenticated or anon');
-select is(has_function_privilege('authenticated', 'csv_import.insert_isolating(text,bigint,bigint,jsonb)', 'execute'),
+select is(has_function_privilege('authenticated', 'csv_import.insert_isolating(text,bigint,bigint,jsonb,text)', 'execute'),
   false, 'clients cannot run it (it runs caller-supplied SQL)');
 
 select * from finish();
