@@ -16,10 +16,10 @@ import {
   PG_ENCODING,
   textCodec,
 } from "../supabase/functions/_shared/csv/encoding.ts";
-import { checksum, connect, E2E, psqlCopy, Scope, upload, waitForJob } from "./support/stack.ts";
+import { checksum, connect, DB_URL, E2E, psqlCopy, Scope, upload, waitForJob } from "./support/stack.ts";
 
-type SingleByte = Exclude<FileEncoding, "utf-8">;
-const SINGLE_BYTE = FILE_ENCODINGS.filter((e): e is SingleByte => e !== "utf-8");
+type SingleByte = Exclude<FileEncoding, "utf-8" | "utf-16le" | "utf-16be">;
+const SINGLE_BYTE = FILE_ENCODINGS.filter((e): e is SingleByte => textCodec(e).singleByte);
 
 /** The encoding's characters above 0x7F (printable ones), with their bytes. */
 function highCharacters(encoding: SingleByte): Map<string, number> {
@@ -140,12 +140,12 @@ for (const encoding of SINGLE_BYTE) {
       assert.ok(bad.length >= 16);
       const dir = await scope.tempDir();
       await Deno.writeFile(`${dir}/good.csv`, fileOf(all.filter((r) => r.reason === null), chars));
-      await psqlCopy(reference, `${dir}/good.csv`, { encoding: PG_ENCODING[encoding] });
+      await psqlCopy(reference, `${dir}/good.csv`, { encoding: PG_ENCODING[encoding]! });
       // \copy of each kind of invalid row alone fails with the message the pipeline must report.
       for (const r of new Map(bad.map((r) => [r.reason, r])).values()) {
         await Deno.writeFile(`${dir}/one.csv`, fileOf([r], chars));
         await assert.rejects(
-          psqlCopy(reference, `${dir}/one.csv`, { encoding: PG_ENCODING[encoding] }),
+          psqlCopy(reference, `${dir}/one.csv`, { encoding: PG_ENCODING[encoding]! }),
           (e: Error) => e.message.includes(r.reason!),
         );
       }
@@ -203,3 +203,116 @@ Deno.test(
     }
   },
 );
+
+/** UTF-16 bytes of `text` (code units as they are, unpaired surrogates included), with a byte-order mark. */
+function utf16(text: string, be: boolean, bom = true): Uint8Array {
+  const out = new Uint8Array((bom ? 2 : 0) + 2 * text.length);
+  if (bom) out.set(be ? [0xfe, 0xff] : [0xff, 0xfe]);
+  for (let i = 0; i < text.length; i++) {
+    const u = text.charCodeAt(i);
+    out.set(be ? [u >> 8, u & 0xff] : [u & 0xff, u >> 8], (bom ? 2 : 0) + 2 * i);
+  }
+  return out;
+}
+
+for (const encoding of ["utf-16le", "utf-16be"] as const) {
+  Deno.test({ name: `a ${encoding} file loads as \\copy loads its text in UTF-8`, ...E2E }, async () => {
+    const sql = connect();
+    const scope = new Scope(sql, `enc_${encoding.replaceAll("-", "")}`);
+    try {
+      const table = `public.${scope.prefix}_t`;
+      const reference = `public.${scope.prefix}_ref`;
+      for (const t of [table, reference]) {
+        await sql.unsafe(`create table ${t} (${COLUMNS})`);
+        scope.defer(() => sql.unsafe(`drop table if exists ${t}`));
+      }
+      // LE under a profile that says nothing (the byte-order mark decides), BE named by its profile.
+      await scope.profile({
+        pathPattern: `${scope.prefix}/%`,
+        targetTable: table,
+        chunkSizeBytes: 2048,
+        toleratedRejectRate: 1,
+        ...(encoding === "utf-16be" ? { encoding } : {}),
+      });
+      // Characters of one and of two code units (surrogate pairs), so chunk edges fall between and inside both.
+      const chars = ["中", "文", "ü", "€", "😀", "👍", "𝄞", "a", "b", " "];
+      const next = random(16);
+      const word = (n: number) =>
+        Array.from({ length: n }, () => chars[Math.floor(next() * chars.length)]).join("");
+      const rows: { line: number; text: string; reason: string | null }[] = [];
+      let line = 2;
+      for (let id = 1; id <= 300; id++) {
+        let text: string;
+        let reason: string | null = null;
+        if (id % 40 === 7) {
+          text = `${id}\t${word(3)}\t${"😀".repeat(13)}\tx\t1.00`; // 13 characters (26 code units): too long
+          reason = "value too long for type character varying(12)";
+        } else if (id % 40 === 21) {
+          text = `${id}\tab\uD800cd\tx\ty\t2.00`; // an unpaired surrogate
+          reason = "invalid UTF-16: unpaired surrogate at offset";
+        } else {
+          const note = next() < 0.3
+            ? `"${word(5)}\t""${word(2)}""\n${word(6)}"`
+            : word(Math.floor(next() * 20));
+          // 12 characters fit varchar(12) however many code units they take.
+          text = `${id}\t${word(1 + Math.floor(next() * 15))}\t${
+            id % 9 === 0 ? "😀".repeat(12) : word(Math.floor(next() * 12))
+          }\t${note}\t${id}.50`;
+        }
+        rows.push({ line, text, reason });
+        line += text.split("\n").length;
+      }
+      const header = "id\tname\tcity\tnote\tamount\n";
+      const dir = await scope.tempDir();
+      const good = rows.filter((r) => r.reason === null);
+      // \copy reads the same text in UTF-8 (PostgreSQL has no UTF-16), tab-delimited.
+      await Deno.writeTextFile(`${dir}/good.tsv`, header + good.map((r) => r.text).join("\n") + "\n");
+      const url = new URL(DB_URL);
+      const copy = await new Deno.Command("psql", {
+        args: [
+          "-X",
+          "-q",
+          "-v",
+          "ON_ERROR_STOP=1",
+          "-h",
+          url.hostname,
+          "-p",
+          url.port,
+          "-U",
+          "postgres",
+          "-d",
+          "postgres",
+          "-c",
+          `\\copy ${reference} from '${dir}/good.tsv' with (format csv, header true, delimiter E'\\t')`,
+        ],
+        env: { PGPASSWORD: decodeURIComponent(url.password) },
+        stderr: "piped",
+      }).output();
+      assert.ok(copy.success, new TextDecoder().decode(copy.stderr));
+
+      const name = scope.object("unicode.txt");
+      await upload(name, utf16(header + rows.map((r) => r.text).join("\n") + "\n", encoding === "utf-16be"));
+      const job = await waitForJob(sql, name, 120_000);
+      assert.equal(job.status, "succeeded_with_rejects", job.error ?? "");
+      assert.ok(Number(job.chunk_count) >= 8, `several chunks: ${job.chunk_count}`);
+      const [{ dialect }] = await sql<{ dialect: { encoding: string; delimiter: string } }[]>`
+        select dialect from csv_import.jobs where id = ${job.id}`;
+      assert.deepEqual([dialect.encoding, dialect.delimiter], [encoding, "\t"]);
+      assert.deepEqual(await checksum(sql, table), await checksum(sql, reference), "same rows as \\copy");
+      const rejects = await sql<{ line_number: string; reason: string }[]>`
+        select line_number, reason from csv_import.rejects where job_id = ${job.id} order by line_number`;
+      const bad = rows.filter((r) => r.reason !== null);
+      assert.deepEqual(
+        rejects.map((r) => Number(r.line_number)),
+        bad.map((r) => r.line),
+        "the refused lines",
+      );
+      for (const [i, r] of rejects.entries()) {
+        assert.ok(r.reason.includes(bad[i].reason!), `line ${r.line_number}: ${r.reason} / ${bad[i].reason}`);
+      }
+    } finally {
+      await scope.dispose();
+      await sql.end();
+    }
+  });
+}

@@ -240,3 +240,41 @@ Deno.test({ name: "a dry run of a table made from the file makes no table", ...E
     await sql.end();
   }
 });
+
+Deno.test({ name: "a UTF-16 file under auto/ is sampled over the whole file too", ...E2E }, async () => {
+  const sql = connect();
+  const scope = new Scope(sql, "tffutf16");
+  try {
+    const table = `${scope.prefix}_städte`;
+    scope.tables.push(`public.${table}`);
+    const name = `auto/${table}.txt`;
+    scope.objects.push(name, `${name}.rejects.csv`);
+    // ~2.6 MB: the 20 sample windows start on odd and even bytes, inside characters of two code units too.
+    const lines = ["Stadt\tEinwohner\tGegründet\tFläche"];
+    for (let i = 1; i <= 60_000; i++) {
+      lines.push(`Zürich 😀 ${i}\t${i * 7}\t${1000 + (i % 900)}-01-0${1 + (i % 9)}\t${(i % 500) / 4}`);
+    }
+    const text = lines.join("\r\n") + "\r\n";
+    const bytes = new Uint8Array(2 + text.length * 2);
+    bytes.set([0xff, 0xfe]);
+    for (let i = 0; i < text.length; i++) {
+      bytes.set([text.charCodeAt(i) & 0xff, text.charCodeAt(i) >> 8], 2 + 2 * i);
+    }
+    await upload(name, bytes);
+    const job = await waitForJob(sql, name, 120_000);
+    assert.equal(job.status, "succeeded", job.error ?? "");
+    assert.deepEqual(await columnsOf(sql, "public", table), [
+      "stadt text",
+      "einwohner bigint",
+      "gegründet date",
+      "fläche numeric",
+    ]);
+    const [{ n, sum }] = await sql.unsafe<{ n: number; sum: string }[]>(
+      `select count(*)::int as n, sum(einwohner)::text as sum from public."${table}" where stadt like 'Zürich 😀 %'`,
+    );
+    assert.deepEqual([n, sum], [60_000, String(7 * 60_000 * 60_001 / 2)]);
+  } finally {
+    await scope.dispose();
+    await sql.end();
+  }
+});

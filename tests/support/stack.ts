@@ -14,6 +14,7 @@
  */
 import { createClient } from "@supabase/supabase-js";
 import postgres from "postgres";
+import type { FileEncoding } from "../../supabase/functions/_shared/csv/encoding.ts";
 import { SECRET_KEY, SERVICE_ROLE_KEY } from "../../local-stack/keys.ts";
 import { DEMO_TABLE_SQL } from "./generate_csv.ts";
 
@@ -83,7 +84,7 @@ export interface ProfileOptions {
   hasHeader?: boolean | null;
   dateStyle?: "iso" | "dmy" | "mdy";
   /** The files' text encoding (default utf-8). */
-  encoding?: "utf-8" | "windows-1252" | "iso-8859-1" | "iso-8859-15";
+  encoding?: FileEncoding;
   /** Validate without writing a row (default false). */
   dryRun?: boolean;
 }

@@ -12,13 +12,18 @@
  * every quote byte. It also counts all terminator bytes it skips, so the first owned record's physical line is
  * `linesBefore + 1 + linesSkipped`.
  *
+ * UTF-16 (encoding.ts): the same search on code units (utf16.ts), each two bytes; offsets stay file offsets and a
+ * found record's `index` is where it starts in the pushed piece's bytes.
+ *
  * Bounded work: if no record start appears within `maxRecordBytes` (+1 for CRLF) bytes, the record spanning
  * `start` is over the limit and `record_too_large` is thrown (naming `startLine`, the physical line of byte
  * `start`, when given); the finder never buffers.
  */
 
+import { textCodec } from "./encoding.ts";
 import { CsvError } from "./errors.ts";
 import { type CsvFormat, formatBytes } from "./format.ts";
+import { Utf16Narrower } from "./utf16.ts";
 
 export interface BoundaryOptions {
   readonly format: CsvFormat;
@@ -61,46 +66,54 @@ const NONE: BoundaryResult = { kind: "none" };
 export function createBoundaryFinder(options: BoundaryOptions): BoundaryFinder {
   const { quote, terminator, crlf } = formatBytes(options.format);
   const { start, end, dataStart } = options;
-  const limit = options.maxRecordBytes + (crlf ? 1 : 0);
+  // UTF-16: the search runs on narrowed code units (utf16.ts), W bytes each; chunk edges and dataStart are even.
+  const W = textCodec(options.format.encoding).unitBytes;
+  const narrower = W === 2 ? new Utf16Narrower(options.format.encoding === "utf-16be") : null;
+  const limit = options.maxRecordBytes + (crlf ? W : 0);
   let pos = start; // absolute offset of the next byte to consume
   let parity = options.entryParity;
   let lines = 0;
   let decided: BoundaryResult | null = start >= end || dataStart >= end ? NONE : null;
 
   return {
-    push(piece) {
+    push(raw) {
       if (decided !== null) return decided;
-      const pieceStart = pos;
+      // `piece` holds units (W = 1: the bytes themselves); unit k starts at file offset unit0 + k * W and at
+      // index k * W - carried of `raw` (a byte carried from the previous piece completes unit 0).
+      const carried = narrower?.pending ? 1 : 0;
+      const piece = narrower === null ? raw : narrower.push(raw).narrow;
+      const unit0 = pos - carried;
+      const rawIndex = (k: number) => k * W - carried;
+      pos += raw.length;
       let i = 0;
       const n = piece.length;
-      if (pos < dataStart) {
+      if (unit0 < dataStart) {
         // Before the data: skip to dataStart, which is a record start by definition.
-        const skip = Math.min(n, dataStart - pos);
+        const skip = Math.min(n, (dataStart - unit0) / W);
         for (; i < skip; i++) if (piece[i] === terminator) lines++;
-        pos += skip;
-        if (pos < dataStart) return MORE;
-        return (decided = { kind: "found", offset: dataStart, index: i, linesSkipped: lines });
+        if (unit0 + skip * W < dataStart) return MORE;
+        return (decided = { kind: "found", offset: dataStart, index: rawIndex(i), linesSkipped: lines });
       }
-      if (pos === dataStart || (pos === start && options.atRecordStart)) {
-        return (decided = { kind: "found", offset: pos, index: 0, linesSkipped: 0 });
+      if (unit0 === dataStart || (unit0 === start && options.atRecordStart)) {
+        return (decided = { kind: "found", offset: unit0, index: 0, linesSkipped: 0 });
       }
       const q = quote;
       const t = terminator;
-      const last = Math.min(n, end - 1 - pieceStart); // bytes at end - 1 and beyond are never needed
+      const last = Math.min(n, (end - W - unit0) / W); // units at end - W and beyond are never needed
       for (; i < last; i++) {
         const c = piece[i];
         if (c === q) parity ^= 1;
         else if (c === t) {
           lines++;
           if (parity === 0) {
-            const offset = pieceStart + i + 1;
-            return (decided = { kind: "found", offset, index: i + 1, linesSkipped: lines });
+            const offset = unit0 + (i + 1) * W;
+            return (decided = { kind: "found", offset, index: rawIndex(i + 1), linesSkipped: lines });
           }
         }
       }
-      pos = pieceStart + i;
-      if (pos >= end - 1) return (decided = NONE);
-      if (pos - start > limit) {
+      const scanned = unit0 + i * W;
+      if (scanned >= end - W) return (decided = NONE);
+      if (scanned - start > limit) {
         const where = options.startLine !== undefined ? `line ${options.startLine}` : `offset ${start}`;
         throw new CsvError(
           "record_too_large",

@@ -34,6 +34,28 @@ interface Sample {
 
 const enc = new TextEncoder();
 
+/** The text's bytes in the format's encoding (UTF-8, or UTF-16 LE/BE). */
+function encodeText(text: string, format: CsvFormat): Uint8Array {
+  if (format.encoding !== "utf-16le" && format.encoding !== "utf-16be") return enc.encode(text);
+  const be = format.encoding === "utf-16be";
+  const out = new Uint8Array(text.length * 2);
+  for (let i = 0; i < text.length; i++) {
+    const u = text.charCodeAt(i);
+    out[2 * i] = be ? u >> 8 : u & 0xff;
+    out[2 * i + 1] = be ? u & 0xff : u >> 8;
+  }
+  return out;
+}
+
+/** A byte-order mark in the format's encoding. */
+function bomOf(format: CsvFormat): number[] {
+  return format.encoding === "utf-16le"
+    ? [0xff, 0xfe]
+    : format.encoding === "utf-16be"
+    ? [0xfe, 0xff]
+    : [0xef, 0xbb, 0xbf];
+}
+
 const PLAIN_CHARS = ["a", "b", "Z", "0", "7", " ", "-", "é", "ß", "中", "😀", "👍🏽", "\t", ",", ";", "|"];
 const QUOTED_EXTRA = ['"', "\n", "\r\n", "\r"];
 
@@ -67,14 +89,15 @@ function build(
 ): Sample {
   const T = format.newline === "\r" ? "\r" : "\n";
   const parts: string[] = [];
-  let offset = bom ? 3 : 0;
+  const bomBytes = bom ? bomOf(format) : [];
+  let offset = bomBytes.length;
   let lines = 0;
   const countLines = (s: string) => s.split(T).length - 1;
   let dataStart = offset;
   if (header) {
     const text = header.map(render).join(format.delimiter) + format.newline;
     parts.push(text);
-    offset += enc.encode(text).length;
+    offset += encodeText(text, format).length;
     lines += countLines(text);
     dataStart = offset;
   }
@@ -92,17 +115,17 @@ function build(
         fields: row.map((f) => f.kind === "null" ? null : f.text),
         line: lines + 1,
         offset,
-        byteLength: enc.encode(content).length,
+        byteLength: encodeText(content, format).length,
       });
     }
     parts.push(text);
-    offset += enc.encode(text).length;
+    offset += encodeText(text, format).length;
     lines += countLines(text);
   });
-  const body = enc.encode(parts.join(""));
-  const bytes = new Uint8Array((bom ? 3 : 0) + body.length);
-  if (bom) bytes.set([0xef, 0xbb, 0xbf]);
-  bytes.set(body, bom ? 3 : 0);
+  const body = encodeText(parts.join(""), format);
+  const bytes = new Uint8Array(bomBytes.length + body.length);
+  bytes.set(bomBytes);
+  bytes.set(body, bomBytes.length);
   return { format, bytes, dataStart, linesBeforeData, expected, blankLines, hasHeader: header !== null };
 }
 
@@ -112,23 +135,31 @@ const formatArb: fc.Arbitrary<CsvFormat> = fc.record({
   newline: fc.constantFrom<Newline>("\n", "\r\n", "\r"),
 });
 
-const sampleArb: fc.Arbitrary<Sample> = formatArb.chain((format) => {
-  const field = fieldArb(format);
-  // A row that is a single unquoted empty field would be a blank line; make it a quoted empty string.
-  const row = fc.array(field, { minLength: 1, maxLength: 5 }).map((fs): Row =>
-    fs.length === 1 && fs[0].kind === "null" ? [{ kind: "quoted", text: "" }] : fs
-  );
-  const rowOrBlank = fc.oneof({ weight: 9, arbitrary: row }, {
-    weight: 1,
-    arbitrary: fc.constant<Row>("blank"),
+const utf16FormatArb: fc.Arbitrary<CsvFormat> = formatArb.chain((f) =>
+  fc.constantFrom<CsvFormat["encoding"]>("utf-16le", "utf-16be").map((encoding) => ({ ...f, encoding }))
+);
+
+const sampleArb = samplesOf(formatArb);
+
+function samplesOf(formats: fc.Arbitrary<CsvFormat>): fc.Arbitrary<Sample> {
+  return formats.chain((format) => {
+    const field = fieldArb(format);
+    // A row that is a single unquoted empty field would be a blank line; make it a quoted empty string.
+    const row = fc.array(field, { minLength: 1, maxLength: 5 }).map((fs): Row =>
+      fs.length === 1 && fs[0].kind === "null" ? [{ kind: "quoted", text: "" }] : fs
+    );
+    const rowOrBlank = fc.oneof({ weight: 9, arbitrary: row }, {
+      weight: 1,
+      arbitrary: fc.constant<Row>("blank"),
+    });
+    return fc.tuple(
+      fc.option(row.filter((r): r is Field[] => r !== "blank"), { nil: null }),
+      fc.boolean(),
+      fc.array(rowOrBlank, { minLength: 0, maxLength: 20 }),
+      fc.boolean(),
+    ).map(([header, bom, rows, finalNewline]) => build(format, header, bom, rows, finalNewline));
   });
-  return fc.tuple(
-    fc.option(row.filter((r): r is Field[] => r !== "blank"), { nil: null }),
-    fc.boolean(),
-    fc.array(rowOrBlank, { minLength: 0, maxLength: 20 }),
-    fc.boolean(),
-  ).map(([header, bom, rows, finalNewline]) => build(format, header, bom, rows, finalNewline));
-});
+}
 
 /** Deterministic piece sizes from a seed: mostly tiny, sometimes large. */
 function pieceSizes(seed: number): () => number {
@@ -149,7 +180,13 @@ interface ChunkResult {
 function loadChunked(sample: Sample, cuts: number[], fromZero: boolean, seed: number): ChunkResult[] {
   const { bytes, format } = sample;
   const first = fromZero ? 0 : sample.dataStart;
-  const bounds = [first, ...cuts.filter((c) => c > first && c < bytes.length), bytes.length];
+  // Chunk edges fall between code units (the planner's are even in UTF-16 files); pieces may split one.
+  const unit = format.encoding?.startsWith("utf-16") ? 2 : 1;
+  const bounds = [
+    first,
+    ...cuts.filter((c) => c > first && c < bytes.length && c % unit === 0),
+    bytes.length,
+  ];
   const chunks = bounds.slice(0, -1).map((start, k) => ({ start, end: bounds[k + 1] }));
   const nextSize = pieceSizes(seed);
 
@@ -196,7 +233,9 @@ function loadChunked(sample: Sample, cuts: number[], fromZero: boolean, seed: nu
 }
 
 function csvParseRecords(sample: Sample): string[][] {
-  const text = new TextDecoder().decode(sample.bytes.subarray(sample.dataStart));
+  const text = new TextDecoder(sample.format.encoding ?? "utf-8").decode(
+    sample.bytes.subarray(sample.dataStart),
+  );
   return parse(text, {
     delimiter: sample.format.delimiter,
     quote: sample.format.quote,
@@ -211,8 +250,14 @@ function csvParseRecords(sample: Sample): string[][] {
 function checkSniff(sample: Sample): void {
   const { format, hasHeader } = sample;
   if (sample.bytes.length === 0) return; // "File is empty" (dialect_test)
-  const d = sniffDialect(sample.bytes, { delimiter: format.delimiter, quote: format.quote, hasHeader });
-  assert.equal(d.bomLength, sample.bytes[0] === 0xef ? 3 : 0);
+  const d = sniffDialect(sample.bytes, {
+    delimiter: format.delimiter,
+    quote: format.quote,
+    hasHeader,
+    ...(format.encoding ? { encoding: format.encoding } : {}),
+  });
+  const bom = bomOf(format);
+  assert.equal(d.bomLength, bom.every((b, i) => sample.bytes[i] === b) ? bom.length : 0);
   assert.equal(d.dataStart, sample.dataStart);
   assert.equal(d.linesBeforeData, sample.linesBeforeData);
   const unquotedBreak = sample.expected.length + sample.blankLines + (hasHeader ? 1 : 0) > 1 ||
@@ -240,7 +285,7 @@ function checkSample(sample: Sample, cuts: number[], fromZero: boolean, seed: nu
   );
 
   // Raw text is the record's bytes without the terminator.
-  const dec = new TextDecoder();
+  const dec = new TextDecoder(sample.format.encoding ?? "utf-8", { ignoreBOM: true });
   for (const r of records) {
     assert.equal(r.raw, dec.decode(sample.bytes.subarray(r.offset, r.offset + r.byteLength)));
   }
@@ -275,6 +320,18 @@ Deno.test("chunked load equals a single-pass parse for any chunking (property)",
       ([sample, cuts, fromZero, seed]) => checkSample(sample, cuts, fromZero, seed),
     ),
     { numRuns: 1000 },
+  );
+});
+
+Deno.test("UTF-16 LE/BE: chunked load equals a single-pass parse for any chunking (property)", () => {
+  fc.assert(
+    fc.property(
+      samplesOf(utf16FormatArb).chain((sample) =>
+        fc.tuple(fc.constant(sample), cutsArb(sample.bytes.length), fc.boolean(), fc.integer({ min: 1 }))
+      ),
+      ([sample, cuts, fromZero, seed]) => checkSample(sample, cuts, fromZero, seed),
+    ),
+    { numRuns: 500 },
   );
 });
 

@@ -34,6 +34,7 @@ import { CsvError } from "./errors.ts";
 import type { CsvFormat, Newline } from "./format.ts";
 import { createRecordParser, type CsvRecord } from "./parser.ts";
 import { encodingName, type FileEncoding, guessSingleByteEncoding, textCodec } from "./encoding.ts";
+import { Utf16Narrower } from "./utf16.ts";
 import { hexByte, scanUtf8 } from "./utf8.ts";
 
 /** How many head bytes the sniffer wants. */
@@ -41,8 +42,8 @@ export const SNIFF_BYTES = 64 * 1024;
 
 export interface Dialect extends CsvFormat {
   readonly encoding: FileEncoding;
-  /** 3 when the file starts with a UTF-8 BOM, else 0. */
-  readonly bomLength: 0 | 3;
+  /** 3 after a UTF-8 byte-order mark, 2 after a UTF-16 one, else 0. */
+  readonly bomLength: 0 | 2 | 3;
   readonly hasHeader: boolean;
   /** Header names (an empty or NULL name is ""), or null without a header. */
   readonly header: string[] | null;
@@ -148,7 +149,69 @@ function lineAt(head: Uint8Array, offset: number): number {
   return line;
 }
 
-function checkEncoding(head: Uint8Array, complete: boolean, encoding: FileEncoding): 0 | 3 {
+/** The text's structure for the syntax sniffing: the head itself, or for UTF-16 its narrowed units (utf16.ts). */
+interface Structure {
+  readonly view: Uint8Array;
+  /** Where the text starts in `view` (after a byte-order mark). */
+  readonly from: number;
+}
+
+/** Counts control characters other than TAB, LF, FF, CR and ESC: many of them in a head mean binary data. */
+function controlCount(view: Uint8Array, from: number): number {
+  let controls = 0;
+  for (let i = from; i < view.length; i++) {
+    const c = view[i];
+    if (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x0c && c !== 0x1b) controls++;
+  }
+  return controls;
+}
+
+function binary(controls: number, length: number): CsvError {
+  return new CsvError(
+    "binary",
+    `File looks like binary data (${controls} control bytes in its first ${length} bytes), not CSV`,
+  );
+}
+
+/**
+ * A UTF-16 head (after its byte-order mark, if any): binary data and NUL characters are refused as in UTF-8, on
+ * the code units; a complete file of odd length ends inside a character.
+ */
+function checkUtf16(
+  head: Uint8Array,
+  bom: 0 | 2,
+  encoding: "utf-16le" | "utf-16be",
+  complete: boolean,
+): { bom: 0 | 2; encoding: FileEncoding; structure: Structure } {
+  const { narrow } = new Utf16Narrower(encoding === "utf-16be").push(head.subarray(bom));
+  const controls = controlCount(narrow, 0);
+  if (controls > 8 && controls * 100 > narrow.length) throw binary(controls, head.length);
+  const nul = narrow.indexOf(0);
+  if (nul !== -1) {
+    const line = lineAt(narrow, nul);
+    const offset = bom + 2 * nul;
+    throw new CsvError(
+      "nul_byte",
+      `File contains a NUL character at line ${line} (offset ${offset}); remove it and upload again`,
+      offset,
+      line,
+    );
+  }
+  if (complete && (head.length - bom) % 2 === 1) {
+    throw new CsvError(
+      "truncated_utf16",
+      `File ends in the middle of a UTF-16 character (its length, ${head.length} bytes, is odd)`,
+      head.length - 1,
+    );
+  }
+  return { bom, encoding, structure: { view: narrow, from: 0 } };
+}
+
+function checkEncoding(
+  head: Uint8Array,
+  complete: boolean,
+  requested: FileEncoding,
+): { bom: 0 | 2 | 3; encoding: FileEncoding; structure: Structure } {
   if (head.length === 0) throw new CsvError("empty_file", "File is empty");
   for (const m of MAGIC) {
     if (startsWith(head, m.bytes) && (m.also === undefined || m.also(head))) {
@@ -159,9 +222,25 @@ function checkEncoding(head: Uint8Array, complete: boolean, encoding: FileEncodi
     throw new CsvError("utf32", "File is UTF-32 encoded; save it as UTF-8 and upload again", 0);
   }
   if (startsWith(head, [0xff, 0xfe]) || startsWith(head, [0xfe, 0xff])) {
-    throw new CsvError("utf16", 'File is UTF-16 encoded; save it as UTF-8 ("CSV UTF-8") and upload again', 0);
+    // A UTF-16 byte-order mark says what the file is, whatever a UTF-8 profile assumed.
+    const found = head[0] === 0xff ? "utf-16le" : "utf-16be";
+    if (requested !== "utf-8" && requested !== found) {
+      throw new CsvError(
+        "wrong_encoding",
+        `File starts with a ${encodingName(found)} byte-order mark, but its profile says it is ` +
+          `${
+            encodingName(requested)
+          }: set the profile's encoding to ${found} (or utf-8: a byte-order mark is ` +
+          "followed)",
+        0,
+        1,
+      );
+    }
+    return checkUtf16(head, 2, found, complete);
   }
+  if (requested === "utf-16le" || requested === "utf-16be") return checkUtf16(head, 0, requested, complete);
   const bom = startsWith(head, [0xef, 0xbb, 0xbf]) ? 3 : 0;
+  const structure = { view: head, from: bom };
   const nul = head.indexOf(0);
   if (nul !== -1) {
     // UTF-16 without BOM: ASCII text leaves NULs in (nearly) every even or every odd position.
@@ -169,24 +248,20 @@ function checkEncoding(head: Uint8Array, complete: boolean, encoding: FileEncodi
     const nuls = [0, 0];
     for (let i = 0; i < n; i++) if (head[i] === 0) nuls[i & 1]++;
     if (n >= 4 && Math.max(nuls[0], nuls[1]) * 10 >= (n >> 1) * 8) {
+      // ASCII in little-endian order leaves the NUL second (odd offsets).
+      const likely = nuls[1] >= nuls[0] ? "utf-16le" : "utf-16be";
       throw new CsvError(
         "utf16",
-        "File looks UTF-16 encoded (every other byte is NUL); save it as UTF-8 and upload again",
+        `File looks like ${
+          encodingName(likely)
+        } without a byte-order mark (every other byte is NUL): set the ` +
+          `profile's encoding to ${likely}, or save it as UTF-8 and upload again`,
         nul,
       );
     }
   }
-  let controls = 0;
-  for (let i = 0; i < head.length; i++) {
-    const c = head[i];
-    if (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x0c && c !== 0x1b) controls++;
-  }
-  if (controls > 8 && controls * 100 > head.length) {
-    throw new CsvError(
-      "binary",
-      `File looks like binary data (${controls} control bytes in its first ${head.length} bytes), not CSV`,
-    );
-  }
+  const controls = controlCount(head, 0);
+  if (controls > 8 && controls * 100 > head.length) throw binary(controls, head.length);
   if (nul !== -1) {
     const line = lineAt(head, nul);
     throw new CsvError(
@@ -196,8 +271,8 @@ function checkEncoding(head: Uint8Array, complete: boolean, encoding: FileEncodi
       line,
     );
   }
-  if (encoding !== "utf-8") {
-    const said = `its profile says it is ${encodingName(encoding)}: set the profile's encoding to utf-8`;
+  if (requested !== "utf-8") {
+    const said = `its profile says it is ${encodingName(requested)}: set the profile's encoding to utf-8`;
     if (bom > 0) {
       throw new CsvError("wrong_encoding", `File starts with a UTF-8 byte-order mark, but ${said}`, 0, 1);
     }
@@ -215,7 +290,7 @@ function checkEncoding(head: Uint8Array, complete: boolean, encoding: FileEncodi
         lineAt(head, high),
       );
     }
-    return 0;
+    return { bom: 0, encoding: requested, structure: { view: head, from: 0 } };
   }
   const u = scanUtf8(head, bom);
   const bad = u.invalidAt !== -1 ? u.invalidAt : complete ? u.incompleteAt : -1;
@@ -232,7 +307,7 @@ function checkEncoding(head: Uint8Array, complete: boolean, encoding: FileEncodi
       line,
     );
   }
-  return bom;
+  return { bom, encoding: "utf-8", structure };
 }
 
 /** First CR or LF at even parity of `quote`, from `from`; null if none in the head. */
@@ -404,12 +479,16 @@ export function sniffDialect(head: Uint8Array, options: SniffOptions = {}): Dial
   const complete = options.fileSize !== undefined
     ? head.length >= options.fileSize
     : head.length < SNIFF_BYTES;
-  const encoding = options.encoding ?? "utf-8";
-  const bomLength = checkEncoding(head, complete, encoding);
+  const checked = checkEncoding(head, complete, options.encoding ?? "utf-8");
+  const { encoding, structure } = checked;
+  const bomLength = checked.bom;
 
   let quotes: string[] = ['"'];
   if (options.quote !== undefined) quotes = [options.quote];
-  else if (boundaryQuotes(head, bomLength, 0x22) === 0 && boundaryQuotes(head, bomLength, 0x27) >= 4) {
+  else if (
+    boundaryQuotes(structure.view, structure.from, 0x22) === 0 &&
+    boundaryQuotes(structure.view, structure.from, 0x27) >= 4
+  ) {
     quotes = ['"', "'"];
   }
   const delimiters = options.delimiter !== undefined ? [options.delimiter] : DELIMITERS;
@@ -417,7 +496,7 @@ export function sniffDialect(head: Uint8Array, options: SniffOptions = {}): Dial
   let best: { format: CsvFormat; records: CsvRecord[]; score: number } | null = null;
   let unfit: CsvError | null = null;
   for (const quote of quotes) {
-    const newline = detectNewline(head, bomLength, quote.charCodeAt(0), complete);
+    const newline = detectNewline(structure.view, structure.from, quote.charCodeAt(0), complete);
     if (newline === null && !complete) {
       throw new CsvError(
         "header_too_long",

@@ -27,10 +27,19 @@ Deno.test("files that are not UTF-8 CSV text fail with a specific error", () => 
     [bytes([0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c]), "compressed", /7-Zip/],
     [bytes("%PDF-1.7\n"), "binary", /PDF/],
     [bytes([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]), "binary", /\.xls/],
-    [bytes([0xff, 0xfe], "a\0,\0b\0"), "utf16", /UTF-16/],
-    [bytes([0xfe, 0xff], "\0a\0,\0b"), "utf16", /UTF-16/],
+    [bytes([0xff, 0xfe], "a\0,\0b\0\0"), "truncated_utf16", /^File ends in the middle of a UTF-16 character/],
+    [
+      bytes([0xff, 0xfe], "a\0\0\0b\0\n\0"),
+      "nul_byte",
+      /^File contains a NUL character at line 1 \(offset 4\)/,
+    ],
     [bytes([0xff, 0xfe, 0x00, 0x00]), "utf32", /UTF-32/],
-    [bytes("a\0,\0b\0\n\0c\0,\0d\0\n\0"), "utf16", /every other byte is NUL/],
+    [
+      bytes("a\0,\0b\0\n\0c\0,\0d\0\n\0"),
+      "utf16",
+      /^File looks like UTF-16 LE without a byte-order mark \(every other byte is NUL\): set the profile's encoding to utf-16le/,
+    ],
+    [bytes("\0a\0,\0b\0\n\0c\0,\0d\0\n"), "utf16", /UTF-16 BE .* encoding to utf-16be/],
     [bytes("id,name\n1,bob\0\n"), "nul_byte", /^File contains a NUL byte at line 2 \(offset 13\); remove it/],
     [bytes("a,b\n", [1, 2, 3, 4, 5, 6, 7, 8, 0x10, 0x11, 0x12]), "binary", /binary data/],
     [
@@ -51,6 +60,27 @@ Deno.test("files that are not UTF-8 CSV text fail with a specific error", () => 
     const e = sniffError(head);
     assert.equal(e.code, code, message.source);
     assert.match(e.message, message);
+  }
+  // UTF-16 with a byte-order mark is read as such, LE or BE; the offsets are the file's bytes.
+  const utf16 = (text: string, be: boolean) => {
+    const out = new Uint8Array(2 + text.length * 2);
+    out.set(be ? [0xfe, 0xff] : [0xff, 0xfe]);
+    for (let i = 0; i < text.length; i++) {
+      const u = text.charCodeAt(i);
+      out.set(be ? [u >> 8, u & 0xff] : [u & 0xff, u >> 8], 2 + 2 * i);
+    }
+    return out;
+  };
+  for (const be of [false, true]) {
+    const d = sniffDialect(utf16("Name\tStadt\nZoë\tKöln 🏙\nJosé\tMünchen\n", be));
+    assert.deepEqual(
+      [d.encoding, d.bomLength, d.delimiter, d.header, d.dataStart],
+      [be ? "utf-16be" : "utf-16le", 2, "\t", ["Name", "Stadt"], 2 + 2 * "Name\tStadt\n".length],
+    );
+    assert.throws(
+      () => sniffDialect(utf16("a,b\n", be), { encoding: "windows-1252" }),
+      /byte-order mark, but its profile says/,
+    );
   }
   // "BZh" alone is plausible text, not bzip2.
   assert.equal(sniffDialect(bytes("BZh,x\n1,2\n")).delimiter, ",");

@@ -1,14 +1,16 @@
 /**
  * The text encodings a file may be in, and how its bytes become text.
  *
- * Supported: UTF-8 (the default) and the single-byte encodings of most non-UTF-8 CSV exports: Windows-1252
- * (Excel's "CSV" on Western Windows), ISO-8859-1 (Latin-1) and ISO-8859-15 (Latin-9). A profile names the
- * file's encoding (`csv_import.profiles.encoding`); the job keeps it in its dialect (`CsvFormat.encoding`).
+ * Supported: UTF-8 (the default), the single-byte encodings of most non-UTF-8 CSV exports — Windows-1252
+ * (Excel's "CSV" on Western Windows), ISO-8859-1 (Latin-1) and ISO-8859-15 (Latin-9) — and UTF-16 LE/BE (Excel's
+ * "Unicode text"; a file with a UTF-16 byte-order mark is read as such whatever the profile says). A profile
+ * names the file's encoding (`csv_import.profiles.encoding`); the job keeps it in its dialect (`CsvFormat.encoding`).
  *
  * Invariants:
- * - Every supported encoding is ASCII-compatible and maps each byte below 0x80 to that ASCII character: the
- *   delimiter, quote and line breaks are the same bytes in all of them, so boundary finding, scanning and
+ * - Every single-byte encoding here is ASCII-compatible and maps each byte below 0x80 to that ASCII character:
+ *   the delimiter, quote and line breaks are the same bytes as in UTF-8, so boundary finding, scanning and
  *   record splitting run on the file's own bytes, and every offset stays a file offset, exact at chunk edges.
+ *   UTF-16 is read through narrowed code units (utf16.ts): every offset is still a file offset, always even.
  * - A single-byte encoding maps one byte to one UTF-16 code unit: a decoded string's indexes are the bytes'
  *   indexes (the parser relies on it to cut fields from a decoded batch).
  * - Decoding is PostgreSQL's (`COPY … ENCODING`, `convert_from`), checked byte by byte against the server by
@@ -17,18 +19,28 @@
  *   which PostgreSQL refuses with "character with byte sequence 0x81 in encoding "WIN1252" has no equivalent in
  *   encoding "UTF8"" (TextDecoder maps them to C1 controls): the strict decoder refuses them the same way.
  */
+import { NATIVE_LE } from "./utf16.ts";
 import { hexByte, scanUtf8 } from "./utf8.ts";
 
 /** The encodings a profile may name, as it spells them (WHATWG labels). */
-export const FILE_ENCODINGS = ["utf-8", "windows-1252", "iso-8859-1", "iso-8859-15"] as const;
+export const FILE_ENCODINGS = [
+  "utf-8",
+  "windows-1252",
+  "iso-8859-1",
+  "iso-8859-15",
+  "utf-16le",
+  "utf-16be",
+] as const;
 export type FileEncoding = typeof FILE_ENCODINGS[number];
 
-/** PostgreSQL's name of each encoding (COPY's ENCODING option, convert_from). */
-export const PG_ENCODING: Record<FileEncoding, string> = {
+/** PostgreSQL's name of each encoding (COPY's ENCODING option, convert_from); PostgreSQL has no UTF-16. */
+export const PG_ENCODING: Record<FileEncoding, string | null> = {
   "utf-8": "UTF8",
   "windows-1252": "WIN1252",
   "iso-8859-1": "LATIN1",
   "iso-8859-15": "LATIN9",
+  "utf-16le": null,
+  "utf-16be": null,
 };
 
 /** Human names, for messages. */
@@ -37,6 +49,8 @@ const DISPLAY: Record<FileEncoding, string> = {
   "windows-1252": "Windows-1252",
   "iso-8859-1": "ISO-8859-1 (Latin-1)",
   "iso-8859-15": "ISO-8859-15 (Latin-9)",
+  "utf-16le": "UTF-16 LE",
+  "utf-16be": "UTF-16 BE",
 };
 
 export function isFileEncoding(value: unknown): value is FileEncoding {
@@ -49,8 +63,14 @@ export class UndecodableError extends Error {}
 /** How one encoding's bytes become text. */
 export interface TextCodec {
   readonly encoding: FileEncoding;
-  /** One byte per code unit (every encoding here but UTF-8). */
+  /** One byte per code unit (the single-byte encodings). */
   readonly singleByte: boolean;
+  /** Bytes per code unit: 2 for UTF-16 (read through utf16.ts's narrowed units), else 1. */
+  readonly unitBytes: 1 | 2;
+  /** UTF-16 only: decodes code units (in the platform's byte order); throws {@link UndecodableError}. */
+  strictUnits?(units: Uint16Array): string;
+  /** UTF-16 only: why units[from, to) are not text, or null. */
+  problemUnits?(units: Uint16Array, from: number, to: number, base: number): string | null;
   /** Decodes bytes[from, to); throws {@link UndecodableError} when they are not text in this encoding. */
   strict(bytes: Uint8Array): string;
   /** Decodes, with U+FFFD for what is not text (a reject's raw text). */
@@ -65,6 +85,7 @@ const LOSSY_UTF8 = new TextDecoder("utf-8", { ignoreBOM: true });
 const UTF8: TextCodec = {
   encoding: "utf-8",
   singleByte: false,
+  unitBytes: 1,
   strict(bytes) {
     try {
       return FATAL_UTF8.decode(bytes);
@@ -97,6 +118,7 @@ function singleByteCodec(encoding: FileEncoding, table: Uint16Array): TextCodec 
   return {
     encoding,
     singleByte: true,
+    unitBytes: 1,
     strict(bytes) {
       const s = decode(bytes, table);
       if (hasGaps && s.indexOf("\uffff") !== -1) throw new UndecodableError(`invalid ${encoding}`);
@@ -125,6 +147,52 @@ function whatwgTable(label: string): Uint16Array {
   return Uint16Array.from(text, (ch) => ch.charCodeAt(0));
 }
 
+/** UTF-16 in the given byte order: raw bytes (a reject's raw text) or narrowed units (the parser's fields). */
+function utf16Codec(encoding: "utf-16le" | "utf-16be"): TextCodec {
+  const fatalBytes = new TextDecoder(encoding, { fatal: true, ignoreBOM: true });
+  const lossyBytes = new TextDecoder(encoding, { ignoreBOM: true });
+  // Units are held in the platform's byte order (utf16.ts NATIVE_LE).
+  const fatalUnits = new TextDecoder(NATIVE_LE ? "utf-16le" : "utf-16be", { fatal: true, ignoreBOM: true });
+  const unpaired = (units: ArrayLike<number>, from: number, to: number): number => {
+    for (let i = from; i < to; i++) {
+      const u = units[i];
+      if (u >= 0xd800 && u <= 0xdbff) {
+        if (i + 1 < to && units[i + 1] >= 0xdc00 && units[i + 1] <= 0xdfff) i++;
+        else return i;
+      } else if (u >= 0xdc00 && u <= 0xdfff) return i;
+    }
+    return -1;
+  };
+  const strict = (decoder: TextDecoder, view: Uint8Array | Uint16Array): string => {
+    try {
+      return decoder.decode(view);
+    } catch {
+      throw new UndecodableError(`invalid ${encoding}`);
+    }
+  };
+  return {
+    encoding,
+    singleByte: false,
+    unitBytes: 2,
+    strict: (bytes) => strict(fatalBytes, bytes),
+    lossy: (bytes) => lossyBytes.decode(bytes),
+    problem(bytes, from, to, base) {
+      const be = encoding === "utf-16be";
+      const units: number[] = [];
+      for (let i = from; i + 1 < to; i += 2) {
+        units.push(be ? (bytes[i] << 8) | bytes[i + 1] : (bytes[i + 1] << 8) | bytes[i]);
+      }
+      const at = unpaired(units, 0, units.length);
+      return at === -1 ? null : `invalid UTF-16: unpaired surrogate at offset ${base + from + 2 * at}`;
+    },
+    strictUnits: (units) => strict(fatalUnits, units),
+    problemUnits(units, from, to, base) {
+      const at = unpaired(units, from, to);
+      return at === -1 ? null : `invalid UTF-16: unpaired surrogate at offset ${base + 2 * (at - from)}`;
+    },
+  };
+}
+
 let codecs: Map<FileEncoding, TextCodec> | null = null;
 
 /** The codec of an encoding (absent: UTF-8). */
@@ -138,6 +206,8 @@ export function textCodec(encoding: FileEncoding | undefined | null): TextCodec 
       ["windows-1252", singleByteCodec("windows-1252", win1252)],
       ["iso-8859-1", singleByteCodec("iso-8859-1", new Uint16Array(256).map((_, i) => i))],
       ["iso-8859-15", singleByteCodec("iso-8859-15", whatwgTable("iso-8859-15"))],
+      ["utf-16le", utf16Codec("utf-16le")],
+      ["utf-16be", utf16Codec("utf-16be")],
     ]);
   }
   const codec = codecs.get(encoding);

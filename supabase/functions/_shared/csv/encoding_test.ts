@@ -22,7 +22,7 @@ import { CopyPiece } from "../load/copy_piece.ts";
 import { testColumn as column } from "../pg_types/testdata/column_fixture.ts";
 
 const DB_URL = Deno.env.get("SUPABASE_DB_URL") ?? "postgresql://postgres:postgres@127.0.0.1:54322/postgres";
-const SINGLE_BYTE = FILE_ENCODINGS.filter((e) => e !== "utf-8");
+const SINGLE_BYTE = FILE_ENCODINGS.filter((e) => textCodec(e).singleByte);
 
 Deno.test({
   name: "single-byte encodings decode every byte as PostgreSQL's convert_from does, refusals included",

@@ -17,6 +17,7 @@ export type CsvErrorCode =
   | "nul_byte"
   | "invalid_utf8"
   | "wrong_encoding"
+  | "truncated_utf16"
   | "header_too_long"
   | "record_too_large"
   | "unterminated_quote";
@@ -35,7 +36,13 @@ export class CsvError extends Error {
   }
 }
 
-export type RecordIssueCode = "invalid_utf8" | "untranslatable" | "unquoted_cr" | "unquoted_lf" | "bare_lf";
+export type RecordIssueCode =
+  | "invalid_utf8"
+  | "invalid_utf16"
+  | "untranslatable"
+  | "unquoted_cr"
+  | "unquoted_lf"
+  | "bare_lf";
 
 /** Why one record cannot be loaded. */
 export interface RecordIssue {

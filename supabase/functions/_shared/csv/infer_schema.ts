@@ -58,6 +58,8 @@ import { quoteIdent } from "../load/loader.ts";
 import { CsvError } from "./errors.ts";
 import type { CsvFormat } from "./format.ts";
 import { createRecordParser } from "./parser.ts";
+import { textCodec } from "./encoding.ts";
+import { indexOfUnit } from "./utf16.ts";
 
 /** The types inference can choose, in precedence order (narrowest first). */
 export const INFERRED_TYPES = [
@@ -491,15 +493,19 @@ export function recordsFromWindows(
   options: RecordsFromWindowsOptions,
 ): (string | null)[][] {
   const terminator = format.newline === "\r" ? 0x0d : 0x0a;
+  // UTF-16: code units sit at even file offsets (after a 2-byte BOM); a window may start on either byte.
+  const utf16 = textCodec(format.encoding).unitBytes === 2;
   const out: (string | null)[][] = [];
   for (const { start, bytes } of windows) {
     const end = start + bytes.length;
     if (end <= options.dataStart) continue;
     let from = options.dataStart - start;
     if (start > options.dataStart) {
-      const at = bytes.indexOf(terminator);
+      const at = utf16
+        ? indexOfUnit(bytes, terminator, format.encoding === "utf-16be", start % 2)
+        : bytes.indexOf(terminator);
       if (at === -1) continue;
-      from = at + 1;
+      from = at + (utf16 ? 2 : 1);
     }
     const parser = createRecordParser({
       format,

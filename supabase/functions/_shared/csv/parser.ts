@@ -23,6 +23,10 @@
  *   than `maxRecordBytes` plus one pushed piece;
  * - `unterminated_quote` at `finish()` when the input ends inside a quoted section.
  *
+ * Encodings (encoding.ts): records are split on the file's bytes and decoded in the file's encoding; UTF-16
+ * is split on narrowed code units (utf16.ts: one position = two bytes), decoded from the units kept beside them,
+ * and an unpaired surrogate is a record issue like invalid UTF-8.
+ *
  * Positions: `offset` is the absolute file offset of the record's first byte, `byteLength` the length of its
  * content without the terminator, `line` the 1-based physical line where it starts (quoted line breaks
  * advance the count, as in an editor). Offsets are plain numbers (files may exceed 4 GiB).
@@ -40,6 +44,10 @@
 
 import { CsvError, type RecordIssue } from "./errors.ts";
 import { textCodec, UndecodableError } from "./encoding.ts";
+import { NATIVE_LE, Utf16Narrower } from "./utf16.ts";
+
+/** A UTF-16 record's raw text with U+FFFD for an unpaired surrogate (units in the platform's byte order). */
+const LOSSY_UNITS = new TextDecoder(NATIVE_LE ? "utf-16le" : "utf-16be", { ignoreBOM: true });
 import { CR, type CsvFormat, formatBytes } from "./format.ts";
 
 export interface RecordParserOptions {
@@ -150,13 +158,20 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
   const fastRecord = options.fastRecord;
   /** The file's encoding: a single-byte one decodes one code unit per byte, so string and byte indexes agree. */
   const codec = textCodec(options.format.encoding);
+  // UTF-16: `work` holds narrowed code units (utf16.ts) and `units` the units themselves, index for index; a
+  // position in `work` is W bytes of the file.
+  const W = codec.unitBytes;
+  const narrower = W === 2 ? new Utf16Narrower(options.format.encoding === "utf-16be") : null;
+  let units = new Uint16Array(W === 2 ? 1 << 16 : 0);
+  // The fast path reads UTF-8 bytes: never offered UTF-16 records (fast_row.ts declines such files anyway).
+  if (W === 2 && fastRecord !== undefined) throw new RangeError("the fast path does not read UTF-16");
   const onRecord = options.onRecord;
   const NONE: CsvRecord[] = [];
   /** A fresh output for one push or finish. */
   const sink = (): CsvRecord[] => (onRecord ? ({ push: onRecord } as unknown as CsvRecord[]) : []);
   const result = (out: CsvRecord[]): CsvRecord[] => (onRecord ? NONE : out);
   let work = new Uint8Array(1 << 16);
-  let len = 0; // bytes held in work
+  let len = 0; // bytes (UTF-16: units) held in work
   let base = options.startOffset ?? 0; // absolute offset of work[0] = start of the pending record
   let line = options.startLine ?? 1; // physical line of work[0]
   let scanPos = 0; // bytes of work already scanned
@@ -181,7 +196,18 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
     );
   }
 
-  function append(piece: Uint8Array): void {
+  function append(raw: Uint8Array): void {
+    let piece = raw;
+    if (narrower !== null) {
+      const n = narrower.push(raw);
+      piece = n.narrow;
+      if (len + n.units.length > units.length) {
+        const grown = new Uint16Array(Math.max(units.length * 2, len + n.units.length));
+        grown.set(units.subarray(0, len));
+        units = grown;
+      }
+      units.set(n.units, len);
+    }
     if (len + piece.length > work.length) {
       const grown = new Uint8Array(Math.max(work.length * 2, len + piece.length));
       grown.set(work.subarray(0, len));
@@ -189,6 +215,11 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
     }
     work.set(piece, len);
     len += piece.length;
+  }
+
+  /** The text of work[from, to): the bytes decoded, or for UTF-16 the units. */
+  function decode(from: number, to: number): string {
+    return W === 2 ? codec.strictUnits!(units.subarray(from, to)) : codec.strict(work.subarray(from, to));
   }
 
   function pushEnd(k: number, end: number): void {
@@ -249,7 +280,7 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
         issue = FOREIGN;
       }
     }
-    out.push(new CsvRecord(fields, recLine, base + bs, be - bs, issue, src, cs, ce));
+    out.push(new CsvRecord(fields, recLine, base + bs * W, (be - bs) * W, issue, src, cs, ce));
   }
 
   /** Like emit, for a record whose bytes are not valid UTF-8 on their own. */
@@ -257,19 +288,22 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
     const recLine = line;
     line += nl + (terminated ? 1 : 0);
     if (crlf && terminated && be > bs && work[be - 1] === CR) be--;
+    const problem = W === 2
+      ? codec.problemUnits!(units, bs, be, base + bs * W)
+      : codec.problem(work, bs, be, base);
     const issue: RecordIssue = {
-      code: codec.singleByte ? "untranslatable" : "invalid_utf8",
-      message: codec.problem(work, bs, be, base) ?? "undecodable bytes",
+      code: codec.singleByte ? "untranslatable" : W === 2 ? "invalid_utf16" : "invalid_utf8",
+      message: problem ?? "undecodable bytes",
     };
-    const raw = codec.lossy(work.subarray(bs, be));
-    out.push(new CsvRecord([], recLine, base + bs, be - bs, issue, raw, 0, raw.length));
+    const raw = W === 2 ? LOSSY_UNITS.decode(units.subarray(bs, be)) : codec.lossy(work.subarray(bs, be));
+    out.push(new CsvRecord([], recLine, base + bs * W, (be - bs) * W, issue, raw, 0, raw.length));
   }
 
   /** One record on its own (after a batch failed to decode, or a record the fast path declined). */
   function emitAlone(out: Sink, bs: number, be: number, nl: number, q: boolean, terminated: boolean) {
     let s: string;
     try {
-      s = codec.strict(work.subarray(bs, be));
+      s = decode(bs, be);
     } catch (error) {
       if (!(error instanceof UndecodableError)) throw error;
       emitInvalid(out, bs, be, nl, terminated);
@@ -306,7 +340,7 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
     const cut = ends[count - 1] + 1;
     let src: string | null;
     try {
-      src = codec.strict(work.subarray(from, cut));
+      src = decode(from, cut);
     } catch (error) {
       if (!(error instanceof UndecodableError)) throw error;
       src = null;
@@ -343,8 +377,9 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
 
   function consume(n: number): void {
     work.copyWithin(0, n, len);
+    if (W === 2) units.copyWithin(0, n, len);
     len -= n;
-    base += n;
+    base += n * W;
   }
 
   return {
@@ -352,7 +387,7 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
       if (done || piece.length === 0) return [];
       append(piece);
       const view = work.subarray(0, len);
-      const limit = maxRecordBytes + (crlf ? 1 : 0);
+      const limit = Math.floor(maxRecordBytes / W) + (crlf ? 1 : 0);
       let count = 0;
       let recStart = 0;
       let nq = view.indexOf(Q, scanPos);
@@ -389,7 +424,7 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
           recNl = 0;
           recQuote = false;
           recStart = nt + 1;
-          if (base + recStart >= stopAt) {
+          if (base + recStart * W >= stopAt) {
             done = true;
             break;
           }
@@ -423,9 +458,19 @@ export function createRecordParser(options: RecordParserOptions): RecordParser {
           line + openNl,
         );
       }
+      if (narrower?.pending) {
+        throw new CsvError(
+          "truncated_utf16",
+          `the file ends in the middle of a UTF-16 character (its length, ${
+            base + len * W + 1
+          } bytes, is odd)`,
+          base + len * W,
+          line,
+        );
+      }
       const out = sink();
       if (len > 0) emitAlone(out, 0, len, recNl, recQuote, false);
-      base += len;
+      base += len * W;
       len = 0;
       work = new Uint8Array(0);
       return result(out);

@@ -7,7 +7,8 @@
  *   as its own escape, so `""` toggles twice; PostgreSQL's COPY CSV line splitter does exactly this).
  * - A chunk `[start, end)` is summarised from its own bytes only: `quoteParity` = number of quote bytes mod 2,
  *   `newlineCount` = number of terminator bytes (LF, or CR in lone-CR files), quoted or not, `bytes` = length,
- *   `endsWithTerminator` = whether its last byte is the terminator byte.
+ *   `endsWithTerminator` = whether its last byte is the terminator byte. (UTF-16: code units instead of bytes,
+ *   through utf16.ts; `bytes` stays the chunk's byte length, and chunk edges are even.)
  * - Summaries compose by a prefix fold ({@link composeEntries}): entry parity of chunk k = XOR of the parities
  *   of chunks before it (and of the origin), lines before chunk k = sum of their newline counts. The fold is
  *   exact for any chunk sizes, including 1-byte chunks, because both quantities are plain counts.
@@ -16,7 +17,9 @@
  *   have to read the byte before its start.)
  */
 
+import { textCodec } from "./encoding.ts";
 import { type CsvFormat, formatBytes } from "./format.ts";
+import { Utf16Narrower } from "./utf16.ts";
 
 export interface ChunkSummary {
   readonly quoteParity: 0 | 1;
@@ -34,12 +37,18 @@ export interface Scanner {
 
 export function createScanner(format: CsvFormat): Scanner {
   const { quote, terminator } = formatBytes(format);
+  // UTF-16: counted on narrowed code units (utf16.ts), which hold the quotes and line breaks of the text.
+  const narrower = textCodec(format.encoding).unitBytes === 2
+    ? new Utf16Narrower(format.encoding === "utf-16be")
+    : null;
   let quotes = 0;
   let newlines = 0;
   let bytes = 0;
   let last = -1;
   return {
-    push(piece) {
+    push(raw) {
+      bytes += raw.length;
+      const piece = narrower === null ? raw : narrower.push(raw).narrow;
       const q = quote;
       const t = terminator;
       let nq = 0;
@@ -51,7 +60,6 @@ export function createScanner(format: CsvFormat): Scanner {
       }
       quotes ^= nq & 1;
       newlines += nt;
-      bytes += piece.length;
       if (piece.length > 0) last = piece[piece.length - 1];
     },
     finish() {

@@ -57,7 +57,10 @@ export function compileFastRow(
   options: { binary?: boolean } = {},
 ): FastRow | null {
   const delimiter = format.delimiter.charCodeAt(0);
-  const singleByte = textCodec(format.encoding).singleByte;
+  const codec = textCodec(format.encoding);
+  const singleByte = codec.singleByte;
+  // UTF-16 records are not UTF-8 bytes: the string path decodes them all.
+  if (codec.unitBytes !== 1) return null;
   if (format.delimiter.length !== 1 || delimiter >= 0x80 || delimiter === 0x5c) return null;
   const expected = columns.expected_fields;
   const m = columns.mapped.length;

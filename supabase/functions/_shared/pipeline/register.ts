@@ -31,7 +31,7 @@
 import { type ColumnMapping, type HeaderFit, headerFit, mapColumns, MappingError } from "./column_mapping.ts";
 import type { Config } from "../platform/config.ts";
 import { CsvError } from "../csv/errors.ts";
-import type { FileEncoding } from "../csv/encoding.ts";
+import { type FileEncoding, textCodec } from "../csv/encoding.ts";
 import { type Dialect, SNIFF_BYTES, sniffDialect, withHeaderDecision } from "../csv/dialect.ts";
 import { createRecordParser } from "../csv/parser.ts";
 import type postgres from "postgres";
@@ -263,7 +263,9 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
   }
 
   const requestedChunkSize = profile.chunk_size_bytes ?? config.chunkSize;
-  const chunkSize = boundedChunkSize(size - dialect.dataStart, requestedChunkSize, config.maxChunksPerJob);
+  let chunkSize = boundedChunkSize(size - dialect.dataStart, requestedChunkSize, config.maxChunksPerJob);
+  // UTF-16: chunk edges between code units (dataStart is even: a 2-byte BOM, then whole units).
+  if (textCodec(dialect.encoding).unitBytes === 2 && chunkSize % 2 === 1) chunkSize++;
   if (chunkSize !== requestedChunkSize) {
     log("info", "chunk_size_raised", {
       job: job.id,
