@@ -9,7 +9,7 @@
  */
 
 import type { TargetColumn } from "../supabase/functions/_shared/pg_types/columns.ts";
-import { testColumn } from "../supabase/functions/_shared/pg_types/testdata/column_fixture.ts";
+import { builtinColumn as testColumn } from "../supabase/functions/_shared/pg_types/columns.ts";
 import {
   compileConverter,
   type Converter,

@@ -19,8 +19,8 @@ import assert from "node:assert/strict";
 import {
   checksum,
   connect,
-  DB_URL,
   E2E,
+  psql,
   psqlCopy,
   Scope,
   type Sql,
@@ -401,26 +401,9 @@ async function copyEachAlone(
     script.push(`\\copy ${table} (${columns.join(", ")}) from '${file}' with (format csv, header true)`);
   }
   await Deno.writeTextFile(`${dir}/alone.psql`, script.join("\n") + "\n");
-  const url = new URL(DB_URL);
-  const out = await new Deno.Command("psql", {
-    args: [
-      "-X",
-      "-q",
-      "-h",
-      url.hostname,
-      "-p",
-      url.port || "5432",
-      "-U",
-      decodeURIComponent(url.username),
-      "-d",
-      url.pathname.slice(1),
-      "-f",
-      `${dir}/alone.psql`,
-    ],
-    env: { PGPASSWORD: decodeURIComponent(url.password), PGOPTIONS: "-c client_min_messages=warning" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const out = await psql(["-f", `${dir}/alone.psql`], {
+    env: { PGOPTIONS: "-c client_min_messages=warning" },
+  });
   const result: (string | null)[] = rows.map(() => null);
   for (
     const m of new TextDecoder().decode(out.stderr).matchAll(/^psql:[^\n]*?:(\d+): ERROR: {2}([^\n]*)$/gm)

@@ -13,7 +13,7 @@ import { compileFastRow } from "../supabase/functions/_shared/load/fast_row.ts";
 import { CopyPiece } from "../supabase/functions/_shared/load/copy_piece.ts";
 import { copyRows } from "../supabase/functions/_shared/load/loader.ts";
 import type { TargetColumn } from "../supabase/functions/_shared/pg_types/columns.ts";
-import { testColumn as column } from "../supabase/functions/_shared/pg_types/testdata/column_fixture.ts";
+import { builtinColumn as column } from "../supabase/functions/_shared/pg_types/columns.ts";
 import type { JobColumns } from "../supabase/functions/_shared/load/row_converter.ts";
 import { connect, E2E, unique } from "./support/stack.ts";
 

@@ -16,7 +16,7 @@ import {
   PG_ENCODING,
   textCodec,
 } from "../supabase/functions/_shared/csv/encoding.ts";
-import { checksum, connect, DB_URL, E2E, psqlCopy, Scope, upload, waitForJob } from "./support/stack.ts";
+import { checksum, connect, E2E, psqlCopy, Scope, upload, waitForJob } from "./support/stack.ts";
 
 type SingleByte = Exclude<FileEncoding, "utf-8" | "utf-16le" | "utf-16be">;
 const SINGLE_BYTE = FILE_ENCODINGS.filter((e): e is SingleByte => textCodec(e).singleByte);
@@ -267,28 +267,7 @@ for (const encoding of ["utf-16le", "utf-16be"] as const) {
       const good = rows.filter((r) => r.reason === null);
       // \copy reads the same text in UTF-8 (PostgreSQL has no UTF-16), tab-delimited.
       await Deno.writeTextFile(`${dir}/good.tsv`, header + good.map((r) => r.text).join("\n") + "\n");
-      const url = new URL(DB_URL);
-      const copy = await new Deno.Command("psql", {
-        args: [
-          "-X",
-          "-q",
-          "-v",
-          "ON_ERROR_STOP=1",
-          "-h",
-          url.hostname,
-          "-p",
-          url.port,
-          "-U",
-          "postgres",
-          "-d",
-          "postgres",
-          "-c",
-          `\\copy ${reference} from '${dir}/good.tsv' with (format csv, header true, delimiter E'\\t')`,
-        ],
-        env: { PGPASSWORD: decodeURIComponent(url.password) },
-        stderr: "piped",
-      }).output();
-      assert.ok(copy.success, new TextDecoder().decode(copy.stderr));
+      await psqlCopy(reference, `${dir}/good.tsv`, { delimiter: "\t" });
 
       const name = scope.object("unicode.txt");
       await upload(name, utf16(header + rows.map((r) => r.text).join("\n") + "\n", encoding === "utf-16be"));

@@ -241,27 +241,19 @@ export async function checksum(sql: Sql, table: string): Promise<{ count: number
 }
 
 /**
- * `psql \copy <table> from <file>` (CSV with a header) into `columns` (default: all, in table order), under
- * `dateStyle` when given (e.g. "ISO, DMY"), reading the file in `encoding` (PostgreSQL's name) when given, killed after `timeoutMs` when given; returns the elapsed wall time in
- * ms and throws with psql's message when it fails. The one place that spells the \copy invocation (the benchmark
- * uses it too).
+ * Runs `psql -X -q <args>` against the local database as DB_URL's user (psql's own errors, not ON_ERROR_STOP, are
+ * the caller's to set), with `env` added to its environment; returns its output. The one place that spells the
+ * connection (the \copy helpers, the all-types test's script of single-row copies).
  */
-export async function psqlCopy(
-  table: string,
-  file: string,
-  options: { columns?: string[]; dateStyle?: string; timeoutMs?: number; encoding?: string } = {},
-): Promise<number> {
-  const { columns, dateStyle, timeoutMs, encoding } = options;
+export async function psql(
+  args: string[],
+  options: { env?: Record<string, string>; signal?: AbortSignal } = {},
+): Promise<Deno.CommandOutput> {
   const url = new URL(DB_URL);
-  const target = columns ? `${table} (${columns.join(", ")})` : table;
-  const settings = dateStyle ? ["-c", `set datestyle = '${dateStyle}'`] : [];
-  const started = performance.now();
-  const out = await new Deno.Command("psql", {
+  return await new Deno.Command("psql", {
     args: [
       "-X",
       "-q",
-      "-v",
-      "ON_ERROR_STOP=1",
       "-h",
       url.hostname,
       "-p",
@@ -270,17 +262,48 @@ export async function psqlCopy(
       decodeURIComponent(url.username),
       "-d",
       url.pathname.slice(1),
-      ...settings,
-      "-c",
-      `\\copy ${target} from '${file}' with (format csv, header true${
-        encoding ? `, encoding '${encoding}'` : ""
-      })`,
+      ...args,
     ],
-    env: { PGPASSWORD: decodeURIComponent(url.password) },
+    env: { PGPASSWORD: decodeURIComponent(url.password), ...options.env },
     stdout: "piped",
     stderr: "piped",
-    signal: timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs),
+    signal: options.signal,
   }).output();
+}
+
+/**
+ * `psql \copy <table> from <file>` (CSV with a header) into `columns` (default: all, in table order), under
+ * `dateStyle` when given (e.g. "ISO, DMY"), reading the file in `encoding` (PostgreSQL's name) and with
+ * `delimiter` when given, killed after `timeoutMs` when given; returns the elapsed wall time in ms and throws with
+ * psql's message when it fails. The one place that spells the \copy invocation (the benchmark uses it too).
+ */
+export async function psqlCopy(
+  table: string,
+  file: string,
+  options: {
+    columns?: string[];
+    dateStyle?: string;
+    timeoutMs?: number;
+    encoding?: string;
+    delimiter?: string;
+  } = {},
+): Promise<number> {
+  const { columns, dateStyle, timeoutMs, encoding, delimiter } = options;
+  const target = columns ? `${table} (${columns.join(", ")})` : table;
+  const settings = dateStyle ? ["-c", `set datestyle = '${dateStyle}'`] : [];
+  const extra = (encoding ? `, encoding '${encoding}'` : "") +
+    (delimiter ? `, delimiter E'${delimiter === "\t" ? "\\t" : delimiter}'` : "");
+  const started = performance.now();
+  const out = await psql(
+    [
+      "-v",
+      "ON_ERROR_STOP=1",
+      ...settings,
+      "-c",
+      `\\copy ${target} from '${file}' with (format csv, header true${extra})`,
+    ],
+    { signal: timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs) },
+  );
   const elapsed = performance.now() - started;
   if (!out.success) {
     throw new Error(`psql \\copy into ${table} failed: ${new TextDecoder().decode(out.stderr)}`);

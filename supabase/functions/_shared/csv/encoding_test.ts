@@ -19,7 +19,7 @@ import { sniffDialect } from "./dialect.ts";
 import { CsvError } from "./errors.ts";
 import { compileFastRow } from "../load/fast_row.ts";
 import { CopyPiece } from "../load/copy_piece.ts";
-import { testColumn as column } from "../pg_types/testdata/column_fixture.ts";
+import { builtinColumn as column } from "../pg_types/columns.ts";
 
 const DB_URL = Deno.env.get("SUPABASE_DB_URL") ?? "postgresql://postgres:postgres@127.0.0.1:54322/postgres";
 const SINGLE_BYTE = FILE_ENCODINGS.filter((e) => textCodec(e).singleByte);

@@ -52,7 +52,7 @@
  * reject them).
  */
 
-import type { TargetColumn } from "../pg_types/columns.ts";
+import { builtinColumn } from "../pg_types/columns.ts";
 import { compileConverter, type Converter } from "../pg_types/convert.ts";
 import { quoteIdent } from "../load/loader.ts";
 import { CsvError } from "./errors.ts";
@@ -141,32 +141,6 @@ function survivesDouble(v: string): boolean {
   return mantissa.length <= DOUBLE_DIGITS;
 }
 
-function targetColumn(baseType: string): TargetColumn {
-  return {
-    name: "inferred",
-    ordinal: 1,
-    type: baseType,
-    baseType,
-    baseTypeSchema: "pg_catalog",
-    baseTypeKind: "b",
-    baseTypeCategory: "X",
-    baseTypeDisplay: baseType,
-    typmod: -1,
-    isDomain: false,
-    notNull: false,
-    domainHasChecks: false,
-    hasDefault: false,
-    identity: null,
-    generated: false,
-    charLength: null,
-    numericPrecision: null,
-    numericScale: null,
-    datetimePrecision: null,
-    enumLabels: null,
-    elementType: null,
-  };
-}
-
 /** pg_type names of the inferred types, as the converter knows them. */
 const BASE_TYPES: Record<InferredType, string> = {
   bigint: "int8",
@@ -183,7 +157,9 @@ const BASE_TYPES: Record<InferredType, string> = {
 };
 
 const VALIDATORS = Object.fromEntries(
-  INFERRED_TYPES.map((t) => [t, compileConverter(targetColumn(BASE_TYPES[t]), { dateStyle: "iso" })]),
+  INFERRED_TYPES.map((
+    t,
+  ) => [t, compileConverter(builtinColumn("inferred", BASE_TYPES[t]), { dateStyle: "iso" })]),
 ) as Record<InferredType, Converter>;
 
 /**

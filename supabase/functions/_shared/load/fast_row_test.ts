@@ -11,7 +11,7 @@ import { createRecordParser } from "../csv/parser.ts";
 import { compileFastRow } from "./fast_row.ts";
 import { CopyPiece } from "./copy_piece.ts";
 import type { TargetColumn } from "../pg_types/columns.ts";
-import { testColumn as column } from "../pg_types/testdata/column_fixture.ts";
+import { builtinColumn as column } from "../pg_types/columns.ts";
 import { unescapeCopyText } from "../pg_types/copy_text.ts";
 import { compileRowConverter, type JobColumns, RowRejection } from "./row_converter.ts";
 

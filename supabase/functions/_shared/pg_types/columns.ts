@@ -100,6 +100,42 @@ function num(v: number | null | undefined): number | null {
   return v ?? null;
 }
 
+/**
+ * A {@link TargetColumn} as csv_import.describe_target describes a plain, nullable column of a built-in type
+ * (`pg_catalog.<baseType>`, no typmod), with `extra` overriding any field: the column schema inference compiles
+ * its validators for (csv/infer_schema.ts), and what tests and benchmarks describe columns with.
+ */
+export function builtinColumn(
+  name: string,
+  baseType: string,
+  extra: Partial<TargetColumn> = {},
+): TargetColumn {
+  return {
+    name,
+    ordinal: 1,
+    type: baseType,
+    baseType,
+    baseTypeSchema: "pg_catalog",
+    baseTypeKind: "b",
+    baseTypeCategory: "X",
+    baseTypeDisplay: baseType,
+    typmod: -1,
+    isDomain: false,
+    notNull: false,
+    domainHasChecks: false,
+    hasDefault: false,
+    identity: null,
+    generated: false,
+    charLength: null,
+    numericPrecision: null,
+    numericScale: null,
+    datetimePrecision: null,
+    enumLabels: null,
+    elementType: null,
+    ...extra,
+  };
+}
+
 /** Turns rows of csv_import.describe_target into {@link TargetColumn}s (same order). */
 export function toTargetColumns(rows: readonly TargetColumnRow[]): TargetColumn[] {
   return rows.map((r) => ({

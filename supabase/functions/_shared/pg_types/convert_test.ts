@@ -21,7 +21,7 @@ import { pipeline } from "node:stream/promises";
 import postgres from "postgres";
 import fc from "fast-check";
 import { fetchTargetColumns, type TargetColumn } from "./columns.ts";
-import { testColumn } from "./testdata/column_fixture.ts";
+import { builtinColumn as testColumn } from "./columns.ts";
 import {
   checkedByServer,
   compileConverter,
