@@ -32,7 +32,16 @@ Deno.test("health: the JSON document, with HTTP 503 exactly when unhealthy", E2E
     assert.ok("oldest_ready_age_seconds" in body.queue);
     assert.deepEqual(
       Object.keys(body.jobs.by_state).sort(),
-      ["cancelled", "failed", "queued", "registering", "running", "succeeded", "succeeded_with_rejects"],
+      [
+        "cancelled",
+        "failed",
+        "queued",
+        "registering",
+        "running",
+        "succeeded",
+        "succeeded_with_rejects",
+        "validated",
+      ],
     );
     assert.equal(body.window.seconds, 300);
     assert.equal(typeof body.window.rows_per_second, "number");

@@ -177,7 +177,7 @@ Deno.test(
   },
   async () => {
     // A small CPU limit (FUNCTIONS_CPU_LIMIT_MS 1000: retired at 500 ms) and the work budget at that soft limit
-    // (WORKER_ISOLATE_WORK_MS 500), so that a 400,000-row job (52 MB, 8 MiB chunks) spends several isolates' budgets: a retired isolate's
+    // (WORKER_ISOLATE_WORK_MS 500), so that an 800,000-row job (104 MB, 8 MiB chunks) spends several isolates' budgets: a retired isolate's
     // open loads (up to WORKER_CHUNKS_PER_ISOLATE) run on past the soft limit until the budget stops them.
     // The gateway is restarted with the default policy: under scripts/test.sh's per_request rerun that would
     // change the mode of the tests after this one, so it runs only under per_worker (the newest worker's policy).
@@ -195,7 +195,7 @@ Deno.test(
       await Deno.writeTextFile(envFile, `${saved ?? ""}\nWORKER_ISOLATE_WORK_MS=500\n`);
       Deno.env.set("FUNCTIONS_CPU_LIMIT_MS", "1000");
       await stack("restart-api");
-      const p = await prepareFile(sql, scope, { rows: 400_000, seed: 73, label: "isolatebudget" });
+      const p = await prepareFile(sql, scope, { rows: 800_000, seed: 73, label: "isolatebudget" });
       await scope.profile({
         pathPattern: `${scope.prefix}/%`,
         targetTable: p.target,
