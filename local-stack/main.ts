@@ -1,6 +1,7 @@
 /**
  * The local stack's API gateway: one loopback base URL (like `supabase start`'s http://127.0.0.1:54321)
- * serving the Storage API stand-in at /storage/v1 and the Edge Functions runtime at /functions/v1, plus the
+ * serving the Storage API stand-in at /storage/v1, the Edge Functions runtime at /functions/v1 and a minimal,
+ * local-only Auth stand-in at /auth/v1 (password sign-in for test users: auth/api.ts), plus the
  * pg_net worker that performs requests queued in Postgres and, where the database's pg_cron is the catalog
  * stand-in (PostgreSQL 17), the job runner that runs its jobs (pg_cron/runner.ts; with the real pg_cron on 15 it
  * stops at once). Started by `scripts/stack.sh up`; never deployed.
@@ -21,7 +22,8 @@
  *   POST /_local/functions/beforeunload?function=<name>&reason=<cpu|memory|wall_clock> (what the supervisor does
  *   when a limit nears: retire, then beforeunload, to every live worker of the function), and
  *   GET|POST|DELETE /_local/storage/faults
- *   (Storage read faults: 500/503, hangs, responses cut short; see storage/faults.ts).
+ *   (Storage read faults: 500/503, hangs, responses cut short; see storage/faults.ts), and
+ *   POST /_local/auth/users `{email, password}` (creates a user who can then sign in at /auth/v1/token).
  *
  * Environment: API_PORT (54321), SUPABASE_DB_URL, LOCAL_STATE_DIR (.local), FUNCTIONS_CPU_LIMIT_MS (2000),
  * FUNCTIONS_MEMORY_LIMIT_MB (256), FUNCTIONS_WALL_CLOCK_LIMIT_MS (150000), FUNCTIONS_ENFORCE_LIMITS (true),
@@ -36,6 +38,7 @@ import { POLICIES, type Policy } from "./functions/types.ts";
 import { startPgNetWorker } from "./pg_net/worker.ts";
 import { DEFAULT_MAX_RUNNING_JOBS, startCronRunner } from "./pg_cron/runner.ts";
 import { createStorageApi, readStorageConfig } from "./storage/api.ts";
+import { createAuthApi } from "./auth/api.ts";
 import { parseFaultPlan } from "./storage/faults.ts";
 import { refuseOpaqueBearer } from "./gateway_keys.ts";
 import { ANON_KEY, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY, verifyJwt } from "./keys.ts";
@@ -111,6 +114,9 @@ const functions = createFunctionsRuntime({
   log,
 });
 
+// Auth connects as supabase_auth_admin, the owner of auth.users, as GoTrue does.
+const auth = createAuthApi({ dbUrl: env("AUTH_DB_URL", dbUrlAs("supabase_auth_admin")), apiUrl });
+
 const pgNet = await startPgNetWorker({
   dbUrl: pgNetDbUrl,
   batchSize: intEnv("PG_NET_BATCH_SIZE", 200),
@@ -166,6 +172,7 @@ async function handleLocal(req: Request, path: string): Promise<Response> {
     await functions.killAll("killed through /_local/functions/kill");
     return Response.json({ killed: true });
   }
+  if (path === "/_local/auth/users" && req.method === "POST") return auth.createUser(req);
   if (path === "/_local/storage/faults") {
     // Storage read faults (storage/faults.ts documents the plan): POST sets one, GET reads the counters,
     // DELETE stops injecting and returns the final counters.
@@ -199,6 +206,7 @@ const server = Deno.serve({
     }
     return path.startsWith("/storage/v1/") ? storage.handle(req) : functions.handle(req);
   }
+  if (path.startsWith("/auth/v1/")) return auth.handle(req);
   if (path.startsWith("/_local/")) return handleLocal(req, path);
   return Response.json({ message: "no route matched" }, { status: 404 });
 });
@@ -238,7 +246,13 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.addSignalListener(signal, async () => {
     log({ event: "shutdown", signal });
     await server.shutdown();
-    await Promise.allSettled([functions.close(), pgNet.close(), cronRunner.close(), storage.close()]);
+    await Promise.allSettled([
+      functions.close(),
+      pgNet.close(),
+      cronRunner.close(),
+      storage.close(),
+      auth.close(),
+    ]);
     Deno.exit(0);
   });
 }

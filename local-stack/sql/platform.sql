@@ -121,12 +121,18 @@ as $$
 $$;
 
 grant execute on function auth.jwt(), auth.uid(), auth.role(), auth.email() to anon, authenticated, service_role;
+-- The columns the local auth endpoint (local-stack/auth/api.ts) signs users in with, named as GoTrue's: a bcrypt
+-- hash made by pgcrypto's crypt() (GoTrue's own hashes are bcrypt too, $2a$10$), checked with crypt() again.
+alter table auth.users add column if not exists encrypted_password text;
+alter table auth.users add column if not exists last_sign_in_at timestamptz;
 alter table auth.users owner to supabase_auth_admin;
 alter function auth.jwt() owner to supabase_auth_admin;
 alter function auth.uid() owner to supabase_auth_admin;
 alter function auth.role() owner to supabase_auth_admin;
 alter function auth.email() owner to supabase_auth_admin;
 grant usage on schema auth to supabase_auth_admin;
+-- The local auth endpoint hashes and checks passwords with extensions.crypt (GoTrue does it in Go).
+grant usage on schema extensions to supabase_auth_admin;
 grant all on all tables in schema auth to postgres;
 grant all on all routines in schema auth to postgres;
 

@@ -15,6 +15,7 @@ export const FUNCTION_NAMES = {
   chunk: "csv-import-chunk",
   dispatch: "csv-import-dispatch",
   health: "csv-import-health",
+  api: "csv-import-api",
 } as const;
 
 export type PipelineFunction = (typeof FUNCTION_NAMES)[keyof typeof FUNCTION_NAMES];

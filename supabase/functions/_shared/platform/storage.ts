@@ -1,6 +1,6 @@
 /**
- * Storage over its HTTP API with plain fetch: byte-range reads (supabase-js has no Range option), object info
- * and uploads (the rejects CSV).
+ * Storage over its HTTP API with plain fetch: byte-range reads (supabase-js has no Range option), object info,
+ * uploads (the rejects CSV) and signed download URLs (the client API's link to a rejects file).
  *
  * Invariants:
  * - Byte ranges are half-open [start, end) everywhere in the pipeline; this file is the only place that turns
@@ -415,6 +415,32 @@ export class StorageClient {
       throw storageFailure(message, errorAnswer(response.status, text));
     }
     await response.body?.cancel();
+  }
+
+  /**
+   * A download URL of an object that anyone holding it may use for `expiresIn` seconds, signed by Storage
+   * (`POST /object/sign/{bucket}/{path}` `{expiresIn}` → `{signedURL: "/object/sign/…?token=…"}`, relative to
+   * /storage/v1, as supabase-js createSignedUrl joins it). Throws StorageError (404: no such object) or
+   * TransientError as the other requests do.
+   */
+  async signedUrl(bucket: string, name: string, expiresIn: number): Promise<string> {
+    const response = await this.#fetch(`${this.#url}/object/sign/${objectPath(bucket, name)}`, {
+      method: "POST",
+      headers: this.#headers({ "Content-Type": "application/json" }),
+      body: JSON.stringify({ expiresIn }),
+    });
+    const text = await response.text().catch(() => "");
+    if (!response.ok) {
+      const message = `Signing a URL of ${bucket}/${name} failed with ${response.status}: ${
+        text.slice(0, 200)
+      }`;
+      throw storageFailure(message, errorAnswer(response.status, text));
+    }
+    const signed = (JSON.parse(text) as { signedURL?: unknown }).signedURL;
+    if (typeof signed !== "string" || !signed.startsWith("/")) {
+      throw new Error(`Storage answered no signedURL for ${bucket}/${name}`);
+    }
+    return `${this.#url}${signed}`;
   }
 
   async #withStall<T>(promise: Promise<T>, controller: AbortController): Promise<T> {
