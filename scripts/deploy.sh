@@ -10,7 +10,7 @@
 #                up to date)
 #   3 secrets    supabase secrets set --env-file <tmp>             (only the values whose digest differs)
 #   4 functions  supabase functions deploy csv-import-register csv-import-chunk csv-import-dispatch
-#                csv-import-health --project-ref <ref> --use-api   (skipped when unchanged since the last deploy)
+#                csv-import-health csv-import-api --project-ref <ref> --use-api   (skipped when unchanged since the last deploy)
 #   5 vault      csv_import_api_url + csv_import_internal_secret (or csv_import_service_key), through psql:
 #                updated if present and different, created if missing
 #   6 bucket     the private bucket (csv-uploads, or STORAGE_BUCKET from the env file) through the Storage API
@@ -35,7 +35,7 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-FUNCTIONS=(csv-import-register csv-import-chunk csv-import-dispatch csv-import-health)
+FUNCTIONS=(csv-import-register csv-import-chunk csv-import-dispatch csv-import-health csv-import-api)
 DEFAULT_BUCKET="csv-uploads"
 
 # --- output ------------------------------------------------------------------------------------------------
@@ -410,7 +410,7 @@ if cli functions list --project-ref "$PROJECT_REF" -o json; then
 fi
 deploy_cmd=(functions deploy "${FUNCTIONS[@]}" --project-ref "$PROJECT_REF" --use-api)
 if [ "$REDEPLOY_FUNCTIONS" = 0 ] && [ "$deployed_all" = 1 ] && [ "$(cat "$state_file" 2>/dev/null)" = "$functions_hash" ]; then
-  say "4 functions: unchanged (all four deployed, sources as at the last deploy from here; --redeploy-functions forces)"
+  say "4 functions: unchanged (all five deployed, sources as at the last deploy from here; --redeploy-functions forces)"
 elif [ "$DRY_RUN" = 1 ]; then
   say "4 functions: would run: supabase ${deploy_cmd[*]}"
 else

@@ -30,7 +30,13 @@ const REPO = new URL("../../", import.meta.url).pathname;
 const FAKE_CLI = `${REPO}tests/support/fake_supabase.sh`;
 const REF = "abcdefghijklmnopqrst";
 const TOKEN = "sbp_0123456789abcdef0123456789abcdef01234567";
-const FUNCTIONS = ["csv-import-register", "csv-import-chunk", "csv-import-dispatch", "csv-import-health"];
+const FUNCTIONS = [
+  "csv-import-register",
+  "csv-import-chunk",
+  "csv-import-dispatch",
+  "csv-import-health",
+  "csv-import-api",
+];
 const WRITES = /^(link|db\tpush\t(?!.*--dry-run)|secrets\tset|functions\tdeploy)/;
 /** The calls that change the project; `link` only writes supabase/.temp/ on this machine. */
 const PROJECT_WRITES = /^(db\tpush\t(?!.*--dry-run)|secrets\tset|functions\tdeploy)/;
