@@ -55,7 +55,10 @@ const ROWS = 150_000;
 const BAD_EVERY = 15_000;
 
 /** Creates a confirmed user through the local Auth stand-in's admin route (service key); returns its id. */
-async function createTestUser(email: string, password: string): Promise<string> {
+async function createTestUser(
+  email: string,
+  password: string,
+): Promise<string> {
   const response = await fetch(`${SUPABASE_URL}/_local/auth/users`, {
     method: "POST",
     headers: {
@@ -66,7 +69,10 @@ async function createTestUser(email: string, password: string): Promise<string> 
     body: JSON.stringify({ email, password }),
   });
   const body = await response.json();
-  assert.ok(response.ok, `creating ${email}: HTTP ${response.status} ${JSON.stringify(body)}`);
+  assert.ok(
+    response.ok,
+    `creating ${email}: HTTP ${response.status} ${JSON.stringify(body)}`,
+  );
   return body.id;
 }
 
@@ -75,17 +81,28 @@ async function screenshot(page: Page, name: string): Promise<void> {
   await Deno.mkdir(SHOTS, { recursive: true });
   shot++;
   await page.screenshot({
-    path: join(SHOTS, `${String(shot).padStart(2, "0")}-${name}.png`) as `${string}.png`,
+    path: join(
+      SHOTS,
+      `${String(shot).padStart(2, "0")}-${name}.png`,
+    ) as `${string}.png`,
   });
 }
 
-async function signIn(page: Page, email: string, password: string): Promise<void> {
+async function signIn(
+  page: Page,
+  email: string,
+  password: string,
+): Promise<void> {
   await page.goto(APP_URL, { waitUntil: "load" });
-  await page.waitForSelector("#sign-in:not([hidden])", { timeout: STEP_TIMEOUT });
+  await page.waitForSelector("#sign-in:not([hidden])", {
+    timeout: STEP_TIMEOUT,
+  });
   await page.type("#email", email);
   await page.type("#password", password);
   await page.click("#sign-in-form button[type=submit]");
-  await page.waitForSelector("#upload:not([hidden])", { timeout: STEP_TIMEOUT });
+  await page.waitForSelector("#upload:not([hidden])", {
+    timeout: STEP_TIMEOUT,
+  });
   assert.equal(await text(page, "#who"), `Signed in as ${email}`);
 }
 
@@ -127,10 +144,17 @@ function cardView(page: Page, file: string): Promise<CardView | null> {
       importState: q(".import-state").textContent ?? "",
       status: card.dataset.status ?? null,
       cancelVisible: !q(".cancel").hidden,
-      rejects: ([...card.querySelectorAll(".rejects tbody tr")] as any[]).map((row) => {
-        const cell = (c: string) => row.querySelector(`.${c}`)?.textContent ?? "";
-        return { line: cell("line"), column: cell("column"), reason: cell("reason"), raw: cell("raw") };
-      }),
+      rejects: ([...card.querySelectorAll(".rejects tbody tr")] as any[]).map(
+        (row) => {
+          const cell = (c: string) => row.querySelector(`.${c}`)?.textContent ?? "";
+          return {
+            line: cell("line"),
+            column: cell("column"),
+            reason: cell("reason"),
+            raw: cell("raw"),
+          };
+        },
+      ),
       rejectsTitle: q(".rejects-title").textContent ?? "",
       download: link.hidden ? null : { href: link.href, download: link.download },
       error: q(".card-error").textContent ?? "",
@@ -156,7 +180,9 @@ async function watchCard(
       }
     }
     if (Date.now() > deadline) {
-      throw new Error(`${file}: gave up waiting; the card shows ${JSON.stringify(view)}`);
+      throw new Error(
+        `${file}: gave up waiting; the card shows ${JSON.stringify(view)}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -182,10 +208,20 @@ interface World {
 
 async function setUp(sql: Sql, scope: Scope, browser: Browser): Promise<World> {
   const users = {
-    a: { id: "", email: `${unique("web_a")}@example.com`, password: "pass-A-123456" },
-    b: { id: "", email: `${unique("web_b")}@example.com`, password: "pass-B-123456" },
+    a: {
+      id: "",
+      email: `${unique("web_a")}@example.com`,
+      password: "pass-A-123456",
+    },
+    b: {
+      id: "",
+      email: `${unique("web_b")}@example.com`,
+      password: "pass-B-123456",
+    },
   };
-  for (const user of Object.values(users)) user.id = await createTestUser(user.email, user.password);
+  for (const user of Object.values(users)) {
+    user.id = await createTestUser(user.email, user.password);
+  }
 
   const table = await scope.table("web");
   await insertSentinel(sql, table, DUPLICATE_ID);
@@ -196,7 +232,11 @@ async function setUp(sql: Sql, scope: Scope, browser: Browser): Promise<World> {
     targetTable: table,
     toleratedRejectRate: 0.5,
   });
-  await scope.profile({ hasHeader: true, pathPattern: `web/${users.a.id}/slow%`, targetTable: table });
+  await scope.profile({
+    hasHeader: true,
+    pathPattern: `web/${users.a.id}/slow%`,
+    targetTable: table,
+  });
   // The application's upload rule, as a project using the page writes it: each user under web/<own id>/.
   const policy = unique("e2e_web_upload");
   await sql.unsafe(
@@ -205,21 +245,37 @@ async function setUp(sql: Sql, scope: Scope, browser: Browser): Promise<World> {
   );
   scope.defer(() => sql.unsafe(`drop policy if exists "${policy}" on storage.objects`));
   for (const file of ["orders.csv", "slow-orders.csv"]) {
-    scope.objects.push(`web/${users.a.id}/${file}`, `web/${users.a.id}/${file}.rejects.csv`);
+    scope.objects.push(
+      `web/${users.a.id}/${file}`,
+      `web/${users.a.id}/${file}.rejects.csv`,
+    );
   }
 
   const dir = await scope.tempDir();
   const csvPath = join(dir, "orders.csv");
-  const manifest = await writeCsv(csvPath, { rows: ROWS, seed: 17, badEvery: BAD_EVERY });
-  assert.ok(manifest.bytes > 18_000_000 && manifest.bytes < 24_000_000, `~20 MB: ${manifest.bytes} bytes`);
-  assert.ok(manifest.planted.length >= 5, `planted bad rows: ${manifest.planted.length}`);
+  const manifest = await writeCsv(csvPath, {
+    rows: ROWS,
+    seed: 17,
+    badEvery: BAD_EVERY,
+  });
+  assert.ok(
+    manifest.bytes > 18_000_000 && manifest.bytes < 24_000_000,
+    `~20 MB: ${manifest.bytes} bytes`,
+  );
+  assert.ok(
+    manifest.planted.length >= 5,
+    `planted bad rows: ${manifest.planted.length}`,
+  );
   const slowPath = join(dir, "slow-orders.csv");
   await writeCsv(slowPath, { rows: 2000, seed: 18 });
   return { sql, scope, browser, users, table, csvPath, manifest, slowPath };
 }
 
 Deno.test(
-  { name: "web app: upload, import, rejects, cancel, per-user lists, in headless Chromium", ...E2E },
+  {
+    name: "web app: upload, import, rejects, cancel, per-user lists, in headless Chromium",
+    ...E2E,
+  },
   async (t) => {
     const sql = connect();
     const scope = new Scope(sql, "web");
@@ -243,7 +299,9 @@ Deno.test(
         await page.setViewport({ width: 1000, height: 800 });
         await page.goto(APP_URL, { waitUntil: "load" });
         await page.waitForFunction(
-          () => document.querySelector("#history-status")?.textContent === "Sign in to see your imports.",
+          () =>
+            document.querySelector("#history-status")?.textContent ===
+              "Sign in to see your imports.",
           { timeout: STEP_TIMEOUT },
         );
         assert.deepEqual(await historyObjects(page), []);
@@ -258,11 +316,20 @@ Deno.test(
         await page.type("#email", users.a.email);
         await page.type("#password", "not the password");
         await page.click("#sign-in-form button[type=submit]");
-        await page.waitForFunction(() => document.querySelector("#sign-in-error")?.textContent !== "", {
-          timeout: STEP_TIMEOUT,
-        });
-        assert.match(await text(page, "#sign-in-error"), /^Sign-in failed: Invalid login credentials/);
-        assert.equal(await page.$eval("#sign-in-error", (e) => e.getAttribute("role")), "alert");
+        await page.waitForFunction(
+          () => document.querySelector("#sign-in-error")?.textContent !== "",
+          {
+            timeout: STEP_TIMEOUT,
+          },
+        );
+        assert.match(
+          await text(page, "#sign-in-error"),
+          /^Sign-in failed: Invalid login credentials/,
+        );
+        assert.equal(
+          await page.$eval("#sign-in-error", (e) => e.getAttribute("role")),
+          "alert",
+        );
         await screenshot(page, "sign-in");
         await context.close();
       });
@@ -270,14 +337,24 @@ Deno.test(
       const context = await browser.createBrowserContext();
       const page = await context.newPage();
       await page.setViewport({ width: 1000, height: 900 });
-      page.on("pageerror", (error) => console.error(`page error: ${(error as Error).message}`));
+      page.on(
+        "pageerror",
+        (error) => console.error(`page error: ${(error as Error).message}`),
+      );
 
       await t.step("user A signs in", async () => {
         await signIn(page, users.a.email, users.a.password);
-        await page.waitForFunction(() => document.querySelector("#history-status")?.textContent !== "", {
-          timeout: STEP_TIMEOUT,
-        });
-        assert.deepEqual(await historyObjects(page), [], "a new user has no imports");
+        await page.waitForFunction(
+          () => document.querySelector("#history-status")?.textContent !== "",
+          {
+            timeout: STEP_TIMEOUT,
+          },
+        );
+        assert.deepEqual(
+          await historyObjects(page),
+          [],
+          "a new user has no imports",
+        );
         await screenshot(page, "signed-in");
       });
 
@@ -291,7 +368,10 @@ Deno.test(
           await page.setRequestInterception(true);
           const intercept = (request: HTTPRequest) => {
             if (request.isInterceptResolutionHandled()) return;
-            if (request.method() === "PATCH" && request.url().includes("/storage/v1/upload/resumable/")) {
+            if (
+              request.method() === "PATCH" &&
+              request.url().includes("/storage/v1/upload/resumable/")
+            ) {
               patches++;
               if (patches === 2 && cut === 0) {
                 cut++;
@@ -305,20 +385,41 @@ Deno.test(
           assert.ok(input, "the file input");
           // The file input is the keyboard route to the drop zone: it can take focus.
           await page.focus("#file-input");
-          assert.equal(await page.evaluate(() => document.activeElement?.id), "file-input");
-          await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(w.csvPath);
+          assert.equal(
+            await page.evaluate(() => document.activeElement?.id),
+            "file-input",
+          );
+          await (input as unknown as {
+            uploadFile(path: string): Promise<void>;
+          }).uploadFile(w.csvPath);
           const seen: number[] = [];
-          const retried = await watchCard(page, "orders.csv", (v) => v.uploadRetries !== null, seen);
+          const retried = await watchCard(
+            page,
+            "orders.csv",
+            (v) => v.uploadRetries !== null,
+            seen,
+          );
           await screenshot(page, "upload-resuming");
-          const uploaded = await watchCard(page, "orders.csv", (v) => v.uploadValue === 100, seen);
+          const uploaded = await watchCard(
+            page,
+            "orders.csv",
+            (v) => v.uploadState.startsWith("Uploaded"),
+            seen,
+          );
           page.off("request", intercept);
           await page.setRequestInterception(false);
           assert.equal(cut, 1, "one upload request was cut");
           assert.equal(retried.uploadRetries, "1");
           assert.equal(uploaded.uploadText, "100 %");
-          assert.equal(uploaded.uploadState, "Uploaded (resumed after 1 dropped connection)");
+          assert.equal(
+            uploaded.uploadState,
+            "Uploaded (resumed after 1 dropped connection)",
+          );
           for (let i = 1; i < seen.length; i++) {
-            assert.ok(seen[i] >= seen[i - 1], `the upload bar never goes back: ${seen.join(", ")}`);
+            assert.ok(
+              seen[i] >= seen[i - 1],
+              `the upload bar never goes back: ${seen.join(", ")}`,
+            );
           }
           // The object is whole: Storage has exactly the file's bytes.
           const [object] = await sql<{ size: string; owner_id: string }[]>`
@@ -329,68 +430,100 @@ Deno.test(
         },
       );
 
-      await t.step("the import bar reaches 100 % and the reject table shows the exact lines", async () => {
-        const running = await watchCard(page, "orders.csv", (v) => !v.importHidden && v.status !== null);
-        assert.ok(running.importValue >= 0 && running.importValue <= 100);
-        await screenshot(page, "importing");
-        const done = await watchCard(
-          page,
-          "orders.csv",
-          (v) => v.status === "succeeded_with_rejects" && v.rejects.length > 0 && v.download !== null,
-        );
-        assert.equal(done.importValue, 100);
-        assert.equal(done.importText, "100 %");
-        assert.equal(done.importState, "Done, with rejected rows");
-        assert.equal(done.cancelVisible, false);
-        const lines = manifest.planted.map((p) => String(p.line));
-        assert.deepEqual(
-          done.rejects.map((r) => r.line),
-          lines,
-          "the reject table lists exactly the planted lines",
-        );
-        assert.equal(done.rejectsTitle, `Rejected rows (${manifest.planted.length})`);
+      await t.step(
+        "the import bar reaches 100 % and the reject table shows the exact lines",
+        async () => {
+          const running = await watchCard(
+            page,
+            "orders.csv",
+            (v) => !v.importHidden && v.status !== null,
+          );
+          assert.ok(running.importValue >= 0 && running.importValue <= 100);
+          await screenshot(page, "importing");
+          const done = await watchCard(
+            page,
+            "orders.csv",
+            (v) =>
+              v.status === "succeeded_with_rejects" && v.rejects.length > 0 &&
+              v.download !== null,
+          );
+          assert.equal(done.importValue, 100);
+          assert.equal(done.importText, "100 %");
+          assert.equal(done.importState, "Done, with rejected rows");
+          assert.equal(done.cancelVisible, false);
+          const lines = manifest.planted.map((p) => String(p.line));
+          assert.deepEqual(
+            done.rejects.map((r) => r.line),
+            lines,
+            "the reject table lists exactly the planted lines",
+          );
+          assert.equal(
+            done.rejectsTitle,
+            `Rejected rows (${manifest.planted.length})`,
+          );
 
-        // The database agrees with the page.
-        const [job] = await sql<
-          { id: string; status: string; owner_id: string; rows_loaded: string; rows_rejected: string }[]
-        >`select id, status, owner_id, rows_loaded, rows_rejected from csv_import.jobs
+          // The database agrees with the page.
+          const [job] = await sql<
+            {
+              id: string;
+              status: string;
+              owner_id: string;
+              rows_loaded: string;
+              rows_rejected: string;
+            }[]
+          >`select id, status, owner_id, rows_loaded, rows_rejected from csv_import.jobs
         where object_name = ${objectA} order by id desc limit 1`;
-        assert.equal(job.status, "succeeded_with_rejects");
-        assert.equal(job.owner_id, users.a.id);
-        assert.equal(Number(job.rows_loaded), manifest.goodRows);
-        assert.equal(Number(job.rows_rejected), manifest.planted.length);
-        const [{ count }] = await sql.unsafe(`select count(*)::int as count from ${w.table}`);
-        assert.equal(count, manifest.goodRows + 1, "every good row plus the sentinel");
-        const rejects = await sql<
-          { line_number: string; column_name: string | null; reason: string; raw: string }[]
-        >`
+          assert.equal(job.status, "succeeded_with_rejects");
+          assert.equal(job.owner_id, users.a.id);
+          assert.equal(Number(job.rows_loaded), manifest.goodRows);
+          assert.equal(Number(job.rows_rejected), manifest.planted.length);
+          const [{ count }] = await sql.unsafe(
+            `select count(*)::int as count from ${w.table}`,
+          );
+          assert.equal(
+            count,
+            manifest.goodRows + 1,
+            "every good row plus the sentinel",
+          );
+          const rejects = await sql<
+            {
+              line_number: string;
+              column_name: string | null;
+              reason: string;
+              raw: string;
+            }[]
+          >`
         select line_number, column_name, reason, raw_record as raw from csv_import.rejects
         where job_id = ${job.id} order by line_number`;
-        assert.deepEqual(
-          done.rejects,
-          rejects.map((r) => ({
-            line: String(r.line_number),
-            column: r.column_name ?? "",
-            reason: r.reason,
-            raw: r.raw ?? "",
-          })),
-          "each reject's line, column, reason and raw text as stored",
-        );
-        await screenshot(page, "import-done-rejects");
-
-        // The download link: a signed URL of the rejects CSV, fetched as the browser downloads it.
-        assert.equal(done.download!.download, "orders.csv.rejects.csv");
-        const csv = await page.evaluate((href) => fetch(href).then((r) => r.text()), done.download!.href);
-        const csvLines = csv.trimEnd().split("\r\n");
-        assert.equal(csvLines[0], "line_number,column,reason,raw_record");
-        assert.equal(csvLines.length, 1 + rejects.length, csv.slice(0, 500));
-        for (const [i, reject] of rejects.entries()) {
-          assert.ok(
-            csvLines[i + 1].startsWith(`"${reject.line_number}",`),
-            `rejects CSV line ${i + 1}: ${csvLines[i + 1]}`,
+          assert.deepEqual(
+            done.rejects,
+            rejects.map((r) => ({
+              line: String(r.line_number),
+              column: r.column_name ?? "",
+              reason: r.reason,
+              raw: r.raw ?? "",
+            })),
+            "each reject's line, column, reason and raw text as stored",
           );
-        }
-      });
+          await screenshot(page, "import-done-rejects");
+
+          // The download link: a signed URL of the rejects CSV, fetched as the browser downloads it.
+          assert.equal(done.download!.download, "orders.csv.rejects.csv");
+          const csv = await page.evaluate(
+            (href) => fetch(href).then((r) => r.text()),
+            done.download!.href,
+          );
+          const csvLines = csv.trimEnd().split("\r\n");
+          assert.equal(csvLines[0], "line_number,column,reason,raw_record");
+          assert.equal(csvLines.length, 1 + rejects.length, csv.slice(0, 500));
+          for (const [i, reject] of rejects.entries()) {
+            assert.ok(
+              csvLines[i + 1].startsWith(`"${reject.line_number}",`),
+              `rejects CSV line ${i + 1}: ${csvLines[i + 1]}`,
+            );
+          }
+        },
+      );
 
       await t.step("A cancels a second import while it runs", async () => {
         // The second file's reads are held by the Storage stand-in until the test lets go, so the import cannot
@@ -404,16 +537,21 @@ Deno.test(
         });
         try {
           const input = await page.$("#file-input");
-          await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(w.slowPath);
+          await (input as unknown as {
+            uploadFile(path: string): Promise<void>;
+          }).uploadFile(w.slowPath);
           await watchCard(page, "slow-orders.csv", (v) => v.cancelVisible);
           await screenshot(page, "cancel-offered");
           await page.evaluate(() => {
-            const card = ([...document.querySelectorAll(".card")] as any[]).find((c) =>
-              c.dataset.file === "slow-orders.csv"
-            );
+            const card = ([...document.querySelectorAll(".card")] as any[])
+              .find((c) => c.dataset.file === "slow-orders.csv");
             card.querySelector(".cancel").click();
           });
-          const cancelled = await watchCard(page, "slow-orders.csv", (v) => v.status === "cancelled");
+          const cancelled = await watchCard(
+            page,
+            "slow-orders.csv",
+            (v) => v.status === "cancelled",
+          );
           assert.equal(cancelled.importState, "Cancelled");
           assert.equal(cancelled.cancelVisible, false);
           const [job] = await sql<{ status: string }[]>`
@@ -436,18 +574,32 @@ Deno.test(
         await screenshot(page, "past-imports");
       });
 
-      await t.step("on a phone-sized screen nothing scrolls sideways", async () => {
-        await page.setViewport({ width: 375, height: 812, isMobile: true });
-        await page.reload({ waitUntil: "load" });
-        await waitFor(
-          "the list on a phone",
-          async () => (await historyObjects(page)).length === 2 || undefined,
-          STEP_TIMEOUT,
-        );
-        const width = await page.evaluate(() => document.documentElement.scrollWidth);
-        assert.ok(width <= 375, `page width on a 375 px screen: ${width}`);
-        await screenshot(page, "phone");
-      });
+      await t.step(
+        "on a phone-sized screen nothing scrolls sideways",
+        async () => {
+          await page.setViewport({ width: 375, height: 812, isMobile: true });
+          await page.reload({ waitUntil: "load" });
+          await waitFor(
+            "the list on a phone",
+            async () => (await historyObjects(page)).length === 2 || undefined,
+            STEP_TIMEOUT,
+          );
+          const width = await page.evaluate(() => document.documentElement.scrollWidth);
+          const wide = await page.evaluate(() =>
+            ([...document.querySelectorAll("body *")] as any[])
+              // The outermost elements that reach past the screen's edge.
+              .filter((e) =>
+                e.getBoundingClientRect().right > 376 && e.parentElement.getBoundingClientRect().right <= 376
+              )
+              .slice(0, 8).map((e) => `${e.tagName.toLowerCase()}.${e.className}#${e.id}`)
+          );
+          assert.ok(
+            width <= 375,
+            `page width on a 375 px screen: ${width}; wider: ${wide.join(", ")}`,
+          );
+          await screenshot(page, "phone");
+        },
+      );
 
       await t.step("user B sees none of A's imports", async () => {
         const contextB = await browser.createBrowserContext();
@@ -455,7 +607,9 @@ Deno.test(
         await pageB.setViewport({ width: 1000, height: 800 });
         await signIn(pageB, users.b.email, users.b.password);
         await pageB.waitForFunction(
-          () => document.querySelector("#history-status")?.textContent === "No imports yet.",
+          () =>
+            document.querySelector("#history-status")?.textContent ===
+              "No imports yet.",
           {
             timeout: STEP_TIMEOUT,
           },
@@ -468,9 +622,15 @@ Deno.test(
           const key = Object.keys(localStorage).find((k) => k.endsWith("-auth-token"))!;
           const token = JSON.parse(localStorage.getItem(key)!).access_token;
           const config = await (await fetch("config.json")).json();
-          const response = await fetch(`${config.supabaseUrl}/functions/v1/csv-import-api/imports/${id}`, {
-            headers: { authorization: `Bearer ${token}`, apikey: config.publishableKey },
-          });
+          const response = await fetch(
+            `${config.supabaseUrl}/functions/v1/csv-import-api/imports/${id}`,
+            {
+              headers: {
+                authorization: `Bearer ${token}`,
+                apikey: config.publishableKey,
+              },
+            },
+          );
           await response.body?.cancel();
           return response.status;
         }, Number(id));

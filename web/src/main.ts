@@ -265,7 +265,7 @@ class Card {
       }
       state.textContent = `Rejects file: ${file.status}…`;
       if (
-        file.status === "failed" || file.status === "none" || attempt >= 120
+        file.status === "failed" || attempt >= 120
       ) return;
     } catch (error) {
       state.textContent = `Rejects file: ${(error as Error).message}`;
@@ -327,8 +327,9 @@ function startUpload(file: File): void {
     },
     chunkSize: CHUNK_SIZE,
     onProgress: (sent, total) => {
+      // 99 at most until the server has confirmed the last byte (onSuccess): 100 % means stored.
       card.uploadProgress(
-        wholePercent(Math.max(sent, confirmed), total),
+        Math.min(99, wholePercent(Math.max(sent, confirmed), total)),
         retries > 0
           ? `Uploading (resumed after ${retries} dropped connection${retries > 1 ? "s" : ""})…`
           : "Uploading…",
