@@ -40,6 +40,8 @@ import {
 
 /** The browser's document, inside page.evaluate callbacks only. */
 declare const document: any;
+/** The browser's getComputedStyle, inside page.evaluate callbacks only. */
+declare const getComputedStyle: (element: any) => any;
 
 const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 const APP_URL = `${SUPABASE_URL}/app/`;
@@ -195,6 +197,42 @@ async function historyObjects(page: Page): Promise<string[]> {
   );
 }
 
+/** sRGB relative luminance (WCAG 2). */
+function luminance([r, g, b]: number[]): number {
+  const channel = (c: number) => {
+    const v = c / 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  };
+  return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+}
+
+/** Each visible element's own text with its colour's contrast ratio against the nearest opaque background. */
+async function textContrasts(page: Page): Promise<{ text: string; ratio: number }[]> {
+  const samples: { text: string; color: string; background: string }[] = await page.evaluate(() => {
+    const opaque = (c: string) => c !== "rgba(0, 0, 0, 0)" && c !== "transparent";
+    return ([...document.querySelectorAll("body *")] as any[])
+      .filter((e) =>
+        e.getClientRects().length > 0 &&
+        [...e.childNodes].some((n: any) => n.nodeType === 3 && n.textContent.trim() !== "")
+      )
+      .map((e) => {
+        let back = e;
+        while (back && !opaque(getComputedStyle(back).backgroundColor)) back = back.parentElement;
+        return {
+          text: e.textContent.trim().slice(0, 40),
+          color: getComputedStyle(e).color,
+          background: back ? getComputedStyle(back).backgroundColor : "rgb(255, 255, 255)",
+        };
+      });
+  });
+  const rgb = (c: string) => (c.match(/\d+(\.\d+)?/g) ?? []).slice(0, 3).map(Number);
+  assert.ok(samples.length >= 5, `texts whose contrast was measured: ${samples.length}`);
+  return samples.map(({ text, color, background }) => {
+    const [a, b] = [luminance(rgb(color)), luminance(rgb(background))].sort((x, y) => y - x);
+    return { text, ratio: (a + 0.05) / (b + 0.05) };
+  });
+}
+
 interface World {
   sql: Sql;
   scope: Scope;
@@ -313,6 +351,10 @@ Deno.test(
           (inputs: any[]) => inputs.filter((i) => i.labels?.length === 0).map((i) => i.id),
         );
         assert.deepEqual(unlabelled, []);
+        // Contrast: every visible text on the page at least 4.5:1 against what is behind it (WCAG AA).
+        for (const { text, ratio } of await textContrasts(page)) {
+          assert.ok(ratio >= 4.5, `contrast ${ratio.toFixed(2)}:1 of "${text}"`);
+        }
         await page.type("#email", users.a.email);
         await page.type("#password", "not the password");
         await page.click("#sign-in-form button[type=submit]");
@@ -410,6 +452,7 @@ Deno.test(
           await page.setRequestInterception(false);
           assert.equal(cut, 1, "one upload request was cut");
           assert.equal(retried.uploadRetries, "1");
+          assert.equal(uploaded.uploadValue, 100);
           assert.equal(uploaded.uploadText, "100 %");
           assert.equal(
             uploaded.uploadState,
@@ -506,6 +549,9 @@ Deno.test(
             "each reject's line, column, reason and raw text as stored",
           );
           await screenshot(page, "import-done-rejects");
+          for (const { text, ratio } of await textContrasts(page)) {
+            assert.ok(ratio >= 4.5, `contrast ${ratio.toFixed(2)}:1 of "${text}"`);
+          }
 
           // The download link: a signed URL of the rejects CSV, fetched as the browser downloads it.
           assert.equal(done.download!.download, "orders.csv.rejects.csv");
