@@ -140,7 +140,6 @@ const cronRunner = startCronRunner({
 const webApp = createWebApp({
   distDir: join(repoRoot, "web", "dist"),
   config: {
-    supabaseUrl: apiUrl,
     publishableKey: PUBLISHABLE_KEY,
     bucket: "csv-uploads",
     uploadFolder: "web",

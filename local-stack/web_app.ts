@@ -6,7 +6,9 @@
  * Invariants:
  * - Only files directly in the build folder are served (no path with "/" or ".." after /app/), with their
  *   content type; anything else is 404.
- * - config.json is generated per request from the stack's own URL and key, so the one build works on any port.
+ * - config.json is generated per request: the stack's publishable key, and as the project URL the origin the
+ *   page was loaded from (the gateway itself, under whatever address the browser reached it), so the one build
+ *   works on any port and behind a port forward or proxy.
  * - Nothing is cached by the browser (Cache-Control: no-store): a rebuilt page shows on the next load.
  */
 import { extname, join } from "node:path";
@@ -24,9 +26,11 @@ const TYPES: Record<string, string> = {
 export interface WebAppOptions {
   /** The built page (web/dist). */
   distDir: string;
-  /** What config.json says (api.ts Config). */
+  /**
+   * What config.json says (web/src/api.ts Config) besides supabaseUrl, which is the origin the page was loaded
+   * from: this gateway, under whatever address the browser used (a port forward, a proxy).
+   */
   config: {
-    supabaseUrl: string;
     publishableKey: string;
     bucket: string;
     uploadFolder: string;
@@ -52,7 +56,8 @@ export function createWebApp(
     }
     const name = path.slice("/app/".length) || "index.html";
     if (name === "config.json") {
-      return new Response(JSON.stringify(o.config), {
+      const config = { supabaseUrl: new URL(req.url).origin, ...o.config };
+      return new Response(JSON.stringify(config), {
         headers: headers(TYPES[".json"]),
       });
     }

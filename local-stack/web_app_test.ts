@@ -9,7 +9,6 @@ Deno.test("web app route: the built files with their types, a generated config.j
     await Deno.writeTextFile(join(dir, "app.js"), "export {}");
     await Deno.writeTextFile(join(dir, "secret.ts"), "no");
     const config = {
-      supabaseUrl: "http://127.0.0.1:1",
       publishableKey: "sb_publishable_x",
       bucket: "csv-uploads",
       uploadFolder: "web",
@@ -26,7 +25,10 @@ Deno.test("web app route: the built files with their types, a generated config.j
     const js = await get("/app/app.js");
     assert.equal(js.headers.get("content-type"), "text/javascript; charset=utf-8");
     await js.body?.cancel();
-    assert.deepEqual(await (await get("/app/config.json")).json(), config);
+    assert.deepEqual(await (await get("/app/config.json")).json(), {
+      supabaseUrl: "http://127.0.0.1:1",
+      ...config,
+    });
     const redirect = await get("/app");
     assert.equal(redirect.status, 308);
     assert.equal(redirect.headers.get("location"), "http://127.0.0.1:1/app/");

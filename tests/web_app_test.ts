@@ -3,8 +3,9 @@
  * /usr/bin/chromium, through puppeteer-core; no browser is downloaded), end to end against the real stack:
  *
  * 1. User A signs in through the page's form (the local Auth stand-in), uploads a ~20 MB CSV with planted bad
- *    rows through the file input over TUS while one upload request is cut (the page's connection drops once
- *    mid-upload: the browser aborts the second PATCH, as a dropped network does), sees the upload bar and then
+ *    rows through the file input over TUS while its connection is cut once mid-upload (A's page is loaded
+ *    through a TCP proxy, support/cut_proxy.ts, that drops the connection 2 MB into the second PATCH, so the
+ *    page must ask the server for the stored offset and resume from there), sees the upload bar and then
  *    the import bar reach 100 %, the exact reject lines in the reject table, downloads the rejects CSV through
  *    the page's link (its content checked against the database), and cancels a second import (whose reads the
  *    Storage stand-in holds, so it cannot finish before the click: no timing decides the outcome).
@@ -21,8 +22,9 @@
 // type-checked with Deno's types, which have no DOM, so the page's elements are typed `any` there.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import puppeteer, { type Browser, type HTTPRequest, type Page } from "puppeteer-core";
+import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { SECRET_KEY } from "../local-stack/keys.ts";
+import { startCutProxy } from "./support/cut_proxy.ts";
 import { DUPLICATE_ID, type Manifest, writeCsv } from "./support/generate_csv.ts";
 import {
   BUCKET,
@@ -94,8 +96,9 @@ async function signIn(
   page: Page,
   email: string,
   password: string,
+  appUrl = APP_URL,
 ): Promise<void> {
-  await page.goto(APP_URL, { waitUntil: "load" });
+  await page.goto(appUrl, { waitUntil: "load" });
   await page.waitForSelector("#sign-in:not([hidden])", {
     timeout: STEP_TIMEOUT,
   });
@@ -384,8 +387,14 @@ Deno.test(
         (error) => console.error(`page error: ${(error as Error).message}`),
       );
 
+      // A's page goes through the proxy that cuts one upload connection (all of the page's requests do: the
+      // stack's config.json names the origin the page was loaded from).
+      const gateway = new URL(SUPABASE_URL);
+      const proxy = startCutProxy({ hostname: gateway.hostname, port: Number(gateway.port) });
+      scope.defer(() => Promise.resolve(proxy.close()));
+
       await t.step("user A signs in", async () => {
-        await signIn(page, users.a.email, users.a.password);
+        await signIn(page, users.a.email, users.a.password, `${proxy.url}/app/`);
         await page.waitForFunction(
           () => document.querySelector("#history-status")?.textContent !== "",
           {
@@ -403,26 +412,9 @@ Deno.test(
       await t.step(
         "A uploads ~20 MB over TUS, the connection cut once; the upload bar reaches 100 %",
         async () => {
-          // The browser's connection drops once mid-upload: the second PATCH (bytes 12–18 MB of ~20) is aborted as
-          // a reset connection would be; tus-js-client asks the server for the offset and resumes.
-          let patches = 0;
-          let cut = 0;
-          await page.setRequestInterception(true);
-          const intercept = (request: HTTPRequest) => {
-            if (request.isInterceptResolutionHandled()) return;
-            if (
-              request.method() === "PATCH" &&
-              request.url().includes("/storage/v1/upload/resumable/")
-            ) {
-              patches++;
-              if (patches === 2 && cut === 0) {
-                cut++;
-                return void request.abort("connectionreset");
-              }
-            }
-            void request.continue();
-          };
-          page.on("request", intercept);
+          // The connection drops once mid-upload: 2 MB into the second PATCH (bytes 12–18 MB of ~20);
+          // tus-js-client asks the gateway for the offset it stored and resumes from there.
+          proxy.arm(2, 2 * 1024 * 1024);
           const input = await page.$("#file-input");
           assert.ok(input, "the file input");
           // The file input is the keyboard route to the drop zone: it can take focus.
@@ -448,9 +440,7 @@ Deno.test(
             (v) => v.uploadState.startsWith("Uploaded"),
             seen,
           );
-          page.off("request", intercept);
-          await page.setRequestInterception(false);
-          assert.equal(cut, 1, "one upload request was cut");
+          assert.deepEqual(proxy.cuts(), { count: 1, forwardedBytes: 2 * 1024 * 1024 }, "one connection cut");
           assert.equal(retried.uploadRetries, "1");
           assert.equal(uploaded.uploadValue, 100);
           assert.equal(uploaded.uploadText, "100 %");
@@ -553,12 +543,24 @@ Deno.test(
             assert.ok(ratio >= 4.5, `contrast ${ratio.toFixed(2)}:1 of "${text}"`);
           }
 
-          // The download link: a signed URL of the rejects CSV, fetched as the browser downloads it.
+          // The download link: a signed URL of the rejects CSV (another origin than the page's here, as on any
+          // hosted setup). Clicked; the browser saves the file, which is then read.
           assert.equal(done.download!.download, "orders.csv.rejects.csv");
-          const csv = await page.evaluate(
-            (href) => fetch(href).then((r) => r.text()),
-            done.download!.href,
+          const downloads = await scope.tempDir();
+          const cdp = await browser.target().createCDPSession();
+          await cdp.send("Browser.setDownloadBehavior", {
+            behavior: "allow",
+            downloadPath: downloads,
+            browserContextId: context.id,
+          });
+          await page.click('.card[data-file="orders.csv"] .rejects-download');
+          const saved = join(downloads, "orders.csv.rejects.csv");
+          const csv = await waitFor(
+            "the rejects CSV to be downloaded",
+            () => Deno.readTextFile(saved).catch(() => undefined),
+            STEP_TIMEOUT,
           );
+          await cdp.detach();
           const csvLines = csv.trimEnd().split("\r\n");
           assert.equal(csvLines[0], "line_number,column,reason,raw_record");
           assert.equal(csvLines.length, 1 + rejects.length, csv.slice(0, 500));
