@@ -23,8 +23,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
-import { SECRET_KEY } from "../local-stack/keys.ts";
 import { startCutProxy } from "./support/cut_proxy.ts";
+import { createUser } from "./support/users.ts";
 import { DUPLICATE_ID, type Manifest, writeCsv } from "./support/generate_csv.ts";
 import {
   BUCKET,
@@ -57,28 +57,6 @@ const STEP_TIMEOUT = 240_000;
 /** ~20 MB: 150,000 generated rows (~135 bytes each), a planted bad row after every 15,000 good ones. */
 const ROWS = 150_000;
 const BAD_EVERY = 15_000;
-
-/** Creates a confirmed user through the local Auth stand-in's admin route (service key); returns its id. */
-async function createTestUser(
-  email: string,
-  password: string,
-): Promise<string> {
-  const response = await fetch(`${SUPABASE_URL}/_local/auth/users`, {
-    method: "POST",
-    headers: {
-      authorization: `Bearer ${SECRET_KEY}`,
-      apikey: SECRET_KEY,
-      "content-type": "application/json",
-    },
-    body: JSON.stringify({ email, password }),
-  });
-  const body = await response.json();
-  assert.ok(
-    response.ok,
-    `creating ${email}: HTTP ${response.status} ${JSON.stringify(body)}`,
-  );
-  return body.id;
-}
 
 let shot = 0;
 async function screenshot(page: Page, name: string): Promise<void> {
@@ -261,7 +239,7 @@ async function setUp(sql: Sql, scope: Scope, browser: Browser): Promise<World> {
     },
   };
   for (const user of Object.values(users)) {
-    user.id = await createTestUser(user.email, user.password);
+    user.id = await createUser(user.email, user.password);
   }
 
   const table = await scope.table("web");
