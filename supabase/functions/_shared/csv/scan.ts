@@ -36,19 +36,31 @@ export interface Scanner {
 }
 
 export function createScanner(format: CsvFormat): Scanner {
+  if (textCodec(format.encoding).unitBytes === 1) return createByteScanner(format);
+  // UTF-16: the same counts on narrowed code units (utf16.ts), which hold the quotes and line breaks of the text;
+  // `bytes` stays the chunk's byte length. (A wrapper, so that the byte scanner's loop stays as fast as it was.)
+  const narrower = new Utf16Narrower(format.encoding === "utf-16be");
+  const units = createByteScanner(format);
+  let bytes = 0;
+  return {
+    push(raw) {
+      bytes += raw.length;
+      units.push(narrower.push(raw).narrow);
+    },
+    finish() {
+      return { ...units.finish(), bytes };
+    },
+  };
+}
+
+function createByteScanner(format: CsvFormat): Scanner {
   const { quote, terminator } = formatBytes(format);
-  // UTF-16: counted on narrowed code units (utf16.ts), which hold the quotes and line breaks of the text.
-  const narrower = textCodec(format.encoding).unitBytes === 2
-    ? new Utf16Narrower(format.encoding === "utf-16be")
-    : null;
   let quotes = 0;
   let newlines = 0;
   let bytes = 0;
   let last = -1;
   return {
-    push(raw) {
-      bytes += raw.length;
-      const piece = narrower === null ? raw : narrower.push(raw).narrow;
+    push(piece) {
       const q = quote;
       const t = terminator;
       let nq = 0;
@@ -60,6 +72,7 @@ export function createScanner(format: CsvFormat): Scanner {
       }
       quotes ^= nq & 1;
       newlines += nt;
+      bytes += piece.length;
       if (piece.length > 0) last = piece[piece.length - 1];
     },
     finish() {
