@@ -112,3 +112,95 @@ Deno.test("health: a job stuck registering makes it unhealthy (503), named in pr
     await sql.end();
   }
 });
+
+Deno.test(
+  "health: the operator routes /jobs and /series (service key only, parameters checked, CORS)",
+  E2E,
+  async () => {
+    const sql = connect(1);
+    const name = `${unique("health")}/operator.csv`;
+    // A job the reconciler leaves alone during the test (register_after in the future) and a batch it logged now.
+    const [{ id }] = await sql<{ id: number }[]>`
+    insert into csv_import.jobs (bucket_id, object_name, object_version, register_after)
+    values ('health-test', ${name}, 'v1', now() + interval '1 hour')
+    returning id`;
+    await sql`insert into csv_import.batch_log (job_id, chunk_id, rows_parsed, rows_loaded, rows_rejected, rows_skipped)
+    values (${id}, -1, 12, 11, 1, 0)`;
+    try {
+      for (const path of ["/jobs", "/series"]) {
+        for (const key of [null, ANON_KEY, PUBLISHABLE_KEY, "sb_secret_wrong"]) {
+          const res = await get(path, key);
+          assert.equal(res.status, 401, `${path} with key ${key?.slice(0, 16)}`);
+          assert.doesNotMatch(res.text, /operator\.csv|rows_loaded/);
+        }
+      }
+      for (
+        const [path, message] of [
+          ["/jobs?limit=0", '"limit" must be an integer from 1 to 1000, got "0"'],
+          ["/jobs?limit=many", '"limit" must be an integer from 1 to 1000, got "many"'],
+          ["/series?minutes=1441", '"minutes" must be an integer from 1 to 1440, got "1441"'],
+          ["/series?minutes=-5", '"minutes" must be an integer from 1 to 1440, got "-5"'],
+        ]
+      ) {
+        const res = await get(path);
+        assert.equal(res.status, 400, path);
+        assert.deepEqual(JSON.parse(res.text), { error: "bad_request", message }, path);
+      }
+
+      const jobs = await get("/jobs?limit=1000", SERVICE_ROLE_KEY);
+      assert.equal(jobs.status, 200, jobs.text);
+      const list = JSON.parse(jobs.text).jobs;
+      const ids = list.map((j: { job_id: number }) => j.job_id);
+      assert.deepEqual(ids, [...ids].sort((a, b) => b - a), "newest first");
+      const mine = list.find((j: { object: string }) => j.object === name);
+      assert.deepEqual(Object.keys(mine).sort(), [
+        "bucket",
+        "created_at",
+        "error",
+        "finished_at",
+        "job_id",
+        "object",
+        "owner_id",
+        "percent",
+        "rows_loaded",
+        "rows_rejected",
+        "status",
+      ]);
+      assert.equal(mine.job_id, Number(id));
+      assert.equal(mine.status, "registering");
+      assert.equal(typeof mine.percent, "number");
+      assert.equal(JSON.parse((await get("/jobs?limit=1")).text).jobs.length, 1, "limit");
+
+      const series = await get("/series");
+      assert.equal(series.status, 200, series.text);
+      const points = JSON.parse(series.text).series;
+      assert.equal(points.length, 60, "one entry per minute of the last hour");
+      for (const [i, p] of points.entries()) {
+        assert.deepEqual(Object.keys(p).sort(), ["bytes", "minute", "rows_loaded", "rows_rejected"]);
+        if (i > 0) {
+          assert.equal(
+            Date.parse(p.minute) - Date.parse(points[i - 1].minute),
+            60_000,
+            "consecutive minutes",
+          );
+        }
+      }
+      const sum = (field: string) => points.reduce((n: number, p: Record<string, number>) => n + p[field], 0);
+      assert.ok(sum("rows_loaded") >= 11 && sum("rows_rejected") >= 1, "the batch logged now is counted");
+      assert.equal(JSON.parse((await get("/series?minutes=5")).text).series.length, 5);
+
+      // A browser on another origin (the page on a static host) may call: preflight and answers carry CORS headers.
+      const preflight = await fetch(`${HEALTH}/jobs`, { method: "OPTIONS" });
+      await preflight.body?.cancel();
+      assert.equal(preflight.status, 204);
+      assert.match(preflight.headers.get("access-control-allow-headers") ?? "", /authorization.*apikey/);
+      const refused = await fetch(`${HEALTH}/jobs`);
+      await refused.body?.cancel();
+      assert.equal(refused.headers.get("access-control-allow-origin"), "*", "even a refusal is readable");
+    } finally {
+      await sql`delete from csv_import.batch_log where job_id = ${id}`;
+      await sql`delete from csv_import.jobs where id = ${id}`;
+      await sql.end();
+    }
+  },
+);

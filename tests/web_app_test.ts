@@ -22,7 +22,8 @@
 // type-checked with Deno's types, which have no DOM, so the page's elements are typed `any` there.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import type { Browser, Page } from "puppeteer-core";
+import { assertContrast, launchBrowser, screenshots, text, unlabelledInputs } from "./support/browser.ts";
 import { startCutProxy } from "./support/cut_proxy.ts";
 import { createUser } from "./support/users.ts";
 import { DUPLICATE_ID, type Manifest, writeCsv } from "./support/generate_csv.ts";
@@ -42,33 +43,13 @@ import {
 
 /** The browser's document, inside page.evaluate callbacks only. */
 declare const document: any;
-/** The browser's getComputedStyle, inside page.evaluate callbacks only. */
-declare const getComputedStyle: (element: any) => any;
-
-const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 const APP_URL = `${SUPABASE_URL}/app/`;
-const SHOTS = join(
-  Deno.env.get("STATE_DIR") ?? new URL("../.local", import.meta.url).pathname,
-  "screenshots",
-  "web-app",
-);
+let screenshot: Awaited<ReturnType<typeof screenshots>>;
 /** Generous: the machine is slow and shared; nothing below passes or fails on time, only on what happens. */
 const STEP_TIMEOUT = 240_000;
 /** ~20 MB: 150,000 generated rows (~135 bytes each), a planted bad row after every 15,000 good ones. */
 const ROWS = 150_000;
 const BAD_EVERY = 15_000;
-
-let shot = 0;
-async function screenshot(page: Page, name: string): Promise<void> {
-  await Deno.mkdir(SHOTS, { recursive: true });
-  shot++;
-  await page.screenshot({
-    path: join(
-      SHOTS,
-      `${String(shot).padStart(2, "0")}-${name}.png`,
-    ) as `${string}.png`,
-  });
-}
 
 async function signIn(
   page: Page,
@@ -88,9 +69,6 @@ async function signIn(
   });
   assert.equal(await text(page, "#who"), `Signed in as ${email}`);
 }
-
-const text = (page: Page, selector: string) =>
-  page.$eval(selector, (element) => (element.textContent ?? "").trim());
 
 /** What a card shows: both bars' values and texts, the import state, the reject rows. */
 interface CardView {
@@ -178,42 +156,6 @@ async function historyObjects(page: Page): Promise<string[]> {
   );
 }
 
-/** sRGB relative luminance (WCAG 2). */
-function luminance([r, g, b]: number[]): number {
-  const channel = (c: number) => {
-    const v = c / 255;
-    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-  };
-  return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
-}
-
-/** Each visible element's own text with its colour's contrast ratio against the nearest opaque background. */
-async function textContrasts(page: Page): Promise<{ text: string; ratio: number }[]> {
-  const samples: { text: string; color: string; background: string }[] = await page.evaluate(() => {
-    const opaque = (c: string) => c !== "rgba(0, 0, 0, 0)" && c !== "transparent";
-    return ([...document.querySelectorAll("body *")] as any[])
-      .filter((e) =>
-        e.getClientRects().length > 0 &&
-        [...e.childNodes].some((n: any) => n.nodeType === 3 && n.textContent.trim() !== "")
-      )
-      .map((e) => {
-        let back = e;
-        while (back && !opaque(getComputedStyle(back).backgroundColor)) back = back.parentElement;
-        return {
-          text: e.textContent.trim().slice(0, 40),
-          color: getComputedStyle(e).color,
-          background: back ? getComputedStyle(back).backgroundColor : "rgb(255, 255, 255)",
-        };
-      });
-  });
-  const rgb = (c: string) => (c.match(/\d+(\.\d+)?/g) ?? []).slice(0, 3).map(Number);
-  assert.ok(samples.length >= 5, `texts whose contrast was measured: ${samples.length}`);
-  return samples.map(({ text, color, background }) => {
-    const [a, b] = [luminance(rgb(color)), luminance(rgb(background))].sort((x, y) => y - x);
-    return { text, ratio: (a + 0.05) / (b + 0.05) };
-  });
-}
-
 interface World {
   sql: Sql;
   scope: Scope;
@@ -298,13 +240,8 @@ Deno.test(
   async (t) => {
     const sql = connect();
     const scope = new Scope(sql, "web");
-    await Deno.remove(SHOTS, { recursive: true }).catch(() => {});
-    const browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // As root (CI) Chromium's sandbox cannot start; the page is this project's own.
-      args: ["--no-sandbox", "--disable-dev-shm-usage"],
-    });
+    screenshot = await screenshots("web-app");
+    const browser = await launchBrowser();
     try {
       const w = await setUp(sql, scope, browser);
       const { users, manifest } = w;
@@ -327,15 +264,9 @@ Deno.test(
         assert.equal(await page.$eval("#sign-in", (e: any) => e.hidden), false);
         assert.equal(await page.$eval("#upload", (e: any) => e.hidden), true);
         // Accessible: every input has a label; a wrong password is announced.
-        const unlabelled = await page.$$eval(
-          "input:not([type=file])",
-          (inputs: any[]) => inputs.filter((i) => i.labels?.length === 0).map((i) => i.id),
-        );
-        assert.deepEqual(unlabelled, []);
+        assert.deepEqual(await unlabelledInputs(page), []);
         // Contrast: every visible text on the page at least 4.5:1 against what is behind it (WCAG AA).
-        for (const { text, ratio } of await textContrasts(page)) {
-          assert.ok(ratio >= 4.5, `contrast ${ratio.toFixed(2)}:1 of "${text}"`);
-        }
+        await assertContrast(page);
         await page.type("#email", users.a.email);
         await page.type("#password", "not the password");
         await page.click("#sign-in-form button[type=submit]");
@@ -517,9 +448,7 @@ Deno.test(
             "each reject's line, column, reason and raw text as stored",
           );
           await screenshot(page, "import-done-rejects");
-          for (const { text, ratio } of await textContrasts(page)) {
-            assert.ok(ratio >= 4.5, `contrast ${ratio.toFixed(2)}:1 of "${text}"`);
-          }
+          await assertContrast(page);
 
           // The download link: a signed URL of the rejects CSV (another origin than the page's here, as on any
           // hosted setup). Clicked; the browser saves the file, which is then read.

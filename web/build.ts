@@ -1,7 +1,8 @@
 /**
  * Usage: deno run --allow-read --allow-write --allow-run --allow-env web/build.ts [--out DIR]
  *
- * Builds the upload page into web/dist/ (git-ignored; scripts/install.sh runs this): web/src/main.ts bundled by
+ * Builds the upload page and the operator screen into web/dist/ (git-ignored; scripts/install.sh runs this):
+ * web/src/main.ts (app.js, index.html) and web/src/operator.ts (operator.js, operator.html) bundled by
  * esbuild (pinned in tools/package.json, installed by scripts/install.sh) with @supabase/supabase-js and
  * tus-js-client bundled in from tools/node_modules (the versions deno.json pins; checked below), minified, for
  * browsers from 2022 on (top-level await); index.html and style.css copied beside it. The result is plain static files: any static
@@ -59,7 +60,9 @@ await Deno.remove(outDir, { recursive: true }).catch(() => {});
 await Deno.mkdir(outDir, { recursive: true });
 const out = await new Deno.Command(esbuild, {
   args: [
-    join(webDir, "src", "main.ts"),
+    // app.js: the upload page (index.html); operator.js: the operator screen (operator.html).
+    `app=${join(webDir, "src", "main.ts")}`,
+    `operator=${join(webDir, "src", "operator.ts")}`,
     "--bundle",
     "--minify",
     "--sourcemap",
@@ -67,7 +70,7 @@ const out = await new Deno.Command(esbuild, {
     "--target=es2022",
     "--platform=browser",
     "--log-level=warning",
-    `--outfile=${join(outDir, "app.js")}`,
+    `--outdir=${outDir}`,
   ],
   // The libraries resolve from tools/node_modules (web/ has no node_modules of its own).
   env: { NODE_PATH: toolsModules },
@@ -80,10 +83,10 @@ const out = await new Deno.Command(esbuild, {
 });
 if (!out.success) {
   throw new Error(
-    "esbuild failed to bundle web/src/main.ts (its errors are above)",
+    "esbuild failed to bundle web/src/main.ts and web/src/operator.ts (its errors are above)",
   );
 }
-for (const file of ["index.html", "style.css"]) {
+for (const file of ["index.html", "operator.html", "style.css"]) {
   await Deno.copyFile(join(webDir, file), join(outDir, file));
 }
 console.log(`web/build.ts: built the upload page into ${outDir}`);

@@ -23,6 +23,13 @@ export interface Config {
   realtime?: boolean;
 }
 
+/** Reads config.json beside the page (no cache: a changed configuration shows on the next load). */
+export async function loadConfig(): Promise<Config> {
+  const response = await fetch("config.json", { cache: "no-store" });
+  if (!response.ok) throw new Error(`config.json: HTTP ${response.status}`);
+  return await response.json();
+}
+
 export class ApiError extends Error {
   constructor(readonly status: number, message: string) {
     super(message);

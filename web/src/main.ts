@@ -17,7 +17,7 @@
  */
 import { createClient, type Session } from "@supabase/supabase-js";
 import * as tus from "tus-js-client";
-import { Api, ApiError, type Config } from "./api.ts";
+import { Api, ApiError, type Config, loadConfig } from "./api.ts";
 import {
   count,
   fileName,
@@ -46,12 +46,7 @@ const $ = <T extends HTMLElement>(
   return element;
 };
 
-const config: Config = await fetch("config.json", { cache: "no-store" }).then(
-  (r) => {
-    if (!r.ok) throw new Error(`config.json: HTTP ${r.status}`);
-    return r.json();
-  },
-).catch((error) => {
+const config: Config = await loadConfig().catch((error) => {
   $("#page-status").textContent = `The page has no configuration (config.json): ${error.message}`;
   throw error;
 });

@@ -6,8 +6,11 @@
  *   answered (a scrape with a non-2xx status is discarded by Prometheus, losing the metrics exactly when they
  *   matter); the status is the gauge `csv_import_health_status{status=…}`.
  * - `?stuck_after=SECONDS` (default 300): how long ready work may wait with nothing running before it counts as stuck.
+ * - `GET /functions/v1/health/jobs?limit=100` and `/series?minutes=60`: every job and throughput per minute, for
+ *   the operator view (operator.ts).
  *
- * Auth: service role key, secret key, or the pipeline's internal secret (verify_jwt = false). GET or POST.
+ * Auth: service role key, secret key, or the pipeline's internal secret (verify_jwt = false). GET or POST. CORS
+ * headers on every answer, so the operator view works from any static host.
  */
 import { FUNCTION_NAMES } from "../_shared/pipeline/function_names.ts";
 import { db } from "../_shared/platform/db.ts";
@@ -20,9 +23,12 @@ import {
   toPrometheus,
   wantsPrometheus,
 } from "./metrics.ts";
+import { operatorResponse, operatorRoute } from "./operator.ts";
 
 serveService(FUNCTION_NAMES.health, async (_body, cfg, req) => {
   const url = new URL(req.url);
+  const route = operatorRoute(url.pathname);
+  if (route) return await operatorResponse(route, url, db(cfg.dbUrl, FUNCTION_NAMES.health));
   const stuckAfter = parseStuckAfter(url);
   if ("error" in stuckAfter) throw new BadRequest(stuckAfter.error);
   const sql = db(cfg.dbUrl, FUNCTION_NAMES.health);
@@ -36,4 +42,4 @@ serveService(FUNCTION_NAMES.health, async (_body, cfg, req) => {
     });
   }
   return Response.json(health, { status: httpStatus(health), headers });
-});
+}, { cors: true });

@@ -19,6 +19,7 @@
  * - Errors are JSON `{error, message}`; an unexpected one is logged and answered 500 with a masked message.
  * - Every answer carries CORS headers; OPTIONS answers the preflight without a token.
  */
+import { CORS_HEADERS } from "../platform/cors.ts";
 import type { Sql } from "../platform/db.ts";
 import { log, redact } from "../platform/log.ts";
 import type { SignedInUser } from "../platform/user_auth.ts";
@@ -29,12 +30,6 @@ export const REJECTS_URL_SECONDS = 600;
 const DEFAULT_IMPORTS_LIMIT = 50;
 const DEFAULT_REJECTS_LIMIT = 100;
 const MAX_LIMIT = 1000;
-
-export const CORS_HEADERS = {
-  "Access-Control-Allow-Origin": "*",
-  "Access-Control-Allow-Headers": "authorization, x-client-info, apikey, content-type",
-  "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-};
 
 /** What the handler needs from the platform, injectable for tests. */
 export interface ClientApiDeps {

@@ -14,6 +14,7 @@
  */
 import { isServiceCaller, unauthorized } from "./auth.ts";
 import { callerKeys, type Config, config, ConfigError } from "./config.ts";
+import { withCors } from "./cors.ts";
 import { log, redact } from "./log.ts";
 
 export class BadRequest extends Error {}
@@ -30,13 +31,15 @@ export interface ServiceDeps {
 
 const runtimeDeps: ServiceDeps = { config, env: () => Deno.env.toObject() };
 
-export function serveService(name: string, handler: ServiceHandler): void {
+/** Serves `handler` behind the service-key check; `cors`: also to browsers on other origins (platform/cors.ts). */
+export function serveService(name: string, handler: ServiceHandler, options: { cors?: boolean } = {}): void {
   try {
     config();
   } catch (error) {
     log("error", "invalid_configuration", { function: name, problems: problemsOf(error) });
   }
-  Deno.serve(serviceHandler(name, handler));
+  const serve = serviceHandler(name, handler);
+  Deno.serve(options.cors ? withCors(serve) : serve);
 }
 
 function problemsOf(error: unknown): string[] {
