@@ -48,7 +48,6 @@ Deno.test(
   async () => {
     const sql = connect();
     const scope = new Scope(sql, "client_api");
-    const uploadPolicy = unique("e2e_client_api_upload");
     const users: SignedInUser[] = [];
     try {
       const table = `public.${unique("e2e_client_api")}`;
@@ -60,12 +59,8 @@ Deno.test(
         targetTable: table,
         toleratedRejectRate: 0.5,
       });
-      // The application's upload rule: a user uploads into their own folder under the test's prefix.
-      await sql.unsafe(
-        `create policy "${uploadPolicy}" on storage.objects for insert to authenticated
-       with check (bucket_id = '${BUCKET}' and starts_with(name, '${scope.prefix}/' || auth.uid()::text || '/'))`,
-      );
-      scope.defer(() => sql.unsafe(`drop policy if exists "${uploadPolicy}" on storage.objects`));
+      // The application's upload rule: each user uploads into their own folder.
+      await scope.userFolderUploads();
 
       const alice = await newSignedInUser("alice");
       const bob = await newSignedInUser("bob");

@@ -121,12 +121,7 @@ for (const encoding of SINGLE_BYTE) {
     const sql = connect();
     const scope = new Scope(sql, `enc_${encoding.replaceAll("-", "")}`);
     try {
-      const table = `public.${scope.prefix}_t`;
-      const reference = `public.${scope.prefix}_ref`;
-      for (const t of [table, reference]) {
-        await sql.unsafe(`create table ${t} (${COLUMNS})`);
-        scope.defer(() => sql.unsafe(`drop table if exists ${t}`));
-      }
+      const { table, reference } = await scope.tableAndReference(COLUMNS);
       await scope.profile({
         pathPattern: `${scope.prefix}/%`,
         targetTable: table,
@@ -220,17 +215,13 @@ for (const encoding of ["utf-16le", "utf-16be"] as const) {
     const sql = connect();
     const scope = new Scope(sql, `enc_${encoding.replaceAll("-", "")}`);
     try {
-      const table = `public.${scope.prefix}_t`;
-      const reference = `public.${scope.prefix}_ref`;
-      for (const t of [table, reference]) {
-        await sql.unsafe(`create table ${t} (${COLUMNS})`);
-        scope.defer(() => sql.unsafe(`drop table if exists ${t}`));
-      }
+      const { table, reference } = await scope.tableAndReference(COLUMNS);
       // LE under a profile that says nothing (the byte-order mark decides), BE named by its profile.
+      // An odd chunk size: the planner rounds it to whole code units (boundedChunkSize).
       await scope.profile({
         pathPattern: `${scope.prefix}/%`,
         targetTable: table,
-        chunkSizeBytes: 2048,
+        chunkSizeBytes: 2047,
         toleratedRejectRate: 1,
         ...(encoding === "utf-16be" ? { encoding } : {}),
       });

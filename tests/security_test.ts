@@ -83,7 +83,6 @@ Deno.test(
   async () => {
     const sql = connect();
     const scope = new Scope(sql, "rls");
-    const policy = unique("e2e_rls_upload");
     try {
       const table = `public.${unique("e2e_rls")}`;
       await createTable(scope, table, "id int, name text");
@@ -93,12 +92,8 @@ Deno.test(
         targetTable: table,
         toleratedRejectRate: 0.5,
       });
-      // The application's upload rule: a user may upload into their own folder under the test's prefix.
-      await sql.unsafe(
-        `create policy "${policy}" on storage.objects for insert to authenticated
-       with check (bucket_id = '${BUCKET}' and starts_with(name, '${scope.prefix}/' || auth.uid()::text || '/'))`,
-      );
-      scope.defer(() => sql.unsafe(`drop policy if exists "${policy}" on storage.objects`));
+      // The application's upload rule: each user uploads into their own folder.
+      await scope.userFolderUploads();
 
       const users = { alice: crypto.randomUUID(), bob: crypto.randomUUID() };
       const jwts = {

@@ -51,12 +51,7 @@ Deno.test({
     // Trusted contrib extensions, created where Supabase keeps extensions (left in place: other tests may use them).
     await sql.unsafe("create extension if not exists citext with schema extensions");
     await sql.unsafe("create extension if not exists hstore with schema extensions");
-    const table = `public.${scope.prefix}_t`;
-    const reference = `public.${scope.prefix}_ref`;
-    for (const t of [table, reference]) {
-      await sql.unsafe(`create table ${t} (${COLUMNS})`);
-      scope.defer(() => sql.unsafe(`drop table if exists ${t}`));
-    }
+    const { table, reference } = await scope.tableAndReference(COLUMNS);
     await scope.profile({
       pathPattern: `${scope.prefix}/%`,
       targetTable: table,
@@ -144,14 +139,9 @@ Deno.test(
     const sql = connect();
     const scope = new Scope(sql, "serverrules");
     try {
-      const table = `public.${scope.prefix}_t`;
-      const reference = `public.${scope.prefix}_ref`;
-      for (const t of [table, reference]) {
-        await sql.unsafe(
-          `create table ${t} (id int primary key, n int, big bigint, amount numeric(12,2), at timestamptz)`,
-        );
-        scope.defer(() => sql.unsafe(`drop table if exists ${t}`));
-      }
+      const { table, reference } = await scope.tableAndReference(
+        "id int primary key, n int, big bigint, amount numeric(12,2), at timestamptz",
+      );
       await scope.profile({ pathPattern: `${scope.prefix}/%`, targetTable: table, toleratedRejectRate: 1 });
       const header = "id,n,big,amount,at\n";
       const dir = await scope.tempDir();

@@ -16,12 +16,9 @@ Deno.test({ name: "small files: loaded by the register invocation, exactly", ...
   const scope = new Scope(sql, "inline");
   try {
     const dir = await scope.tempDir();
-    const table = `public.${scope.prefix}_t`;
-    const reference = `public.${scope.prefix}_ref`;
-    for (const t of [table, reference]) {
-      await sql.unsafe(`create table ${t} (id int primary key, name text not null, amount numeric(10,2))`);
-      scope.defer(() => sql.unsafe(`drop table if exists ${t}`));
-    }
+    const { table, reference } = await scope.tableAndReference(
+      "id int primary key, name text not null, amount numeric(10,2)",
+    );
     await scope.profile({ pathPattern: `${scope.prefix}/%`, targetTable: table, toleratedRejectRate: 0.5 });
 
     const good = Array.from(

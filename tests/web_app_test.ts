@@ -199,12 +199,8 @@ async function setUp(sql: Sql, scope: Scope, browser: Browser): Promise<World> {
     targetTable: table,
   });
   // The application's upload rule, as a project using the page writes it: each user under web/<own id>/.
-  const policy = unique("e2e_web_upload");
-  await sql.unsafe(
-    `create policy "${policy}" on storage.objects for insert to authenticated
-     with check (bucket_id = '${BUCKET}' and starts_with(name, 'web/' || auth.uid()::text || '/'))`,
-  );
-  scope.defer(() => sql.unsafe(`drop policy if exists "${policy}" on storage.objects`));
+  // The application's upload rule: each user uploads into their own folder.
+  await scope.userFolderUploads("web");
   for (const file of ["orders.csv", "slow-orders.csv"]) {
     scope.objects.push(
       `web/${users.a.id}/${file}`,

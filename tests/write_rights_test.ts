@@ -81,7 +81,6 @@ async function apiInsert(setup: Setup, user: string, values: Record<string, stri
 Deno.test({ name: "write rights: an import writes with its uploader's rights", ...E2E }, async (t) => {
   const sql = connect();
   const scope = new Scope(sql, "rights");
-  const policy = `${scope.prefix}_upload`;
   try {
     const table = `public.${scope.prefix}_notes`;
     await sql.unsafe(`create table ${table} (
@@ -99,12 +98,8 @@ Deno.test({ name: "write rights: an import writes with its uploader's rights", .
     // Users may write every column but `flagged` (column grants).
     await sql.unsafe(`revoke insert on ${table} from authenticated`);
     await sql.unsafe(`grant insert (id, user_id, email, body) on ${table} to authenticated`);
-    // The application's upload rule: a user may upload into their own folder under the test's prefix.
-    await sql.unsafe(
-      `create policy "${policy}" on storage.objects for insert to authenticated
-       with check (bucket_id = 'csv-uploads' and starts_with(name, '${scope.prefix}/' || auth.uid()::text || '/'))`,
-    );
-    scope.defer(() => sql.unsafe(`drop policy if exists "${policy}" on storage.objects`));
+    // The application's upload rule: each user uploads into their own folder.
+    await scope.userFolderUploads();
     const users = { alice: crypto.randomUUID(), bob: crypto.randomUUID() };
     const setup: Setup = { sql, scope, table, users };
     await sql.unsafe(

@@ -399,6 +399,32 @@ export class Scope {
     return await createProfile(this.sql, { ...p, name });
   }
 
+  /**
+   * `public.<prefix>_t`, the pipeline's target, and `public.<prefix>_ref`, `psql \copy`'s, both with `columns`
+   * (dropped at dispose): the differential tests load one file into each and compare.
+   */
+  async tableAndReference(columns: string): Promise<{ table: string; reference: string }> {
+    const [table, reference] = [`public.${this.prefix}_t`, `public.${this.prefix}_ref`];
+    for (const t of [table, reference]) {
+      await this.sql.unsafe(`create table ${t} (${columns})`);
+      this.defer(() => this.sql.unsafe(`drop table if exists ${t}`));
+    }
+    return { table, reference };
+  }
+
+  /**
+   * The application's upload rule as a project writes it: a Storage policy letting each signed-in user upload
+   * into `<folder>/<their id>/` (default: this scope's prefix), dropped at dispose.
+   */
+  async userFolderUploads(folder = this.prefix): Promise<void> {
+    const policy = unique("e2e_upload");
+    await this.sql.unsafe(
+      `create policy "${policy}" on storage.objects for insert to authenticated
+       with check (bucket_id = '${BUCKET}' and starts_with(name, '${folder}/' || auth.uid()::text || '/'))`,
+    );
+    this.defer(() => this.sql.unsafe(`drop policy if exists "${policy}" on storage.objects`));
+  }
+
   async tempDir(): Promise<string> {
     const dir = await Deno.makeTempDir({ prefix: `${this.prefix}-` });
     this.dirs.push(dir);

@@ -263,9 +263,12 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
   }
 
   const requestedChunkSize = profile.chunk_size_bytes ?? config.chunkSize;
-  let chunkSize = boundedChunkSize(size - dialect.dataStart, requestedChunkSize, config.maxChunksPerJob);
-  // UTF-16: chunk edges between code units (dataStart is even: a 2-byte BOM, then whole units).
-  if (textCodec(dialect.encoding).unitBytes === 2 && chunkSize % 2 === 1) chunkSize++;
+  const chunkSize = boundedChunkSize(
+    size - dialect.dataStart,
+    requestedChunkSize,
+    config.maxChunksPerJob,
+    textCodec(dialect.encoding).unitBytes,
+  );
   if (chunkSize !== requestedChunkSize) {
     log("info", "chunk_size_raised", {
       job: job.id,
@@ -313,10 +316,18 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
 
 /**
  * The chunk size a job of `dataBytes` gets: the requested one, raised just enough that the job has at most
- * `maxChunks` load chunks (MAX_CHUNKS_PER_JOB), so one job's chunk rows cannot slow every other job's claims.
+ * `maxChunks` load chunks (MAX_CHUNKS_PER_JOB), so one job's chunk rows cannot slow every other job's claims;
+ * then up to a whole number of `unitBytes`, so that every chunk edge falls between two code units (2 in UTF-16,
+ * whose data starts at an even offset: a 2-byte BOM, then whole units).
  */
-export function boundedChunkSize(dataBytes: number, requested: number, maxChunks: number): number {
-  return Math.max(requested, Math.ceil(Math.max(dataBytes, 0) / maxChunks), 1);
+export function boundedChunkSize(
+  dataBytes: number,
+  requested: number,
+  maxChunks: number,
+  unitBytes = 1,
+): number {
+  const size = Math.max(requested, Math.ceil(Math.max(dataBytes, 0) / maxChunks), 1);
+  return Math.ceil(size / unitBytes) * unitBytes;
 }
 
 /**

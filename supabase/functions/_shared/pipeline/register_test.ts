@@ -19,6 +19,13 @@ Deno.test("boundedChunkSize keeps the requested size until the job would exceed 
   }
 });
 
+Deno.test("boundedChunkSize keeps UTF-16 chunk edges between code units", () => {
+  assert.equal(boundedChunkSize(1000, 2047, 10_000, 2), 2048);
+  assert.equal(boundedChunkSize(1000, 2048, 10_000, 2), 2048);
+  assert.equal(boundedChunkSize(10_001, 1, 10_000, 2), 2); // raised to 2 by the bound, already even
+  assert.equal(boundedChunkSize(30_001, 1, 10_000, 2), 4); // raised to 4 (3 is odd)
+});
+
 Deno.test("MAX_CHUNKS_PER_JOB: 10,000 by default, settable up to the SQL ceiling", () => {
   const base = {
     SUPABASE_URL: "http://x",

@@ -13,6 +13,7 @@
  * - The claims are returned as the token carries them: they become request.jwt.claims, as PostgREST sets them.
  * - The apikey sent to Auth is the function's own key, presented as auth.ts `keyHeaders` says.
  */
+import { decodeJwt } from "jose";
 import { keyHeaders } from "./auth.ts";
 
 export interface SignedInUser {
@@ -30,12 +31,8 @@ export interface UserAuthOptions {
 
 /** The claims of a JWT, unverified (null when it is not one). Verification is Auth's (see the module doc). */
 export function jwtClaims(token: string): Record<string, unknown> | null {
-  const parts = token.split(".");
-  if (parts.length !== 3) return null;
   try {
-    const json = atob(parts[1].replaceAll("-", "+").replaceAll("_", "/"));
-    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(json, (c) => c.charCodeAt(0))));
-    return claims !== null && typeof claims === "object" && !Array.isArray(claims) ? claims : null;
+    return decodeJwt(token);
   } catch {
     return null;
   }
