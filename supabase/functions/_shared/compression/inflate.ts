@@ -198,7 +198,9 @@ function checkStart(codec: Codec, from: Checkpoint): void {
   if (from.window.length > WINDOW_SIZE) bad(`window of ${from.window.length} bytes`);
   if (codec !== "gzip" && from.member === null) bad("no running check of the ZIP member");
   if (codec === "stored" && from.bits !== 0) bad("stored data is byte-aligned");
-  if (from.member === null && (from.bits !== 0 || from.window.length > 0)) bad("a member start is byte-aligned");
+  if (from.member === null && (from.bits !== 0 || from.window.length > 0)) {
+    bad("a member start is byte-aligned");
+  }
 }
 
 class Inflation {
@@ -319,14 +321,17 @@ class Inflation {
       const extraLength = (await next()) | ((await next()) << 8);
       for (let i = 0; i < extraLength; i++) await next();
     }
-    if (flags & GZIP_FNAME) while ((await next()) !== 0);
-    if (flags & GZIP_FCOMMENT) while ((await next()) !== 0);
+    if (flags & GZIP_FNAME) { while ((await next()) !== 0); }
+    if (flags & GZIP_FCOMMENT) { while ((await next()) !== 0); }
     if (flags & GZIP_FHCRC) {
       const expected = (headerCrc & 0xffff) >>> 0;
       const at = cursor.offset;
       const stored = (await next()) | ((await next()) << 8);
       if (stored !== expected) {
-        throw new CompressionError(`Header CRC check failed for the gzip member starting at byte ${start}`, at);
+        throw new CompressionError(
+          `Header CRC check failed for the gzip member starting at byte ${start}`,
+          at,
+        );
       }
     }
     this.member = { crc: 0, size: 0, start };

@@ -11,8 +11,8 @@
 import {
   type Checkpoint,
   type Codec,
-  inflateFrom,
   type InflateEvent,
+  inflateFrom,
   type InflateOptions,
   resumeByte,
 } from "./inflate.ts";
@@ -69,7 +69,10 @@ export async function withTempDir<T>(body: (dir: string) => Promise<T>): Promise
 }
 
 /** Runs a command; throws with its stderr unless it exits 0. */
-export async function run(cmd: string[], opts: { cwd?: string; stdin?: Uint8Array } = {}): Promise<Uint8Array> {
+export async function run(
+  cmd: string[],
+  opts: { cwd?: string; stdin?: Uint8Array } = {},
+): Promise<Uint8Array> {
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
     cwd: opts.cwd,
@@ -138,7 +141,9 @@ export async function collect(
       chunks.push(event.bytes.slice());
       out += event.bytes.length;
     } else if (event.kind === "checkpoint") {
-      if (event.checkpoint.out !== out) throw new Error(`checkpoint at ${event.checkpoint.out}, output at ${out}`);
+      if (event.checkpoint.out !== out) {
+        throw new Error(`checkpoint at ${event.checkpoint.out}, output at ${out}`);
+      }
       checkpoints.push(event.checkpoint);
     } else {
       if (event.out !== out) throw new Error(`end at ${event.out}, output at ${out}`);
