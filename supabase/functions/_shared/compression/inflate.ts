@@ -24,9 +24,9 @@
  *   only after every check passed.
  */
 
+import { crc32 } from "./crc32.ts";
 import {
   copyWindow,
-  crc32,
   DATA_TYPE_AT_BOUNDARY,
   DATA_TYPE_LAST_BLOCK,
   inflate,
