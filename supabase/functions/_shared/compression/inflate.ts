@@ -40,6 +40,7 @@ import {
   Z_STREAM_END,
 } from "./pako_zlib.ts";
 import { InputCursor } from "./input_cursor.ts";
+import { inflateNative, nativeFits } from "./inflate_native.ts";
 
 /** gzip: a whole object of one or more members; deflate/stored: a ZIP member's raw data. */
 export type Codec = "gzip" | "deflate" | "stored";
@@ -95,6 +96,16 @@ export interface InflateOptions {
   expected?: { crc32: number; size: number };
   /** Largest data event, in bytes (default 64 KiB). */
   pieceBytes?: number;
+  /**
+   * A later checkpoint (of the same pass) where output stops: the last data event ends at `stopAt.out` and no
+   * end event follows. A loader's range; lets a range inside one deflate stream use the native fast path.
+   */
+  stopAt?: Checkpoint;
+  /**
+   * "auto" (default): DecompressionStream where it fits (no `checkpointAt`; a range inside one deflate stream,
+   * or a ZIP member to its `end`), else pako. "pako": always pako.
+   */
+  engine?: "auto" | "pako";
 }
 
 /** The checkpoint at the start of a codec's data: output offset 0 at compressed offset `dataOffset`. */
@@ -166,9 +177,34 @@ export async function* inflateFrom(
   opts: InflateOptions = {},
 ): AsyncGenerator<InflateEvent> {
   checkStart(codec, from);
+  const stopAt = opts.stopAt ?? null;
+  const pieceBytes = Math.max(1, Math.floor(opts.pieceBytes ?? DEFAULT_PIECE_BYTES));
+  if (
+    opts.engine !== "pako" && opts.checkpointAt === undefined &&
+    nativeFits(codec, from, stopAt, opts.end, opts.expected)
+  ) {
+    const cursor = new InputCursor(input, resumeByte(from), stopAt !== null ? stopAt.in : opts.end);
+    try {
+      yield* inflateNative(cursor, { from, stopAt, end: opts.end, expected: opts.expected, pieceBytes });
+    } finally {
+      await cursor.close();
+    }
+    return;
+  }
   const run = new Inflation(codec, from, new InputCursor(input, resumeByte(from), opts.end), opts);
   try {
-    yield* run.run();
+    for await (const event of run.run()) {
+      if (stopAt === null) yield event;
+      else if (event.kind === "data") {
+        if (event.out >= stopAt.out) return;
+        const room = stopAt.out - event.out;
+        yield room >= event.bytes.length ? event : { ...event, bytes: event.bytes.subarray(0, room) };
+        if (room <= event.bytes.length) return;
+      } else if (event.kind === "checkpoint" && event.checkpoint.out < stopAt.out) yield event;
+      else if (event.kind === "end") {
+        throw new TypeError(`stopAt ${stopAt.out} lies after the end (${event.out})`);
+      }
+    }
   } finally {
     await run.cursor.close();
   }

@@ -7,6 +7,7 @@ import {
   inflateFrom,
   startCheckpoint,
 } from "./inflate.ts";
+import { nativeFits, syntheticEnd, syntheticStart } from "./inflate_native.ts";
 import { crc32 } from "./pako_zlib.ts";
 import {
   collect,
@@ -22,6 +23,9 @@ import {
 } from "./test_support.ts";
 
 const DATA = csvLikeData(3_000_000, 42);
+/** Raw deflate (zlib level 6, no flush) of stdin, as in a ZIP member. */
+const PYTHON_RAW_DEFLATE =
+  "import sys,zlib; c=zlib.compressobj(6,8,-15); d=sys.stdin.buffer.read(); sys.stdout.buffer.write(c.compress(d)+c.flush())";
 
 async function decompressionStream(format: "gzip" | "deflate-raw", bytes: Uint8Array): Promise<Uint8Array> {
   const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
@@ -44,7 +48,11 @@ async function assertCompressionError(
   return error;
 }
 
-/** Resumes from every checkpoint (through JSON) and checks the rest of the output and the end event. */
+/**
+ * Resumes from every checkpoint (through JSON) with pako and with the engine "auto" picks (DecompressionStream
+ * for a ZIP member to its end) and checks the rest of the output and the end event; then inflates every range
+ * between consecutive checkpoints (a loader's `stopAt`, DecompressionStream inside one deflate stream) both ways.
+ */
 async function assertEveryResume(
   codec: "gzip" | "deflate",
   object: Uint8Array,
@@ -53,18 +61,51 @@ async function assertEveryResume(
   end: { out: number; in: number },
   opts: { end?: number; expected?: { crc32: number; size: number } } = {},
 ): Promise<void> {
+  const nativeBefore = nativeStreams;
+  let nativeRanges = 0;
   for (const [i, original] of checkpoints.entries()) {
     const json = JSON.parse(JSON.stringify(checkpointToJson(original)));
     const cp = checkpointFromJson(json);
     assert.deepEqual(cp, original);
-    const resumed = await collect(codec, cp, object, { ...opts, sizes: randomPieceSizes(i + 100) });
-    assert.ok(
-      equalBytes(resumed.output, reference.subarray(cp.out)),
-      `output after checkpoint ${i} (${cp.out})`,
-    );
-    assert.deepEqual(resumed.end, end);
+    for (const engine of ["pako", "auto"] as const) {
+      const resumed = await collect(codec, cp, object, { ...opts, engine, sizes: randomPieceSizes(i + 100) });
+      assert.ok(
+        equalBytes(resumed.output, reference.subarray(cp.out)),
+        `${engine} after checkpoint ${i} (${cp.out})`,
+      );
+      assert.deepEqual(resumed.end, end);
+    }
+    const next = checkpoints[i + 1];
+    if (next === undefined || next.out <= cp.out) continue;
+    if (nativeFits(codec, cp, next)) nativeRanges++;
+    for (const engine of ["pako", "auto"] as const) {
+      const range = await collect(codec, cp, object, {
+        ...opts,
+        engine,
+        stopAt: next,
+        sizes: randomPieceSizes(i),
+      });
+      assert.ok(
+        equalBytes(range.output, reference.subarray(cp.out, next.out)),
+        `${engine} range ${cp.out}–${next.out}`,
+      );
+      assert.equal(range.end, null);
+    }
+  }
+  if (checkpoints.length > 1) {
+    assert.ok(nativeRanges > 0 && nativeStreams > nativeBefore, "the native path ran");
   }
 }
+
+/** Counts DecompressionStreams made, to prove the native path ran. */
+let nativeStreams = 0;
+const NativeDecompressionStream = globalThis.DecompressionStream;
+globalThis.DecompressionStream = class extends NativeDecompressionStream {
+  constructor(format: CompressionFormat) {
+    super(format);
+    nativeStreams++;
+  }
+};
 
 for (const level of [1, 6, 9]) {
   Deno.test(`gzip -${level}: same output as gzip -dc and DecompressionStream, input in random pieces`, async () => {
@@ -369,13 +410,7 @@ Deno.test("gzip headers: FEXTRA, FNAME, FCOMMENT, FHCRC are skipped; bad method,
 });
 
 Deno.test("deflate-raw data (as in a ZIP member): expected CRC and size, end offset, resume", async () => {
-  const raw = await run([
-    "python3",
-    "-c",
-    "import sys,zlib; c=zlib.compressobj(6,8,-15); d=sys.stdin.buffer.read(); sys.stdout.buffer.write(c.compress(d)+c.flush())",
-  ], {
-    stdin: DATA,
-  });
+  const raw = await run(["python3", "-c", PYTHON_RAW_DEFLATE], { stdin: DATA });
   const prefix = 1234; // the member's data starts inside the object
   const object = concat([new Uint8Array(prefix).fill(1), raw, new Uint8Array(100).fill(2)]);
   const end = prefix + raw.length;
@@ -407,14 +442,33 @@ Deno.test("deflate-raw data (as in a ZIP member): expected CRC and size, end off
     `decompresses to ${DATA.length} bytes but the archive says 5`,
   );
   await assertCompressionError(
-    collect("deflate", startCheckpoint("deflate", prefix), object, { end: end - 10, expected }),
+    collect("deflate", startCheckpoint("deflate", prefix), object, {
+      end: end - 10,
+      expected,
+      engine: "pako",
+    }),
     end - 10,
     "does not end within",
   );
+  // DecompressionStream does not notice a cut stream; the expected size does.
   await assertCompressionError(
-    collect("deflate", startCheckpoint("deflate", prefix), object, { end: end + 1, expected }),
+    collect("deflate", startCheckpoint("deflate", prefix), object, { end: end - 10, expected }),
+    end - 10,
+    "decompresses to",
+  );
+  await assertCompressionError(
+    collect("deflate", startCheckpoint("deflate", prefix), object, {
+      end: end + 1,
+      expected,
+      engine: "pako",
+    }),
     end,
     `its deflate data ends at byte ${end}, before the member's end at byte ${end + 1}`,
+  );
+  await assertCompressionError(
+    collect("deflate", startCheckpoint("deflate", prefix), object, { end: end + 1, expected }),
+    prefix,
+    `Corrupt deflate data between compressed bytes ${prefix} and`,
   );
 });
 
@@ -473,4 +527,44 @@ Deno.test("checkpointFromJson rejects what is not a checkpoint", () => {
     member: { crc: 1, size: 1, start: 0 },
   });
   assert.deepEqual([...cp.window], [0, 1]);
+});
+
+Deno.test("synthetic deflate start: every bit offset, with and without a window", async () => {
+  // syntheticEnd is exercised by every stopAt range in assertEveryResume (checkpoints at all bit offsets).
+  const window = csvLikeData(32768, 5);
+  // Text only and no flush: a stored block would not survive the bit shift below (its data is byte-aligned).
+  const payload = csvLikeData(300_000, 8, 0);
+  const raw = await run(["python3", "-c", PYTHON_RAW_DEFLATE], { stdin: payload });
+  for (const w of [new Uint8Array(0), window.subarray(0, 1000), window]) {
+    for (let bits = 0; bits < 8; bits++) {
+      // The stream moved up by (8 - bits) % 8 bits, so that it starts in the high `bits` bits of a byte.
+      const shift = (8 - bits) & 7;
+      const shifted = new Uint8Array(raw.length + 1);
+      for (let i = 0; i < raw.length; i++) {
+        shifted[i] |= (raw[i] << shift) & 0xff;
+        shifted[i + 1] |= raw[i] >> (8 - shift);
+      }
+      const partial = shift > 0 ? shifted[0] | (0x5a & ((1 << shift) - 1)) : 0; // low bits: junk, ignored
+      const start = syntheticStart(w, bits, partial);
+      assert.ok(start.discard === w.length || start.discard === w.length + 1);
+      // The shifted stream may or may not spill into one more byte (it depends on the final padding bits): a
+      // byte too many is rejected as junk, so the longer body goes first (a byte too few would pass quietly).
+      const bodies = shift > 0 ? [shifted.subarray(1), shifted.subarray(1, raw.length)] : [raw];
+      let decoded = false;
+      for (const body of bodies) {
+        const output = await decompressionStream("deflate-raw", concat([start.bytes, body])).catch(() =>
+          null
+        );
+        if (output === null) continue;
+        assert.ok(
+          equalBytes(output.subarray(start.discard - w.length, start.discard), w),
+          `window, bits ${bits}`,
+        );
+        assert.ok(equalBytes(output.subarray(start.discard), payload), `payload, bits ${bits}`);
+        decoded = true;
+        break;
+      }
+      assert.ok(decoded, `window ${w.length}, bits ${bits}`);
+    }
+  }
 });
