@@ -10,7 +10,12 @@
  * - Every run's output size is checked against the original; the best and median of `runs` are printed.
  */
 
-import { inflateFrom, startCheckpoint } from "../supabase/functions/_shared/compression/inflate.ts";
+import {
+  type Checkpoint,
+  inflateFrom,
+  resumeByte,
+  startCheckpoint,
+} from "../supabase/functions/_shared/compression/inflate.ts";
 import { crc32 } from "../supabase/functions/_shared/compression/crc32.ts";
 import { crc32 as pakoCrc32 } from "../supabase/functions/_shared/compression/pako_zlib.ts";
 import { csvLikeData, gzipCli, pieces } from "../supabase/functions/_shared/compression/test_support.ts";
@@ -77,6 +82,30 @@ await timed("DecompressionStream('gzip')", async () => {
   if (out !== size) throw new Error(`inflated ${out} bytes, expected ${size}`);
   return out;
 });
+// Loaders: every range between consecutive 8 MiB checkpoints (and the last one to the end), one after another.
+const checkpoints: Checkpoint[] = [];
+let nextTarget = 0;
+for await (
+  const event of inflateFrom("gzip", startCheckpoint("gzip", 0), pieces(gz, () => 1 << 20), {
+    checkpointAt: () => (nextTarget += 8 * 1024 * 1024),
+  })
+) if (event.kind === "checkpoint") checkpoints.push(event.checkpoint);
+async function loaders(engine: "pako" | "auto"): Promise<number> {
+  let out = 0;
+  const starts = [startCheckpoint("gzip", 0), ...checkpoints];
+  for (const [i, from] of starts.entries()) {
+    const stopAt = checkpoints[i];
+    const input = pieces(gz.subarray(resumeByte(from)), () => 1 << 20);
+    for await (const event of inflateFrom("gzip", from, input, { stopAt, engine })) {
+      if (event.kind === "data") out += event.bytes.length;
+    }
+  }
+  if (out !== size) throw new Error(`loaders inflated ${out} bytes, expected ${size}`);
+  return out;
+}
+await timed("loaders, 8 MiB ranges, engine pako", () => loaders("pako"));
+await timed("loaders, 8 MiB ranges, engine auto (native)", () => loaders("auto"));
+
 const plain = csvLikeData(size, 2024, 0.05);
 await timed("crc32 (slicing-by-8) alone, included above", () => Promise.resolve(crc32(0, plain)));
 await timed("pako crc32 alone, for comparison", () => Promise.resolve(pakoCrc32(0, plain)));

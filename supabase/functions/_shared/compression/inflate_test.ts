@@ -7,7 +7,7 @@ import {
   inflateFrom,
   startCheckpoint,
 } from "./inflate.ts";
-import { nativeFits, syntheticEnd, syntheticStart } from "./inflate_native.ts";
+import { nativeFits, syntheticStart } from "./inflate_native.ts";
 import { crc32 } from "./pako_zlib.ts";
 import {
   collect,
