@@ -77,7 +77,8 @@ await timed("inflateFrom, loader mode (no checkpoints)", () => inflateAll(null))
 await timed("inflateFrom, chain mode (checkpoint / 8 MiB)", () => inflateAll(8 * 1024 * 1024));
 await timed("DecompressionStream('gzip')", async () => {
   let out = 0;
-  const stream = ReadableStream.from(pieces(gz, () => 1 << 20)).pipeThrough(new DecompressionStream("gzip"));
+  const input = ReadableStream.from(pieces(gz, () => 1 << 20)) as ReadableStream<Uint8Array<ArrayBuffer>>;
+  const stream = input.pipeThrough(new DecompressionStream("gzip"));
   for await (const chunk of stream) out += chunk.length;
   if (out !== size) throw new Error(`inflated ${out} bytes, expected ${size}`);
   return out;
