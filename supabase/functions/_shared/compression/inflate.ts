@@ -23,6 +23,8 @@
  *   checkpoints, so a resumed inflater still verifies the member's trailer (or `expected`) at its end.
  * - Everything wrong with the data is a {@link CompressionError} naming the compressed byte; `end` is yielded
  *   only after every check passed.
+ * - With `stopAt`, output ends exactly at `stopAt.out` and no end event follows (the range was not checked
+ *   against a trailer; the chain's sequential pass checked the whole stream). Both engines give the same bytes.
  */
 
 import { crc32 } from "./crc32.ts";

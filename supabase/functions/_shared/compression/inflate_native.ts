@@ -172,6 +172,14 @@ export async function* inflateNative(cursor: InputCursor, range: NativeRange): A
     if (partial === -1) throw truncated();
   }
   const start = syntheticStart(from.window, from.bits, partial);
+  // Corrupt data can decode to a different length without a decoder error; a range knows its length.
+  const changed = (at: number) =>
+    new CompressionError(
+      `Corrupt deflate data between compressed bytes ${from.in} and ${stopAt!.in}: it decompresses to ` +
+        `${at - from.out}${at > stopAt!.out ? "+" : ""} bytes, not the ${stopAt!.out - from.out} recorded ` +
+        `(was the file changed?)`,
+      from.in,
+    );
   const stream = new DecompressionStream("deflate-raw");
   // Pieces are plain Uint8Arrays (never over a SharedArrayBuffer); the DOM typing wants ArrayBuffer-backed ones.
   const writer = stream.writable.getWriter() as unknown as WritableStreamDefaultWriter<Uint8Array>;
@@ -230,6 +238,7 @@ export async function* inflateNative(cursor: InputCursor, range: NativeRange): A
         discard -= skip;
         bytes = bytes.subarray(skip);
       }
+      if (stopAt !== null && out + bytes.length > stopAt.out) throw changed(out + bytes.length);
       if (range.expected !== undefined && stopAt === null) member.crc = crc32(member.crc, bytes);
       member.size += bytes.length;
       for (let i = 0; i < bytes.length; i += pieceBytes) {
@@ -249,7 +258,7 @@ export async function* inflateNative(cursor: InputCursor, range: NativeRange): A
   }
   if (stopAt !== null) {
     if (out !== stopAt.out) {
-      throw new Error(`native inflate stopped at ${out}, not at checkpoint ${stopAt.out}`);
+      throw changed(out);
     }
     return;
   }
