@@ -15,7 +15,7 @@ select enum_has_labels('csv_import', 'batch_state',
   'batch_state: what begin_batch and a refused commit_batch answer');
 select enum_has_labels('csv_import', 'rejects_file_status', array['none', 'pending', 'written'],
   'rejects_file_status: where a job''s rejects CSV stands');
-select enum_has_labels('csv_import', 'chunk_kind', array['scan', 'load'], 'chunk_kind');
+select enum_has_labels('csv_import', 'chunk_kind', array['scan', 'load', 'inflate'], 'chunk_kind');
 
 select col_type_is('csv_import', 'jobs', 'status', 'csv_import', 'job_status', 'jobs.status is a job_status');
 select col_type_is('csv_import', 'jobs', 'rejects_status', 'csv_import', 'rejects_file_status',
