@@ -87,13 +87,15 @@ export interface ProfileOptions {
   encoding?: FileEncoding;
   /** Validate without writing a row (default false). */
   dryRun?: boolean;
+  /** The profile's file size limit (null, the default: MAX_FILE_BYTES). */
+  maxFileBytes?: number | null;
 }
 
 export async function createProfile(sql: Sql, p: ProfileOptions): Promise<number> {
   const [{ id }] = await sql<{ id: number }[]>`
     insert into csv_import.profiles (name, path_pattern, target_table, chunk_size_bytes, max_parallel_chunks,
       tolerated_reject_rate, priority, on_conflict, conflict_columns, max_attempts, has_header, date_style,
-      max_rejects, reject_rate_after_rows, encoding, dry_run)
+      max_rejects, reject_rate_after_rows, encoding, dry_run, max_file_bytes)
     values (${p.name}, ${p.pathPattern}, ${p.targetTable}, ${p.chunkSizeBytes ?? null},
       ${p.maxParallelChunks ?? null}, ${p.toleratedRejectRate ?? 0}, ${p.priority ?? 0},
       ${p.onConflict ?? "insert"}, ${p.conflictColumns ?? null}, ${p.maxAttempts ?? 5}, ${
@@ -101,7 +103,7 @@ export async function createProfile(sql: Sql, p: ProfileOptions): Promise<number
   },
       ${p.dateStyle ?? "iso"}, ${p.maxRejects ?? null}, ${p.rejectRateAfterRows ?? null}, ${
     p.encoding ?? "utf-8"
-  }, ${p.dryRun ?? false})
+  }, ${p.dryRun ?? false}, ${p.maxFileBytes ?? null})
     returning id`;
   return id;
 }

@@ -96,7 +96,7 @@ const MAGIC: readonly Magic[] = [
   {
     bytes: [0x1f, 0x8b],
     code: "compressed",
-    message: "File is gzip-compressed; upload the uncompressed CSV",
+    message: "File is gzip-compressed",
   },
   {
     bytes: [0x50, 0x4b, 0x03, 0x04],
@@ -107,22 +107,22 @@ const MAGIC: readonly Magic[] = [
   {
     bytes: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00],
     code: "compressed",
-    message: "File is xz-compressed; upload the uncompressed CSV",
+    message: "File is xz-compressed; upload the CSV as it is, gzipped (.csv.gz) or in a ZIP archive",
   },
   {
     bytes: [0x28, 0xb5, 0x2f, 0xfd],
     code: "compressed",
-    message: "File is zstd-compressed; upload the uncompressed CSV",
+    message: "File is zstd-compressed; upload the CSV as it is, gzipped (.csv.gz) or in a ZIP archive",
   },
   {
     bytes: [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c],
     code: "compressed",
-    message: "File is a 7-Zip archive; upload the uncompressed CSV",
+    message: "File is a 7-Zip archive; upload the CSV as it is, gzipped (.csv.gz) or in a ZIP archive",
   },
   {
     bytes: [0x42, 0x5a, 0x68], // "BZh", then the level digit and the block magic
     code: "compressed",
-    message: "File is bzip2-compressed; upload the uncompressed CSV",
+    message: "File is bzip2-compressed; upload the CSV as it is, gzipped (.csv.gz) or in a ZIP archive",
     also: (head) =>
       head[3] >= 0x31 && head[3] <= 0x39 && startsWith(head, [0x31, 0x41, 0x59, 0x26, 0x53, 0x59], 4),
   },

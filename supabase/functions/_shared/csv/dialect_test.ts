@@ -19,7 +19,7 @@ function sniffError(head: Uint8Array, options?: SniffOptions): CsvError {
 Deno.test("files that are not UTF-8 CSV text fail with a specific error", () => {
   const cases: [Uint8Array, string, RegExp][] = [
     [new Uint8Array(0), "empty_file", /^File is empty$/],
-    [bytes([0x1f, 0x8b, 0x08, 0x00]), "compressed", /^File is gzip-compressed; upload the uncompressed CSV$/],
+    [bytes([0x1f, 0x8b, 0x08, 0x00]), "compressed", /^File is gzip-compressed$/],
     [bytes([0x50, 0x4b, 0x03, 0x04, 0x14]), "binary", /ZIP archive.*xlsx/],
     [bytes("BZh9", [0x31, 0x41, 0x59, 0x26, 0x53, 0x59]), "compressed", /bzip2/],
     [bytes([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), "compressed", /xz/],

@@ -10,6 +10,7 @@
  *   they are plain numbers (platform/db.ts; chunk_context returns them inside jsonb, as JSON numbers).
  * - The object version is fixed per job: every Storage read of the chunk carries `object.etag`.
  */
+import { type Checkpoint, checkpointFromJson, type Codec } from "../compression/inflate.ts";
 import type { CsvFormat } from "../csv/format.ts";
 import type { ConflictMode } from "../load/loader.ts";
 import type { JobColumns } from "../load/row_converter.ts";
@@ -45,6 +46,27 @@ export interface ObjectVersion {
   dataStart: number;
 }
 
+/**
+ * A compressed upload's stream (csv_import.jobs.compression), as registration planned it: offsets are the
+ * object's (compressed) bytes; the job's ranges, markers and rejects are offsets of the decompressed data.
+ */
+export interface JobCompression {
+  codec: Codec;
+  /** Where the compressed stream starts in the object (a zip member's data; 0 for gzip). */
+  data_offset: number;
+  /** Where it ends (exclusive): a zip member's data end, the object's size for gzip. */
+  data_end: number;
+  /** A zip member's name (null for gzip). */
+  member: string | null;
+  /** A zip member's CRC-32 and size from the central directory, checked at the end (null for gzip). */
+  expected: { crc32: number; size: number } | null;
+  /** The decompressed data may not be larger (MAX_FILE_BYTES, or the profile's max_file_bytes). */
+  max_data_bytes: number;
+  /** COMPRESSION_MAX_RATIO, judged once ratio_after_bytes are out. */
+  max_ratio: number;
+  ratio_after_bytes: number;
+}
+
 /** A job's import profile, as far as a load uses it; null when the job has none. */
 export interface LoadProfile {
   on_conflict: ConflictMode;
@@ -73,6 +95,20 @@ export interface ChunkContext {
   resume: { batches: number; offset: number | null; line: number | null };
   /** A load only: scan the range inline first (its scan is not done; the range is small enough to hold). */
   scanInline: boolean;
+  /**
+   * A compressed job: its stream, the checkpoint this chunk resumes inflating from (null: the data's start), where
+   * a load's end checkpoint lies in the object (null: unknown, the last range), the decompressed size once known,
+   * and the job's chunk size (the chain's ranges).
+   */
+  compressed: {
+    stream: JobCompression;
+    checkpoint: Checkpoint | null;
+    endCheckpointIn: number | null;
+    dataSize: number | null;
+    chunkSize: number;
+    /** Object bytes the chain had consumed when the chunk was claimed. */
+    inflatedIn: number;
+  } | null;
   /** What a load writes, and how. */
   target: {
     table: string;
@@ -112,6 +148,12 @@ interface ChunkContextRow {
   dialect: CsvFormat;
   columns: JobColumns;
   profile: LoadProfile | null;
+  compression: JobCompression | null;
+  checkpoint: Parameters<typeof checkpointFromJson>[0] | null;
+  end_checkpoint_in: number | null;
+  data_size: number | null;
+  chunk_size: number;
+  inflated_in: number;
 }
 
 /**
@@ -152,6 +194,14 @@ export async function readChunkContext(
     entry: { parity: c.entry_parity, linesBefore: c.lines_before, atRecordStart: c.at_record_start },
     resume: { batches: c.batches_committed, offset: c.resume_offset, line: c.resume_line },
     scanInline: c.scan_inline,
+    compressed: c.compression === null ? null : {
+      stream: c.compression,
+      checkpoint: c.checkpoint === null ? null : checkpointFromJson(c.checkpoint),
+      endCheckpointIn: c.end_checkpoint_in,
+      dataSize: c.data_size,
+      chunkSize: c.chunk_size,
+      inflatedIn: c.inflated_in,
+    },
     target: {
       table: c.target_table,
       dialect: c.dialect,
@@ -162,8 +212,12 @@ export async function readChunkContext(
   };
 }
 
-/** How much work a chunk is, in load bytes (a scanned byte counts 1/8): what an invocation's budget counts. */
-export function chunkWorkBytes(ctx: Pick<ChunkContext, "chunk" | "range">): number {
+/**
+ * How much work a chunk is, in load bytes (a scanned byte counts 1/8; an inflate step counts its step's bytes): what
+ * an invocation's budget counts.
+ */
+export function chunkWorkBytes(ctx: Pick<ChunkContext, "chunk" | "range">, inflateStepBytes: number): number {
+  if (ctx.chunk.kind === "inflate") return inflateStepBytes;
   const bytes = ctx.range.end - ctx.range.start;
   return ctx.chunk.kind === "scan" ? Math.ceil(bytes / 8) : bytes;
 }

@@ -17,6 +17,7 @@ import type { RowReject } from "../load/loader.ts";
 import { withRetry } from "../platform/retry.ts";
 import type { ReadTarget, StorageClient } from "../platform/storage.ts";
 import type { ChunkContext } from "./chunk_context.ts";
+import { inflatedSlices } from "./compressed_reads.ts";
 
 /** Reads the chunk's whole range into `target` and summarises it (retried in place); checks it got every byte. */
 export async function readAndScan(
@@ -103,7 +104,7 @@ const RAW_WINDOW_BYTES = 4 * 1024 * 1024;
  */
 export async function fillRaw(
   storage: StorageClient,
-  ctx: Pick<ChunkContext, "object" | "range" | "target">,
+  ctx: Pick<ChunkContext, "object" | "range" | "target" | "compressed">,
   rejects: RowReject[],
   inMemory: Uint8Array | null,
 ): Promise<void> {
@@ -126,6 +127,16 @@ export async function fillRaw(
     }
   }
   toRead.sort((a, b) => a.offset! - b.offset!);
+  if (ctx.compressed !== null) {
+    // A compressed job: one pass of inflation from the chunk's checkpoint covers every refused row.
+    const slices = await inflatedSlices(
+      storage,
+      ctx,
+      toRead.map((r) => ({ from: r.offset!, to: r.offset! + r.byteLength! })),
+    );
+    toRead.forEach((reject, i) => reject.raw = codec.lossy(slices[i]));
+    return;
+  }
   for (let i = 0; i < toRead.length;) {
     const from = toRead[i].offset!;
     let to = from + toRead[i].byteLength!;

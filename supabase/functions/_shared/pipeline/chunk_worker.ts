@@ -65,6 +65,7 @@
  */
 import { createChunkReader } from "../csv/chunk.ts";
 import type { ChunkReader } from "../csv/chunk.ts";
+import { CompressionError } from "../compression/inflate.ts";
 import { CsvError } from "../csv/errors.ts";
 import { runInBackground } from "../platform/edge_runtime.ts";
 import { log, redact } from "../platform/log.ts";
@@ -80,8 +81,10 @@ import {
   type WorkDeps,
 } from "./chunk_context.ts";
 import { giveBackRangeBuffer, readAndScan, readOwned, takeRangeBuffer } from "./chunk_reads.ts";
+import { readInflated } from "./compressed_reads.ts";
 import { dispatch, type DispatchDeps, invokeFunction } from "./dispatch.ts";
 import { FUNCTION_NAMES } from "./function_names.ts";
+import { inflateStep } from "./inflate_step.ts";
 import { ChunkSlots, isolateSpent, isolateWork } from "./isolate_budget.ts";
 import { RowSource } from "./row_source.ts";
 import type {
@@ -97,7 +100,7 @@ export type { ChunkDeps } from "./chunk_context.ts";
 
 export type ChunkOutcome =
   | {
-    outcome: "scanned" | "loaded" | "yielded";
+    outcome: "scanned" | "loaded" | "yielded" | "inflated";
     rows?: number;
     rejected?: number;
     /** A yielded load: the synchronous work it did before handing the rest of its chunk on. */
@@ -206,7 +209,7 @@ export async function processChunk(
   const { sql } = deps;
   const ctx = await readChunkContext(sql, chunkId, leaseToken);
   if (!ctx) return { outcome: "lease_lost", workBytes: 0 };
-  const workBytes = chunkWorkBytes(ctx);
+  const workBytes = chunkWorkBytes(ctx, deps.config.inflateStepBytes);
   const started = performance.now();
   const chunkLog = {
     job: ctx.chunk.jobId,
@@ -234,7 +237,11 @@ export async function processChunk(
   const heartbeat = startHeartbeat(deps, ctx);
   const work: WorkDeps = { ...deps, leaseLost: heartbeat.lost };
   try {
-    const result = ctx.chunk.kind === "scan" ? await scan(work, ctx) : await load(work, ctx);
+    const result = ctx.chunk.kind === "scan"
+      ? await scan(work, ctx)
+      : ctx.chunk.kind === "inflate"
+      ? await inflate(work, ctx)
+      : await load(work, ctx);
     log("info", `chunk_${result.outcome}`, {
       ...chunkLog,
       bytes: ctx.range.end - ctx.range.start,
@@ -275,7 +282,8 @@ export async function processChunk(
       });
       return { outcome: "interrupted", workBytes };
     }
-    const fatal = error instanceof CsvError;
+    // The file's fault: bad CSV, or a corrupt, truncated or oversized compressed stream.
+    const fatal = error instanceof CsvError || error instanceof CompressionError;
     // Stored on the chunk and shown on the job: masked like a log line (a driver error may quote a URL).
     const message = redact(
       error instanceof CsvError
@@ -339,6 +347,19 @@ async function releaseStoppedChunk(deps: ChunkDeps, ctx: ChunkContext): Promise<
       select csv_import.release_stopped_chunk(${ctx.chunk.id}, ${ctx.chunk.leaseToken}::uuid) as status`
   );
   return status;
+}
+
+/**
+ * A compressed job's inflate chain, one invocation of it (inflate_step.ts); when it has done its share, the chain
+ * is handed on (yield_chunk: pending, ready at once, its attempt given back) for a fresh invocation.
+ */
+async function inflate(deps: WorkDeps, ctx: ChunkContext): Promise<ChunkOutcome> {
+  const step = await inflateStep(deps, ctx);
+  if (step.outcome === "yielded") {
+    const state = await handBack(deps, ctx);
+    if (state !== "yielded") throw new StopChunk("lease_lost");
+  }
+  return { outcome: step.outcome };
 }
 
 async function scan(deps: WorkDeps, ctx: ChunkContext): Promise<ChunkOutcome> {
@@ -464,7 +485,9 @@ async function loadFromMarker(load: Load): Promise<"done" | "yield"> {
         maxRecordBytes: config.maxRecordBytes,
         ...hooks,
       }),
-    readOwned(deps.storage, ctx, { from: start, done: () => reader.done, inMemory: load.scanned }),
+    ctx.compressed !== null
+      ? readInflated(deps.storage, ctx, { from: start, done: () => reader.done })
+      : readOwned(deps.storage, ctx, { from: start, done: () => reader.done, inMemory: load.scanned }),
     load.converter,
     load.fastRow,
     load.work,

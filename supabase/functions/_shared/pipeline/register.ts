@@ -42,6 +42,8 @@ import { UnsupportedColumnError } from "../pg_types/convert.ts";
 import { compileRowConverter, type JobColumns } from "../load/row_converter.ts";
 import { isTransient } from "../platform/retry.ts";
 import { isTransientStatus, type StorageClient, StorageError } from "../platform/storage.ts";
+import { CompressionError } from "../compression/inflate.ts";
+import { type FileBytes, openFileBytes } from "./file_bytes.ts";
 import {
   headerAliases,
   intendedTable,
@@ -136,7 +138,7 @@ export async function registerJob(deps: RegisterDeps, jobId: number): Promise<Re
   } catch (error) {
     // StorageError is a permanent refusal by its body's code (storage.ts throws TransientError for the rest).
     const transient = !(error instanceof RegistrationProblem || error instanceof CsvError ||
-      error instanceof TableFromFileError ||
+      error instanceof TableFromFileError || error instanceof CompressionError ||
       error instanceof MappingError || (error instanceof StorageError && !isTransientStatus(error.status))) ||
       isTransient(error);
     const message = redact(
@@ -184,7 +186,16 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
 
   // The file's head is read while the database answers (registration waits mostly on round trips: ~50 ms for the
   // read, ~10 ms for each query, during a burst of 300 files); problems are still reported in the order below.
-  const head = early(readHead(storage, job, Math.min(size, SNIFF_BYTES)));
+  // A compressed file's data prefix is inflated there too (file_bytes.ts).
+  const file = early(openFileBytes(storage, {
+    bucket: job.bucket_id,
+    name: job.object_name,
+    etag: job.object_etag,
+    size,
+  }, {
+    headBytes: Math.min(size, SNIFF_BYTES),
+    prefixBytes: Math.max(COMPRESSED_PREFIX_BYTES, 2 * config.maxRecordBytes + SNIFF_BYTES),
+  }));
   const [profile] = await sql<ProfileRow[]>`
     select * from csv_import.resolve_profile(${job.bucket_id}, ${job.object_name}) where id is not null`;
   if (!profile) {
@@ -204,8 +215,6 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
   const request = {
     bucket: job.bucket_id,
     objectName: job.object_name,
-    etag: job.object_etag,
-    size,
     jobId: job.id,
     targetTable: profile.target_table,
     targetSchema: profile.target_schema,
@@ -217,7 +226,8 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
       table === null ? null : { targetTable: table, columns: await describeTarget(sql, table) }
     ),
   );
-  const sniffed = await sniff(storage, job, size, profile, config.maxRecordBytes, head);
+  const data = await file;
+  const sniffed = await sniff(data, profile, config.maxRecordBytes);
   let made: MadeTable | null = null;
   let existing = await target;
   if (profile.create_table) {
@@ -230,7 +240,7 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     profile.write_as ??= "service_role";
   }
   if (existing === null) {
-    made = await makeTableFromFile({ sql, storage }, request, sniffed, intended, dryRun);
+    made = await makeTableFromFile({ sql, file: data }, request, sniffed, intended, dryRun);
     const madeTable = (await checkTarget(sql, made.table, false))!;
     existing = { targetTable: madeTable, columns: await describeTarget(sql, madeTable) };
   }
@@ -238,7 +248,7 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
   const { dialect, source } = decideHeader(sniffed, profile, columns, targetTable);
   checkHeaderLength(dialect, config.maxRecordBytes);
   const fieldCount = dialect.header?.length ??
-    await firstRecordFieldCount(storage, job, dialect, size, config.maxRecordBytes);
+    await firstRecordFieldCount(data, dialect, config.maxRecordBytes);
   if (fieldCount === 0) throw new RegistrationProblem("File has no rows: it is blank");
   if (fieldCount > config.maxColumns) {
     throw new RegistrationProblem(
@@ -263,8 +273,10 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
   }
 
   const requestedChunkSize = profile.chunk_size_bytes ?? config.chunkSize;
+  const maxDataBytes = Math.min(config.maxFileBytes, profile.max_file_bytes ?? Number.MAX_SAFE_INTEGER);
+  const dataBytes = estimatedDataBytes(data, size, maxDataBytes);
   const chunkSize = boundedChunkSize(
-    size - dialect.dataStart,
+    dataBytes - dialect.dataStart,
     requestedChunkSize,
     config.maxChunksPerJob,
     textCodec(dialect.encoding).unitBytes,
@@ -272,7 +284,7 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
   if (chunkSize !== requestedChunkSize) {
     log("info", "chunk_size_raised", {
       job: job.id,
-      bytes: size - dialect.dataStart,
+      bytes: dataBytes - dialect.dataStart,
       requested: requestedChunkSize,
       chunk_size: chunkSize,
       max_chunks: config.maxChunksPerJob,
@@ -311,7 +323,32 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
       header: dialect.header,
     },
     columns: jobColumns,
+    // A compressed file (20261211000100_compressed_uploads.sql): its stream and limits; offsets above are then
+    // offsets of the decompressed data.
+    compression: data.compression === null ? null : {
+      codec: data.compression.codec,
+      data_offset: data.compression.data_offset,
+      data_end: data.compression.data_end,
+      member: data.compression.member,
+      expected: data.compression.expected,
+      max_data_bytes: maxDataBytes,
+      max_ratio: config.compressionMaxRatio,
+      ratio_after_bytes: config.inflateRatioAfterBytes,
+    },
   };
+}
+
+/** How much of a compressed file's data registration inflates (sniffing, header, a table made from it). */
+const COMPRESSED_PREFIX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The data's size for planning: a plain file's size; a compressed one's, when its prefix reached the end, or else
+ * estimated from the prefix's compression ratio (within the limit the chain enforces).
+ */
+function estimatedDataBytes(data: FileBytes, objectSize: number, maxDataBytes: number): number {
+  if (data.complete || data.compression === null) return data.size;
+  const ratio = data.size / Math.max(data.compression.prefixIn, 1);
+  return Math.min(Math.round(objectSize * ratio), maxDataBytes);
 }
 
 /**
@@ -449,28 +486,29 @@ function describeFit(fit: HeaderFit, targetTable: string, lowerFirst = false): s
 }
 
 /** Sniffs from the head; a header longer than the usual head is read in full, up to the record size limit. */
-async function sniff(
-  storage: StorageClient,
-  job: JobRow,
-  size: number,
-  profile: ProfileRow,
-  maxRecordBytes: number,
-  firstHead: Promise<Uint8Array>,
-): Promise<Dialect> {
+async function sniff(file: FileBytes, profile: ProfileRow, maxRecordBytes: number): Promise<Dialect> {
   const options = {
-    fileSize: size,
+    // A compressed file's prefix is not the data's end unless it says so.
+    fileSize: file.complete ? file.size : Number.MAX_SAFE_INTEGER,
     ...(profile.has_header !== null ? { hasHeader: profile.has_header } : {}),
     ...(profile.delimiter !== null ? { delimiter: profile.delimiter } : {}),
     ...(profile.quote !== null ? { quote: profile.quote } : {}),
     encoding: profile.encoding,
   };
-  let length = Math.min(size, SNIFF_BYTES);
-  for (let read = firstHead;; read = readHead(storage, job, length)) {
-    const head = await read;
+  let length = Math.min(file.size, SNIFF_BYTES);
+  for (;;) {
+    const head = await file.read(0, length);
     try {
       return sniffDialect(head, options);
     } catch (error) {
-      if (!(error instanceof CsvError) || error.code !== "header_too_long") throw error;
+      if (!(error instanceof CsvError)) throw error;
+      if (file.compression !== null && (error.code === "compressed" || error.code === "binary")) {
+        // A compressed file inside the compressed file (or a workbook in a ZIP archive).
+        throw new RegistrationProblem(
+          `${describeStream(file)} holds data that is not CSV text: ${error.message}`,
+        );
+      }
+      if (error.code !== "header_too_long") throw error;
       if (length >= maxRecordBytes + SNIFF_BYTES) {
         // Never more than this is read, however large the file: the first row is over the record size limit.
         throw new RegistrationProblem(
@@ -480,15 +518,15 @@ async function sniff(
             "(MAX_RECORD_BYTES), or this is not a CSV file",
         );
       }
-      if (length >= size) throw error;
-      length = Math.min(size, maxRecordBytes + SNIFF_BYTES, length * 4);
+      if (length >= file.size) throw error;
+      length = Math.min(file.size, maxRecordBytes + SNIFF_BYTES, length * 4);
     }
   }
 }
 
-/** The object's first `length` bytes, of the job's version. */
-function readHead(storage: StorageClient, job: JobRow, length: number): Promise<Uint8Array> {
-  return storage.readBytes(job.bucket_id, job.object_name, 0, length, { etag: job.object_etag });
+function describeStream(file: FileBytes): string {
+  const c = file.compression!;
+  return c.codec === "gzip" ? "The gzip file" : `The ZIP archive's member ${c.member}`;
 }
 
 /** `work`, already running; a failure nobody awaits (an earlier step failed first) is not an unhandled rejection. */
@@ -498,22 +536,18 @@ function early<T>(work: Promise<T>): Promise<T> {
 }
 
 async function firstRecordFieldCount(
-  storage: StorageClient,
-  job: JobRow,
+  file: FileBytes,
   dialect: Dialect,
-  size: number,
   maxRecordBytes: number,
 ): Promise<number> {
-  const end = Math.min(size, dialect.dataStart + maxRecordBytes + 2);
+  const end = Math.min(file.size, dialect.dataStart + maxRecordBytes + 2);
   const parser = createRecordParser({
     format: dialect,
     maxRecordBytes,
     startOffset: dialect.dataStart,
     stopAt: dialect.dataStart + 1,
   });
-  const bytes = await storage.readBytes(job.bucket_id, job.object_name, dialect.dataStart, end, {
-    etag: job.object_etag,
-  });
+  const bytes = await file.read(dialect.dataStart, end);
   const records = parser.push(bytes);
   if (records.length === 0 && !parser.done) records.push(...parser.finish());
   return records[0]?.fields.length ?? 0;

@@ -9,7 +9,7 @@
  */
 
 /** csv_import.chunks.kind. */
-export type ChunkKind = "scan" | "load";
+export type ChunkKind = "scan" | "load" | "inflate";
 
 /** The labels of the enum csv_import.chunk_status, in order (tests/sql_replies_test.ts compares). */
 export const CHUNK_STATUSES = ["pending", "running", "succeeded", "dead", "cancelled"] as const;
@@ -43,6 +43,9 @@ export interface BatchCommitReply {
 
 /** csv_import.complete_scan and csv_import.complete_inline_scan. */
 export type ScanReply = "ok" | "lease_lost";
+
+/** csv_import.commit_inflate_step's answer: only 'ok' committed the step. */
+export type InflateStepReply = "ok" | "lease_lost" | "stopped" | "duplicate";
 
 /** csv_import.renew_lease: renewed, busy (a batch holds the row: its commit renews the lease), or lost. */
 export type LeaseRenewal = "ok" | "busy" | "lost";

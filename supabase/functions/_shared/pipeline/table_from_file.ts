@@ -25,7 +25,7 @@ import {
   tableNameFromPath,
 } from "../csv/infer_schema.ts";
 import type { Sql } from "../platform/db.ts";
-import type { StorageClient } from "../platform/storage.ts";
+import type { FileBytes } from "./file_bytes.ts";
 
 /** The file cannot give a table (the job fails with this message). */
 export class TableFromFileError extends Error {}
@@ -34,8 +34,6 @@ export class TableFromFileError extends Error {}
 export interface TableRequest {
   bucket: string;
   objectName: string;
-  etag: string | null;
-  size: number;
   jobId: number;
   /** The profile's target_table (null: a table named from the object path in `targetSchema`). */
   targetTable: string | null;
@@ -63,18 +61,22 @@ export interface MadeTable {
  * `table` is the intended name as check_target would take it: `schema.table`, quoted where needed.
  */
 export async function makeTableFromFile(
-  deps: { sql: Sql; storage: StorageClient },
+  deps: { sql: Sql; file: Pick<FileBytes, "size" | "complete" | "read"> },
   r: TableRequest,
   dialect: Dialect,
   table: string,
   dryRun: boolean,
 ): Promise<MadeTable> {
-  const windows = sampleWindows(r.size, { dataStart: dialect.dataStart });
+  // A compressed file's data is sampled within the prefix registration inflated (file_bytes.ts).
+  const { file } = deps;
+  const windows = sampleWindows(file.size, { dataStart: dialect.dataStart });
   const read = await Promise.all(windows.map(async (w) => ({
     start: w.start,
-    bytes: await deps.storage.readBytes(r.bucket, r.objectName, w.start, w.end, { etag: r.etag }),
+    bytes: await file.read(w.start, w.end),
   })));
-  const records = recordsFromWindows(read, dialect, { dataStart: dialect.dataStart, fileSize: r.size });
+  // An incomplete prefix's end is not the data's end: a record it cuts is dropped, not read as a short one.
+  const fileSize = file.complete ? file.size : file.size + 1;
+  const records = recordsFromWindows(read, dialect, { dataStart: dialect.dataStart, fileSize });
   // Without a header: as many columns as most sampled records have fields.
   const columns = inferColumns(dialect.hasHeader ? dialect.header : null, records);
   if (records.length > 0 && columns.every((c) => c.evidence.sampled === 0)) {

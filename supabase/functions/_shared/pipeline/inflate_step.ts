@@ -1,0 +1,177 @@
+/**
+ * One invocation of a compressed job's inflate chain (issue 16; the design: migration
+ * 20261211000100_compressed_uploads.sql). It resumes inflating from the chain's last checkpoint, cuts the
+ * decompressed data into ranges of about the job's chunk size at deflate block boundaries, scans each range as it
+ * goes (quote parity, newlines: csv/scan.ts, the summary a scan chunk reports) and commits each range at once
+ * (csv_import.commit_inflate_step: its checkpoint, its load chunk and its scan), then dispatches, so the range's
+ * load starts while the chain inflates the next. After INFLATE_STEP_BYTES it hands the chain on (yield_chunk) and a
+ * fresh invocation resumes it from the checkpoint it committed last.
+ *
+ * Invariants:
+ * - Exactly once: a range is committed with the chain's progress marker in one transaction, guarded by the lease
+ *   and the marker (commit_inflate_step), so a chain that dies, is stopped or is taken over resumes from its last
+ *   committed checkpoint, and no range is created twice or skipped.
+ * - Range edges are checkpoints (block boundaries), chosen at the first boundary at or after start + chunk size, so
+ *   each load resumes inflating at its own range's start; UTF-16 data takes only even boundaries (chunk edges fall
+ *   between code units).
+ * - Limits, checked as the data comes out (fatal: the job fails with the numbers): the decompressed data may not
+ *   exceed the job's max_data_bytes (MAX_FILE_BYTES or the profile's), and past ratio_after_bytes it may not be
+ *   more than max_ratio times the compressed bytes read (a decompression bomb). A corrupt or truncated stream
+ *   fails with its compressed offset (CompressionError).
+ * - Bounded work: at most INFLATE_STEP_BYTES of output per invocation plus one range; memory: one inflater, one
+ *   read, one window per checkpoint until it is committed.
+ */
+import {
+  type Checkpoint,
+  checkpointToJson,
+  CompressionError,
+  inflateFrom,
+  resumeByte,
+} from "../compression/inflate.ts";
+import { textCodec } from "../csv/encoding.ts";
+import { createScanner, type Scanner } from "../csv/scan.ts";
+import type postgres from "postgres";
+import { runInBackground } from "../platform/edge_runtime.ts";
+import { withRetry } from "../platform/retry.ts";
+import { type ChunkContext, type JobCompression, StopChunk, type WorkDeps } from "./chunk_context.ts";
+import { chunkCheckpoint, compressedBytes } from "./compressed_reads.ts";
+import { dispatch } from "./dispatch.ts";
+import type { InflateStepReply } from "./sql_replies.ts";
+
+/** Compressed bytes per Storage read of the chain: small enough that the ratio check sees a bomb early. */
+const CHAIN_READ_BYTES = 256 * 1024;
+
+interface RangeReport {
+  start: number;
+  end: number;
+  quote_parity: 0 | 1;
+  newline_count: number;
+  ends_with_terminator: boolean;
+}
+
+export type InflateOutcome = { outcome: "inflated" | "yielded"; ranges: number; bytes: number };
+
+export async function inflateStep(deps: WorkDeps, ctx: ChunkContext): Promise<InflateOutcome> {
+  const c = ctx.compressed!;
+  const { stream, chunkSize } = c;
+  const from = chunkCheckpoint(ctx);
+  const marker = ctx.resume.offset ?? 0;
+  if (from.out !== marker) {
+    throw new Error(`The inflate chain is at ${marker} but its checkpoint is at ${from.out}`);
+  }
+  const dataStart = ctx.object.dataStart;
+  const evenEdges = textCodec(ctx.target.dialect.encoding).unitBytes === 2;
+  const read = { bytes: 0 };
+  const inBefore = resumeByte(from);
+
+  let committedOut = from.out;
+  let rangeStart = Math.max(from.out, dataStart);
+  let scanner: Scanner = createScanner(ctx.target.dialect);
+  let ranges = 0;
+
+  const commit = async (
+    range: RangeReport | null,
+    checkpoint: Checkpoint | null,
+    toOut: number,
+    inOffset: number,
+    ended: boolean,
+  ) => {
+    const [{ state }] = await withRetry(() =>
+      deps.sql<{ state: InflateStepReply }[]>`
+        select csv_import.commit_inflate_step(p_chunk_id => ${ctx.chunk.id},
+          p_lease_token => ${ctx.chunk.leaseToken}::uuid, p_from_out => ${committedOut}, p_to_out => ${toOut},
+          p_in_offset => ${inOffset},
+          p_ranges => ${deps.sql.json((range ? [range] : []) as unknown as postgres.JSONValue)},
+          p_checkpoints => ${
+        deps.sql.json((checkpoint ? [checkpointToJson(checkpoint)] : []) as unknown as postgres.JSONValue)
+      },
+          p_ended => ${ended}) as state`
+    );
+    if (state === "stopped") throw new StopChunk("stopped");
+    if (state !== "ok") throw new StopChunk("lease_lost");
+    committedOut = toOut;
+    if (range) ranges++;
+    // The range's load is ready: hand it out now, while the chain inflates the next one.
+    runInBackground(dispatch(deps, `chunk ${ctx.chunk.id} inflated to ${toOut}`));
+  };
+
+  const summary = (end: number): RangeReport => {
+    const s = scanner.finish();
+    return {
+      start: rangeStart,
+      end,
+      quote_parity: s.quoteParity,
+      newline_count: s.newlineCount,
+      ends_with_terminator: s.endsWithTerminator,
+    };
+  };
+
+  const events = inflateFrom(
+    stream.codec,
+    from,
+    compressedBytes(
+      deps.storage,
+      ctx.object,
+      { from: inBefore, end: stream.data_end, firstEnd: null },
+      CHAIN_READ_BYTES,
+      read,
+    ),
+    {
+      end: stream.data_end,
+      expected: stream.expected ?? undefined,
+      checkpointAt: () => rangeStart + chunkSize,
+    },
+  );
+  for await (const event of events) {
+    if (event.kind === "data") {
+      const end = event.out + event.bytes.byteLength;
+      checkLimits(stream, end, inBefore + read.bytes - stream.data_offset, ctx.object.size);
+      if (end > rangeStart) {
+        scanner.push(event.out >= rangeStart ? event.bytes : event.bytes.subarray(rangeStart - event.out));
+      }
+    } else if (event.kind === "checkpoint") {
+      const cp = event.checkpoint;
+      // A boundary short of a whole chunk (asked for before the last commit moved the range on) or, in UTF-16,
+      // inside a code unit is passed over: the next one qualifies.
+      if (cp.out < rangeStart + chunkSize || (evenEdges && cp.out % 2 !== 0)) continue;
+      await commit(summary(cp.out), cp, cp.out, cp.in, false);
+      rangeStart = cp.out;
+      scanner = createScanner(ctx.target.dialect);
+      if (
+        committedOut - from.out >= deps.config.inflateStepBytes || deps.signal?.aborted || deps.leaseLost()
+      ) {
+        // Hand the chain on: the caller yields the chunk (a fresh invocation resumes from this checkpoint).
+        return { outcome: "yielded", ranges, bytes: committedOut - from.out };
+      }
+    } else {
+      // The stream is complete and verified: the last range, and the decompressed size.
+      const last = event.out > rangeStart ? summary(event.out) : null;
+      await commit(last, null, event.out, event.in, true);
+      return { outcome: "inflated", ranges, bytes: event.out - from.out };
+    }
+  }
+  throw new Error("The inflater ended without an end event");
+}
+
+/** The decompressed size limit and the compression-ratio bound (a decompression bomb), as the data comes out. */
+function checkLimits(
+  stream: JobCompression,
+  out: number,
+  compressedRead: number,
+  objectSize: number,
+): void {
+  if (out > stream.max_data_bytes) {
+    throw new CompressionError(
+      `The decompressed data is larger than ${stream.max_data_bytes} bytes (MAX_FILE_BYTES or the profile's ` +
+        `max_file_bytes): ${out} bytes out of the first ${compressedRead} compressed bytes of ${objectSize}`,
+      compressedRead + stream.data_offset,
+    );
+  }
+  if (out > stream.ratio_after_bytes && out > stream.max_ratio * Math.max(compressedRead, 1)) {
+    throw new CompressionError(
+      `The file inflates more than ${stream.max_ratio} times its compressed size (COMPRESSION_MAX_RATIO): ` +
+        `${out} bytes out of the first ${compressedRead} compressed bytes, a likely decompression bomb`,
+      compressedRead + stream.data_offset,
+    );
+  }
+}
