@@ -2,9 +2,10 @@
  * Loader fast path: resumes a deflate stream from a checkpoint with the runtime's DecompressionStream
  * ("deflate-raw", native code) instead of pako, by handing it a synthetic but valid deflate stream:
  *
- *   [fixed-Huffman blocks that output (a pad byte and) the checkpoint's window, ending at the checkpoint's bit
- *    position] + [the original compressed bytes from the checkpoint on, untouched]
- *   + (when stopping at a later checkpoint) [a final empty block written into that checkpoint's leftover bits]
+ *   [fixed-Huffman blocks that output (a pad byte and) the checkpoint's window, ending at the
+ *    checkpoint's bit position]
+ *   + [the original compressed bytes from the checkpoint on, untouched]
+ *   + (when stopping at a later checkpoint) [a final empty block in that checkpoint's leftover bits]
  *
  * The prefix's output is discarded; back-references from the original data reach into it as into the window.
  * No byte of the original is shifted: the prefix's bit length is chosen (optional 19-bit pad block, 10-bit
@@ -181,7 +182,8 @@ export async function* inflateNative(cursor: InputCursor, range: NativeRange): A
       from.in,
     );
   const stream = new DecompressionStream("deflate-raw");
-  // Pieces are plain Uint8Arrays (never over a SharedArrayBuffer); the DOM typing wants ArrayBuffer-backed ones.
+  // Pieces are plain Uint8Arrays (never over a SharedArrayBuffer); the DOM typing wants ArrayBuffer-backed
+  // ones.
   const writer = stream.writable.getWriter() as unknown as WritableStreamDefaultWriter<Uint8Array>;
   const reader = stream.readable.getReader();
   let writeError: unknown = null;
