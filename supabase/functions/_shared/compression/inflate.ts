@@ -6,7 +6,7 @@
  * A chain of invocations calls {@link inflateFrom} with `checkpointAt` to collect checkpoints (roughly every
  * 8 MiB of output); parallel loaders each call it from one checkpoint without `checkpointAt` (full speed),
  * best with `stopAt` = the next checkpoint: a range inside one deflate stream then runs in the runtime's
- * DecompressionStream (inflate_native.ts, ~1.6× pako), and output stops exactly at that checkpoint.
+ * DecompressionStream (inflate_native.ts, 1.6–1.8× pako), and output stops exactly at that checkpoint.
  *
  * Invariants:
  * - Output offsets (`out`) count decompressed bytes of the whole object (all gzip members together);
