@@ -205,7 +205,7 @@ export async function* inflateFrom(
         yield room >= event.bytes.length ? event : { ...event, bytes: event.bytes.subarray(0, room) };
         if (room <= event.bytes.length) return;
       } else if (event.kind === "checkpoint" && event.checkpoint.out < stopAt.out) yield event;
-      else if (event.kind === "end") {
+      else if (event.kind === "end" && event.out < stopAt.out) {
         throw new TypeError(`stopAt ${stopAt.out} lies after the end (${event.out})`);
       }
     }
