@@ -1,7 +1,8 @@
 /**
  * Timing probe for the resumable inflater (supabase/functions/_shared/compression/inflate.ts): MB/s of output
  * on a ~100 MB generated CSV gzipped at -6, in loader mode (no checkpoints), chain mode (a checkpoint every
- * 8 MiB) and DecompressionStream for comparison, plus the CRC-32 alone (ours and pako's). Not a pass/fail test.
+ * 8 MiB), loaders (each range between 8 MiB checkpoints, pako and native) and DecompressionStream for
+ * comparison, plus the CRC-32 alone (ours and pako's). Not a pass/fail test.
  *
  *   deno run -A bench/inflate_bench.ts [megabytes=100] [runs=3]
  *
@@ -83,7 +84,7 @@ await timed("DecompressionStream('gzip')", async () => {
   if (out !== size) throw new Error(`inflated ${out} bytes, expected ${size}`);
   return out;
 });
-// Loaders: every range between consecutive 8 MiB checkpoints (and the last one to the end), one after another.
+// Loaders: every range between consecutive 8 MiB checkpoints (the last one to the end), one after another.
 const checkpoints: Checkpoint[] = [];
 let nextTarget = 0;
 for await (

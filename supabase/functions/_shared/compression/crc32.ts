@@ -1,8 +1,8 @@
 /**
  * CRC-32 (the gzip and ZIP checksum, polynomial 0xEDB88320) by slicing-by-8: eight table lookups per 8 input
- * bytes instead of one per byte. Measured with bench/inflate_bench.ts (100 MB, gzip -6): pako's byte-at-a-time
- * crc32 runs at 370–430 MB/s and took a third of the inflater's time; this one at ~1100 MB/s, which took the
- * inflater from ~128 to ~150–160 MB/s of output.
+ * bytes instead of one per byte. Measured with bench/inflate_bench.ts (100 MB, gzip -6): pako's
+ * byte-at-a-time crc32 runs at 370–430 MB/s and took a third of the inflater's time; this one at ~1100 MB/s,
+ * which took the inflater from ~128 to ~150–160 MB/s of output.
  *
  * Invariants:
  * - Same results as pako's `lib/zlib/crc32.js` for every input and starting value (crc32_test.ts checks it),

@@ -1,20 +1,20 @@
 /**
  * Resumable decompression of a gzip object (one or more members) or a ZIP member's data (deflate or stored),
- * in the manner of zlib's `zran.c`: a sequential pass records checkpoints at deflate block boundaries, and any
- * later invocation can restart inflation from one of them with only the object bytes from that point on.
+ * in the manner of zlib's `zran.c`: a sequential pass records checkpoints at deflate block boundaries, and
+ * any later invocation can restart inflation from one of them with only the object bytes from that point on.
  *
  * A chain of invocations calls {@link inflateFrom} with `checkpointAt` to collect checkpoints (roughly every
  * 8 MiB of output); parallel loaders each call it from one checkpoint without `checkpointAt` (full speed),
  * best with `stopAt` = the next checkpoint: a range inside one deflate stream then runs in the runtime's
- * DecompressionStream (inflate_native.ts, ~1.6× pako), and output stops exactly at that checkpoint.
+ * DecompressionStream (inflate_native.ts, 1.6–1.8× pako), and output stops exactly at that checkpoint.
  *
  * Invariants:
  * - Output offsets (`out`) count decompressed bytes of the whole object (all gzip members together);
  *   compressed offsets (`in`, error offsets) are absolute offsets in the object.
  * - A checkpoint is a place where a fresh inflater can start: a deflate block boundary inside a stream (with
- *   the 0–7 leftover bits of the partly read byte and the last ≤ 32 KiB of output as the window), a gzip member
- *   start (`member` null, window empty, byte-aligned), or for stored data any offset. Never inside a gzip
- *   header or trailer, never after a final block.
+ *   the 0–7 leftover bits of the partly read byte and the last ≤ 32 KiB of output as the window), a gzip
+ *   member start (`member` null, window empty, byte-aligned), or for stored data any offset. Never inside a
+ *   gzip header or trailer, never after a final block.
  * - The starting checkpoint is never emitted again; every emitted checkpoint has `out` ≥ the offset
  *   `checkpointAt()` asked for, and is the first boundary that qualifies.
  * - Events come in output order: all data before a checkpoint's `out` is emitted before the checkpoint. Data
@@ -24,7 +24,8 @@
  * - Everything wrong with the data is a {@link CompressionError} naming the compressed byte; `end` is yielded
  *   only after every check passed.
  * - With `stopAt`, output ends exactly at `stopAt.out` and no end event follows (the range was not checked
- *   against a trailer; the chain's sequential pass checked the whole stream). Both engines give the same bytes.
+ *   against a trailer; the chain's sequential pass checked the whole stream). Both engines give the same
+ *   bytes.
  */
 
 import { crc32 } from "./crc32.ts";
@@ -105,8 +106,8 @@ export interface InflateOptions {
    */
   stopAt?: Checkpoint;
   /**
-   * "auto" (default): DecompressionStream where it fits (no `checkpointAt`; a range inside one deflate stream,
-   * or a ZIP member to its `end`), else pako. "pako": always pako.
+   * "auto" (default): DecompressionStream where it fits (no `checkpointAt`; a range inside one deflate
+   * stream, or a ZIP member to its `end` with `expected`), else pako. "pako": always pako.
    */
   engine?: "auto" | "pako";
 }
@@ -204,7 +205,7 @@ export async function* inflateFrom(
         yield room >= event.bytes.length ? event : { ...event, bytes: event.bytes.subarray(0, room) };
         if (room <= event.bytes.length) return;
       } else if (event.kind === "checkpoint" && event.checkpoint.out < stopAt.out) yield event;
-      else if (event.kind === "end") {
+      else if (event.kind === "end" && event.out < stopAt.out) {
         throw new TypeError(`stopAt ${stopAt.out} lies after the end (${event.out})`);
       }
     }

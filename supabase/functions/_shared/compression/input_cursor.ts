@@ -1,9 +1,10 @@
 /**
- * A forward-only reader over an object's compressed bytes arriving as an async sequence of pieces of any size.
+ * A forward-only reader over an object's compressed bytes, which arrive as an async sequence of pieces of
+ * any size.
  *
  * Invariants:
- * - `offset` is the absolute object offset of the next unread byte: `base + pos`, where `base` is the offset of
- *   `buf[0]`. It only grows.
+ * - `offset` is the absolute object offset of the next unread byte: `base + pos`, where `base` is the
+ *   offset of `buf[0]`. It only grows.
  * - No byte at or past `end` (when given) is ever exposed: the piece that crosses it is cut, later pieces are
  *   not pulled.
  * - A new piece is pulled only once the current one is fully read, so a piece is never copied or

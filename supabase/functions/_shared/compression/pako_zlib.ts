@@ -11,8 +11,8 @@
  *   boundary (every decoding step pulls whole bytes only while it needs bits; inflate_fast returns unused
  *   whole bytes).
  * - `primeRawInflater` is what zlib's `inflatePrime` does (pako lacks it): it sets the bit buffer directly.
- * - The inflater's own 32 KiB circular window (`state.window`, `wnext`, `whave`) always holds the last output;
- *   `copyWindow` linearises it, so callers may reuse their output buffer between calls.
+ * - The inflater's own 32 KiB circular window (`state.window`, `wnext`, `whave`) always holds the last
+ *   output; `copyWindow` linearises it, so callers may reuse their output buffer between calls.
  */
 
 import * as zlibInflate from "pako/lib/zlib/inflate.js";

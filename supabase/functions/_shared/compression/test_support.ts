@@ -80,7 +80,8 @@ export async function run(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  // Write stdin while reading stdout: a child whose output fills the pipe would otherwise never finish reading.
+  // Write stdin while reading stdout: a child whose output fills the pipe would otherwise never finish
+  // reading.
   const writing = opts.stdin
     ? (async () => {
       const writer = child.stdin.getWriter();

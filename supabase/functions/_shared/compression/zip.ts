@@ -213,7 +213,8 @@ async function readDirectory(
   if (entries === 0) return [];
   if (directorySize > MAX_CENTRAL_DIRECTORY) {
     throw new CompressionError(
-      `The ZIP archive's directory is ${directorySize} bytes (${entries} entries); upload a ZIP with one CSV file`,
+      `The ZIP archive's directory is ${directorySize} bytes (${entries} entries); ` +
+        `upload a ZIP with one CSV file`,
       eocdAt,
     );
   }

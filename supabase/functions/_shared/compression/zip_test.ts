@@ -137,7 +137,7 @@ with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as z:
   await assertMemberIsData(archive, "deflate", "export/data.csv");
 });
 
-Deno.test("several files, Excel workbook, encrypted, empty, bzip2 and LZMA are refused with what was found", async () => {
+Deno.test("several files, Excel, encrypted, empty, bzip2, LZMA: refused, naming what was found", async () => {
   await assertLocateFails(
     await pythonZip(`
 with zipfile.ZipFile(path, 'w') as z:
