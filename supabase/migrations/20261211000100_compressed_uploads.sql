@@ -76,7 +76,7 @@ as $$
     scratch_table = p_plan ->> 'scratch_table',
     dialect = p_plan -> 'dialect',
     columns = p_plan -> 'columns',
-    compression = p_plan -> 'compression',
+    compression = nullif(p_plan -> 'compression', 'null'::jsonb),
     data_start = p_data_start,
     header_lines = coalesce((p_plan ->> 'header_lines')::bigint, 0),
     prefix_lines = coalesce((p_plan ->> 'header_lines')::bigint, 0),
@@ -272,7 +272,7 @@ $$;
 
 -- As in 20261204000400_create_chunk_claims.sql, and a compressed job's chunks learn its compression, its
 -- decompressed size (when known), the checkpoint to resume inflation from (_resume_checkpoint) and, for a load,
--- where the checkpoint at its range's end lies in the object.
+-- the checkpoint at its range's end.
 create or replace function csv_import.chunk_context(p_chunk_id bigint, p_lease_token uuid)
 returns jsonb
 language sql stable security definer
@@ -301,9 +301,12 @@ as $$
     'checkpoint', case when j.compression is null then null
                        when c.kind = 'inflate' then csv_import._resume_checkpoint(j.id, coalesce(c.resume_offset, 0))
                        else csv_import._resume_checkpoint(j.id, coalesce(c.resume_offset, c.start_offset)) end,
-    -- A load's range ends at a checkpoint: the compressed bytes it needs end about there (one read, then tails).
-    'end_checkpoint_in', case when j.compression is not null and c.kind = 'load' then
-      (select k.in_offset from csv_import.inflate_checkpoints k where k.job_id = j.id and k.out_offset = c.end_offset)
+    -- A load's range ends at a checkpoint (but the last): it inflates up to it in one read (in the runtime's
+    -- native inflater where the range lies in one deflate stream), then on from it to finish its last record.
+    'end_checkpoint', case when j.compression is not null and c.kind = 'load' then
+      (select jsonb_build_object('out', k.out_offset, 'in', k.in_offset, 'bits', k.bits,
+         'window', translate(encode(k.history, 'base64'), E'\n', ''), 'member', k.member)
+       from csv_import.inflate_checkpoints k where k.job_id = j.id and k.out_offset = c.end_offset)
     end
   )
   from csv_import.chunks c
