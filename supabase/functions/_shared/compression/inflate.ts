@@ -307,6 +307,7 @@ class Inflation {
         if (this.target !== null && this.emittedOut() >= this.target) {
           yield* this.emitOutput();
           yield this.checkpoint({ in: start, bits: 0, window: new Uint8Array(0), member: null });
+          this.target = this.nextTarget();
         }
         await this.gzipMember(start);
         yield* this.deflateStream(newRawInflater());
@@ -449,6 +450,7 @@ class Inflation {
       yield { kind: "data", bytes: piece, out };
       if (this.target !== null && this.emitted >= this.target) {
         yield this.checkpoint({ in: cursor.offset, bits: 0, window: new Uint8Array(0), member: this.member });
+        this.target = this.nextTarget();
       }
     }
     if (cursor.end !== undefined && cursor.offset < cursor.end) throw this.truncated();
@@ -543,6 +545,7 @@ class Inflation {
           window: copyWindow(strm),
           member: this.member,
         });
+        this.target = this.nextTarget();
         continue;
       }
       if (cursor.available === 0 && !inputEnded && !(await cursor.next())) inputEnded = true;
@@ -562,7 +565,11 @@ class Inflation {
     this.pending = 0;
   }
 
-  /** A checkpoint event at the current (fully emitted) output offset; then asks for the next target. */
+  /**
+   * A checkpoint event at the current (fully emitted) output offset. The caller asks for the next target once the
+   * event has been taken (afterCheckpoint): the consumer moves its ranges on when it sees the event, so asking
+   * before would give the target of the range that just ended.
+   */
   private checkpoint(at: Omit<Checkpoint, "out">): InflateEvent {
     const checkpoint: Checkpoint = {
       out: this.emitted,
@@ -571,7 +578,6 @@ class Inflation {
       window: at.window,
       member: at.member === null ? null : { ...at.member },
     };
-    this.target = this.nextTarget();
     return { kind: "checkpoint", checkpoint };
   }
 

@@ -610,3 +610,28 @@ Deno.test("synthetic deflate start: every bit offset, with and without a window"
     }
   }
 });
+
+Deno.test("checkpointAt is asked again only after the consumer has taken the checkpoint event", async () => {
+  // The inflate chain's consumer moves its range on when it sees a checkpoint and asks for the next one a range
+  // further: asked before the event was taken, the target was the one of the range that just ended.
+  const data = csvLikeData(3_000_000, 5);
+  const gz = await gzipCli(data, 6);
+  const step = 200_000;
+  let last = 0;
+  const outs: number[] = [];
+  for await (
+    const event of inflateFrom("gzip", startCheckpoint("gzip", 0), pieces(gz, () => 65536), {
+      checkpointAt: () => last + step,
+    })
+  ) {
+    if (event.kind === "checkpoint") {
+      outs.push(event.checkpoint.out);
+      last = event.checkpoint.out;
+    }
+  }
+  assert.ok(outs.length >= 5, `checkpoints: ${outs}`);
+  outs.reduce((prev, out) => {
+    assert.ok(out >= prev + step, `${out} is less than ${step} after ${prev}`);
+    return out;
+  }, 0);
+});
