@@ -96,14 +96,14 @@ export interface ChunkContext {
   /** A load only: scan the range inline first (its scan is not done; the range is small enough to hold). */
   scanInline: boolean;
   /**
-   * A compressed job: its stream, the checkpoint this chunk resumes inflating from (null: the data's start), where
-   * a load's end checkpoint lies in the object (null: unknown, the last range), the decompressed size once known,
-   * and the job's chunk size (the chain's ranges).
+   * A compressed job: its stream, the checkpoint this chunk resumes inflating from (null: the data's start), a
+   * load's checkpoint at its range's end (null: the last range), the decompressed size once known, and the job's
+   * chunk size (the chain's ranges).
    */
   compressed: {
     stream: JobCompression;
     checkpoint: Checkpoint | null;
-    endCheckpointIn: number | null;
+    endCheckpoint: Checkpoint | null;
     dataSize: number | null;
     chunkSize: number;
     /** Object bytes the chain had consumed when the chunk was claimed. */
@@ -150,7 +150,7 @@ interface ChunkContextRow {
   profile: LoadProfile | null;
   compression: JobCompression | null;
   checkpoint: Parameters<typeof checkpointFromJson>[0] | null;
-  end_checkpoint_in: number | null;
+  end_checkpoint: Parameters<typeof checkpointFromJson>[0] | null;
   data_size: number | null;
   chunk_size: number;
   inflated_in: number;
@@ -197,7 +197,7 @@ export async function readChunkContext(
     compressed: c.compression === null ? null : {
       stream: c.compression,
       checkpoint: c.checkpoint === null ? null : checkpointFromJson(c.checkpoint),
-      endCheckpointIn: c.end_checkpoint_in,
+      endCheckpoint: c.end_checkpoint === null ? null : checkpointFromJson(c.end_checkpoint),
       dataSize: c.data_size,
       chunkSize: c.chunk_size,
       inflatedIn: c.inflated_in,

@@ -7,7 +7,8 @@
  * - Every Storage read carries the ETag of the job's object version (ctx.object.etag), as plain reads do.
  * - Offsets handed out are decompressed offsets: a load's range, its resume marker and its rejects are offsets of
  *   the decompressed data, never of the object.
- * - A load reads the compressed bytes up to its end checkpoint in one request, then TAIL_READ_BYTES at a time until
+ * - A load reads the compressed bytes up to its end checkpoint in one request (inflated natively where the range lies
+ *   in one deflate stream: compression/inflate_native.ts), then TAIL_READ_BYTES at a time from that checkpoint until
  *   its reader has its last record: never the rest of the stream (a chunk's records end shortly after its range).
  * - What is inflated is checked as it is inflated (pako, compression/inflate.ts): a corrupt stream throws
  *   CompressionError with the compressed offset; trailers (CRC-32, sizes) are checked when a read reaches them.
@@ -16,8 +17,8 @@ import { type Checkpoint, inflateFrom, resumeByte, startCheckpoint } from "../co
 import type { StorageClient } from "../platform/storage.ts";
 import type { ChunkContext, ObjectVersion } from "./chunk_context.ts";
 
-/** Compressed bytes read at a time past a load's end checkpoint (or when it is unknown). */
-const TAIL_READ_BYTES = 256 * 1024;
+/** Compressed bytes read at a time past a load's end checkpoint (its last record ends shortly after it). */
+const TAIL_READ_BYTES = 64 * 1024;
 
 type CompressedCtx = Pick<ChunkContext, "object" | "compressed">;
 
@@ -56,6 +57,36 @@ export async function* compressedBytes(
 }
 
 /**
+ * The chunk's decompressed data from its checkpoint on, as data events: up to the checkpoint at its range's end in one
+ * Storage read (`stopAt`: inside one deflate stream this runs in the runtime's native inflater), then on from that
+ * checkpoint, TAIL_READ_BYTES of the object at a time, to finish the last record; the last range runs to the
+ * stream's end (its trailers checked). Stops when the consumer stops pulling.
+ */
+async function* inflatedData(
+  storage: StorageClient,
+  ctx: Pick<ChunkContext, "object" | "compressed">,
+): AsyncGenerator<{ bytes: Uint8Array; out: number }> {
+  const c = ctx.compressed!;
+  const { codec, data_end: end } = c.stream;
+  const expected = c.stream.expected ?? undefined;
+  const start = chunkCheckpoint(ctx);
+  const stop = c.endCheckpoint;
+  const legs: { from: Checkpoint; stopAt?: Checkpoint; firstEnd: number | null }[] = stop === null
+    ? [{ from: start, firstEnd: null }]
+    : [{ from: start, stopAt: stop, firstEnd: stop.in }, { from: stop, firstEnd: null }];
+  for (const leg of legs) {
+    const input = compressedBytes(storage, ctx.object, {
+      from: resumeByte(leg.from),
+      end,
+      firstEnd: leg.firstEnd,
+    });
+    for await (const event of inflateFrom(codec, leg.from, input, { end, expected, stopAt: leg.stopAt })) {
+      if (event.kind === "data") yield event;
+    }
+  }
+}
+
+/**
  * The decompressed bytes from `from` on, inflated from the chunk's checkpoint (skipping what lies before `from`),
  * until `done()` says the reader has its last record or the data ends. Pieces are views valid until the next read
  * (the load parses each before it reads on).
@@ -65,23 +96,8 @@ export function readInflated(
   ctx: Pick<ChunkContext, "object" | "compressed">,
   opts: { from: number; done: () => boolean },
 ): ReadableStream<Uint8Array> {
-  const c = ctx.compressed!;
-  const checkpoint = chunkCheckpoint(ctx);
-  // Up to a little past the end checkpoint: the last record ends shortly after it, usually in the same read.
-  const firstEnd = c.endCheckpointIn === null ? null : c.endCheckpointIn + TAIL_READ_BYTES;
   async function* pieces() {
-    const events = inflateFrom(
-      c.stream.codec,
-      checkpoint,
-      compressedBytes(storage, ctx.object, {
-        from: resumeByte(checkpoint),
-        end: c.stream.data_end,
-        firstEnd,
-      }),
-      { end: c.stream.data_end, expected: c.stream.expected ?? undefined },
-    );
-    for await (const event of events) {
-      if (event.kind !== "data") continue;
+    for await (const event of inflatedData(storage, ctx)) {
       const end = event.out + event.bytes.byteLength;
       if (end <= opts.from) continue;
       yield event.out >= opts.from ? event.bytes : event.bytes.subarray(opts.from - event.out);
@@ -103,20 +119,7 @@ export async function inflatedSlices(
   const out = slices.map((s) => new Uint8Array(Math.max(s.to - s.from, 0)));
   if (slices.length === 0) return out;
   const last = Math.max(...slices.map((s) => s.to));
-  const checkpoint = chunkCheckpoint(ctx);
-  const c = ctx.compressed!;
-  const events = inflateFrom(
-    c.stream.codec,
-    checkpoint,
-    compressedBytes(storage, ctx.object, {
-      from: resumeByte(checkpoint),
-      end: c.stream.data_end,
-      firstEnd: c.endCheckpointIn,
-    }),
-    { end: c.stream.data_end, expected: c.stream.expected ?? undefined },
-  );
-  for await (const event of events) {
-    if (event.kind !== "data") continue;
+  for await (const event of inflatedData(storage, ctx)) {
     const pieceEnd = event.out + event.bytes.byteLength;
     slices.forEach((s, i) => {
       const from = Math.max(s.from, event.out);

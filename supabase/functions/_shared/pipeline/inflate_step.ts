@@ -131,9 +131,8 @@ export async function inflateStep(deps: WorkDeps, ctx: ChunkContext): Promise<In
       }
     } else if (event.kind === "checkpoint") {
       const cp = event.checkpoint;
-      // A boundary short of a whole chunk (asked for before the last commit moved the range on) or, in UTF-16,
-      // inside a code unit is passed over: the next one qualifies.
-      if (cp.out < rangeStart + chunkSize || (evenEdges && cp.out % 2 !== 0)) continue;
+      // In UTF-16 a boundary inside a code unit is passed over: the next one qualifies.
+      if (cp.out <= rangeStart || (evenEdges && cp.out % 2 !== 0)) continue;
       await commit(summary(cp.out), cp, cp.out, cp.in, false);
       rangeStart = cp.out;
       scanner = createScanner(ctx.target.dialect);
