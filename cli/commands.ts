@@ -179,6 +179,15 @@ export async function showStatus(sql: Sql, jobId: number | undefined, json: bool
   console.log(safe`Job ${job.job_id}: ${job.status}${job.error ? ` — ${job.error}` : ""}`);
   console.log(safe`  object   ${job.bucket_id}/${job.object_name} (${formatBytes(job.object_size ?? 0)})`);
   console.log(safe`  target   ${job.target_table ?? "-"}`);
+  if (job.compression !== null) {
+    console.log(
+      safe`  compressed ${job.compression === "gzip" ? "gzip" : `ZIP (${job.compression})`}: ` +
+        safe`${formatBytes(job.compressed_bytes_done ?? 0)} of ${
+          formatBytes(job.object_size ?? 0)
+        } inflated, ` +
+        safe`${formatBytes(job.bytes_total)} of data${job.data_size_known ? "" : " (estimated so far)"}`,
+    );
+  }
   console.log(
     safe`  progress ${job.percent}% (${formatBytes(job.bytes_done)} of ${formatBytes(job.bytes_total)}), ` +
       safe`${job.chunks_done}/${job.chunk_count} load chunks done, ${job.chunks_running} running, ${job.chunks_dead} dead`,

@@ -51,6 +51,12 @@ export interface Progress {
   dry_run: boolean;
   /** The CREATE TABLE of a table the pipeline made from the file, or null. */
   table_sql: string | null;
+  /** A compressed upload's codec (gzip, deflate, stored: a ZIP member), or null. */
+  compression: string | null;
+  /** A compressed upload: object bytes its inflate chain has read (of object_size). */
+  compressed_bytes_done: number | null;
+  /** Whether bytes_total is exact (false: a compressed upload's size estimated until its end is inflated). */
+  data_size_known: boolean;
 }
 
 export async function progress(sql: Sql, jobId: number): Promise<Progress | undefined> {
@@ -59,8 +65,9 @@ export async function progress(sql: Sql, jobId: number): Promise<Progress | unde
            p.chunk_count, p.error, p.created_at, p.started_at, p.finished_at, p.rejects_object, p.rejects_status,
            p.chunks_done::int, p.chunks_running::int, p.chunks_dead::int, p.rows_parsed::float8,
            p.rows_loaded::float8, p.rows_rejected::float8, p.rows_skipped::float8, p.bytes_done::float8,
-           greatest(coalesce(p.object_size - j.data_start, p.object_size, 0), 0)::float8 as bytes_total,
-           p.percent::float8, p.rows_per_second::float8, j.dry_run, j.table_sql
+           greatest(coalesce(p.data_bytes_total, p.object_size, 0), 0)::float8 as bytes_total,
+           p.percent::float8, p.rows_per_second::float8, j.dry_run, j.table_sql,
+           p.compression, p.compressed_bytes_done::float8, p.data_size_known
     from csv_import.job_progress p join csv_import.jobs j on j.id = p.job_id
     where p.job_id = ${jobId}`;
   return row as Progress | undefined;

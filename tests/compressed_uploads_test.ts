@@ -181,6 +181,16 @@ Deno.test(
       where job_id = ${job.id}`;
       assert.ok(Number(cps.n) >= 7, `checkpoints at the chunk edges: ${cps.n}`);
       assert.ok(Number(cps.odd) >= 1, "some resume inside a byte");
+      // The CLI shows how far the chain read the compressed object.
+      const status = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--config", "deno.json", "cli/main.ts", "status", String(job.id)],
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const printed = new TextDecoder().decode(status.stdout);
+      assert.match(printed, /compressed gzip: ([\d.]+ KiB) of \1 inflated, [\d.]+ MiB of data\n/, printed);
+      assert.ok(printed.includes("progress 100%"), printed);
     });
   },
 );

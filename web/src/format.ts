@@ -148,3 +148,12 @@ export function objectNameFor(
   const name = file.replaceAll("/", "_").replaceAll("\\", "_");
   return [folder.replace(/^\/+|\/+$/g, ""), userId, name].filter((part) => part !== "").join("/");
 }
+
+/** File types the pipeline loads: CSV text, gzip-compressed CSV (.csv.gz) and a ZIP archive holding one CSV. */
+const CSV_UPLOAD_NAME = /\.(csv|csv\.gz|gz|zip)$/i;
+const CSV_UPLOAD_TYPES = new Set(["text/csv", "application/gzip", "application/x-gzip", "application/zip"]);
+
+/** Whether a chosen file is one the pipeline loads (by its name, or its type when the name says nothing). */
+export function isCsvUpload(file: { name: string; type: string }): boolean {
+  return CSV_UPLOAD_NAME.test(file.name) || CSV_UPLOAD_TYPES.has(file.type);
+}

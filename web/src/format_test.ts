@@ -5,6 +5,7 @@ import {
   type Import,
   importPercent,
   importSummary,
+  isCsvUpload,
   objectNameFor,
   statusText,
   wholePercent,
@@ -74,4 +75,15 @@ Deno.test("web format: object names are <folder>/<user id>/<file>", () => {
   assert.equal(objectNameFor("web", "u1", "orders.csv"), "web/u1/orders.csv");
   assert.equal(objectNameFor("/web/", "u1", "a/b.csv"), "web/u1/a_b.csv");
   assert.equal(objectNameFor("", "u1", "orders.csv"), "u1/orders.csv");
+});
+
+Deno.test("isCsvUpload: CSV text, .csv.gz and .zip by name, or by type", () => {
+  for (const name of ["orders.csv", "ORDERS.CSV", "orders.csv.gz", "export.gz", "export.zip"]) {
+    assert.equal(isCsvUpload({ name, type: "" }), true, name);
+  }
+  for (const name of ["orders.xlsx", "notes.txt", "orders.csv.bak", "archive.tar"]) {
+    assert.equal(isCsvUpload({ name, type: "" }), false, name);
+  }
+  assert.equal(isCsvUpload({ name: "blob", type: "application/gzip" }), true);
+  assert.equal(isCsvUpload({ name: "blob", type: "application/vnd.ms-excel" }), false);
 });

@@ -24,6 +24,7 @@ import {
   type Import,
   importPercent,
   importSummary,
+  isCsvUpload,
   isTerminal,
   objectNameFor,
   statusText,
@@ -295,8 +296,8 @@ function startUpload(file: File): void {
   const objectName = objectNameFor(folder, session.user.id, file.name);
   const card = new Card(file.name);
   card.element.dataset.object = objectName;
-  if (!/\.csv$/i.test(file.name) && file.type !== "text/csv") {
-    card.error(`"${file.name}" is not a CSV file.`);
+  if (!isCsvUpload(file)) {
+    card.error(`"${file.name}" is not a CSV file (.csv, or compressed: .csv.gz, .zip).`);
     card.uploadProgress(0, "Not uploaded");
     return;
   }
