@@ -153,12 +153,25 @@ export function nativeFits(
   end?: number,
   expected?: { crc32: number; size: number },
 ): boolean {
-  if (codec === "stored" || from.member === null) return false;
+  if (!NATIVE_RAW_INFLATE || codec === "stored" || from.member === null) return false;
   // To a ZIP member's end only with its expected size: DecompressionStream accepts a stream cut short.
   if (stopAt === null) return codec === "deflate" && end !== undefined && expected !== undefined;
   return stopAt.member !== null && stopAt.member.start === from.member.start && stopAt.out > from.out &&
     stopAt.in > from.in;
 }
+
+/**
+ * Whether this runtime's DecompressionStream reads "deflate-raw" (Deno since 1.24; the Supabase Edge Runtime exposes
+ * the compression streams since edge-runtime#398, 2024): where it does not, every range runs in pako.
+ */
+const NATIVE_RAW_INFLATE = (() => {
+  try {
+    new DecompressionStream("deflate-raw");
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 /** Inflates `range` with DecompressionStream; events as inflateFrom's (an end event only without stopAt). */
 export async function* inflateNative(cursor: InputCursor, range: NativeRange): AsyncGenerator<InflateEvent> {
