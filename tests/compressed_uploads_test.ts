@@ -12,11 +12,13 @@
 import assert from "node:assert/strict";
 import {
   checksum,
+  clearStorageFaults,
   connect,
   E2E,
   killFunctionWorkers,
   psqlCopy,
   Scope,
+  setStorageFaults,
   type Sql,
   upload,
   waitFor,
@@ -343,30 +345,44 @@ Deno.test({
     await upload(name, await Deno.readFile(`${dir}/data.csv.gz`));
     const inflated = async () => {
       const [row] = await sql<
-        { id: string; inflated_out: string; data_size: string | null; status: string }[]
+        { id: string; inflated_out: string; data_size: string | null; status: string; seen?: number }[]
       >`
         select id, inflated_out, data_size, status from csv_import.jobs where object_name = ${name}`;
+      if (row) row.seen = seen;
       return row;
     };
-    // Kill every function worker twice while the chain is between its first checkpoint and its end.
-    for (let kill = 0; kill < 2; kill++) {
-      await waitFor("the chain's first checkpoint", async () => {
+    // The chain is slowed (every 3rd Storage read of this test's objects stalls 1.5 s, then ends short and is resumed),
+    // so that the kills and the cancel below land while it is between its first checkpoint and its end.
+    const midChain = async (what: string) => {
+      const row = await waitFor(what, async () => {
         const row = await inflated();
-        return row && Number(row.inflated_out) > 0 ? row : undefined;
+        return row && Number(row.inflated_out) > Number(row.seen ?? 0) ? row : undefined;
       }, 60_000);
+      assert.equal(row.data_size, null, `${what}: the chain had not finished`);
+      return row;
+    };
+    let seen = 0;
+    await setStorageFaults({ kind: "hang", every: 3, hang_ms: 1500, bytes: 1024, prefix: scope.prefix });
+    scope.defer(() => clearStorageFaults());
+    for (let kill = 0; kill < 2; kill++) {
+      const row = await midChain(`checkpoint past ${seen} before kill ${kill + 1}`);
+      seen = Number(row.inflated_out);
       await killFunctionWorkers();
     }
-    const running = await inflated();
-    if (running.data_size === null && running.status === "running") {
-      // And cancel it, then retry: the chain resumes where it stopped.
-      await sql`select csv_import.cancel_job(${running.id})`;
-      await waitFor("the cancelled chunks to stop", async () => {
-        const [row] = await sql<{ n: string }[]>`
-          select count(*) as n from csv_import.chunks where job_id = ${running.id} and status = 'running'`;
-        return Number(row.n) === 0 ? true : undefined;
-      }, 60_000);
-      await sql`select csv_import.retry_job(${running.id})`;
-    }
+    // And cancel it mid-chain, then retry: the chain resumes from its last checkpoint.
+    const running = await midChain(`checkpoint past ${seen} before the cancel`);
+    await sql`select csv_import.cancel_job(${running.id})`;
+    await waitFor("the cancelled chunks to stop", async () => {
+      const [row] = await sql<{ n: string }[]>`
+        select count(*) as n from csv_import.chunks where job_id = ${running.id} and status = 'running'`;
+      return Number(row.n) === 0 ? true : undefined;
+    }, 60_000);
+    const [chain] = await sql<{ status: string; resume_offset: string }[]>`
+      select status, resume_offset from csv_import.chunks where job_id = ${running.id} and kind = 'inflate'`;
+    assert.equal(chain.status, "cancelled");
+    assert.ok(Number(chain.resume_offset) > 0, "the cancelled chain keeps its progress");
+    await clearStorageFaults();
+    await sql`select csv_import.retry_job(${running.id})`;
     const job = await waitForJob(sql, name, 240_000);
     assert.equal(job.status, "succeeded_with_rejects", job.error ?? "");
     assert.deepEqual(await checksum(sql, table), await checksum(sql, reference), "every row exactly once");
