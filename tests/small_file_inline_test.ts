@@ -5,6 +5,7 @@
  * - a 100-row file with two bad rows: every good row loaded (count and checksum against `psql \copy` of the good
  *   rows), the two rejects with their lines, and every chunk event of the job written by csv-import-register's
  *   worker, none by csv-import-chunk's;
+ * - the same file gzipped: its inflate chain and its load both run in the register invocation;
  * - a 1.2 MiB file of one chunk (over the bound): loaded by csv-import-chunk, as before.
  */
 import assert from "node:assert/strict";
@@ -46,12 +47,42 @@ Deno.test({ name: "small files: loaded by the register invocation, exactly", ...
     assert.deepEqual(
       [...new Set(events.map((e) => e.fn))],
       ["csv-import-register"],
-      "the chunk was loaded by the register invocation",
+      `the chunk was loaded by the register invocation: ${JSON.stringify(events)}`,
     );
     const [timing] = await sql<{ ms: number }[]>`
       select round(extract(epoch from finished_at - created_at) * 1000)::int as ms from csv_import.jobs
       where id = ${job.id}`;
     console.log(`100-row file: ${timing.ms} ms from upload to done`);
+
+    // The same rows gzipped: the register invocation runs the inflate chain and then the load.
+    await sql.unsafe(`truncate ${table}`);
+    const gz = scope.object("small.csv.gz");
+    const text = new TextEncoder().encode("id,name,amount\n" + rows.join("\n") + "\n");
+    await upload(
+      gz,
+      new Uint8Array(
+        await new Response(new Blob([text]).stream().pipeThrough(new CompressionStream("gzip")))
+          .arrayBuffer(),
+      ),
+    );
+    const gzJob = await waitForJob(sql, gz, 30_000);
+    assert.equal(gzJob.status, "succeeded_with_rejects", gzJob.error ?? "");
+    assert.deepEqual(await checksum(sql, table), await checksum(sql, reference), "the good rows, gzipped");
+    const gzEvents = (await functionEvents(gzJob)).filter((e) => String(e.event).startsWith("chunk_"));
+    assert.deepEqual(
+      gzEvents.map((e) => e.event).sort(),
+      ["chunk_inflated", "chunk_loaded"],
+      JSON.stringify(gzEvents),
+    );
+    assert.deepEqual(
+      [...new Set(gzEvents.map((e) => e.fn))],
+      ["csv-import-register"],
+      `both in the register invocation: ${JSON.stringify(gzEvents)}`,
+    );
+    const [gzTiming] = await sql<{ ms: number }[]>`
+      select round(extract(epoch from finished_at - created_at) * 1000)::int as ms from csv_import.jobs
+      where id = ${gzJob.id}`;
+    console.log(`100-row .csv.gz: ${gzTiming.ms} ms from upload to done`);
 
     // Over the bound (1.2 MiB, still one 8 MiB chunk): a chunk invocation loads it.
     const large = scope.object("large.csv");

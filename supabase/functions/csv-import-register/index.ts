@@ -57,11 +57,22 @@ function queueOf(cfg: Config): RegistrationQueue {
   });
 }
 
-/** Dispatches a registered job's first chunks; loads a small file's one chunk here (see the module doc). */
-async function dispatchOrLoad(deps: DispatchDeps, result: { jobId: number; chunks: number; bytes: number }) {
+/**
+ * Dispatches a registered job's first chunks; loads a small file's one chunk here (see the module doc). A small
+ * compressed file (inflated whole at registration, at most REGISTER_INLINE_LOAD_BYTES of data) runs its inflate
+ * chain here, then its load chunk, the same way.
+ */
+async function dispatchOrLoad(
+  deps: DispatchDeps,
+  result: { jobId: number; chunks: number; bytes: number; compressed?: { dataBytes: number | null } },
+) {
   const reason = `job ${result.jobId} registered`;
-  const inline = result.chunks === 1 && result.bytes <= deps.config.registerInlineLoadBytes &&
-    queue?.idle === true && inlineLoadsOpen === 0 && isolateWork.bytes < deps.config.invocationBudgetBytes;
+  const small = result.compressed
+    ? result.compressed.dataBytes !== null &&
+      result.compressed.dataBytes <= deps.config.registerInlineLoadBytes
+    : result.chunks === 1 && result.bytes <= deps.config.registerInlineLoadBytes;
+  const inline = small && queue?.idle === true && inlineLoadsOpen === 0 &&
+    isolateWork.bytes < deps.config.invocationBudgetBytes;
   if (!inline) {
     await dispatch(deps, reason);
     return;
@@ -72,7 +83,9 @@ async function dispatchOrLoad(deps: DispatchDeps, result: { jobId: number; chunk
       keep: { jobId: result.jobId },
       background: runInBackground,
     });
-    if (kept) await runInvocation({ ...deps, signal }, kept, { takeMore: false });
+    // A compressed file: its chain, then the load chunk the chain made, and nothing of other jobs.
+    const takeMore = result.compressed ? { jobId: result.jobId } : false;
+    if (kept) await runInvocation({ ...deps, signal }, kept, { takeMore });
   } finally {
     inlineLoadsOpen--;
   }

@@ -130,12 +130,13 @@ let isolateSlots: ChunkSlots | undefined;
  * chunks claimed with it go to new invocations. A load's inline scan dispatches at once (the next loads became
  * ready). Once the runtime announces shutdown (`deps.signal`) it takes on nothing more; a chunk it interrupted
  * was handed back, and dispatch is kicked so a fresh worker picks it up. `takeMore: false` (register's inline
- * load of a small file): `first` only; the next ready chunks all go to chunk invocations.
+ * load of a small file): `first` only; the next ready chunks all go to chunk invocations. `takeMore: { jobId }`
+ * (register's inline run of a small compressed file): only that job's chunks (its chain, then its load).
  */
 export async function runInvocation(
   deps: Omit<ChunkDeps, "onScanned">,
   first: ChunkClaim,
-  opts: { takeMore?: boolean } = {},
+  opts: { takeMore?: boolean | { jobId: number } } = {},
 ): Promise<void> {
   const slots = isolateSlots ??= new ChunkSlots(deps.config.chunksPerIsolate, deps.signal);
   let next: ChunkClaim | null = first;
@@ -161,8 +162,9 @@ export async function runInvocation(
       await kickDispatch(deps, `chunk ${current.chunk_id} ${result.outcome}, isolate stopping or retired`);
       return;
     }
-    const keep = (opts.takeMore ?? true) && result.outcome !== "yielded" &&
-      isolateWork.bytes < deps.config.invocationBudgetBytes;
+    const more = result.outcome !== "yielded" && isolateWork.bytes < deps.config.invocationBudgetBytes;
+    const takeMore = opts.takeMore ?? true;
+    const keep = more && (typeof takeMore === "object" ? takeMore : takeMore);
     next = (await dispatch(deps, `chunk ${current.chunk_id} finished`, { keep })).kept;
   }
 }

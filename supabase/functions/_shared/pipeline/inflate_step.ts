@@ -91,8 +91,9 @@ export async function inflateStep(deps: WorkDeps, ctx: ChunkContext): Promise<In
     if (state !== "ok") throw new StopChunk("lease_lost");
     committedOut = toOut;
     if (range) ranges++;
-    // The range's load is ready: hand it out now, while the chain inflates the next one.
-    runInBackground(dispatch(deps, `chunk ${ctx.chunk.id} inflated to ${toOut}`));
+    // The range's load is ready: hand it out now, while the chain inflates the next one. After the last range the
+    // invocation's own dispatch does (and the register function's inline run of a small file keeps it).
+    if (!ended) runInBackground(dispatch(deps, `chunk ${ctx.chunk.id} inflated to ${toOut}`));
   };
 
   const summary = (end: number): RangeReport => {

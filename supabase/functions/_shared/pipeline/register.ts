@@ -102,7 +102,14 @@ interface ProfileRow {
 }
 
 export type RegisterOutcome =
-  | { outcome: "planned"; jobId: number; chunks: number; bytes: number }
+  | {
+    outcome: "planned";
+    jobId: number;
+    chunks: number;
+    bytes: number;
+    /** A compressed upload (one inflate chunk, no load chunks yet), and its data's size when known whole. */
+    compressed?: { dataBytes: number | null };
+  }
   | { outcome: "unchanged"; jobId: number; status: string }
   | { outcome: "failed"; jobId: number; error: string }
   | { outcome: "retry_later"; jobId: number; error: string };
@@ -123,7 +130,7 @@ export async function registerJob(deps: RegisterDeps, jobId: number): Promise<Re
 
   try {
     if (job.object_etag === null) job.object_etag = await recordObjectEtag(deps, job);
-    const plan = await planJob(deps, job);
+    const { plan, data } = await planJob(deps, job);
     const [result] = await sql<{ chunk_count: number; planned: boolean; status: string }[]>`
       select * from csv_import.register_job(p_job_id => ${jobId},
         p_plan => ${sql.json(plan as unknown as postgres.JSONValue)})`;
@@ -134,7 +141,13 @@ export async function registerJob(deps: RegisterDeps, jobId: number): Promise<Re
       chunks: result.chunk_count,
       target: plan.target_table,
     });
-    return { outcome: "planned", jobId, chunks: result.chunk_count, bytes: job.object_size ?? 0 };
+    return {
+      outcome: "planned",
+      jobId,
+      chunks: result.chunk_count,
+      bytes: job.object_size ?? 0,
+      ...(data.compression === null ? {} : { compressed: { dataBytes: data.complete ? data.size : null } }),
+    };
   } catch (error) {
     // StorageError is a permanent refusal by its body's code (storage.ts throws TransientError for the rest).
     const transient = !(error instanceof RegistrationProblem || error instanceof CsvError ||
@@ -291,7 +304,7 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     });
   }
 
-  return {
+  const plan = {
     object_size: size,
     data_start: dialect.dataStart,
     header_lines: dialect.linesBeforeData,
@@ -336,6 +349,7 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
       ratio_after_bytes: config.inflateRatioAfterBytes,
     },
   };
+  return { plan, data };
 }
 
 /** How much of a compressed file's data registration inflates (sniffing, header, a table made from it). */
