@@ -14,6 +14,12 @@
  *   never held in memory, and deleted afterwards.
  * The corpus's jobs run concurrently (uploaded up front, then checked one by one); the 256 MB case runs last,
  * alone, so the invocation records it reads are its own.
+ *
+ * The second test uploads every case gzipped (issue 16: compressed versions of the corpus give the same outcomes
+ * as the plain files), named `<file>.gz` under its own profile and table, and checks it with the same `verify`:
+ * the plain case's outcome exactly — refusals with chunk_count 0 (a compressed job counts load chunks only),
+ * line numbers, columns and offsets of the decompressed data — except where GZIPPED_EXPECT states the compressed
+ * outcome and why (an empty or binary stream, and the cases that are themselves compressed).
  */
 import assert from "node:assert/strict";
 import {
@@ -21,6 +27,7 @@ import {
   buildCorpus,
   CANARY,
   type Expected,
+  gzip,
   MAX_RECORD_BYTES,
   TYPED_TABLE_SQL,
   writeNoNewline,
@@ -53,6 +60,9 @@ interface MeasuredInvocation extends Invocation {
   peakMemoryMb: number;
 }
 
+/** A corpus case as uploaded: `plain` holds the uncompressed bytes when `bytes` are a compressed variant's. */
+type Upload = BadInput & { plain?: Uint8Array };
+
 interface Run {
   object: string;
   table: string;
@@ -73,7 +83,7 @@ async function copyInto(table: string, file: string, dateStyle?: string): Promis
   await psqlCopy(table, file, { columns: header.split(","), dateStyle: dateStyle ?? "ISO, MDY" });
 }
 
-async function start(scope: Scope, dir: string, c: BadInput): Promise<Run> {
+async function start(scope: Scope, dir: string, c: Upload): Promise<Run> {
   const table = await createTable(scope, c.table, c.name.replaceAll("-", "_").slice(0, 20));
   let object: string;
   if (c.unmatched) {
@@ -96,7 +106,7 @@ async function start(scope: Scope, dir: string, c: BadInput): Promise<Run> {
   return { object, table, expected: c.expect({ table }) };
 }
 
-async function verify(sql: Sql, scope: Scope, dir: string, c: BadInput, run: Run): Promise<JobRow> {
+async function verify(sql: Sql, scope: Scope, dir: string, c: Upload, run: Run): Promise<JobRow> {
   const job = await waitForJob(sql, run.object, JOB_TIMEOUT_MS);
   const exp = run.expected;
   const where = `${c.name} (${c.what}), job ${job.id}`;
@@ -125,11 +135,9 @@ async function verify(sql: Sql, scope: Scope, dir: string, c: BadInput, run: Run
   );
 
   const twin = await createTable(scope, c.table, "twin");
-  let cleanPath = `${dir}/${c.name}-${c.file}`;
-  if (exp.clean !== "same") {
-    cleanPath = `${dir}/${c.name}-clean.csv`;
-    await Deno.writeTextFile(cleanPath, exp.clean);
-  }
+  const cleanPath = `${dir}/${c.name}-clean.csv`;
+  if (exp.clean === "same") await Deno.writeFile(cleanPath, c.plain ?? c.bytes);
+  else await Deno.writeTextFile(cleanPath, exp.clean);
   await copyInto(twin, cleanPath, exp.cleanDateStyle);
   const expected = await checksum(sql, twin);
   assert.equal(count, expected.count, `${where}: rows loaded`);
@@ -182,6 +190,24 @@ function pooled<T>(width: number, tasks: (() => Promise<T>)[]): Promise<T>[] {
   return results.map((r) => r.promise);
 }
 
+/** Uploads `cases` (6 at a time) and checks each one's outcome in its own step, in corpus order. */
+async function runCorpus(t: Deno.TestContext, sql: Sql, scope: Scope, dir: string, cases: Upload[]) {
+  const started = performance.now();
+  const runs = pooled(6, cases.map((c) => () => start(scope, dir, c)));
+  for (const promise of runs) promise.catch(() => {}); // awaited in its step
+
+  for (const [i, c] of cases.entries()) {
+    await t.step(`${c.name}: ${c.what}`, async () => {
+      const job = await verify(sql, scope, dir, c, await runs[i]);
+      console.log(
+        `  ${c.name}: ${job.status}${job.error ? ` "${job.error.slice(0, 100)}"` : ""}, ` +
+          `${job.rows_loaded} loaded, ${job.rows_rejected} rejected, ${job.chunk_count} chunks`,
+      );
+    });
+  }
+  console.log(`  ${cases.length} files done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+
 Deno.test({ name: "bad input corpus: every file gets its exact outcome", ...E2E }, async (t) => {
   const sql = connect(8);
   const scope = new Scope(sql, "badin");
@@ -196,22 +222,7 @@ Deno.test({ name: "bad input corpus: every file gets its exact outcome", ...E2E 
     const corpus = await buildCorpus();
     assert.ok(corpus.length + 1 >= 30, `at least 30 files (${corpus.length + 1})`);
     assert.equal(new Set(corpus.map((c) => c.name)).size, corpus.length, "case names are unique");
-    const started = performance.now();
-    const runs = pooled(6, corpus.map((c) => () => start(scope, dir, c)));
-    for (const promise of runs) promise.catch(() => {}); // awaited in its step
-
-    for (const [i, c] of corpus.entries()) {
-      await t.step(`${c.name}: ${c.what}`, async () => {
-        const job = await verify(sql, scope, dir, c, await runs[i]);
-        console.log(
-          `  ${c.name}: ${job.status}${job.error ? ` "${job.error.slice(0, 100)}"` : ""}, ` +
-            `${job.rows_loaded} loaded, ${job.rows_rejected} rejected`,
-        );
-      });
-    }
-    console.log(
-      `  corpus of ${corpus.length} files done in ${((performance.now() - started) / 1000).toFixed(1)} s`,
-    );
+    await runCorpus(t, sql, scope, dir, corpus);
 
     await t.step("injection headers: the table they name still exists, untouched", async () => {
       const [{ n }] = await sql.unsafe<{ n: number }[]>(`select count(*)::int as n from ${CANARY}`);
@@ -263,6 +274,77 @@ Deno.test({ name: "bad input corpus: every file gets its exact outcome", ...E2E 
       } finally {
         await Deno.remove(path).catch(() => {});
       }
+    });
+  } finally {
+    await scope.dispose();
+    await sql.end();
+  }
+});
+
+/** Registration's refusal of a compressed file whose data is itself compressed or binary (register.ts). */
+const notCsvInGzip = (message: string): Expected => ({
+  status: "failed",
+  stage: "register",
+  error: `The gzip file holds data that is not CSV text: ${message}`,
+});
+const ZIP_MAGIC =
+  "File is a ZIP archive (an Excel .xlsx workbook is one); export the sheet as CSV and upload that";
+
+/**
+ * Where the gzipped file's outcome legitimately differs from the plain one's: the exact outcome (given the plain
+ * one), and why. Every other case must reach exactly its plain outcome. No case is left out: the ones whose meaning
+ * is the compression itself (gzip, xlsx, zip-truncated) are gzipped too, and refused as what their data is.
+ */
+const GZIPPED_EXPECT: Record<string, (plain: Expected) => Expected> = {
+  // The object is not empty (a 20-byte gzip member); the data in it is: file_bytes.ts says so, naming the stream.
+  empty: () => ({ status: "failed", stage: "register", error: "The gzip file holds no data" }),
+  // Binary data inside a compressed file: the same check on the inflated bytes (the same count of control bytes),
+  // said of the stream's data.
+  binary: (plain) => {
+    assert.ok(plain.status === "failed" && typeof plain.error === "string");
+    return notCsvInGzip(plain.error);
+  },
+  // A gzip of a gzip file: the pipeline inflates one level, as gunzip does; the data is a gzip file, not CSV text.
+  gzip: () => notCsvInGzip("File is gzip-compressed"),
+  // A ZIP archive inside a gzip file is data, not an archive the pipeline opens: refused by its magic bytes.
+  xlsx: () => notCsvInGzip(ZIP_MAGIC),
+  "zip-truncated": () => notCsvInGzip(ZIP_MAGIC),
+};
+
+Deno.test({
+  name: "bad input corpus gzipped: every file gets the outcome its plain twin gets",
+  ...E2E,
+}, async (t) => {
+  const sql = connect(8);
+  const scope = new Scope(sql, "badgz");
+  try {
+    const dir = await scope.tempDir();
+    await sql.unsafe(
+      `drop table if exists ${CANARY}; create table ${CANARY} (id int); insert into ${CANARY} values (1)`,
+    );
+    scope.defer(() => sql.unsafe(`drop table if exists ${CANARY}`));
+    await scope.table("first"); // creates the demo enum the typed tables use
+
+    const corpus = await buildCorpus();
+    for (const name of Object.keys(GZIPPED_EXPECT)) {
+      assert.ok(corpus.some((c) => c.name === name), `${name} is a corpus case`);
+    }
+    const cases: Upload[] = [];
+    for (const c of corpus) {
+      cases.push({
+        ...c,
+        file: `${c.file}.gz`,
+        what: `${c.what}, gzipped`,
+        bytes: await gzip(c.bytes),
+        plain: c.bytes,
+        expect: (ctx) => GZIPPED_EXPECT[c.name]?.(c.expect(ctx)) ?? c.expect(ctx),
+      });
+    }
+    await runCorpus(t, sql, scope, dir, cases);
+
+    await t.step("injection headers: the table they name still exists, untouched", async () => {
+      const [{ n }] = await sql.unsafe<{ n: number }[]>(`select count(*)::int as n from ${CANARY}`);
+      assert.equal(n, 1);
     });
   } finally {
     await scope.dispose();

@@ -15,6 +15,7 @@
  *   never held in memory.
  */
 import { HEADER, prng } from "./generate_csv.ts";
+import { zipArchive } from "./zip_writer.ts";
 
 export type DateStyle = "iso" | "mdy" | "dmy";
 
@@ -166,10 +167,19 @@ function utf16(s: string, bigEndian: boolean, bom: boolean): Uint8Array {
   return new Uint8Array(out);
 }
 
-async function gzip(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
-  const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"));
+/** `bytes` as one gzip member (CompressionStream: deterministic, no name or time in the header). */
+export async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes.slice()]).stream().pipeThrough(new CompressionStream("gzip"));
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
+
+/** The two parts of an .xlsx workbook that zip.ts recognises it by (the rest of a real workbook is not needed). */
+const XLSX_CONTENT_TYPES = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' +
+  '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">' +
+  '<Override PartName="/xl/workbook.xml" ' +
+  'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/></Types>';
+const XLSX_WORKBOOK = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' +
+  '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheets/></workbook>';
 
 /** Rows 1..n, enough to push what follows past the 64 KiB head the sniffer reads (~130 bytes a row). */
 const PAST_HEAD_ROWS = 700;
@@ -198,29 +208,43 @@ export async function buildCorpus(): Promise<BadInput[]> {
     bytes: text("\n\r\n\n"),
     expect: () => ({ status: "failed", stage: "register", error: "File has no rows: it is blank" }),
   });
+  // A compressed upload is recognised by its bytes whatever its name (issue 16): a gzip file named .csv loads.
   add({
     name: "gzip",
     file: "orders.csv",
     what: "gzip file named .csv",
     table: "orders",
     bytes: await gzip(text(goodText)),
-    expect: () => ({
-      status: "failed",
-      stage: "register",
-      error: "File is gzip-compressed; upload the uncompressed CSV",
-    }),
+    expect: () => ({ status: "succeeded", rejects: [], clean: goodText }),
   });
+  // A real (stored) ZIP archive shaped like an Excel workbook: zip.ts names the workbook part it found.
   add({
     name: "xlsx",
     file: "orders.csv",
-    what: "Excel workbook (ZIP) named .csv",
+    what: "Excel workbook (ZIP with [Content_Types].xml and xl/workbook.xml) named .csv",
+    table: "orders",
+    bytes: await zipArchive([
+      { name: "[Content_Types].xml", bytes: text(XLSX_CONTENT_TYPES) },
+      { name: "xl/workbook.xml", bytes: text(XLSX_WORKBOOK) },
+    ]),
+    expect: () => ({
+      status: "failed",
+      stage: "register",
+      error:
+        "The upload is an Excel workbook (xl/workbook.xml), not a ZIP of a CSV file; export the sheet as CSV",
+    }),
+  });
+  // The first bytes of a ZIP archive and nothing after them: no end-of-central-directory record to read.
+  add({
+    name: "zip-truncated",
+    file: "orders.csv",
+    what: "truncated ZIP archive (a local header's first bytes only) named .csv",
     table: "orders",
     bytes: concat(new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x06, 0x00]), "[Content_Types].xml"),
     expect: () => ({
       status: "failed",
       stage: "register",
-      error:
-        "File is a ZIP archive (an Excel .xlsx workbook is one); export the sheet as CSV and upload that",
+      error: "The ZIP archive is truncated or not a ZIP file: its end-of-central-directory record is missing",
     }),
   });
   {
