@@ -32,6 +32,7 @@ import {
   TYPED_TABLE_SQL,
   writeNoNewline,
 } from "./support/bad_inputs.ts";
+import { zipArchive } from "./support/zip_writer.ts";
 import {
   checksum,
   connect,
@@ -346,6 +347,40 @@ Deno.test({
       const [{ n }] = await sql.unsafe<{ n: number }[]>(`select count(*)::int as n from ${CANARY}`);
       assert.equal(n, 1);
     });
+  } finally {
+    await scope.dispose();
+    await sql.end();
+  }
+});
+
+/** A few representative cases zipped: quoted line breaks with multibyte text, a reject-heavy file, a short row. */
+const ZIPPED = ["quoted-newlines-multibyte", "out-of-range", "too-few-fields", "invalid-utf8-row"];
+
+Deno.test({
+  name: "bad input corpus zipped (stored and deflate): representative files get their plain outcomes",
+  ...E2E,
+}, async (t) => {
+  const sql = connect(8);
+  const scope = new Scope(sql, "badzip");
+  try {
+    const dir = await scope.tempDir();
+    await scope.table("first"); // creates the demo enum the typed tables use
+    const corpus = await buildCorpus();
+    const cases: Upload[] = [];
+    for (const method of ["stored", "deflate"] as const) {
+      for (const c of corpus.filter((c) => ZIPPED.includes(c.name))) {
+        cases.push({
+          ...c,
+          name: `${c.name}-${method}`,
+          file: c.file.replace(/\.csv$/, ".zip"),
+          what: `${c.what}, in a ${method} ZIP`,
+          bytes: await zipArchive([{ name: c.file, bytes: c.bytes, method }]),
+          plain: c.bytes,
+        });
+      }
+    }
+    assert.equal(cases.length, ZIPPED.length * 2, "every zipped case is in the corpus");
+    await runCorpus(t, sql, scope, dir, cases);
   } finally {
     await scope.dispose();
     await sql.end();

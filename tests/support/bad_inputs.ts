@@ -513,6 +513,28 @@ export async function buildCorpus(): Promise<BadInput[]> {
     });
   }
 
+  {
+    // Quoted line breaks (LF and CRLF) and multibyte characters inside values: physical line numbers count the
+    // breaks inside quotes, so the short row after them is reported at the line an editor shows.
+    const notes = ['"two\nlines"', '"Zoë, 漢字テスト\r\n😀 ñandú"', '"""quoted""\n\nafter a blank line"'];
+    const rows = ids(1, 6).map((id) => orderRow(id, id <= 3 ? { note: notes[id - 1] } : {}));
+    const short = orderRow(7, { email: "Ærøskøbing@example.com" }, ["note"]);
+    // Header (1), rows 1–3 (lines 2–3, 4–5, 6–8: CRLF inside quotes is one line break), rows 4–6 (9–11): the short
+    // row is line 12.
+    add({
+      name: "quoted-newlines-multibyte",
+      file: "quoted_lines.csv",
+      what: "quoted line breaks and multibyte characters in values, then a short row (line 12)",
+      table: "orders",
+      bytes: text(headed([...rows, short, orderRow(8, { note: "Ærø" })])),
+      expect: () => ({
+        status: "succeeded_with_rejects",
+        rejects: [{ line: 12, column: null, reason: "Expected 10 fields, found 9" }],
+        clean: headed([...rows, orderRow(8, { note: "Ærø" })]),
+      }),
+    });
+  }
+
   // ---- record shape -----------------------------------------------------------------------------------------
   add({
     name: "too-few-fields",
