@@ -182,23 +182,23 @@ select results_eq(
   'the inflate chunk succeeded and gave up its lease');
 select is(pgtap_csv.step('Z', 400, 400, 1000, '[]', '[]', true), 'lease_lost', 'a step after the end: lease_lost');
 
--- chunk_context of loads: the checkpoint at or before the start, and where the end's checkpoint lies ------------
+-- chunk_context of loads: the checkpoint at or before the start, and the one at the end ------------------------
 do $$ begin perform pgtap_csv.lease('Z', 'load', i) from generate_series(0, 3) i; end $$;
-select results_eq($$ select c -> 'checkpoint', c -> 'end_checkpoint_in', c -> 'data_size' from pgtap_csv.context('Z', 'load', 0) c $$,
+select results_eq($$ select c -> 'checkpoint', c -> 'end_checkpoint' -> 'in', c -> 'data_size' from pgtap_csv.context('Z', 'load', 0) c $$,
   $$ values ('null'::jsonb, '150'::jsonb, '400'::jsonb) $$,
   'load 0: no checkpoint at or before data_start (inflate from the start), its end''s checkpoint at object byte 150');
-select results_eq($$ select c -> 'checkpoint', c -> 'end_checkpoint_in' from pgtap_csv.context('Z', 'load', 1) c $$,
+select results_eq($$ select c -> 'checkpoint', c -> 'end_checkpoint' -> 'in' from pgtap_csv.context('Z', 'load', 1) c $$,
   $$ values (jsonb_build_object('out', 120, 'in', 150, 'bits', 3, 'window', encode('\x00ff10e29c80'::bytea, 'base64'),
                                 'member', '{"crc": 305419896, "size": 100}'::jsonb), '300'::jsonb) $$,
   'load 1: the checkpoint at its start (window base64 as stored), its end''s at 300');
-select results_eq($$ select c -> 'checkpoint' ->> 'out', c -> 'end_checkpoint_in' from pgtap_csv.context('Z', 'load', 3) c $$,
+select results_eq($$ select c -> 'checkpoint' ->> 'out', c -> 'end_checkpoint' from pgtap_csv.context('Z', 'load', 3) c $$,
   $$ values ('320', 'null'::jsonb) $$, 'load 3: the checkpoint at 320; no checkpoint at the data''s end');
 update csv_import.chunks set resume_offset = 250 where id = pgtap_csv.chunk('Z', 'load', 2);
 select is(pgtap_csv.context('Z', 'load', 2) -> 'checkpoint' ->> 'out', '220',
   'a load resuming at its marker (250) inflates from the last checkpoint at or before it (220)');
 select is(pgtap_csv.context('PLAIN', 'load', 0), null, 'chunk_context is null without the lease');
 do $$ begin perform pgtap_csv.lease('PLAIN', 'load', 0); end $$;
-select results_eq($$ select c -> 'checkpoint', c -> 'end_checkpoint_in', c -> 'compression' from pgtap_csv.context('PLAIN', 'load', 0) c $$,
+select results_eq($$ select c -> 'checkpoint', c -> 'end_checkpoint', c -> 'compression' from pgtap_csv.context('PLAIN', 'load', 0) c $$,
   $$ values ('null'::jsonb, 'null'::jsonb, 'null'::jsonb) $$, 'a plain job''s load has no checkpoint');
 
 -- Progress and tiling once the size is known ------------------------------------------------------------------------
