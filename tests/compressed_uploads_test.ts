@@ -10,6 +10,7 @@
  * every row exactly once.
  */
 import assert from "node:assert/strict";
+import { concat } from "../supabase/functions/_shared/compression/test_support.ts";
 import {
   checksum,
   clearStorageFaults,
@@ -149,6 +150,18 @@ async function expectLoaded(
   return { job, compression: progress.compression };
 }
 
+/** The pipeline's table and \copy's, and a profile loading this scope's uploads into the first in `chunkSize` ranges. */
+async function targets(scope: Scope, chunkSize: number): Promise<{ table: string; reference: string }> {
+  const { table, reference } = await scope.tableAndReference(COLUMNS);
+  await scope.profile({
+    pathPattern: `${scope.prefix}/%`,
+    targetTable: table,
+    chunkSizeBytes: chunkSize,
+    toleratedRejectRate: 1,
+  });
+  return { table, reference };
+}
+
 async function withScope(label: string, fn: (sql: Sql, scope: Scope) => Promise<void>): Promise<void> {
   const sql = connect();
   const scope = new Scope(sql, label);
@@ -164,13 +177,7 @@ Deno.test(
   { name: "a .csv.gz loads as \\copy loads its data, resuming at odd bit offsets", ...E2E },
   async () => {
     await withScope("gz", async (sql, scope) => {
-      const { table, reference } = await scope.tableAndReference(COLUMNS);
-      await scope.profile({
-        pathPattern: `${scope.prefix}/%`,
-        targetTable: table,
-        chunkSizeBytes: 16 * 1024,
-        toleratedRejectRate: 1,
-      });
+      const { table, reference } = await targets(scope, 16 * 1024);
       const data = csv(40_000);
       const dir = await prepare(scope, data, reference);
       await run("gzip", ["-6", "-k", "data.csv"], dir);
@@ -199,13 +206,7 @@ Deno.test(
 
 Deno.test({ name: "a multi-member .csv.gz loads across its members", ...E2E }, async () => {
   await withScope("gz_multi", async (sql, scope) => {
-    const { table, reference } = await scope.tableAndReference(COLUMNS);
-    await scope.profile({
-      pathPattern: `${scope.prefix}/%`,
-      targetTable: table,
-      chunkSizeBytes: 16 * 1024,
-      toleratedRejectRate: 1,
-    });
+    const { table, reference } = await targets(scope, 16 * 1024);
     const data = csv(30_000, 11);
     const dir = await prepare(scope, data, reference);
     // Members cut at arbitrary bytes (inside records and characters), as `split` + `gzip` + `cat` make them.
@@ -226,13 +227,7 @@ Deno.test({ name: "a multi-member .csv.gz loads across its members", ...E2E }, a
 for (const method of ["deflate", "stored"] as const) {
   Deno.test({ name: `a .zip holding one CSV (${method}) loads as \\copy loads it`, ...E2E }, async () => {
     await withScope(`zip_${method}`, async (sql, scope) => {
-      const { table, reference } = await scope.tableAndReference(COLUMNS);
-      await scope.profile({
-        pathPattern: `${scope.prefix}/%`,
-        targetTable: table,
-        chunkSizeBytes: 16 * 1024,
-        toleratedRejectRate: 1,
-      });
+      const { table, reference } = await targets(scope, 16 * 1024);
       const data = csv(30_000, 13);
       const dir = await prepare(scope, data, reference);
       await Deno.mkdir(`${dir}/__MACOSX`);
@@ -331,13 +326,7 @@ Deno.test({
   ...E2E,
 }, async () => {
   await withScope("gz_kill", async (sql, scope) => {
-    const { table, reference } = await scope.tableAndReference(COLUMNS);
-    await scope.profile({
-      pathPattern: `${scope.prefix}/%`,
-      targetTable: table,
-      chunkSizeBytes: 256 * 1024,
-      toleratedRejectRate: 1,
-    });
+    const { table, reference } = await targets(scope, 256 * 1024);
     const data = csv(250_000, 23);
     const dir = await prepare(scope, data, reference);
     await run("gzip", ["-6", "-k", "data.csv"], dir);
@@ -391,13 +380,3 @@ Deno.test({
     assert.equal(Number(n), data.rejected.length, "no row loaded twice (a replay would be a duplicate key)");
   });
 });
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}

@@ -10,6 +10,7 @@
  * - No zip64: entries and the archive stay far below 4 GiB in tests.
  */
 import { crc32 } from "../../supabase/functions/_shared/compression/crc32.ts";
+import { concat } from "../../supabase/functions/_shared/compression/test_support.ts";
 
 export interface ZipEntry {
   name: string;
@@ -80,12 +81,5 @@ export async function zipArchive(entries: ZipEntry[]): Promise<Uint8Array> {
   ev.setUint16(10, entries.length, true);
   ev.setUint32(12, directorySize, true);
   ev.setUint32(16, offset, true);
-  const parts = [...locals, ...centrals, end];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concat([...locals, ...centrals, end]);
 }

@@ -17,17 +17,9 @@ import {
   resumeByte,
 } from "./inflate.ts";
 
-/** A small deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG the test data generators share (mulberry32). */
+export { prng } from "../../../../tests/support/generate_csv.ts";
+import { prng } from "../../../../tests/support/generate_csv.ts";
 
 /** About `size` bytes of CSV-like text with random binary stretches (exactly `size` bytes). */
 export function csvLikeData(size: number, seed = 1, randomShare = 0.1): Uint8Array {
