@@ -38,8 +38,12 @@ import { chunkCheckpoint, compressedBytes } from "./compressed_reads.ts";
 import { dispatch } from "./dispatch.ts";
 import type { InflateStepReply } from "./sql_replies.ts";
 
-/** Compressed bytes per Storage read of the chain: small enough that the ratio check sees a bomb early. */
-const CHAIN_READ_BYTES = 256 * 1024;
+/**
+ * Compressed bytes per Storage request of the chain (a step reads ~10 MiB for its 32 MiB of output). The ratio check
+ * still sees a bomb early: a request is handed to the inflater as the network delivers it, so what has been handed
+ * out runs at most one network read ahead of what was inflated.
+ */
+const CHAIN_READ_BYTES = 8 * 1024 * 1024;
 
 interface RangeReport {
   start: number;
@@ -132,6 +136,7 @@ export async function inflateStep(deps: WorkDeps, ctx: ChunkContext): Promise<In
       }
     } else if (event.kind === "checkpoint") {
       const cp = event.checkpoint;
+      checkLimits(stream, cp.out, cp.in - stream.data_offset, ctx.object.size); // exact: what the inflater took
       // In UTF-16 a boundary inside a code unit is passed over: the next one qualifies.
       if (cp.out <= rangeStart || (evenEdges && cp.out % 2 !== 0)) continue;
       await commit(summary(cp.out), cp, cp.out, cp.in, false);
