@@ -154,14 +154,16 @@ export function parseWorkerLog(text: string): WorkerLogEvent[] {
 }
 
 export interface AttributedInvocation extends InvocationRecord {
-  /** The kinds of the job's chunks it processed: "scan", "load" or "load+scan". */
+  /** The kinds of the job's chunks it processed: "scan", "load", "load+scan", "inflate" (a compressed job's chain
+   * step)… */
   kind: string;
   /** How many of the job's chunks it processed (an invocation takes the next chunk itself within its budget). */
   chunks: number;
 }
 
-/** The worker log events that end a chunk's processing (chunk_worker.ts logs exactly one per chunk). */
-const CHUNK_END = /^chunk_(scanned|loaded|stopped|failed|interrupted)$/;
+/** The worker log events that end a chunk's processing (chunk_worker.ts logs exactly one per chunk; an inflate
+ * chain step ends `chunk_yielded` when it hands the chain on, `chunk_inflated` when the chain is done). */
+const CHUNK_END = /^chunk_(scanned|loaded|stopped|failed|interrupted|yielded|inflated)$/;
 
 /**
  * The chunk invocations that processed chunks of `jobId`: each chunk-end event of the job goes to the invocation
@@ -199,6 +201,24 @@ export function attributeInvocations(
     out.push({ ...r, kind, chunks: got.length });
   }
   return out;
+}
+
+/** The steps of a compressed job's inflate chain: its inflate chunk's invocations that ended yielded or inflated. */
+export function inflateSteps(events: readonly WorkerLogEvent[], jobId: number): number {
+  return events.filter((e) =>
+    e.job === jobId && e.kind === "inflate" && (e.event === "chunk_yielded" || e.event === "chunk_inflated")
+  ).length;
+}
+
+/**
+ * Splits a compressed job's chunk invocations into inflate chain steps (any invocation that worked on the inflate
+ * chunk) and the rest (loads, with their inline scans or scan chunks).
+ */
+export function splitByInflate<T extends { kind: string }>(
+  invocations: readonly T[],
+): { inflate: T[]; load: T[] } {
+  const isInflate = (r: T) => r.kind.split("+").includes("inflate");
+  return { inflate: invocations.filter(isInflate), load: invocations.filter((r) => !isInflate(r)) };
 }
 
 /** How many of the job's chunks were interrupted (the runtime announced it was stopping their worker). */
@@ -351,15 +371,84 @@ export function tableCells(r: TableRow): string[] {
 
 /** A Markdown-compatible table: header, separator, one line per row; text left-aligned, numbers right-aligned. */
 export function formatTable(rows: readonly TableRow[]): string {
-  const body = rows.map(tableCells);
-  const widths = TABLE_HEADER.map((h, i) => Math.max(h.length, ...body.map((cells) => cells[i].length)));
-  const leftAligned = new Set([0]);
-  const line = (cells: string[]) =>
+  return markdown(TABLE_HEADER, rows.map(tableCells), new Set([0]));
+}
+
+/** One line of the compressed runs' table (bench/main.ts prints it under the main one). */
+export interface CompressedRow {
+  method: string;
+  rows: number;
+  codec: string;
+  /** Compressed file bytes (the \copy's input before gzip -dc; the pipeline's upload). */
+  compressedBytes: number | null;
+  seconds: number;
+  /** Over the median `\copy from program 'gzip -dc'` of the same size and codec. */
+  ratioToCopy: number | null;
+  /** Over the median plain `\copy` of the same size, when it was measured. */
+  ratioToPlainCopy: number | null;
+  /** Pipeline only: per invocation CPU ms and memory added (MB), p95, of the inflate steps and of the loads. */
+  inflateCpuP95: number | null;
+  loadCpuP95: number | null;
+  inflateMemoryP95: number | null;
+  loadMemoryP95: number | null;
+  /** Pipeline only: first inflate claim → inflate chunk finished, and the chain's steps. */
+  chainSeconds: number | null;
+  steps: number | null;
+  valid: boolean;
+}
+
+export const COMPRESSED_HEADER = [
+  "method",
+  "rows",
+  "codec",
+  "gz MB",
+  "wall s",
+  "× own \\copy",
+  "× plain \\copy",
+  "CPU p95 ms infl/load",
+  "mem Δ p95 MB infl/load",
+  "chain s / job s",
+  "steps",
+  "ok",
+];
+
+export function compressedCells(r: CompressedRow): string[] {
+  const ratio = (x: number | null) => (r.valid && x !== null ? `${x.toFixed(2)}×` : dash);
+  const pair = (a: number | null, b: number | null) =>
+    a === null && b === null ? dash : `${fixed(a, 0)}/${fixed(b, 0)}`;
+  return [
+    r.method,
+    compactRows(r.rows),
+    r.codec,
+    r.compressedBytes === null ? dash : fixed(r.compressedBytes / 1e6, 1),
+    fixed(r.seconds, 1),
+    ratio(r.ratioToCopy),
+    ratio(r.ratioToPlainCopy),
+    pair(r.inflateCpuP95, r.loadCpuP95),
+    pair(r.inflateMemoryP95, r.loadMemoryP95),
+    r.chainSeconds === null ? dash : `${fixed(r.chainSeconds, 1)} / ${fixed(r.seconds, 1)}`,
+    r.steps === null ? dash : String(r.steps),
+    r.valid ? "yes" : "NO",
+  ];
+}
+
+/** The compressed runs' table, Markdown-compatible like formatTable's. */
+export function formatCompressedTable(rows: readonly CompressedRow[]): string {
+  return markdown(COMPRESSED_HEADER, rows.map(compressedCells), new Set([0, 2]));
+}
+
+function markdown(
+  header: readonly string[],
+  body: readonly string[][],
+  leftAligned: ReadonlySet<number>,
+): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => cells[i].length)));
+  const line = (cells: readonly string[]) =>
     `| ${
       cells.map((c, i) => (leftAligned.has(i) ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(" | ")
     } |`;
   const separator = `|${
     widths.map((w, i) => (leftAligned.has(i) ? `:${"-".repeat(w + 1)}` : `${"-".repeat(w + 1)}:`)).join("|")
   }|`;
-  return [line(TABLE_HEADER), separator, ...body.map(line)].join("\n");
+  return [line(header), separator, ...body.map(line)].join("\n");
 }

@@ -7,8 +7,12 @@ import assert from "node:assert/strict";
 import type { InvocationRecord } from "../local-stack/functions/types.ts";
 import {
   attributeInvocations,
+  COMPRESSED_HEADER,
+  type CompressedRow,
   envValue,
+  formatCompressedTable,
   formatTable,
+  inflateSteps,
   interruptedChunks,
   maxConcurrency,
   medianBy,
@@ -16,6 +20,7 @@ import {
   parseProcStat,
   parseWorkerLog,
   percentile,
+  splitByInflate,
   summarize,
   TABLE_HEADER,
   type TableRow,
@@ -140,6 +145,31 @@ Deno.test("invocations are attributed to a job through their worker's log lines"
   );
   assert.equal(interruptedChunks(sharedEvents, 9), 1);
   assert.deepEqual([...workersOfJob(sharedEvents, 9)], ["w9"]);
+
+  // A compressed job: its inflate chain's steps end chunk_yielded (handed on) or chunk_inflated (the last one);
+  // both attribute the step's invocation to the job, and a load that worked after a step in one invocation
+  // counts as a chain step when split by kind.
+  const chain = parseWorkerLog([
+    log("w5", "2026-01-01T00:00:01.100Z", 11, "inflate", "chunk_yielded"),
+    log("w5", "2026-01-01T00:00:02.100Z", 11, "inflate", "chunk_inflated"),
+    log("w6", "2026-01-01T00:00:01.600Z", 11, "load"),
+    log("w6", "2026-01-01T00:00:01.700Z", 11, "inflate", "chunk_handed_back"),
+  ].join("\n"));
+  const chainRecords = [
+    record("s1", "w5", "2026-01-01T00:00:01.000Z", 500),
+    record("s2", "w5", "2026-01-01T00:00:02.000Z", 500),
+    record("l1", "w6", "2026-01-01T00:00:01.500Z", 500),
+  ];
+  const attributed = attributeInvocations(chainRecords, chain, 11);
+  assert.deepEqual(attributed.map((r) => [r.id, r.kind]), [["s1", "inflate"], ["s2", "inflate"], [
+    "l1",
+    "load",
+  ]]);
+  assert.equal(inflateSteps(chain, 11), 2, "a handed-back claim is no step");
+  assert.equal(inflateSteps(chain, 7), 0);
+  const split = splitByInflate([...attributed, { ...attributed[2], id: "m", kind: "inflate+load" }]);
+  assert.deepEqual(split.inflate.map((r) => r.id), ["s1", "s2", "m"]);
+  assert.deepEqual(split.load.map((r) => r.id), ["l1"]);
 });
 
 Deno.test("/proc stat parsing and process-tree CPU", () => {
@@ -210,4 +240,47 @@ Deno.test("the table has one aligned line per row", () => {
   assert.match(lines[2], /\| +8\.3 \| +9\.5 \| +4\.3 \| +yes \|$/, "DB, functions' and the stand-ins' CPU");
   // A run that failed its checks shows no rate and no ratio.
   assert.match(lines[3], /\| +10\.0 \| +– \| +– \| +– \|/);
+});
+
+Deno.test("the compressed runs' table shows both ratios, the p95s by kind and the chain", () => {
+  const pipeline: CompressedRow = {
+    method: "pipeline",
+    rows: 5_000_000,
+    codec: "multi",
+    compressedBytes: 251_300_000,
+    seconds: 20.04,
+    ratioToCopy: 0.812,
+    ratioToPlainCopy: 0.655,
+    inflateCpuP95: 640.4,
+    loadCpuP95: 520.6,
+    inflateMemoryP95: 30.2,
+    loadMemoryP95: 47.7,
+    chainSeconds: 12.34,
+    steps: 21,
+    valid: true,
+  };
+  const copy: CompressedRow = {
+    ...pipeline,
+    method: "psql \\copy",
+    codec: "gzip",
+    ratioToCopy: 1,
+    ratioToPlainCopy: null,
+    inflateCpuP95: null,
+    loadCpuP95: null,
+    inflateMemoryP95: null,
+    loadMemoryP95: null,
+    chainSeconds: null,
+    steps: null,
+    valid: false,
+  };
+  const lines = formatCompressedTable([pipeline, copy]).split("\n");
+  assert.equal(lines.length, 4);
+  assert.equal(new Set(lines.map((l) => l.length)).size, 1, "every line has the same width");
+  assert.equal(lines[0].split("|").length - 2, COMPRESSED_HEADER.length);
+  assert.match(
+    lines[2],
+    /\| pipeline +\| +5M \| multi +\| +251\.3 \| +20\.0 \| +0\.81× \| +0\.66× \| +640\/521 \| +30\/48 \| +12\.3 \/ 20\.0 \| +21 \| +yes \|$/,
+  );
+  // A run that failed its checks shows no ratio; a baseline has no chain.
+  assert.match(lines[3], /\| +– \| +– \| +– \| +– \| +– \| +– \| +NO \|$/);
 });

@@ -64,6 +64,7 @@ export const { values: args } = parseArgs({
     "restart-stack": { type: "boolean", default: false },
     "wait-idle": { type: "string", default: "300" },
     repeat: { type: "string", default: "1" },
+    compress: { type: "string", default: "none" },
     help: { type: "boolean", default: false },
   },
 });
@@ -81,6 +82,18 @@ export const repeat = Number(args.repeat);
 if (!Number.isInteger(repeat) || repeat < 1) throw new Error("--repeat must be an integer ≥ 1");
 /** Busy cores (of the whole machine) below which it counts as idle before a measurement. */
 export const IDLE_CORES = 0.35;
+/** What each size is uploaded as: "none" (the plain file), "gzip" (one member), "multi" (8 MiB pieces, each a member). */
+export type Codec = "none" | "gzip" | "multi";
+export const CODECS: readonly Codec[] = ["none", "gzip", "multi"];
+export const compressions: Codec[] = [
+  ...new Set(args.compress.split(",").map((c) => c.trim()).filter((c) => c !== "")),
+].map((c) => {
+  if (!(CODECS as readonly string[]).includes(c)) {
+    throw new Error(`--compress: "${c}" is not one of ${CODECS.join(", ")}`);
+  }
+  return c as Codec;
+});
+if (compressions.length === 0) throw new Error("--compress: empty list");
 export const chunkSize = args["chunk-size"] ? parseSize(args["chunk-size"]) : null;
 if (args["chunk-size"] && !chunkSize) throw new Error(`--chunk-size: not a size: ${args["chunk-size"]}`);
 if (!Number.isInteger(badEvery) || badEvery < 0) throw new Error("--bad-every must be an integer ≥ 0");

@@ -1,7 +1,7 @@
 /**
  * Usage: deno task bench [--rows 100000,1000000] [--widths 1,2,4,8] [--chunk-size 8MiB] [--bad-every K]
  *                        [--seed 42] [--out .data/bench/report.json] [--skip-pgloader] [--restart-stack]
- *                        [--wait-idle 300] [--repeat 1]
+ *                        [--wait-idle 300] [--repeat 1] [--compress none,gzip,multi]
  *
  * The performance benchmark (a command, not a test): for each size, one seeded file from tests/support/generate_csv.ts
  * (cached in .data/bench by rows, seed and bad-every), loaded into a fresh copy of the demo table (10 columns,
@@ -37,6 +37,15 @@
  * the pipeline); the table shows the median run of each method, size and width, ratios refer to the median \copy
  * run, and the report keeps every run.
  *
+ * --compress (default none: the plain file) lists what each size is uploaded as: `none`, `gzip` (one member,
+ * `gzip -6`), `multi` (the file cut into 8 MiB pieces, each `gzip -6`, concatenated: what pigz --independent or
+ * bgzip-like tools make). Compressed files are cached next to the plain ones (.data/bench, same key plus the codec).
+ * A compressed run's baseline is `\copy … from program 'gzip -dc <file>'` (the client decompresses into \copy);
+ * its pipeline run uploads the compressed file as orders.csv.gz. Each codec's baseline alternates with its
+ * pipeline runs in every round; a compressed run's `× \copy` refers to its own baseline, and a second table
+ * shows it beside the ratio to the plain \copy (when `none` is listed too), the per invocation CPU and memory
+ * added (p95) of the inflate chain's steps and of the loads, the chain's span against the job's, and its steps.
+ *
  * Before every measurement the bench waits (at most --wait-idle seconds) until no other import job is active
  * and the machine is nearly idle; what it saw is recorded per run (`background`), and runs that overlapped
  * other jobs are listed under the table.
@@ -45,11 +54,13 @@
  * profiles and uploaded objects (jobs stay, as the pipeline's history); it never edits pipeline code.
  */
 import { DEFAULTS } from "../supabase/functions/_shared/platform/config.ts";
-import { formatTable, medianBy } from "./bench_lib.ts";
+import { type CompressedRow, formatCompressedTable, formatTable, medianBy } from "./bench_lib.ts";
 import {
   args,
   badEvery,
   chunkSize,
+  type Codec,
+  compressions,
   note,
   OBJECT_PREFIX,
   repeat,
@@ -66,6 +77,7 @@ import { admin, EnvGuard, killWorkers, restartStack, twice, waitQuiet } from "./
 import { runPipeline } from "./pipeline.ts";
 import {
   cleanup,
+  ensureCompressed,
   ensureDataset,
   medianRuns,
   pgloaderVersion,
@@ -144,62 +156,100 @@ async function main() {
             (r.pipeline ? `, peak concurrency ${r.pipeline.peakConcurrency}` : "") +
             (r.valid ? "" : `, INVALID: ${r.problems.join("; ")}`),
         );
-      // Rounds: \copy, pgloader, then every width, repeated, so the baseline and the pipeline alternate and drift
-      // on a shared machine falls on both alike. Every ratio of this size refers to the median \copy run (below).
-      const baselines: Awaited<ReturnType<typeof runCopy>>[] = [];
-      const sizeResults: RunResult[] = [];
+      const variants = [];
+      for (const codec of compressions) {
+        const v = await ensureCompressed(data, codec);
+        variants.push(v);
+        if (codec !== "none") {
+          datasets.push({
+            rows,
+            codec,
+            file: v.path,
+            compressedBytes: v.compressedBytes,
+            bytes: data.manifest.bytes,
+          });
+        }
+      }
+      // Rounds: per codec \copy, pgloader (plain only), then every width, repeated, so each baseline and its
+      // pipeline runs alternate and drift on a shared machine falls on both alike. Every ratio of this size and
+      // codec refers to its median \copy run (below).
+      const baselines = new Map<Codec, Awaited<ReturnType<typeof runCopy>>[]>();
+      const sizeResults = new Map<Codec, RunResult[]>();
       for (let i = 1; i <= repeat; i++) {
         const round = repeat > 1 ? ` (${i}/${repeat})` : "";
-        note(`${label}: psql \\copy${round}`);
-        try {
-          const b = await twice(`${label}: psql \\copy`, () => runCopy(data), (b) => b.result.problems);
-          b.result.repeat = i;
-          baselines.push(b);
-          results.push(b.result);
-          tell(b.result);
-        } catch (error) {
-          skipped.push({ method: "psql \\copy", rows, width: null, error: String(error) });
-        }
-        if (baselines.length === 0) break;
-        // The checksum every run is checked against (any \copy run's: the same file gives the same table).
-        const { result: copy, reference } = baselines[0];
-        /** One measured run of this round: kept with its round number, or listed as not measured. */
-        const measure = async (
-          what: string,
-          method: RunResult["method"],
-          width: number | null,
-          run: () => Promise<RunResult>,
-        ) => {
-          note(`${label}: ${what}${round}`);
+        for (const variant of variants) {
+          const codec = variant.codec;
+          const tag = codec === "none" ? "" : ` [${codec}]`;
+          const copyName = codec === "none" ? "psql \\copy" : "psql \\copy from program 'gzip -dc'";
+          const mine = baselines.get(codec) ?? [];
+          baselines.set(codec, mine);
+          const runs = sizeResults.get(codec) ?? [];
+          sizeResults.set(codec, runs);
+          note(`${label}: ${copyName}${tag}${round}`);
           try {
-            const r = await twice(`${label}: ${what}`, run, (r) => r.problems);
-            r.repeat = i;
-            results.push(r);
-            sizeResults.push(r);
-            tell(r);
+            const b = await twice(
+              `${label}: ${copyName}${tag}`,
+              () => runCopy(variant),
+              (b) => b.result.problems,
+            );
+            b.result.repeat = i;
+            mine.push(b);
+            results.push(b.result);
+            tell(b.result);
           } catch (error) {
-            skipped.push({ method, rows, width, error: String(error) });
+            skipped.push({ method: `psql \\copy${tag}`, rows, width: null, error: String(error) });
           }
-        };
-        if (usePgloader) {
-          await measure("pgloader", "pgloader", null, () => runPgloader(data, copy, reference));
-        }
-        for (const width of widths) {
-          await measure(
-            `pipeline, width ${width}`,
-            "pipeline",
-            width,
-            () => runPipeline(data, width, env, copy, reference),
-          );
+          if (mine.length === 0) continue;
+          // The checksum every run is checked against (any \copy run's: the same data gives the same table).
+          const { result: copy, reference } = mine[0];
+          /** One measured run of this round: kept with its round number, or listed as not measured. */
+          const measure = async (
+            what: string,
+            method: RunResult["method"],
+            width: number | null,
+            run: () => Promise<RunResult>,
+          ) => {
+            note(`${label}: ${what}${tag}${round}`);
+            try {
+              const r = await twice(`${label}: ${what}${tag}`, run, (r) => r.problems);
+              r.repeat = i;
+              results.push(r);
+              runs.push(r);
+              tell(r);
+            } catch (error) {
+              skipped.push({ method: `${method}${tag}`, rows, width, error: String(error) });
+            }
+          };
+          if (usePgloader && codec === "none") {
+            await measure("pgloader", "pgloader", null, () => runPgloader(variant, copy, reference));
+          }
+          for (const width of widths) {
+            await measure(
+              `pipeline, width ${width}`,
+              "pipeline",
+              width,
+              () => runPipeline(variant, width, env, copy, reference),
+            );
+          }
         }
       }
-      if (baselines.length === 0) {
-        note(`${label}: skipping this size (no \\copy baseline)`);
-        continue;
-      }
-      const median = medianBy(baselines, (b) => b.result.seconds).result;
-      for (const r of [...baselines.map((b) => b.result), ...sizeResults]) {
-        r.ratioToCopy = r.rowsPerSecond / median.rowsPerSecond;
+      const medianCopy = (codec: Codec) => {
+        const mine = baselines.get(codec) ?? [];
+        return mine.length === 0 ? null : medianBy(mine, (b) => b.result.seconds).result;
+      };
+      const plain = medianCopy("none");
+      for (const codec of compressions) {
+        const median = medianCopy(codec);
+        if (median === null) {
+          note(`${label}${codec === "none" ? "" : ` [${codec}]`}: no \\copy baseline, no ratios`);
+          continue;
+        }
+        for (
+          const r of [...(baselines.get(codec) ?? []).map((b) => b.result), ...(sizeResults.get(codec) ?? [])]
+        ) {
+          r.ratioToCopy = r.rowsPerSecond / median.rowsPerSecond;
+          if (codec !== "none" && plain !== null) r.ratioToPlainCopy = r.rowsPerSecond / plain.rowsPerSecond;
+        }
       }
     }
   } catch (error) {
@@ -230,6 +280,7 @@ async function main() {
       seed,
       restartStack: args["restart-stack"],
       repeat,
+      compress: compressions,
       pgloader: usePgloader,
     },
     datasets,
@@ -243,6 +294,15 @@ async function main() {
   await sql.end({ timeout: 5 });
 
   console.log(formatTable(medians.map(toTableRow)));
+  const compressedMedians = medians.filter((r) => r.compression !== "none");
+  if (compressedMedians.length > 0) {
+    console.log(
+      `\nCompressed uploads (medians; × own \\copy: over \\copy from program 'gzip -dc' of the same file; ` +
+        `CPU/memory added: per invocation, p95 of the inflate chain's steps / of the loads; chain s: its inflate ` +
+        `chunk's first claim → finished, against the job's wall time):`,
+    );
+    console.log(formatCompressedTable(compressedMedians.map(toCompressedRow)));
+  }
   console.log(
     `\n${info.cores} cores (${
       info.cpuModel ?? "unknown CPU"
@@ -260,7 +320,7 @@ async function main() {
   const notReached = (r: RunResult) => r.pipeline !== undefined && !r.pipeline.widthReached;
   for (const r of results.filter((r) => !r.valid || r.otherActiveJobs > 0 || notReached(r))) {
     console.log(
-      `${r.method} ${r.rows} w${r.width ?? "-"}: ${r.problems.join("; ") || "ok"}` +
+      `${runLabel(r)}: ${r.problems.join("; ") || "ok"}` +
         (r.otherActiveJobs > 0 ? ` (${r.otherActiveJobs} other job(s) ran at the same time)` : "") +
         (r.pipeline && notReached(r)
           ? ` (width ${r.width} not reached: at most ${r.pipeline.peakConcurrency} chunks ran at once; the gateway ` +
@@ -277,9 +337,7 @@ async function main() {
     const stats = (s: { p50: number | null; p95: number | null; max: number | null }) =>
       [s.p50, s.p95, s.max].map((v) => v === null ? "–" : Math.round(v)).join("/");
     console.log(
-      `${r.method} ${r.rows} w${r.width ?? "-"}: ${w.n} chunk workers, CPU ms p50/p95/max ${
-        stats(w.cpuMs)
-      }, ` +
+      `${runLabel(r)}: ${w.n} chunk workers, CPU ms p50/p95/max ${stats(w.cpuMs)}, ` +
         `memory added MB p50/p95/max ${stats(w.peakMemoryMb)}, at most ${w.peakConcurrency} requests at once`,
     );
   }
@@ -287,7 +345,7 @@ async function main() {
     // Only the windows that changed the width (every closed window is logged).
     const steps = r.pipeline!.widthOverTime.filter((w, i, all) => i === 0 || w.width !== all[i - 1].width)
       .map((w) => `${w.width} at ${w.atSeconds} s`).join(", ");
-    console.log(`${r.method} ${r.rows} run ${r.repeat}: fan-out width (FAN_OUT_AUTO_MAX) ${steps}`);
+    console.log(`${runLabel(r)} run ${r.repeat}: fan-out width (FAN_OUT_AUTO_MAX) ${steps}`);
   }
   for (const r of skipped) console.log(`${r.method} ${r.rows} w${r.width ?? "-"}: NOT MEASURED: ${r.error}`);
   console.log(`Report: ${out}`);
@@ -295,3 +353,28 @@ async function main() {
 }
 
 if (import.meta.main) await main();
+
+function toCompressedRow(r: RunResult): CompressedRow {
+  const c = r.pipeline?.compressed;
+  return {
+    method: r.method,
+    rows: r.rows,
+    codec: r.compression,
+    compressedBytes: r.compressedBytes,
+    seconds: r.seconds,
+    ratioToCopy: r.ratioToCopy,
+    ratioToPlainCopy: r.ratioToPlainCopy,
+    inflateCpuP95: c?.inflate.cpuMs.p95 ?? null,
+    loadCpuP95: c?.load.cpuMs.p95 ?? null,
+    inflateMemoryP95: c?.inflate.peakMemoryMb.p95 ?? null,
+    loadMemoryP95: c?.load.peakMemoryMb.p95 ?? null,
+    chainSeconds: c?.chainSeconds ?? null,
+    steps: c ? c.steps : null,
+    valid: r.valid,
+  };
+}
+
+/** A run's name in the notes under the tables: method, size, width and (when compressed) codec. */
+function runLabel(r: RunResult): string {
+  return `${r.method} ${r.rows} w${r.width ?? "-"}${r.compression === "none" ? "" : ` [${r.compression}]`}`;
+}

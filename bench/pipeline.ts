@@ -12,9 +12,11 @@
 import { BUCKET, createProfile, removeObjects, supabase, TERMINAL } from "../tests/support/stack.ts";
 import {
   attributeInvocations,
+  inflateSteps,
   interruptedChunks,
   maxConcurrency,
   parseWorkerLog,
+  splitByInflate,
   type Stats,
   summarize,
   type WorkerLogEvent,
@@ -68,12 +70,17 @@ interface JobRow {
   started_at: Date | null;
   first_row_at: Date | null;
   finished_at: Date | null;
+  compression: { codec?: string } | null;
+  data_size: number | null;
+  inflated_in: number;
+  inflated_out: number;
 }
 
 async function jobOf(objectName: string): Promise<JobRow | undefined> {
   const [job] = await sql<JobRow[]>`
     select id::float8 as id, status, error, rows_loaded::float8 as rows_loaded, rows_rejected::float8 as rows_rejected,
-           rejects_status, created_at, started_at, first_row_at, finished_at
+           rejects_status, created_at, started_at, first_row_at, finished_at, compression,
+           data_size::float8 as data_size, inflated_in::float8 as inflated_in, inflated_out::float8 as inflated_out
     from csv_import.jobs where bucket_id = ${BUCKET} and object_name = ${objectName}
     order by id desc limit 1`;
   return job;
@@ -159,8 +166,10 @@ export async function runPipeline(
   const target = await freshTable(`w${width}`);
   const attempt = nextSequence();
   const profile = `bench_${runId}_${attempt}_r${data.rows}_w${width}`;
-  const folder = `${OBJECT_PREFIX}-${attempt}-r${data.rows}-w${width}`;
-  const objectName = `${folder}/orders.csv`;
+  const codecTag = data.codec === "none" ? "" : `-${data.codec}`;
+  const folder = `${OBJECT_PREFIX}-${attempt}-r${data.rows}-w${width}${codecTag}`;
+  // The pipeline recognises a compressed upload by its bytes; the name says what it is, as a user's would.
+  const objectName = `${folder}/orders.csv${data.codec === "none" ? "" : ".gz"}`;
   uploadedObjects.push(objectName, `${objectName}.rejects.csv`);
   try {
     await createProfile(sql, {
@@ -180,12 +189,12 @@ export async function runPipeline(
     const identity = await stackIdentity();
 
     const uploadStarted = performance.now();
-    await uploadFile(objectName, data.path, data.manifest.bytes);
+    await uploadFile(objectName, data.path, data.compressedBytes ?? data.manifest.bytes);
     const uploadSeconds = (performance.now() - uploadStarted) / 1000;
     const cpu0 = await sampleCpu();
     const uploadedAt = Date.now();
     note(
-      `uploaded ${(data.manifest.bytes / 1e6).toFixed(0)} MB in ${
+      `uploaded ${((data.compressedBytes ?? data.manifest.bytes) / 1e6).toFixed(0)} MB in ${
         uploadSeconds.toFixed(1)
       } s; following the job`,
     );
@@ -311,6 +320,17 @@ export async function runPipeline(
       from csv_import.fan_out_log
       where at between ${job.created_at}::timestamptz and coalesce(${job.finished_at}::timestamptz, now())
       order by at`;
+    const compressed = data.codec === "none" ? undefined : await compressedDetails(job, matched, events);
+    if (compressed) {
+      if (compressed.jobCodec === null) {
+        problems.push(`job ${job.id} did not recognise the upload as compressed`);
+      }
+      if (compressed.dataSize !== null && compressed.dataSize !== data.manifest.bytes) {
+        problems.push(
+          `job ${job.id} inflated ${compressed.dataSize} bytes, the file has ${data.manifest.bytes}`,
+        );
+      }
+    }
     const details: PipelineDetails = {
       jobId: job.id,
       status: job.status,
@@ -354,6 +374,7 @@ export async function runPipeline(
         peakConcurrency: Math.max(0, ...workers.map((w) => w.peakConcurrency)),
         beforeunload: workers.filter((w) => w.beforeunload.some((r) => r !== "early_drop")).length,
       },
+      compressed,
     };
     const otherDuring = await otherJobsDuring(OBJECT_PREFIX, created, created + seconds * 1000);
     return finishResult(
@@ -372,6 +393,7 @@ export async function runPipeline(
       },
       copy,
       data.manifest.goodRows,
+      data,
     );
   } finally {
     await target.cleanup();
@@ -384,4 +406,69 @@ export async function runPipeline(
     )
       .catch((error) => note(`could not remove ${objectName}: ${error}`));
   }
+}
+
+/**
+ * A compressed job's inflate chain and its loads: per invocation CPU and memory added split by kind (chain steps vs
+ * loads), the chain's span (its inflate chunk's first claim → finished; started_at keeps the first claim) against
+ * the job's, its steps, and what the job recorded (codec, decompressed size, bytes in/out).
+ */
+async function compressedDetails(
+  job: JobRow,
+  matched: ReturnType<typeof attributeInvocations>,
+  events: WorkerLogEvent[],
+): Promise<CompressedDetails> {
+  const [chain] = await sql<{ started_at: Date | null; finished_at: Date | null }[]>`
+    select started_at, finished_at from csv_import.chunks where job_id = ${job.id} and kind = 'inflate'
+    order by chunk_index limit 1`;
+  const [loads] = await sql<{ first: Date | null; last: Date | null }[]>`
+    select min(started_at) as first, max(finished_at) as last from csv_import.chunks
+    where job_id = ${job.id} and kind = 'load'`;
+  const created = job.created_at.getTime();
+  const at = (d: Date | null | undefined) => (d ? (d.getTime() - created) / 1000 : null);
+  const { inflate, load } = splitByInflate(matched);
+  return {
+    jobCodec: job.compression?.codec ?? null,
+    dataSize: job.data_size,
+    inflatedIn: job.inflated_in,
+    inflatedOut: job.inflated_out,
+    steps: inflateSteps(events, job.id),
+    chainStartSeconds: at(chain?.started_at),
+    chainEndSeconds: at(chain?.finished_at),
+    chainSeconds: chain?.started_at && chain.finished_at
+      ? (chain.finished_at.getTime() - chain.started_at.getTime()) / 1000
+      : null,
+    firstLoadStartSeconds: at(loads?.first),
+    lastLoadEndSeconds: at(loads?.last),
+    inflate: {
+      cpuMs: summarize(inflate.map((r) => r.cpuMs)),
+      peakMemoryMb: summarize(inflate.map((r) => r.peakMemoryMb)),
+      wallMs: summarize(inflate.map((r) => r.wallMs)),
+    },
+    load: {
+      cpuMs: summarize(load.map((r) => r.cpuMs)),
+      peakMemoryMb: summarize(load.map((r) => r.peakMemoryMb)),
+      wallMs: summarize(load.map((r) => r.wallMs)),
+    },
+  };
+}
+
+/** What a compressed run adds to PipelineDetails (seconds are since the job's created_at unless a span). */
+export interface CompressedDetails {
+  /** csv_import.jobs.compression's codec (null: the upload was not recognised as compressed). */
+  jobCodec: string | null;
+  dataSize: number | null;
+  inflatedIn: number;
+  inflatedOut: number;
+  /** Invocations of the chain (each inflates ~INFLATE_STEP_BYTES, then hands the chain on). */
+  steps: number;
+  chainStartSeconds: number | null;
+  chainEndSeconds: number | null;
+  /** The inflate chunk's first claim → its finish. */
+  chainSeconds: number | null;
+  firstLoadStartSeconds: number | null;
+  lastLoadEndSeconds: number | null;
+  /** Per invocation, the chain's steps and the rest (loads, scans). peakMemoryMb: memory added while it ran. */
+  inflate: { cpuMs: Stats; peakMemoryMb: Stats; wallMs: Stats };
+  load: { cpuMs: Stats; peakMemoryMb: Stats; wallMs: Stats };
 }

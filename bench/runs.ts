@@ -12,6 +12,7 @@ import { checksum, createTarget, insertSentinel, psqlCopy, removeObjects } from 
 import { medianBy, type Stats, type TableRow } from "./bench_lib.ts";
 import {
   badEvery,
+  type Codec,
   DB_URL,
   note,
   OBJECT_PREFIX,
@@ -23,6 +24,7 @@ import {
   withDeadline,
 } from "./context.ts";
 import { type CpuDelta, endSample, sampleCpu } from "./cpu.ts";
+import type { CompressedDetails } from "./pipeline.ts";
 import { checkStackUnchanged, lastBackground, stackIdentity, waitQuiet } from "./local_stack.ts";
 
 export interface Dataset {
@@ -32,6 +34,11 @@ export interface Dataset {
   cleanPath: string;
   manifest: Manifest;
   generateSeconds: number | null;
+  /** How `path` and `cleanPath` are compressed ("none": the plain files; the manifest is the plain file's). */
+  codec: Codec;
+  /** Bytes of the compressed `path` and `cleanPath` (null for "none"). */
+  compressedBytes: number | null;
+  compressedCleanBytes: number | null;
 }
 
 export async function ensureDataset(rows: number): Promise<Dataset> {
@@ -48,7 +55,7 @@ export async function ensureDataset(rows: number): Promise<Dataset> {
       (badEvery === 0 || (await Deno.stat(cleanPath)).size === manifest.cleanBytes);
     if (sizeOk) {
       note(`using cached ${path} (${(manifest.bytes / 1e6).toFixed(1)} MB)`);
-      return { rows, path, cleanPath, manifest, generateSeconds: null };
+      return { rows, path, cleanPath, manifest, generateSeconds: null, ...PLAIN };
     }
   } catch {
     // not cached yet
@@ -60,18 +67,81 @@ export async function ensureDataset(rows: number): Promise<Dataset> {
   const generateSeconds = (performance.now() - started) / 1000;
   await Deno.writeTextFile(manifestPath, JSON.stringify(manifest));
   note(`generated ${(manifest.bytes / 1e6).toFixed(1)} MB in ${generateSeconds.toFixed(1)} s`);
-  return { rows, path, cleanPath, manifest, generateSeconds };
+  return { rows, path, cleanPath, manifest, generateSeconds, ...PLAIN };
+}
+
+const PLAIN = { codec: "none", compressedBytes: null, compressedCleanBytes: null } as const;
+
+/** The shell pipeline that writes `source` compressed as `codec` to `target` (gzip -6 throughout). */
+function compressCommand(codec: Exclude<Codec, "none">, source: string, target: string): string {
+  const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  if (codec === "gzip") return `gzip -6 -c ${q(source)} > ${q(target)}`;
+  // Multi-member, as pigz --independent or bgzip-like tools make: 8 MiB pieces, each its own gzip member.
+  const pieces = `${target}.pieces`;
+  return `rm -rf ${q(pieces)} && mkdir ${q(pieces)} && split -b 8M -a 4 ${q(source)} ${
+    q(pieces + "/p")
+  } && ` +
+    `: > ${q(target)} && for f in ${q(pieces)}/p*; do gzip -6 -c "$f" >> ${q(target)}; done && rm -rf ${
+      q(pieces)
+    }`;
+}
+
+async function compressOnce(codec: Exclude<Codec, "none">, source: string, sourceBytes: number) {
+  const target = `${source.replace(/\.csv$/, "")}.${codec}.csv.gz`;
+  const sidecar = `${target}.json`;
+  try {
+    const cached = JSON.parse(await Deno.readTextFile(sidecar)) as { sourceBytes: number; bytes: number };
+    if (cached.sourceBytes === sourceBytes && (await Deno.stat(target)).size === cached.bytes) {
+      return { path: target, bytes: cached.bytes };
+    }
+  } catch {
+    // not cached yet
+  }
+  note(`compressing ${source} as ${codec}`);
+  const started = performance.now();
+  const partial = `${target}.partial`;
+  const out = await runClient("bash", ["-c", compressCommand(codec, source, partial)], 30 * 60_000);
+  if (!out.success) throw new Error(`compressing ${source} as ${codec} failed: ${out.stderr.trim()}`);
+  await Deno.rename(partial, target);
+  const bytes = (await Deno.stat(target)).size;
+  await Deno.writeTextFile(sidecar, JSON.stringify({ sourceBytes, bytes, codec }));
+  note(`${target}: ${(bytes / 1e6).toFixed(1)} MB in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return { path: target, bytes };
+}
+
+/** The dataset compressed as `codec` (cached next to it in .data/bench, keyed like it plus the codec). */
+export async function ensureCompressed(data: Dataset, codec: Codec): Promise<Dataset> {
+  if (codec === "none") return data;
+  const file = await compressOnce(codec, data.path, data.manifest.bytes);
+  const clean = data.cleanPath === data.path
+    ? file
+    : await compressOnce(codec, data.cleanPath, data.manifest.cleanBytes);
+  return {
+    ...data,
+    path: file.path,
+    cleanPath: clean.path,
+    codec,
+    compressedBytes: file.bytes,
+    compressedCleanBytes: clean.bytes,
+  };
 }
 
 export interface RunResult {
   method: "psql \\copy" | "pgloader" | "pipeline";
   rows: number;
   width: number | null;
+  /** What was loaded: the plain file ("none") or it compressed (\copy then reads `gzip -dc`'s output). */
+  compression: Codec;
+  /** The plain (decompressed) file's bytes: MB/s are decompressed bytes per second for every codec. */
   fileBytes: number;
+  /** The compressed file's bytes (null for the plain file). */
+  compressedBytes: number | null;
   seconds: number;
   rowsPerSecond: number;
   mbPerSecond: number;
   ratioToCopy: number | null;
+  /** A compressed run's rate over the plain `\copy`'s median (of the same size), when that was measured. */
+  ratioToPlainCopy: number | null;
   valid: boolean;
   problems: string[];
   rowCount: number;
@@ -142,6 +212,8 @@ export interface PipelineDetails {
     peakConcurrency: number;
     beforeunload: number;
   };
+  /** A compressed upload's chain and loads (bench/pipeline.ts); absent for a plain file. */
+  compressed?: CompressedDetails;
 }
 
 interface Target {
@@ -205,6 +277,9 @@ export function finishResult(
     | "rowsPerSecond"
     | "mbPerSecond"
     | "ratioToCopy"
+    | "ratioToPlainCopy"
+    | "compression"
+    | "compressedBytes"
     | "valid"
     | "measuredAt"
     | "background"
@@ -213,10 +288,14 @@ export function finishResult(
   >,
   copy: RunResult | null,
   goodRows: number,
+  codec: Pick<Dataset, "codec" | "compressedBytes" | "compressedCleanBytes">,
 ): RunResult {
   const rowsPerSecond = goodRows / base.seconds;
   return {
     ...base,
+    compression: codec.codec,
+    compressedBytes: base.method === "pipeline" ? codec.compressedBytes : codec.compressedCleanBytes,
+    ratioToPlainCopy: null,
     rowsPerSecond,
     mbPerSecond: base.fileBytes / 1e6 / base.seconds,
     ratioToCopy: copy ? rowsPerSecond / copy.rowsPerSecond : base.method === "psql \\copy" ? 1 : null,
@@ -261,7 +340,12 @@ export async function runCopy(
     const problems: string[] = [];
     const started = performance.now();
     try {
-      await psqlCopy(target.table, data.cleanPath, { columns: HEADER, timeoutMs: clientTimeout(data.rows) });
+      await psqlCopy(target.table, data.cleanPath, {
+        columns: HEADER,
+        timeoutMs: clientTimeout(data.rows),
+        // A compressed dataset: the client decompresses (gzip -dc reads multi-member files too) into \copy.
+        program: data.codec === "none" ? undefined : "gzip -dc",
+      });
     } catch (error) {
       problems.push(String(error instanceof Error ? error.message : error).trim().slice(0, 500));
     }
@@ -287,6 +371,7 @@ export async function runCopy(
       },
       null,
       data.manifest.goodRows,
+      data,
     );
     return { result, reference: { count: check.count, sum: check.sum } };
   } finally {
@@ -365,6 +450,7 @@ export async function runPgloader(
       },
       copy,
       data.manifest.goodRows,
+      data,
     );
   } finally {
     await target.cleanup();
@@ -372,11 +458,11 @@ export async function runPgloader(
   }
 }
 
-/** The median run (by wall time) of each method, size and width, in the order the groups were first measured. */
+/** The median run (by wall time) of each method, size, width and compression, in the order the groups were first measured. */
 export function medianRuns(all: RunResult[]): RunResult[] {
   const groups = new Map<string, RunResult[]>();
   for (const r of all) {
-    const key = `${r.method}|${r.rows}|${r.width}`;
+    const key = `${r.method}|${r.rows}|${r.width}|${r.compression}`;
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
   return [...groups.values()].map((runs) => medianBy(runs, (r) => r.seconds));
@@ -398,7 +484,7 @@ export async function cleanup() {
 export function toTableRow(r: RunResult): TableRow {
   const p = r.pipeline;
   return {
-    method: r.method,
+    method: r.compression === "none" ? r.method : `${r.method} [${r.compression}]`,
     rows: r.rows,
     width: r.width,
     concurrency: p ? p.peakConcurrency : null,

@@ -288,9 +288,16 @@ export async function psqlCopy(
     timeoutMs?: number;
     encoding?: string;
     delimiter?: string;
+    /** A command psql runs on `file` (e.g. "gzip -dc"), copying its output instead of the file's bytes:
+     * `\copy … from program '<program> <file>'`. */
+    program?: string;
   } = {},
 ): Promise<number> {
-  const { columns, dateStyle, timeoutMs, encoding, delimiter } = options;
+  const { columns, dateStyle, timeoutMs, encoding, delimiter, program } = options;
+  if (program !== undefined && /['\s]/.test(file)) {
+    throw new Error(`psqlCopy: a file for a program must not contain quotes or spaces: ${file}`);
+  }
+  const source = program === undefined ? `'${file}'` : `program '${program} ${file}'`;
   const target = columns ? `${table} (${columns.join(", ")})` : table;
   const settings = dateStyle ? ["-c", `set datestyle = '${dateStyle}'`] : [];
   const extra = (encoding ? `, encoding '${encoding}'` : "") +
@@ -302,7 +309,7 @@ export async function psqlCopy(
       "ON_ERROR_STOP=1",
       ...settings,
       "-c",
-      `\\copy ${target} from '${file}' with (format csv, header true${extra})`,
+      `\\copy ${target} from ${source} with (format csv, header true${extra})`,
     ],
     { signal: timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs) },
   );
