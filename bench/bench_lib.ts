@@ -169,14 +169,17 @@ const CHUNK_END = /^chunk_(scanned|loaded|stopped|failed|interrupted|yielded|inf
  * The chunk invocations that processed chunks of `jobId`: each chunk-end event of the job goes to the invocation
  * it names, else to the latest invocation of its worker whose window (±slack) holds it (see the module doc).
  */
+/** The functions that process chunks: loads and scans, and compressed jobs' inflate chains. */
+export const CHUNK_FUNCTIONS: readonly string[] = ["csv-import-chunk", "csv-import-inflate"];
+
 export function attributeInvocations(
   records: readonly InvocationRecord[],
   events: readonly WorkerLogEvent[],
   jobId: number,
-  fn = "csv-import-chunk",
+  fns: readonly string[] = CHUNK_FUNCTIONS,
   slackMs = 50,
 ): AttributedInvocation[] {
-  const mine = records.filter((r) => r.function === fn && r.executionId !== null);
+  const mine = records.filter((r) => fns.includes(r.function) && r.executionId !== null);
   const byId = new Map(mine.map((r) => [r.id, r]));
   const assigned = new Map<string, WorkerLogEvent[]>();
   for (const e of events) {

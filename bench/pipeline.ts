@@ -12,6 +12,7 @@
 import { BUCKET, createProfile, removeObjects, supabase, TERMINAL } from "../tests/support/stack.ts";
 import {
   attributeInvocations,
+  CHUNK_FUNCTIONS,
   inflateSteps,
   interruptedChunks,
   maxConcurrency,
@@ -252,7 +253,7 @@ export async function runPipeline(
         const from = job.created_at.getTime();
         const to = (job.finished_at ?? new Date()).getTime();
         matched = records.filter((r) =>
-          r.function === "csv-import-chunk" && Date.parse(r.startedAt) >= from &&
+          CHUNK_FUNCTIONS.includes(r.function) && Date.parse(r.startedAt) >= from &&
           Date.parse(r.startedAt) <= to
         ).map((r) => ({ ...r, kind: "?", chunks: 1 }));
         matchedBy = "time";
@@ -305,7 +306,7 @@ export async function runPipeline(
     // The chunk workers that worked for this job (shared by its invocations under per_worker): limits are theirs.
     const jobWorkers = workersOfJob(events, job.id);
     const workers = (await workerRecords()).filter((w) =>
-      w.function === "csv-import-chunk" && jobWorkers.has(w.executionId)
+      CHUNK_FUNCTIONS.includes(w.function) && jobWorkers.has(w.executionId)
     );
     const limits = {
       interrupted: interruptedChunks(events, job.id),

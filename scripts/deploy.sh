@@ -9,7 +9,7 @@
 #   2 db push    supabase db push (--db-url <url> | --linked) --include-all --skip-vault --yes (skipped when
 #                up to date)
 #   3 secrets    supabase secrets set --env-file <tmp>             (only the values whose digest differs)
-#   4 functions  supabase functions deploy csv-import-register csv-import-chunk csv-import-dispatch
+#   4 functions  supabase functions deploy csv-import-register csv-import-chunk csv-import-inflate csv-import-dispatch
 #                csv-import-health csv-import-api --project-ref <ref> --use-api   (skipped when unchanged since the last deploy)
 #   5 vault      csv_import_api_url + csv_import_internal_secret (or csv_import_service_key), through psql:
 #                updated if present and different, created if missing
@@ -35,7 +35,7 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-FUNCTIONS=(csv-import-register csv-import-chunk csv-import-dispatch csv-import-health csv-import-api)
+FUNCTIONS=(csv-import-register csv-import-chunk csv-import-inflate csv-import-dispatch csv-import-health csv-import-api)
 DEFAULT_BUCKET="csv-uploads"
 
 # --- output ------------------------------------------------------------------------------------------------

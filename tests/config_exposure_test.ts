@@ -16,7 +16,13 @@ import { SECRET_KEY, SERVICE_ROLE_KEY } from "../local-stack/keys.ts";
 import { createFunctionsRuntime } from "../local-stack/functions/runtime.ts";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
-const FUNCTIONS = ["csv-import-register", "csv-import-chunk", "csv-import-dispatch", "csv-import-health"];
+const FUNCTIONS = [
+  "csv-import-register",
+  "csv-import-chunk",
+  "csv-import-inflate",
+  "csv-import-dispatch",
+  "csv-import-health",
+];
 const URL_PASSWORD = "url-password-7f3a91";
 const CHUNK_VALUE = "chunk-value-c0ffee";
 const BROKEN_ENV = {

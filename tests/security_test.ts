@@ -304,6 +304,11 @@ const SERVICE_CALL: Record<string, { method: string; path?: string; body?: unkno
     body: { chunk_id: 2 ** 52, lease_token: crypto.randomUUID() },
     ok: [202],
   },
+  "csv-import-inflate": {
+    method: "POST",
+    body: { chunk_id: 2 ** 52, lease_token: crypto.randomUUID() },
+    ok: [202],
+  },
   "csv-import-dispatch": { method: "POST", body: {}, ok: [200] },
   "csv-import-health": { method: "GET", ok: [200, 503] },
 };

@@ -33,6 +33,7 @@ const TOKEN = "sbp_0123456789abcdef0123456789abcdef01234567";
 const FUNCTIONS = [
   "csv-import-register",
   "csv-import-chunk",
+  "csv-import-inflate",
   "csv-import-dispatch",
   "csv-import-health",
   "csv-import-api",

@@ -25,7 +25,7 @@ import type { StorageClient } from "../platform/storage.ts";
 export interface ClaimedChunk {
   chunk_id: number;
   job_id: number;
-  kind: "scan" | "load";
+  kind: "scan" | "load" | "inflate";
   chunk_index: number;
   lease_token: string;
 }
@@ -100,7 +100,9 @@ async function handOffAndWriteRejects(
     claimed.filter((chunk) => chunk !== kept).map(async (chunk) => {
       let outcome: string;
       try {
-        const status = await invokeFunction(deps, FUNCTION_NAMES.chunk, {
+        // A compressed job's chain runs in a function of its own (csv-import-inflate/index.ts says why).
+        const target = chunk.kind === "inflate" ? FUNCTION_NAMES.inflate : FUNCTION_NAMES.chunk;
+        const status = await invokeFunction(deps, target, {
           chunk_id: chunk.chunk_id,
           lease_token: chunk.lease_token,
         });

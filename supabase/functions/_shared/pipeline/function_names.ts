@@ -13,6 +13,7 @@ export const FUNCTION_PREFIX = "csv-import-";
 export const FUNCTION_NAMES = {
   register: "csv-import-register",
   chunk: "csv-import-chunk",
+  inflate: "csv-import-inflate",
   dispatch: "csv-import-dispatch",
   health: "csv-import-health",
   api: "csv-import-api",
