@@ -201,7 +201,7 @@ async function setUp(sql: Sql, scope: Scope, browser: Browser): Promise<World> {
   // The application's upload rule, as a project using the page writes it: each user under web/<own id>/.
   // The application's upload rule: each user uploads into their own folder.
   await scope.userFolderUploads("web");
-  for (const file of ["orders.csv", "slow-orders.csv"]) {
+  for (const file of ["orders.csv", "slow-orders.csv", "orders.csv.gz"]) {
     scope.objects.push(
       `web/${users.a.id}/${file}`,
       `web/${users.a.id}/${file}.rejects.csv`,
@@ -588,6 +588,34 @@ Deno.test(
         assert.equal(status, 404, "B asking for A's import by id");
         await screenshot(pageB, "user-b");
         await contextB.close();
+      });
+
+      await t.step("A uploads the same rows gzipped: the same import, the same rejected lines", async () => {
+        await page.setViewport({ width: 1000, height: 800 });
+        await sql.unsafe(`truncate ${w.table}`);
+        await insertSentinel(sql, w.table, DUPLICATE_ID);
+        const gzPath = `${w.csvPath}.gz`;
+        const gz = await new Deno.Command("gzip", { args: ["-6", "-k", w.csvPath] }).output();
+        assert.ok(gz.success, new TextDecoder().decode(gz.stderr));
+        const input = await page.$("#file-input");
+        await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(gzPath);
+        const done = await watchCard(
+          page,
+          "orders.csv.gz",
+          (v) => v.status === "succeeded_with_rejects" && v.rejects.length > 0,
+        );
+        assert.equal(done.importValue, 100);
+        assert.deepEqual(
+          done.rejects.map((r) => r.line),
+          manifest.planted.map((p) => String(p.line)),
+          "the reject table lists the planted lines of the decompressed text",
+        );
+        const [job] = await sql<{ rows_loaded: string; compression: string }[]>`
+          select rows_loaded, compression ->> 'codec' as compression from csv_import.jobs
+          where object_name = ${objectA + ".gz"} order by id desc limit 1`;
+        assert.equal(job.compression, "gzip");
+        assert.equal(Number(job.rows_loaded), manifest.goodRows);
+        await screenshot(page, "gzip-done");
       });
       await context.close();
     } finally {
