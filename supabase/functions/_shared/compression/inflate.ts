@@ -12,9 +12,10 @@
  * - Output offsets (`out`) count decompressed bytes of the whole object (all gzip members together);
  *   compressed offsets (`in`, error offsets) are absolute offsets in the object.
  * - A checkpoint is a place where a fresh inflater can start: a deflate block boundary inside a stream (with
- *   the 0–7 leftover bits of the partly read byte and the last ≤ 32 KiB of output as the window), a gzip
- *   member start (`member` null, window empty, byte-aligned), or for stored data any offset. Never inside a
- *   gzip header or trailer, never after a final block.
+ *   the 0–7 leftover bits of the partly read byte and the last ≤ 32 KiB of output as the window), a later gzip
+ *   member's start just after its header (its first block boundary: window empty, byte-aligned, the member's
+ *   check at zero), or for stored data any offset. `member` is null only at the object's start, before the
+ *   first header. Never inside a gzip trailer, never after a final block.
  * - The starting checkpoint is never emitted again; every emitted checkpoint has `out` ≥ the offset
  *   `checkpointAt()` asked for, and is the first boundary that qualifies.
  * - Events come in output order: all data before a checkpoint's `out` is emitted before the checkpoint. Data
@@ -304,12 +305,19 @@ class Inflation {
       if (b === -1) break;
       if (b === GZIP_ID1) {
         const start = cursor.offset - 1;
+        await this.gzipMember(start);
         if (this.target !== null && this.emittedOut() >= this.target) {
+          // A later member's start, after its header: inside the member at its first block boundary (no window),
+          // so a loader resuming here can take the native path up to a checkpoint in the same member.
           yield* this.emitOutput();
-          yield this.checkpoint({ in: start, bits: 0, window: new Uint8Array(0), member: null });
+          yield this.checkpoint({
+            in: cursor.offset,
+            bits: 0,
+            window: new Uint8Array(0),
+            member: this.member,
+          });
           this.target = this.nextTarget();
         }
-        await this.gzipMember(start);
         yield* this.deflateStream(newRawInflater());
         await this.gzipTrailer();
         continue;

@@ -13,7 +13,13 @@
  * - What is inflated is checked as it is inflated (pako, compression/inflate.ts): a corrupt stream throws
  *   CompressionError with the compressed offset; trailers (CRC-32, sizes) are checked when a read reaches them.
  */
-import { type Checkpoint, inflateFrom, resumeByte, startCheckpoint } from "../compression/inflate.ts";
+import {
+  type Checkpoint,
+  CompressionError,
+  inflateFrom,
+  resumeByte,
+  startCheckpoint,
+} from "../compression/inflate.ts";
 import type { StorageClient } from "../platform/storage.ts";
 import type { ChunkContext, ObjectVersion } from "./chunk_context.ts";
 
@@ -71,19 +77,60 @@ async function* inflatedData(
   const expected = c.stream.expected ?? undefined;
   const start = chunkCheckpoint(ctx);
   const stop = c.endCheckpoint;
-  const legs: { from: Checkpoint; stopAt?: Checkpoint; firstEnd: number | null }[] = stop === null
-    ? [{ from: start, firstEnd: null }]
-    : [{ from: start, stopAt: stop, firstEnd: stop.in }, { from: stop, firstEnd: null }];
-  for (const leg of legs) {
-    const input = compressedBytes(storage, ctx.object, {
-      from: resumeByte(leg.from),
-      end,
-      firstEnd: leg.firstEnd,
-    });
-    for await (const event of inflateFrom(codec, leg.from, input, { end, expected, stopAt: leg.stopAt })) {
+  const read = (from: Checkpoint, firstEnd: number | null) =>
+    compressedBytes(storage, ctx.object, { from: resumeByte(from), end, firstEnd });
+  if (stop === null) {
+    for await (const event of inflateFrom(codec, start, read(start, null), { end, expected })) {
       if (event.kind === "data") yield event;
     }
+    return;
   }
+  let out = start.out;
+  if (codec === "gzip" && endsAtNextMember(start, stop)) {
+    // The range ends where the next gzip member starts (the chain cuts multi-member files at member starts): its
+    // member's rest runs natively as that member's deflate data to its end, checked against the member's trailer.
+    // If another member lies between (the trailer does not match, or the native inflater meets more data), the
+    // range runs in pako from its start below, after what was handed out already.
+    const trailerAt = stop.member!.start - 8;
+    try {
+      const trailer = await storage.readBytes(ctx.object.bucket, ctx.object.name, trailerAt, trailerAt + 4, {
+        etag: ctx.object.etag,
+      });
+      const crc32 = new DataView(trailer.buffer, trailer.byteOffset, 4).getUint32(0, true);
+      const size = start.member!.size + (stop.out - start.out);
+      for await (
+        const event of inflateFrom("deflate", start, read(start, trailerAt), {
+          end: trailerAt,
+          expected: { crc32, size },
+        })
+      ) {
+        if (event.kind !== "data") continue;
+        yield event;
+        out = event.out + event.bytes.byteLength;
+      }
+    } catch (error) {
+      if (!(error instanceof CompressionError)) throw error;
+    }
+  }
+  if (out < stop.out) {
+    for await (
+      const event of inflateFrom(codec, start, read(start, stop.in), { end, expected, stopAt: stop })
+    ) {
+      if (event.kind !== "data") continue;
+      const pieceEnd = event.out + event.bytes.byteLength;
+      if (pieceEnd <= out) continue;
+      yield event.out >= out ? event : { out, bytes: event.bytes.subarray(out - event.out) };
+    }
+  }
+  for await (const event of inflateFrom(codec, stop, read(stop, null), { end, expected })) {
+    if (event.kind === "data") yield event;
+  }
+}
+
+/** Whether `stop` is the start of the gzip member after `from`'s (just after its header, nothing out of it yet). */
+function endsAtNextMember(from: Checkpoint, stop: Checkpoint): boolean {
+  return from.member !== null && stop.member !== null && stop.member.size === 0 && stop.bits === 0 &&
+    stop.member.start > from.member.start && stop.member.start - 8 > from.in;
 }
 
 /**

@@ -124,7 +124,10 @@ export async function inflateStep(deps: WorkDeps, ctx: ChunkContext): Promise<In
     {
       end: stream.data_end,
       expected: stream.expected ?? undefined,
-      checkpointAt: () => rangeStart + chunkSize,
+      // On a grid of chunk sizes from the data's first byte, not from each range's start: ranges of a multi-member
+      // file cut into pieces of the chunk size then end where members start (compressed_reads.ts inflates such a
+      // range natively to its member's end).
+      checkpointAt: () => (Math.floor(rangeStart / chunkSize) + 1) * chunkSize,
     },
   );
   for await (const event of events) {
