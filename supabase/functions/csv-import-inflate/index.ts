@@ -10,24 +10,7 @@
  * 1.7 s of its own CPU).
  * Auth: service role key, secret key, or the pipeline's internal secret (verify_jwt = false).
  */
+import { serveChunkInvocations } from "../_shared/pipeline/chunk_endpoint.ts";
 import { FUNCTION_NAMES } from "../_shared/pipeline/function_names.ts";
-import { runInvocation } from "../_shared/pipeline/chunk_worker.ts";
-import { db } from "../_shared/platform/db.ts";
-import { runInBackground, shutdownSignal } from "../_shared/platform/edge_runtime.ts";
-import { BadRequest, requireId, serveService } from "../_shared/platform/handler.ts";
-import { versionedStorage } from "../_shared/platform/storage_versions.ts";
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const signal = shutdownSignal();
-
-serveService(FUNCTION_NAMES.inflate, (body, cfg) => {
-  const chunkId = requireId(body, "chunk_id");
-  const leaseToken = body.lease_token;
-  if (typeof leaseToken !== "string" || !UUID.test(leaseToken)) {
-    throw new BadRequest('"lease_token" must be a UUID');
-  }
-  const sql = db(cfg.dbUrl, FUNCTION_NAMES.inflate);
-  const deps = { sql, config: cfg, storage: versionedStorage(cfg, sql), signal };
-  runInBackground(runInvocation(deps, { chunk_id: chunkId, lease_token: leaseToken }, { takeMore: false }));
-  return Promise.resolve(Response.json({ accepted: true, chunk_id: chunkId }, { status: 202 }));
-});
+serveChunkInvocations(FUNCTION_NAMES.inflate, { takeMore: false });
