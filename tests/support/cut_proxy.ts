@@ -8,7 +8,8 @@
  *
  * Invariants:
  * - Bytes are forwarded unchanged in both directions; only the one cut connection is closed early.
- * - At most one cut per arm(); which PATCH (1st, 2nd, …) counts from the arm() call.
+ * - At most one cut per arm(); which PATCH (1st, 2nd, …) counts from the arm() call; a request line split between
+ *   two reads is found too.
  */
 
 const PATCH_LINE = new TextEncoder().encode("PATCH /storage/v1/upload/resumable/");
@@ -57,6 +58,9 @@ export function startCutProxy(target: { hostname: string; port: number }): CutPr
         }
       }
     };
+    // The end of the previous read: a request line may be split between two reads (a keep-alive connection's next
+    // PATCH begins wherever the last body ended; missed, nothing was cut and the test waited for a retry in vain).
+    let tail = new Uint8Array(0);
     const upstream = async () => {
       const buffer = new Uint8Array(64 * 1024);
       for (;;) {
@@ -64,12 +68,20 @@ export function startCutProxy(target: { hostname: string; port: number }): CutPr
         if (n === null) break;
         let piece = buffer.subarray(0, n);
         if (plan && !cutting) {
-          const at = indexOf(piece, PATCH_LINE);
-          if (at >= 0 && ++plan.seen === plan.nth) {
-            cutting = { forwarded: 0 };
-            piece = piece.subarray(at);
-            await writeAll(server, buffer.subarray(0, at)).catch(() => {});
+          const joined = new Uint8Array(tail.length + piece.length);
+          joined.set(tail);
+          joined.set(piece, tail.length);
+          const found = indexOf(joined, PATCH_LINE);
+          if (found >= 0 && ++plan.seen === plan.nth) {
+            // Where the line starts in this read; negative: it began in the previous one, already forwarded.
+            const at = found - tail.length;
+            cutting = { forwarded: Math.max(-at, 0) };
+            if (at > 0) {
+              await writeAll(server, piece.subarray(0, at)).catch(() => {});
+              piece = piece.subarray(at);
+            }
           }
+          tail = joined.slice(Math.max(joined.length - (PATCH_LINE.length - 1), 0));
         }
         if (cutting && plan) {
           const room = plan.after - cutting.forwarded;
