@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { functionEvents } from "./support/faults.ts";
-import { checksum, connect, E2E, psqlCopy, Scope, upload, waitForJob } from "./support/stack.ts";
+import { checksum, connect, E2E, psqlCopy, Scope, upload, waitFor, waitForJob } from "./support/stack.ts";
 
 Deno.test({ name: "small files: loaded by the register invocation, exactly", ...E2E }, async () => {
   const sql = connect();
@@ -68,7 +68,10 @@ Deno.test({ name: "small files: loaded by the register invocation, exactly", ...
     const gzJob = await waitForJob(sql, gz, 30_000);
     assert.equal(gzJob.status, "succeeded_with_rejects", gzJob.error ?? "");
     assert.deepEqual(await checksum(sql, table), await checksum(sql, reference), "the good rows, gzipped");
-    const gzEvents = (await functionEvents(gzJob)).filter((e) => String(e.event).startsWith("chunk_"));
+    const gzEvents = await waitFor("the .csv.gz job's two chunk lines", async () => {
+      const lines = (await functionEvents(gzJob)).filter((e) => String(e.event).startsWith("chunk_"));
+      return lines.length >= 2 ? lines : undefined;
+    }, 10_000);
     assert.deepEqual(
       gzEvents.map((e) => e.event).sort(),
       ["chunk_inflated", "chunk_loaded"],
@@ -97,7 +100,11 @@ Deno.test({ name: "small files: loaded by the register invocation, exactly", ...
     assert.equal(largeJob.status, "succeeded", largeJob.error ?? "");
     assert.equal(largeJob.chunk_count, 1);
     assert.equal(largeJob.rows_loaded, count);
-    const largeEvents = (await functionEvents(largeJob)).filter((e) => e.event === "chunk_loaded");
+    // The worker logs chunk_loaded just after the commit that finished the job: wait for the line.
+    const largeEvents = await waitFor("the large file's chunk_loaded line", async () => {
+      const loaded = (await functionEvents(largeJob)).filter((e) => e.event === "chunk_loaded");
+      return loaded.length > 0 ? loaded : undefined;
+    }, 10_000);
     assert.deepEqual([...new Set(largeEvents.map((e) => e.fn))], ["csv-import-chunk"]);
   } finally {
     await scope.dispose();
