@@ -254,6 +254,17 @@ begin
 end
 $$;
 
+-- A checkpoint as the functions read it (compression/inflate.ts checkpointFromJson): {out, in, bits, window
+-- (base64, one line), member}. Immutable. Callers: _resume_checkpoint, chunk_context.
+create or replace function csv_import._checkpoint_json(k csv_import.inflate_checkpoints)
+returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+  select jsonb_build_object('out', k.out_offset, 'in', k.in_offset, 'bits', k.bits,
+    'window', pg_catalog.translate(pg_catalog.encode(k.history, 'base64'), E'\n', ''), 'member', k.member)
+$$;
+
 -- The checkpoint a worker resumes inflation from, as jsonb ({out, in, bits, window (base64), member}), or null
 -- (start of the data): for the inflate chain, the one where it stopped; for a load, the last one at or before where
 -- it starts reading (its range's start, or its resume marker). Read-only. Caller: chunk_context.
@@ -262,8 +273,7 @@ returns jsonb
 language sql stable security definer
 set search_path = ''
 as $$
-  select jsonb_build_object('out', k.out_offset, 'in', k.in_offset, 'bits', k.bits,
-    'window', translate(encode(k.history, 'base64'), E'\n', ''), 'member', k.member)
+  select csv_import._checkpoint_json(k)
   from csv_import.inflate_checkpoints k
   where k.job_id = p_job_id and k.out_offset <= p_at
   order by k.out_offset desc
@@ -304,8 +314,7 @@ as $$
     -- A load's range ends at a checkpoint (but the last): it inflates up to it in one read (in the runtime's
     -- native inflater where the range lies in one deflate stream), then on from it to finish its last record.
     'end_checkpoint', case when j.compression is not null and c.kind = 'load' then
-      (select jsonb_build_object('out', k.out_offset, 'in', k.in_offset, 'bits', k.bits,
-         'window', translate(encode(k.history, 'base64'), E'\n', ''), 'member', k.member)
+      (select csv_import._checkpoint_json(k)
        from csv_import.inflate_checkpoints k where k.job_id = j.id and k.out_offset = c.end_offset)
     end
   )

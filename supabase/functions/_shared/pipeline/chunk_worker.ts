@@ -163,8 +163,7 @@ export async function runInvocation(
       return;
     }
     const more = result.outcome !== "yielded" && isolateWork.bytes < deps.config.invocationBudgetBytes;
-    const takeMore = opts.takeMore ?? true;
-    const keep = more && (typeof takeMore === "object" ? takeMore : takeMore);
+    const keep = more && (opts.takeMore ?? true);
     next = (await dispatch(deps, `chunk ${current.chunk_id} finished`, { keep })).kept;
   }
 }

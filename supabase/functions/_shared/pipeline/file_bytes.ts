@@ -69,7 +69,7 @@ export async function openFileBytes(
   const stream: CompressedStream = kind === "gzip"
     ? { codec: "gzip", data_offset: 0, data_end: object.size, member: null, expected: null }
     : await zipStream(readObject, object.size);
-  return await inflatePrefix(storage, object, stream, opts.prefixBytes);
+  return await inflatePrefix(storage, object, stream, opts.prefixBytes, head);
 }
 
 async function zipStream(
@@ -93,21 +93,25 @@ async function inflatePrefix(
   object: ObjectRef,
   stream: CompressedStream,
   prefixBytes: number,
+  head: Uint8Array,
 ): Promise<FileBytes> {
   const from = startCheckpoint(stream.codec, stream.data_offset);
   const consumed = { bytes: 0 };
-  const events = inflateFrom(
-    stream.codec,
-    from,
-    compressedBytes(
-      storage,
-      object,
-      { from: resumeByte(from), end: stream.data_end, firstEnd: null },
-      256 * 1024,
-      consumed,
-    ),
-    { end: stream.data_end, expected: stream.expected ?? undefined },
-  );
+  // The head already read starts the input: only what lies past it is read again.
+  const start = resumeByte(from);
+  const known = head.subarray(Math.min(start, head.byteLength), Math.min(stream.data_end, head.byteLength));
+  async function* input(): AsyncGenerator<Uint8Array> {
+    if (known.byteLength > 0) {
+      consumed.bytes += known.byteLength;
+      yield known;
+    }
+    const rest = { from: start + known.byteLength, end: stream.data_end, firstEnd: null };
+    yield* compressedBytes(storage, object, rest, 256 * 1024, consumed);
+  }
+  const events = inflateFrom(stream.codec, from, input(), {
+    end: stream.data_end,
+    expected: stream.expected ?? undefined,
+  });
   const prefix = new Uint8Array(prefixBytes);
   let length = 0;
   let complete = false;
