@@ -218,12 +218,12 @@ function trimmed(v: string): string {
 
 /**
  * PostgreSQL 16+ integer and numeric input also reads `_` between digits (`1_000`) and `0x`/`0o`/`0b`
- * integers (`0x1F`; numeric too); 15 rejects both. The converter accepts what both versions accept, so a value
+ * integers (`0x1F`, also `0x_1F`: one `_` may follow the prefix; numeric too); 15 rejects both. The converter accepts what both versions accept, so a value
  * that 16+ reads with that syntax is a policy rejection, left to the server with `deferToServer` (on 15
  * PostgreSQL rejects it too). A value neither version reads (`10x`, `1__0`) is a plain rejection.
  */
 const PG16_INTEGER =
-  "[+-]?(?:0[xX][0-9a-fA-F]+(?:_[0-9a-fA-F]+)*|0[oO][0-7]+(?:_[0-7]+)*|0[bB][01]+(?:_[01]+)*|\\d+(?:_\\d+)*)";
+  "[+-]?(?:0[xX]_?[0-9a-fA-F]+(?:_[0-9a-fA-F]+)*|0[oO]_?[0-7]+(?:_[0-7]+)*|0[bB]_?[01]+(?:_[01]+)*|\\d+(?:_\\d+)*)";
 const PG16_INTEGER_SYNTAX = new RegExp(`^\\s*${PG16_INTEGER}\\s*$`);
 const PG16_NUMERIC_SYNTAX = new RegExp(
   `^\\s*(?:${PG16_INTEGER}|[+-]?(?:\\d+(?:_\\d+)*(?:\\.(?:\\d+(?:_\\d+)*)?)?|\\.\\d+(?:_\\d+)*)(?:[eE][+-]?\\d+(?:_\\d+)*)?)\\s*$`,
