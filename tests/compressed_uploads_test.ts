@@ -11,6 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { concat } from "../supabase/functions/_shared/compression/test_support.ts";
+import { functionEvents } from "./support/faults.ts";
 import {
   checksum,
   clearStorageFaults,
@@ -204,27 +205,63 @@ Deno.test(
   },
 );
 
-Deno.test({ name: "a multi-member .csv.gz loads across its members", ...E2E }, async () => {
-  await withScope("gz_multi", async (sql, scope) => {
-    const { table, reference } = await targets(scope, 16 * 1024);
-    const data = csv(30_000, 11);
-    const dir = await prepare(scope, data, reference);
-    // Members cut at arbitrary bytes (inside records and characters), as `split` + `gzip` + `cat` make them, every
-    // ten chunk sizes: the chain's ranges then end where members start, and those loads inflate their member's rest
-    // to its trailer (natively).
-    await run("split", ["-b", String(10 * 16 * 1024), "data.csv", "part."], dir);
-    const parts = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.startsWith("part.")).sort();
-    assert.ok(parts.length >= 4);
-    const members: Uint8Array[] = [];
-    for (const part of parts) {
-      await run("gzip", ["-1", part], dir);
-      members.push(await Deno.readFile(`${dir}/${part}.gz`));
-    }
-    const name = scope.object("multi.csv.gz");
-    await upload(name, concat(members));
-    await expectLoaded(sql, scope, name, table, reference, data);
-  });
-});
+for (
+  const { label, memberBytes, engine } of [
+    // Members every ten chunk sizes (as `split` + `gzip` + `cat` make them, cut inside records and characters): the
+    // chain cuts inside members in pako, ranges end where members start, and those loads inflate their member's rest
+    // natively to its trailer.
+    {
+      label: "every ten chunk sizes",
+      memberBytes: 10 * 16 * 1024,
+      engine: /^members\+pako: a member of \d+ more bytes$/,
+    },
+    // Small members (bgzip-like, several per range): the chain and the loads go member by member natively.
+    { label: "of 5,000 bytes", memberBytes: 5000, engine: /^members$/ },
+  ]
+) {
+  Deno.test(
+    { name: `a multi-member .csv.gz (members ${label}) loads across its members`, ...E2E },
+    async () => {
+      await withScope("gz_multi", async (sql, scope) => {
+        const { table, reference } = await targets(scope, 16 * 1024);
+        const data = csv(30_000, 11);
+        const dir = await prepare(scope, data, reference);
+        await run("split", ["-a", "4", "-b", String(memberBytes), "data.csv", "part."], dir);
+        const parts = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.startsWith("part."))
+          .sort();
+        assert.ok(parts.length >= 4);
+        await run("gzip", ["-1", ...parts], dir);
+        const members = await Promise.all(parts.map((part) => Deno.readFile(`${dir}/${part}.gz`)));
+        const name = scope.object("multi.csv.gz");
+        await upload(name, concat(members));
+        const { job } = await expectLoaded(sql, scope, name, table, reference, data);
+        // How they inflated, from the functions' log: the chain's engine, and loads whose ranges end at a later
+        // member took whole members natively (a fallback to pako would load the same rows, only slower).
+        const events = await waitFor("the job's chunk lines", async () => {
+          const lines = (await functionEvents(job)).filter((e) =>
+            e.event === "chunk_loaded" || e.event === "chunk_inflated"
+          );
+          return lines.filter((e) => e.event === "chunk_loaded").length >= Number(job.chunk_count)
+            ? lines
+            : undefined;
+        }, 10_000);
+        const chain = events.filter((e) => e.event === "chunk_inflated" || e.event === "chunk_yielded");
+        assert.ok(chain.length >= 1);
+        for (const step of chain) {
+          assert.match((step.inflate as { engine: string }).engine, engine, JSON.stringify(step));
+        }
+        const legs = events.filter((e) => e.event === "chunk_loaded").map((e) =>
+          e.inflate as Record<string, number>
+        );
+        assert.equal(legs.reduce((n, l) => n + l.members_fallback, 0), 0, JSON.stringify(legs));
+        const native = legs.reduce((n, l) => n + l.members, 0);
+        // Every range but the last ends at a member (small members), or every tenth (big ones).
+        const atMembers = memberBytes < 16 * 1024 ? Number(job.chunk_count) - 1 : 3;
+        assert.ok(native >= atMembers, `native member legs: ${native} of ${job.chunk_count} loads`);
+      });
+    },
+  );
+}
 
 for (const method of ["deflate", "stored"] as const) {
   Deno.test({ name: `a .zip holding one CSV (${method}) loads as \\copy loads it`, ...E2E }, async () => {

@@ -35,6 +35,7 @@ import { checkedByServer } from "../pg_types/convert.ts";
 import { withRetry } from "../platform/retry.ts";
 import { type ChunkContext, StopChunk, type WorkDeps } from "./chunk_context.ts";
 import { fillRaw } from "./chunk_reads.ts";
+import type { InflateLegs } from "./compressed_reads.ts";
 import { WorkMeter } from "./isolate_budget.ts";
 import type { RowSource } from "./row_source.ts";
 import type { BatchCommitReply, BatchState } from "./sql_replies.ts";
@@ -78,6 +79,8 @@ export interface Load {
   rejected: number;
   batches: number;
   jobFinished: boolean;
+  /** A compressed job's load: how its reads inflated (logged with the chunk). */
+  readonly inflateLegs: InflateLegs;
 }
 
 /**
@@ -129,6 +132,7 @@ export async function openLoad(deps: WorkDeps, ctx: ChunkContext, scanned: Uint8
     deps,
     ctx,
     scanned,
+    inflateLegs: { members: 0, membersFallback: 0 },
     converter,
     fastRow,
     loader,

@@ -108,6 +108,8 @@ export type ChunkOutcome =
     jobFinished?: boolean;
     /** A load: its fast-path COPY pieces by format (CopyPiece.binary). */
     pieces?: { binary: number; text: number };
+    /** A compressed job's chunk: how it inflated (an inflate step's ranges, bytes and engine; a load's legs). */
+    inflate?: Record<string, number | string>;
   }
   | { outcome: Exclude<StopReason, "missing"> | "interrupted" | "handed_back" }
   | { outcome: "failed"; fatal: boolean; error: string; decision: FailDecision };
@@ -251,6 +253,7 @@ export async function processChunk(
         ? { binary_pieces: result.pieces?.binary, text_pieces: result.pieces?.text }
         : {}),
       ...("workMs" in result ? { work_ms: result.workMs } : {}),
+      ...("inflate" in result ? { inflate: result.inflate } : {}),
       ms: Math.round(performance.now() - started),
     });
     // A yielded chunk spent this invocation's budget: it takes on nothing more (runInvocation).
@@ -360,7 +363,7 @@ async function inflate(deps: WorkDeps, ctx: ChunkContext): Promise<ChunkOutcome>
     const state = await handBack(deps, ctx);
     if (state !== "yielded") throw new StopChunk("lease_lost");
   }
-  return { outcome: step.outcome };
+  return { outcome: step.outcome, inflate: { ranges: step.ranges, bytes: step.bytes, engine: step.engine } };
 }
 
 async function scan(deps: WorkDeps, ctx: ChunkContext): Promise<ChunkOutcome> {
@@ -439,6 +442,9 @@ async function loadRange(
     rejected: load.rejected,
     jobFinished: load.jobFinished,
     pieces: load.loader.piecesSent,
+    ...(ctx.compressed !== null
+      ? { inflate: { members: load.inflateLegs.members, members_fallback: load.inflateLegs.membersFallback } }
+      : {}),
   };
 }
 
@@ -487,7 +493,7 @@ async function loadFromMarker(load: Load): Promise<"done" | "yield"> {
         ...hooks,
       }),
     ctx.compressed !== null
-      ? readInflated(deps.storage, ctx, { from: start, done: () => reader.done })
+      ? readInflated(deps.storage, ctx, { from: start, done: () => reader.done, legs: load.inflateLegs })
       : readOwned(deps.storage, ctx, { from: start, done: () => reader.done, inMemory: load.scanned }),
     load.converter,
     load.fastRow,

@@ -7,19 +7,16 @@
  * - Every Storage read carries the ETag of the job's object version (ctx.object.etag), as plain reads do.
  * - Offsets handed out are decompressed offsets: a load's range, its resume marker and its rejects are offsets of
  *   the decompressed data, never of the object.
- * - A load reads the compressed bytes up to its end checkpoint in one request (inflated natively where the range lies
- *   in one deflate stream: compression/inflate_native.ts), then TAIL_READ_BYTES at a time from that checkpoint until
- *   its reader has its last record: never the rest of the stream (a chunk's records end shortly after its range).
+ * - A load reads the compressed bytes up to its end checkpoint in one request, inflated natively where the range lies
+ *   in one deflate stream (compression/inflate_native.ts) or ends at a later gzip member's start (whole members,
+ *   each checked against its trailer: compression/members.ts), then TAIL_READ_BYTES at a time from that checkpoint
+ *   until its reader has its last record: never the rest of the stream (a chunk's records end shortly after its
+ *   range).
  * - What is inflated is checked as it is inflated (pako, compression/inflate.ts): a corrupt stream throws
  *   CompressionError with the compressed offset; trailers (CRC-32, sizes) are checked when a read reaches them.
  */
-import {
-  type Checkpoint,
-  CompressionError,
-  inflateFrom,
-  resumeByte,
-  startCheckpoint,
-} from "../compression/inflate.ts";
+import { type Checkpoint, inflateFrom, resumeByte, startCheckpoint } from "../compression/inflate.ts";
+import { inflateMembers, NotNative } from "../compression/members.ts";
 import type { StorageClient } from "../platform/storage.ts";
 import type { ChunkContext, ObjectVersion } from "./chunk_context.ts";
 
@@ -27,6 +24,12 @@ import type { ChunkContext, ObjectVersion } from "./chunk_context.ts";
 const TAIL_READ_BYTES = 64 * 1024;
 
 type CompressedCtx = Pick<ChunkContext, "object" | "compressed">;
+
+/** How a load's ranges that end at a later gzip member went: whole members natively, or back to pako. */
+export interface InflateLegs {
+  members: number;
+  membersFallback: number;
+}
 
 /** Where inflation of this chunk starts: its checkpoint, or the stream's start. */
 export function chunkCheckpoint(ctx: CompressedCtx): Checkpoint {
@@ -71,6 +74,7 @@ export async function* compressedBytes(
 async function* inflatedData(
   storage: StorageClient,
   ctx: Pick<ChunkContext, "object" | "compressed">,
+  legs: InflateLegs = { members: 0, membersFallback: 0 },
 ): AsyncGenerator<{ bytes: Uint8Array; out: number }> {
   const c = ctx.compressed!;
   const { codec, data_end: end } = c.stream;
@@ -86,30 +90,27 @@ async function* inflatedData(
     return;
   }
   let out = start.out;
-  if (codec === "gzip" && endsAtNextMember(start, stop)) {
-    // The range ends where the next gzip member starts (the chain cuts multi-member files at member starts): its
-    // member's rest runs natively as that member's deflate data to its end, checked against the member's trailer.
-    // If another member lies between (the trailer does not match, or the native inflater meets more data), the
-    // range runs in pako from its start below, after what was handed out already.
-    const trailerAt = stop.member!.start - 8;
+  if (codec === "gzip" && endsAtLaterMember(start, stop)) {
+    // The range ends where a later gzip member starts (the chain cuts multi-member files at member starts): its
+    // members run natively, each checked against its trailer (compression/members.ts). Whatever they cannot do
+    // runs in pako from the range's start below, after what was handed out already.
+    const until = stop.member!.start;
     try {
-      const trailer = await storage.readBytes(ctx.object.bucket, ctx.object.name, trailerAt, trailerAt + 4, {
-        etag: ctx.object.etag,
-      });
-      const crc32 = new DataView(trailer.buffer, trailer.byteOffset, 4).getUint32(0, true);
-      const size = start.member!.size + (stop.out - start.out);
       for await (
-        const event of inflateFrom("deflate", start, read(start, trailerAt), {
-          end: trailerAt,
-          expected: { crc32, size },
+        const event of inflateMembers(start, read(start, until), {
+          end: until,
+          endIsMember: true,
+          maxMemberBytes: Number.MAX_SAFE_INTEGER,
         })
       ) {
         if (event.kind !== "data") continue;
         yield event;
         out = event.out + event.bytes.byteLength;
       }
+      legs.members++;
     } catch (error) {
-      if (!(error instanceof CompressionError)) throw error;
+      if (!(error instanceof NotNative)) throw error;
+      legs.membersFallback++;
     }
   }
   if (out < stop.out) {
@@ -127,10 +128,10 @@ async function* inflatedData(
   }
 }
 
-/** Whether `stop` is the start of the gzip member after `from`'s (just after its header, nothing out of it yet). */
-function endsAtNextMember(from: Checkpoint, stop: Checkpoint): boolean {
-  return from.member !== null && stop.member !== null && stop.member.size === 0 && stop.bits === 0 &&
-    stop.member.start > from.member.start && stop.member.start - 8 > from.in;
+/** Whether `stop` is the start of a gzip member after `from`'s (just after its header, nothing out of it yet). */
+function endsAtLaterMember(from: Checkpoint, stop: Checkpoint): boolean {
+  return stop.member !== null && stop.member.size === 0 && stop.bits === 0 && stop.window.length === 0 &&
+    (from.member === null || stop.member.start > from.member.start) && stop.member.start - 8 >= from.in;
 }
 
 /**
@@ -141,10 +142,10 @@ function endsAtNextMember(from: Checkpoint, stop: Checkpoint): boolean {
 export function readInflated(
   storage: StorageClient,
   ctx: Pick<ChunkContext, "object" | "compressed">,
-  opts: { from: number; done: () => boolean },
+  opts: { from: number; done: () => boolean; legs?: InflateLegs },
 ): ReadableStream<Uint8Array> {
   async function* pieces() {
-    for await (const event of inflatedData(storage, ctx)) {
+    for await (const event of inflatedData(storage, ctx, opts.legs)) {
       const end = event.out + event.bytes.byteLength;
       if (end <= opts.from) continue;
       yield event.out >= opts.from ? event.bytes : event.bytes.subarray(opts.from - event.out);

@@ -7,6 +7,11 @@
  * load starts while the chain inflates the next. After INFLATE_STEP_BYTES it hands the chain on (yield_chunk) and a
  * fresh invocation resumes it from the checkpoint it committed last.
  *
+ * A step that starts at a gzip member's start (or the data's) goes member by member in the runtime's native
+ * inflater while each member ends within half a chunk past the next range end (compression/members.ts: a file of
+ * many small members, as bgzip or `split | gzip` make them, never touches pako); then, and for anything else, pako
+ * with checkpoints at block boundaries (sequentialPass below). Both make the same checkpoints at member starts.
+ *
  * Invariants:
  * - Exactly once: a range is committed with the chain's progress marker in one transaction, guarded by the lease
  *   and the marker (commit_inflate_step), so a chain that dies, is stopped or is taken over resumes from its last
@@ -24,10 +29,13 @@
 import {
   type Checkpoint,
   checkpointToJson,
+  type Codec,
   CompressionError,
+  type InflateEvent,
   inflateFrom,
   resumeByte,
 } from "../compression/inflate.ts";
+import { inflateMembers, NotNative } from "../compression/members.ts";
 import { textCodec } from "../csv/encoding.ts";
 import { createScanner, type Scanner } from "../csv/scan.ts";
 import type postgres from "postgres";
@@ -53,7 +61,19 @@ interface RangeReport {
   ends_with_terminator: boolean;
 }
 
-export type InflateOutcome = { outcome: "inflated" | "yielded"; ranges: number; bytes: number };
+/** What one step did: ranges committed, bytes inflated, and how (see sequentialPass). */
+export type InflateOutcome = {
+  outcome: "inflated" | "yielded";
+  ranges: number;
+  bytes: number;
+  engine: string;
+};
+
+/**
+ * Compressed bytes searched for a member's end before a step gives up on whole members (a single-member file):
+ * at least this, else the chunk size.
+ */
+const MIN_NATIVE_MEMBER_SEARCH = 1024 * 1024;
 
 export async function inflateStep(deps: WorkDeps, ctx: ChunkContext): Promise<InflateOutcome> {
   const c = ctx.compressed!;
@@ -111,7 +131,8 @@ export async function inflateStep(deps: WorkDeps, ctx: ChunkContext): Promise<In
     };
   };
 
-  const events = inflateFrom(
+  const target = () => (Math.floor(rangeStart / chunkSize) + 1) * chunkSize;
+  const pass = sequentialPass(
     stream.codec,
     from,
     compressedBytes(
@@ -127,9 +148,13 @@ export async function inflateStep(deps: WorkDeps, ctx: ChunkContext): Promise<In
       // On a grid of chunk sizes from the data's first byte, not from each range's start: ranges of a multi-member
       // file cut into pieces of the chunk size then end where members start (compressed_reads.ts inflates such a
       // range natively to its member's end).
-      checkpointAt: () => (Math.floor(rangeStart / chunkSize) + 1) * chunkSize,
+      checkpointAt: target,
+      // Whole members natively while each ends within half a chunk past the next range end (else pako cuts it).
+      accept: (outEnd) => outEnd <= target() + chunkSize / 2,
+      maxMemberBytes: Math.max(chunkSize, MIN_NATIVE_MEMBER_SEARCH),
     },
   );
+  const events = pass.events;
   for await (const event of events) {
     if (event.kind === "data") {
       const end = event.out + event.bytes.byteLength;
@@ -141,7 +166,8 @@ export async function inflateStep(deps: WorkDeps, ctx: ChunkContext): Promise<In
       const cp = event.checkpoint;
       checkLimits(stream, cp.out, cp.in - stream.data_offset, ctx.object.size); // exact: what the inflater took
       // In UTF-16 a boundary inside a code unit is passed over: the next one qualifies.
-      if (cp.out <= rangeStart || (evenEdges && cp.out % 2 !== 0)) continue;
+      // Native passes report every member start; a range ends at the first one at or past the grid's next point.
+      if (cp.out <= rangeStart || cp.out < target() || (evenEdges && cp.out % 2 !== 0)) continue;
       await commit(summary(cp.out), cp, cp.out, cp.in, false);
       rangeStart = cp.out;
       scanner = createScanner(ctx.target.dialect);
@@ -149,13 +175,13 @@ export async function inflateStep(deps: WorkDeps, ctx: ChunkContext): Promise<In
         committedOut - from.out >= deps.config.inflateStepBytes || deps.signal?.aborted || deps.leaseLost()
       ) {
         // Hand the chain on: the caller yields the chunk (a fresh invocation resumes from this checkpoint).
-        return { outcome: "yielded", ranges, bytes: committedOut - from.out };
+        return { outcome: "yielded", ranges, bytes: committedOut - from.out, engine: pass.engine() };
       }
     } else {
       // The stream is complete and verified: the last range, and the decompressed size.
       const last = event.out > rangeStart ? summary(event.out) : null;
       await commit(last, null, event.out, event.in, true);
-      return { outcome: "inflated", ranges, bytes: event.out - from.out };
+      return { outcome: "inflated", ranges, bytes: event.out - from.out, engine: pass.engine() };
     }
   }
   throw new Error("The inflater ended without an end event");
@@ -182,4 +208,56 @@ function checkLimits(
       compressedRead + stream.data_offset,
     );
   }
+}
+
+/**
+ * The chain's sequential pass from `from`: whole gzip members natively (compression/members.ts) when the step starts
+ * at a member's start (or the data's), else, and from wherever that pass cannot go on, pako with checkpoints at
+ * block boundaries (compression/inflate.ts). `engine()` says which ran: "members", "pako", or "members+pako: why".
+ *
+ * Output continues exactly where the native pass stopped: pako resumes at the member's start, its data already
+ * handed out is skipped, and so are its checkpoints before that point (the ranges' scans have seen that data).
+ */
+function sequentialPass(
+  codec: Codec,
+  from: Checkpoint,
+  input: AsyncIterable<Uint8Array>,
+  opts: {
+    end: number;
+    expected: { crc32: number; size: number } | undefined;
+    checkpointAt: () => number;
+    accept: (outEnd: number) => boolean;
+    maxMemberBytes: number;
+  },
+): { events: AsyncGenerator<InflateEvent>; engine: () => string } {
+  const atMemberStart = from.member === null ||
+    (from.member.size === 0 && from.bits === 0 && from.window.length === 0);
+  let engine = codec === "gzip" && atMemberStart ? "members" : "pako";
+  async function* events(): AsyncGenerator<InflateEvent> {
+    let at = from;
+    let rest = input;
+    let skip = from.out;
+    if (engine === "members") {
+      try {
+        yield* inflateMembers(from, input, { ...opts, endIsMember: false });
+        return;
+      } catch (error) {
+        if (!(error instanceof NotNative)) throw error;
+        engine = `members+pako: ${error.message}`;
+        at = error.at;
+        rest = error.rest;
+        skip = error.out;
+      }
+    }
+    for await (const event of inflateFrom(codec, at, rest, opts)) {
+      if (event.kind === "data") {
+        const end = event.out + event.bytes.byteLength;
+        if (end <= skip) continue;
+        yield event.out >= skip
+          ? event
+          : { kind: "data", out: skip, bytes: event.bytes.subarray(skip - event.out) };
+      } else if (event.kind === "end" || event.checkpoint.out >= skip) yield event;
+    }
+  }
+  return { events: events(), engine: () => engine };
 }

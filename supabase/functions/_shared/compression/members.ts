@@ -1,0 +1,314 @@
+/**
+ * Whole gzip members inflated in the runtime's native inflater, their ends found without a pako pass (issue 16:
+ * files of many members, as `split | gzip` pieces concatenated, `bgzip` or pigz-style tools write them, are split
+ * where members start, and each member runs in DecompressionStream, 1.6–1.8× pako).
+ *
+ * How a member's end is found: the next member's header follows the member's 8-byte trailer (CRC-32, size mod
+ * 2^32). Every later place where a gzip header could start (1f 8b 08, reserved flags clear, XFL 0/2/4, a known OS
+ * byte) names a candidate trailer just before it, and so does the data's end. The member's deflate data up to a
+ * candidate trailer is inflated natively and must end exactly there with the trailer's CRC-32 and size (inflateFrom
+ * with `expected`, the check a ZIP member gets). The first candidate that passes is the member's end: decoding is
+ * deterministic, so data that decodes completely to a matching trailer there is the member. Header bytes that
+ * occur inside compressed data by chance fail the check, and the next candidate is tried.
+ *
+ * Invariants:
+ * - Events as inflateFrom's, in output order: data; a checkpoint at each later member's start, just after its
+ *   header, exactly as the pako pass makes them (window empty, byte-aligned, the member's check at zero); and end
+ *   at the data's end when `end` is the data's end. With `endIsMember`, output stops at the header at `end`.
+ * - What cannot go natively throws {@link NotNative} naming the checkpoint to go on from in pako (the current
+ *   member's start, or `from`) and how far output was yielded: no candidate within `maxMemberBytes` (one member of
+ *   a single-member file), a member the caller does not `accept`, a header that does not parse, every candidate
+ *   failing (a corrupt file: pako then reports it with its offset). Output yielded before a candidate failed is
+ *   the member's true output (both engines decode the same prefix), so the caller skips it and goes on.
+ * - Memory: the compressed bytes of one member (bounded by `maxMemberBytes`) plus one read piece; the bytes not
+ *   used natively are handed on in NotNative.rest, never read twice.
+ */
+import { crc32 } from "./crc32.ts";
+import { type Checkpoint, CompressionError, type InflateEvent, inflateFrom, resumeByte } from "./inflate.ts";
+
+export class NotNative extends Error {
+  override readonly name = "NotNative";
+  constructor(
+    reason: string,
+    /** Where pako goes on: a checkpoint this pass reached (its start, a member's start or its header). */
+    readonly at: Checkpoint,
+    /** Output offset up to which data was yielded already. */
+    readonly out: number,
+    /** The object's bytes from resumeByte(at) on: what was read ahead, then the rest of the input. */
+    readonly rest: AsyncIterable<Uint8Array>,
+  ) {
+    super(reason);
+  }
+}
+
+export interface MembersOptions {
+  /** Object offset where the compressed data ends: the data's end, or (endIsMember) a later member's header. */
+  end: number;
+  /** `end` is the start of a member's header (a load's stop checkpoint), which the last member ends at. */
+  endIsMember: boolean;
+  /** Largest member (compressed bytes) searched for its end; past it NotNative. */
+  maxMemberBytes: number;
+  /** Whether a member that would end at output offset `outEnd` goes whole (the chain cuts big ones in pako). */
+  accept?: (outEnd: number) => boolean;
+}
+
+/**
+ * Inflates whole gzip members from `from` (inside a member: any checkpoint; or at a member's header, `member`
+ * null). `input`: the object's bytes from resumeByte(from) on, up to `end`.
+ */
+export async function* inflateMembers(
+  from: Checkpoint,
+  input: AsyncIterable<Uint8Array>,
+  opts: MembersOptions,
+): AsyncGenerator<InflateEvent> {
+  const held = new Lookahead(input, resumeByte(from), opts.end);
+  let cp = from;
+  let out = from.out;
+  const notNative = (reason: string) => new NotNative(reason, cp, out, held.rest(resumeByte(cp)));
+  try {
+    for (;;) {
+      if (cp.member === null) {
+        const headerEnd = await readHeader(held, cp.in);
+        if (headerEnd === null) throw notNative(`no gzip header that parses at byte ${cp.in}`);
+        const header = cp.in;
+        cp = {
+          out,
+          in: headerEnd,
+          bits: 0,
+          window: new Uint8Array(0),
+          member: { crc: 0, size: 0, start: header },
+        };
+        // The pass's own start is not emitted again (as in inflateFrom); later members' starts are.
+        if (header !== from.in) yield { kind: "checkpoint", checkpoint: cp };
+      }
+      const member = cp.member!;
+      let ended: Candidate | null = null;
+      let searchAt = cp.in + 8;
+      while (ended === null) {
+        const candidate = await nextCandidate(held, searchAt, cp.in, opts);
+        if (candidate === null) {
+          throw notNative(
+            held.exhausted
+              ? `no member end found before byte ${held.end}`
+              : `no member end within ${opts.maxMemberBytes} bytes`,
+          );
+        }
+        searchAt = candidate.at + 1;
+        const trailer = held.view(candidate.at - 8, 8);
+        const crc32 = trailer.getUint32(0, true);
+        const rest = (trailer.getUint32(4, true) - (member.size % 2 ** 32) + 2 ** 32) % 2 ** 32;
+        const dataBytes = candidate.at - 8 - cp.in;
+        // Deflate output is at least about half its input (codes of up to 15 bits) and at most 1032 times it.
+        if (rest * 2 + 1024 < dataBytes || rest > 1032 * dataBytes + 1024) continue;
+        if (opts.accept && !opts.accept(cp.out + rest)) throw notNative(`a member of ${rest} more bytes`);
+        try {
+          for await (
+            const event of inflateFrom("deflate", cp, once(held.slice(resumeByte(cp), candidate.at - 8)), {
+              end: candidate.at - 8,
+              expected: { crc32, size: member.size + rest },
+            })
+          ) {
+            if (event.kind !== "data") continue;
+            const pieceEnd = event.out + event.bytes.byteLength;
+            if (pieceEnd <= out) continue;
+            yield event.out >= out
+              ? event
+              : { kind: "data", out, bytes: event.bytes.subarray(out - event.out) };
+            out = pieceEnd;
+          }
+        } catch (error) {
+          if (error instanceof CompressionError) continue;
+          throw error;
+        }
+        if (out === cp.out + rest) ended = candidate;
+      }
+      held.drop(ended.at);
+      if (!ended.header) {
+        if (!opts.endIsMember) yield { kind: "end", out, in: ended.at };
+        return;
+      }
+      if (opts.endIsMember && ended.at === opts.end) return;
+      cp = { out, in: ended.at, bits: 0, window: new Uint8Array(0), member: null };
+    }
+  } finally {
+    await held.close();
+  }
+}
+
+interface Candidate {
+  /** Where the member would end: just after its trailer. */
+  at: number;
+  /** A member header follows (else the data's end). */
+  header: boolean;
+}
+
+/**
+ * The next place at or after `at` where the member whose data starts at `dataStart` may end: a plausible header
+ * start (all 10 fixed bytes held), then `end` itself (a member header when endIsMember, else the data's end). Reads
+ * ahead as needed; null past that, or when the member would be larger than maxMemberBytes.
+ */
+async function nextCandidate(
+  held: Lookahead,
+  at: number,
+  dataStart: number,
+  opts: MembersOptions,
+): Promise<Candidate | null> {
+  let p = at;
+  for (;;) {
+    const heldEnd = held.base + held.length;
+    const lastHeader = Math.min(heldEnd, opts.end) - 10;
+    while (p <= lastHeader) {
+      const i = held.bytes.indexOf(0x1f, p - held.base);
+      if (i === -1 || held.base + i > lastHeader) {
+        p = lastHeader + 1;
+        break;
+      }
+      if (plausibleHeader(held.bytes, i)) return { at: held.base + i, header: true };
+      p = held.base + i + 1;
+    }
+    if (heldEnd >= opts.end || held.exhausted) {
+      const last = Math.min(heldEnd, opts.end);
+      return p <= last ? { at: last, header: opts.endIsMember && last === opts.end } : null;
+    }
+    if (heldEnd - dataStart >= opts.maxMemberBytes) return null;
+    await held.fill();
+  }
+}
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
+
+/** 1f 8b, deflate, reserved flags clear, XFL 0/2/4 and an OS byte of RFC 1952 (0–13) or 255 (unknown). */
+function plausibleHeader(b: Uint8Array, i: number): boolean {
+  return b[i + 1] === 0x8b && b[i + 2] === 8 && (b[i + 3] & 0xe0) === 0 &&
+    (b[i + 8] === 0 || b[i + 8] === 2 || b[i + 8] === 4) && (b[i + 9] <= 13 || b[i + 9] === 255);
+}
+
+/** The offset just after the gzip header at `at` (checked as the pako pass checks it, CRC included), or null. */
+async function readHeader(held: Lookahead, at: number): Promise<number | null> {
+  const need = async (n: number) => {
+    while (held.base + held.length < at + n && !held.exhausted) await held.fill();
+    return held.base + held.length >= at + n;
+  };
+  if (!(await need(10))) return null;
+  let b = held.bytes.subarray(at - held.base);
+  if (b[0] !== 0x1f || b[1] !== 0x8b || b[2] !== 8 || (b[3] & 0xe0) !== 0) return null;
+  const flags = b[3];
+  let p = 10;
+  if (flags & 4) {
+    if (!(await need(p + 2))) return null;
+    b = held.bytes.subarray(at - held.base);
+    p += 2 + (b[p] | (b[p + 1] << 8));
+  }
+  for (const flag of [8, 16]) {
+    if (!(flags & flag)) continue;
+    for (;;) {
+      if (!(await need(p + 1))) return null;
+      b = held.bytes.subarray(at - held.base);
+      if (b[p++] === 0) break;
+      if (p > 1 << 20) return null; // a name past 1 MiB: let pako judge it
+    }
+  }
+  if (flags & 2) {
+    if (!(await need(p + 2))) return null;
+    b = held.bytes.subarray(at - held.base);
+    // A mismatch goes to pako, which names it.
+    if ((crc32(0, b.subarray(0, p)) & 0xffff) !== (b[p] | (b[p + 1] << 8))) return null;
+    p += 2;
+  }
+  return (await need(p)) ? at + p : null;
+}
+
+/**
+ * The object's bytes from `base` on, held in one growing buffer: read ahead for the search, handed to the native
+ * inflater as a slice, dropped once a member is done.
+ */
+class Lookahead {
+  private buf = new Uint8Array(1 << 16);
+  private used = 0;
+  private readonly pieces: AsyncIterator<Uint8Array>;
+  private handedOn = false;
+  /** The input ended, or everything up to `end` is held. */
+  exhausted = false;
+
+  constructor(input: AsyncIterable<Uint8Array>, public base: number, readonly end: number) {
+    this.pieces = input[Symbol.asyncIterator]();
+  }
+
+  get length(): number {
+    return this.used;
+  }
+
+  get bytes(): Uint8Array {
+    return this.buf.subarray(0, this.used);
+  }
+
+  /** Appends the next piece (cut at `limit`); sets `exhausted` at the input's end. */
+  async fill(): Promise<void> {
+    if (this.exhausted) return;
+    if (this.base + this.used >= this.end) {
+      this.exhausted = true;
+      return;
+    }
+    const step = await this.pieces.next();
+    if (step.done) {
+      this.exhausted = true;
+      return;
+    }
+    let piece = step.value;
+    const room = this.end - (this.base + this.used);
+    if (piece.length > room) piece = piece.subarray(0, room);
+    if (this.used + piece.length > this.buf.length) {
+      const grown = new Uint8Array(Math.max(this.buf.length * 2, this.used + piece.length));
+      grown.set(this.bytes);
+      this.buf = grown;
+    }
+    this.buf.set(piece, this.used);
+    this.used += piece.length;
+  }
+
+  view(at: number, length: number): DataView {
+    return new DataView(this.buf.buffer, this.buf.byteOffset + at - this.base, length);
+  }
+
+  /** A copy-free view of [from, to): valid until the next fill or drop. */
+  slice(from: number, to: number): Uint8Array {
+    return this.buf.subarray(from - this.base, to - this.base);
+  }
+
+  /** Forgets the bytes before `at`. */
+  drop(at: number): void {
+    const n = at - this.base;
+    if (n <= 0) return;
+    this.buf.copyWithin(0, n, this.used);
+    this.used -= n;
+    this.base = at;
+  }
+
+  /** The bytes from `from` (≥ base) on: what is held, then the rest of the input, which the caller now owns. */
+  rest(from: number): AsyncIterable<Uint8Array> {
+    const held = this.buf.slice(from - this.base, this.used);
+    const pieces = this.pieces;
+    const exhausted = this.exhausted;
+    this.handedOn = true;
+    return {
+      async *[Symbol.asyncIterator]() {
+        try {
+          if (held.length > 0) yield held;
+          for (;;) {
+            if (exhausted) return;
+            const step = await pieces.next();
+            if (step.done) return;
+            yield step.value;
+          }
+        } finally {
+          await pieces.return?.();
+        }
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (!this.handedOn) await this.pieces.return?.();
+  }
+}
