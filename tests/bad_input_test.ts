@@ -209,9 +209,17 @@ async function runCorpus(t: Deno.TestContext, sql: Sql, scope: Scope, dir: strin
   console.log(`  ${cases.length} files done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
-Deno.test({ name: "bad input corpus: every file gets its exact outcome", ...E2E }, async (t) => {
+/**
+ * One corpus run in its own scope: a temp dir, the demo enum the typed tables use, and the table the injection
+ * headers name, which must still exist untouched when `body` is done.
+ */
+async function corpusRun(
+  t: Deno.TestContext,
+  label: string,
+  body: (run: { sql: Sql; scope: Scope; dir: string; corpus: Upload[] }) => Promise<void>,
+): Promise<void> {
   const sql = connect(8);
-  const scope = new Scope(sql, "badin");
+  const scope = new Scope(sql, label);
   try {
     const dir = await scope.tempDir();
     await sql.unsafe(
@@ -219,16 +227,22 @@ Deno.test({ name: "bad input corpus: every file gets its exact outcome", ...E2E 
     );
     scope.defer(() => sql.unsafe(`drop table if exists ${CANARY}`));
     await scope.table("first"); // creates the demo enum the typed tables use
-
-    const corpus = await buildCorpus();
-    assert.ok(corpus.length + 1 >= 30, `at least 30 files (${corpus.length + 1})`);
-    assert.equal(new Set(corpus.map((c) => c.name)).size, corpus.length, "case names are unique");
-    await runCorpus(t, sql, scope, dir, corpus);
-
+    await body({ sql, scope, dir, corpus: await buildCorpus() });
     await t.step("injection headers: the table they name still exists, untouched", async () => {
       const [{ n }] = await sql.unsafe<{ n: number }[]>(`select count(*)::int as n from ${CANARY}`);
       assert.equal(n, 1);
     });
+  } finally {
+    await scope.dispose();
+    await sql.end();
+  }
+}
+
+Deno.test({ name: "bad input corpus: every file gets its exact outcome", ...E2E }, async (t) => {
+  await corpusRun(t, "badin", async ({ sql, scope, dir, corpus }) => {
+    assert.ok(corpus.length + 1 >= 30, `at least 30 files (${corpus.length + 1})`);
+    assert.equal(new Set(corpus.map((c) => c.name)).size, corpus.length, "case names are unique");
+    await runCorpus(t, sql, scope, dir, corpus);
 
     await t.step("256 MB with no line break: refused at registration, bounded memory", async () => {
       const path = `${dir}/no_newline.csv`;
@@ -276,10 +290,7 @@ Deno.test({ name: "bad input corpus: every file gets its exact outcome", ...E2E 
         await Deno.remove(path).catch(() => {});
       }
     });
-  } finally {
-    await scope.dispose();
-    await sql.end();
-  }
+  });
 });
 
 /** Registration's refusal of a compressed file whose data is itself compressed or binary (register.ts). */
@@ -316,17 +327,7 @@ Deno.test({
   name: "bad input corpus gzipped: every file gets the outcome its plain twin gets",
   ...E2E,
 }, async (t) => {
-  const sql = connect(8);
-  const scope = new Scope(sql, "badgz");
-  try {
-    const dir = await scope.tempDir();
-    await sql.unsafe(
-      `drop table if exists ${CANARY}; create table ${CANARY} (id int); insert into ${CANARY} values (1)`,
-    );
-    scope.defer(() => sql.unsafe(`drop table if exists ${CANARY}`));
-    await scope.table("first"); // creates the demo enum the typed tables use
-
-    const corpus = await buildCorpus();
+  await corpusRun(t, "badgz", async ({ sql, scope, dir, corpus }) => {
     for (const name of Object.keys(GZIPPED_EXPECT)) {
       assert.ok(corpus.some((c) => c.name === name), `${name} is a corpus case`);
     }
@@ -342,15 +343,7 @@ Deno.test({
       });
     }
     await runCorpus(t, sql, scope, dir, cases);
-
-    await t.step("injection headers: the table they name still exists, untouched", async () => {
-      const [{ n }] = await sql.unsafe<{ n: number }[]>(`select count(*)::int as n from ${CANARY}`);
-      assert.equal(n, 1);
-    });
-  } finally {
-    await scope.dispose();
-    await sql.end();
-  }
+  });
 });
 
 /** A few representative cases zipped: quoted line breaks with multibyte text, a reject-heavy file, a short row. */
@@ -360,12 +353,7 @@ Deno.test({
   name: "bad input corpus zipped (stored and deflate): representative files get their plain outcomes",
   ...E2E,
 }, async (t) => {
-  const sql = connect(8);
-  const scope = new Scope(sql, "badzip");
-  try {
-    const dir = await scope.tempDir();
-    await scope.table("first"); // creates the demo enum the typed tables use
-    const corpus = await buildCorpus();
+  await corpusRun(t, "badzip", async ({ sql, scope, dir, corpus }) => {
     const cases: Upload[] = [];
     for (const method of ["stored", "deflate"] as const) {
       for (const c of corpus.filter((c) => ZIPPED.includes(c.name))) {
@@ -381,8 +369,5 @@ Deno.test({
     }
     assert.equal(cases.length, ZIPPED.length * 2, "every zipped case is in the corpus");
     await runCorpus(t, sql, scope, dir, cases);
-  } finally {
-    await scope.dispose();
-    await sql.end();
-  }
+  });
 });
