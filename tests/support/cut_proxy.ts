@@ -10,9 +10,38 @@
  * - Bytes are forwarded unchanged in both directions; only the one cut connection is closed early.
  * - At most one cut per arm(); which PATCH (1st, 2nd, …) counts from the arm() call; a request line split between
  *   two reads is found too.
+ * - The browser learns of the cut only once the server has stored what it got: the proxy closes the server side
+ *   first, asks the server for the upload's offset (HEAD with the cut PATCH's own headers) until it is past the
+ *   PATCH's Upload-Offset, and only then drops the browser's connection. Chromium resends a request whose reused
+ *   keep-alive connection breaks before any response (HttpNetworkTransaction::ShouldResendRequest, whatever the
+ *   method); had the server not stored the partial body yet, that resend would succeed unseen and tus-js-client
+ *   would never retry (the test then waited in vain; fresh-clone CI failed so twice). Now the resend, if any,
+ *   meets a moved offset (409), which tus-js-client retries from the server's offset, as after a plain drop.
  */
 
 const PATCH_LINE = new TextEncoder().encode("PATCH /storage/v1/upload/resumable/");
+/** How long the proxy waits for the server to store a cut PATCH's bytes before dropping the browser's side. */
+const STORED_WAIT_MS = 10_000;
+
+/** The PATCH's path and the headers a HEAD for its upload needs, from the request's head (null: not all there). */
+function patchHead(bytes: Uint8Array): { path: string; headers: Headers; offset: number } | null {
+  const text = new TextDecoder("latin1").decode(bytes.subarray(0, Math.min(bytes.length, 16 * 1024)));
+  const end = text.indexOf("\r\n\r\n");
+  if (end < 0) return null;
+  const [line, ...fields] = text.slice(0, end).split("\r\n");
+  const headers = new Headers();
+  for (const field of fields) {
+    const colon = field.indexOf(":");
+    const name = field.slice(0, colon).trim().toLowerCase();
+    if (["authorization", "apikey", "tus-resumable", "x-client-info"].includes(name)) {
+      headers.set(name, field.slice(colon + 1).trim());
+    }
+    if (name === "upload-offset") headers.set("x-cut-offset", field.slice(colon + 1).trim());
+  }
+  const offset = Number(headers.get("x-cut-offset"));
+  headers.delete("x-cut-offset");
+  return { path: line.split(" ")[1], headers, offset };
+}
 
 function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
   outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
@@ -47,7 +76,31 @@ export function startCutProxy(target: { hostname: string; port: number }): CutPr
   async function serve(client: Deno.Conn): Promise<void> {
     const server = await Deno.connect(target);
     open.add(client).add(server);
-    let cutting: { forwarded: number } | null = null;
+    /** The cut PATCH: bytes of it forwarded, its first 16 KiB (headRead: this read's bytes are in it already). */
+    let cutting: { forwarded: number; head: Uint8Array; headRead: boolean } | null = null;
+    const closeServer = () => {
+      open.delete(server);
+      try {
+        server.close();
+      } catch {
+        // already closed
+      }
+    };
+    /** Waits (bounded) until the server reports an offset past the cut PATCH's (see the module doc). */
+    const stored = async (head: Uint8Array) => {
+      const patch = patchHead(head);
+      if (patch === null) return;
+      const deadline = Date.now() + STORED_WAIT_MS;
+      while (Date.now() < deadline) {
+        const response = await fetch(`http://${target.hostname}:${target.port}${patch.path}`, {
+          method: "HEAD",
+          headers: patch.headers,
+        }).catch(() => null);
+        await response?.body?.cancel();
+        if (Number(response?.headers.get("upload-offset") ?? -1) > patch.offset) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
     const cut = () => {
       for (const conn of [client, server]) {
         open.delete(conn);
@@ -75,7 +128,7 @@ export function startCutProxy(target: { hostname: string; port: number }): CutPr
           if (found >= 0 && ++plan.seen === plan.nth) {
             // Where the line starts in this read; negative: it began in the previous one, already forwarded.
             const at = found - tail.length;
-            cutting = { forwarded: Math.max(-at, 0) };
+            cutting = { forwarded: Math.max(-at, 0), head: joined.slice(found), headRead: true };
             if (at > 0) {
               await writeAll(server, piece.subarray(0, at)).catch(() => {});
               piece = piece.subarray(at);
@@ -84,12 +137,21 @@ export function startCutProxy(target: { hostname: string; port: number }): CutPr
           tail = joined.slice(Math.max(joined.length - (PATCH_LINE.length - 1), 0));
         }
         if (cutting && plan) {
+          if (cutting.headRead) cutting.headRead = false;
+          else if (cutting.head.length < 16 * 1024) {
+            const head = new Uint8Array(cutting.head.length + piece.length);
+            head.set(cutting.head);
+            head.set(piece, cutting.head.length);
+            cutting.head = head.slice(0, 16 * 1024);
+          }
           const room = plan.after - cutting.forwarded;
           if (piece.length >= room) {
             await writeAll(server, piece.subarray(0, room)).catch(() => {});
             forwardedBytes = cutting.forwarded + room;
             count++;
             plan = null;
+            closeServer();
+            await stored(cutting.head);
             cut();
             return;
           }
