@@ -18,8 +18,9 @@
  * - What cannot go natively throws {@link NotNative} naming the checkpoint to go on from in pako (the current
  *   member's start, or `from`) and how far output was yielded: no candidate within `maxMemberBytes` (one member of
  *   a single-member file), a member the caller does not `accept`, a header that does not parse, every candidate
- *   failing (a corrupt file: pako then reports it with its offset). Output yielded before a candidate failed is
- *   the member's true output (both engines decode the same prefix), so the caller skips it and goes on.
+ *   failing (a corrupt file: pako then reports it with its offset), or MAX_FAILED_CANDIDATES of them. Output
+ *   yielded before a candidate failed is the member's true output (both engines decode the same prefix), so the
+ *   caller skips it and goes on.
  * - Memory: the compressed bytes of one member (bounded by `maxMemberBytes`) plus one read piece; the bytes not
  *   used natively are handed on in NotNative.rest, never read twice.
  */
@@ -90,7 +91,9 @@ export async function* inflateMembers(
       const member = cp.member!;
       let ended: Candidate | null = null;
       let searchAt = cp.in + 8;
+      let tried = 0;
       while (ended === null) {
+        if (tried === MAX_FAILED_CANDIDATES) throw notNative(`${tried} places looked like the member's end`);
         const candidate = await nextCandidate(held, searchAt, cp.in, opts);
         if (candidate === null) {
           throw notNative(
@@ -107,6 +110,7 @@ export async function* inflateMembers(
         // Deflate output is at least about half its input (codes of up to 15 bits) and at most 1032 times it.
         if (rest * 2 + 1024 < dataBytes || rest > 1032 * dataBytes + 1024) continue;
         if (opts.accept && !opts.accept(cp.out + rest)) throw notNative(`a member of ${rest} more bytes`);
+        tried++;
         try {
           for await (
             const event of inflateFrom(
@@ -185,6 +189,13 @@ async function nextCandidate(
     await held.fill();
   }
 }
+/**
+ * Candidates of one member that are inflated and fail before the member goes to pako: each costs an inflation of the
+ * member up to it, so a member crafted with many fake headers and trailers (stored blocks carry them as they are)
+ * would cost quadratic work; real data meets a plausible fake about once in 10^11 bytes.
+ */
+const MAX_FAILED_CANDIDATES = 4;
+
 /**
  * Compressed bytes handed to the native inflater at a time. Views, not copies; small, because DecompressionStream
  * inflates a written piece whole before the reader can take any of it: one write of a member's 3 MiB held its 8 MiB

@@ -24,6 +24,30 @@ import {
 
 const DATA = csvLikeData(2_000_000, 7);
 
+/** A fake member end: a trailer (a CRC, the plausible size 5008) and a header, as stored blocks carry them. */
+const FAKE_END = Uint8Array.from([
+  1,
+  2,
+  3,
+  4,
+  0x90,
+  0x13,
+  0,
+  0,
+  0x1f,
+  0x8b,
+  8,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  3,
+  0x63,
+  0x60,
+]);
+
 interface Built {
   gz: Uint8Array;
   /** Each member's header offset and the output offset where it starts. */
@@ -162,37 +186,38 @@ Deno.test("from inside a member (a pako checkpoint) to a later member's header (
 });
 
 Deno.test("header bytes inside a member's data are passed over (its trailer check fails)", async () => {
-  // Stored blocks carry the data as is: a fake trailer (CRC, the size 5008: plausible) and header lie inside
-  // member 0, so its data up to there is inflated and fails the check.
-  const fake = Uint8Array.from([
-    1,
-    2,
-    3,
-    4,
-    0x90,
-    0x13,
-    0,
-    0,
-    0x1f,
-    0x8b,
-    8,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    3,
-    0x63,
-    0x60,
-  ]);
-  const first = concat([DATA.subarray(0, 5000), fake, DATA.subarray(5000, 9000)]);
+  // Stored blocks carry the data as is: a fake end lies inside member 0, so its data up to there is inflated and
+  // fails the check.
+  const first = concat([DATA.subarray(0, 5000), FAKE_END, DATA.subarray(5000, 9000)]);
   const second = DATA.subarray(9000, 60_000);
   const gz = concat([storedMember(first), await gzipCli(second)]);
   const got = await members(gz, startCheckpoint("gzip", 0));
   assert.ok(equalBytes(got.output, concat([first, second])));
   assert.equal(got.checkpoints.length, 1);
   assert.equal(got.checkpoints[0].member!.start, storedMember(first).length);
+});
+
+Deno.test("a member with many fake ends goes to pako after a few (no quadratic work)", async () => {
+  const first = concat([
+    DATA.subarray(0, 5000),
+    ...Array.from({ length: 50 }, () => FAKE_END),
+    DATA.subarray(5000, 9000),
+  ]);
+  const gz = concat([
+    await gzipCli(DATA.subarray(0, 3000)),
+    storedMember(first),
+    await gzipCli(DATA.subarray(9000, 20_000)),
+  ]);
+  const error = await members(gz, startCheckpoint("gzip", 0)).then(() => null, (e) => e);
+  assert.ok(error instanceof NotNative, String(error));
+  assert.equal(error.message, "4 places looked like the member's end");
+  assert.equal(
+    error.out,
+    3000 + 5000 + 3 * FAKE_END.length,
+    "output up to the last fake end tried (before its trailer) was handed out",
+  );
+  const rest = await collectFrom(error);
+  assert.ok(equalBytes(rest, concat([first, DATA.subarray(9000, 20_000)]).subarray(error.out - 3000)));
 });
 
 Deno.test("a single-member file: NotNative at once past maxMemberBytes, and pako goes on from its rest", async () => {
