@@ -5,11 +5,17 @@
  *
  * How a member's end is found: the next member's header follows the member's 8-byte trailer (CRC-32, size mod
  * 2^32). Every later place where a gzip header could start (1f 8b 08, reserved flags clear, XFL 0/2/4, a known OS
- * byte) names a candidate trailer just before it, and so does the data's end. The member's deflate data up to a
- * candidate trailer is inflated natively and must end exactly there with the trailer's CRC-32 and size (inflateFrom
- * with `expected`, the check a ZIP member gets). The first candidate that passes is the member's end: decoding is
- * deterministic, so data that decodes completely to a matching trailer there is the member. Header bytes that
- * occur inside compressed data by chance fail the check, and the next candidate is tried.
+ * byte) names a candidate trailer just before it, and so does the data's end. The member's deflate data and that
+ * trailer go to the runtime's gzip decoder (DecompressionStream "gzip"), which refuses them unless the deflate data
+ * ends exactly before the trailer and the CRC-32 and size match. The first candidate that passes is the member's
+ * end: decoding is deterministic, so data that decodes completely to a matching trailer there is the member, as
+ * gzip -d reads it. Header bytes that occur inside compressed data by chance (or by craft, in stored blocks) fail,
+ * and the next candidate is tried.
+ *
+ * A member entered in its middle (a load from a checkpoint inside it) can only run as raw deflate with the expected
+ * CRC and size, and DecompressionStream takes a raw stream cut short without complaint: a crafted trailer matching
+ * the data before it would pass. So such a member may end only at `end` with endIsMember, a member start the chain
+ * found by a full check, never at a candidate of its own.
  *
  * Invariants:
  * - Events as inflateFrom's, in output order: data; a checkpoint at each later member's start, just after its
@@ -89,11 +95,21 @@ export async function* inflateMembers(
         if (header !== from.in) yield { kind: "checkpoint", checkpoint: cp };
       }
       const member = cp.member!;
+      // A member entered at its start is checked whole by the runtime's gzip decoder: its deflate data must end
+      // exactly at the candidate's trailer, whose CRC-32 and size must match. A member entered in its middle (a
+      // load from a checkpoint inside it) runs as raw deflate with the expected CRC and size, which cannot tell a
+      // stream cut short at a crafted trailer from a finished one: it may end only where its caller knows a member
+      // ends (`end` with endIsMember, a start the chain found), never at a candidate of its own.
+      const whole = member.size === 0 && cp.bits === 0 && cp.window.length === 0;
+      if (!whole && !opts.endIsMember) throw notNative("a member entered in its middle");
       let ended: Candidate | null = null;
-      let searchAt = cp.in + 8;
+      let searchAt = whole ? cp.in + 8 : opts.end;
       let tried = 0;
       while (ended === null) {
         if (tried === MAX_FAILED_CANDIDATES) throw notNative(`${tried} places looked like the member's end`);
+        if (!whole && searchAt > opts.end) {
+          throw notNative(`the member entered in its middle does not end at byte ${opts.end}`);
+        }
         const candidate = await nextCandidate(held, searchAt, cp.in, opts);
         if (candidate === null) {
           throw notNative(
@@ -111,18 +127,14 @@ export async function* inflateMembers(
         if (rest * 2 + 1024 < dataBytes || rest > 1032 * dataBytes + 1024) continue;
         if (opts.accept && !opts.accept(cp.out + rest)) throw notNative(`a member of ${rest} more bytes`);
         tried++;
+        const data = whole
+          ? gzipMember(held.slice(cp.in, candidate.at), cp.out)
+          : inflateFrom("deflate", cp, inPieces(held.slice(resumeByte(cp), candidate.at - 8)), {
+            end: candidate.at - 8,
+            expected: { crc32, size: member.size + rest },
+          });
         try {
-          for await (
-            const event of inflateFrom(
-              "deflate",
-              cp,
-              inPieces(held.slice(resumeByte(cp), candidate.at - 8)),
-              {
-                end: candidate.at - 8,
-                expected: { crc32, size: member.size + rest },
-              },
-            )
-          ) {
+          for await (const event of data) {
             if (event.kind !== "data") continue;
             const pieceEnd = event.out + event.bytes.byteLength;
             if (pieceEnd <= out) continue;
@@ -206,6 +218,47 @@ const NATIVE_PIECE_BYTES = 64 * 1024;
 async function* inPieces(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   for (let at = 0; at < bytes.length; at += NATIVE_PIECE_BYTES) {
     yield bytes.subarray(at, at + NATIVE_PIECE_BYTES);
+  }
+}
+
+/** A minimal gzip header (deflate, no flags): the member's own was checked by readHeader or by the chain. */
+const BARE_HEADER = Uint8Array.of(0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255);
+
+/**
+ * A whole member's output, decoded by the runtime's gzip decoder from `body` (its deflate data and 8-byte
+ * trailer) behind a bare header. The decoder refuses data that does not end exactly before the trailer (cut
+ * short, or more after it) and a CRC-32 or size that does not match: any of these is a CompressionError.
+ */
+async function* gzipMember(body: Uint8Array, out: number): AsyncGenerator<InflateEvent> {
+  const stream = new DecompressionStream("gzip");
+  const writer = stream.writable.getWriter() as unknown as WritableStreamDefaultWriter<Uint8Array>;
+  const reader = stream.readable.getReader();
+  const writing = (async () => {
+    await writer.write(BARE_HEADER);
+    for await (const piece of inPieces(body)) await writer.write(piece);
+    await writer.close();
+  })().then(() => null, (error) => error as Error);
+  let finished = false;
+  try {
+    for (;;) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        throw new CompressionError(`Not a whole gzip member: ${(error as Error).message}`, 0);
+      }
+      if (chunk.done) break;
+      yield { kind: "data", bytes: chunk.value, out };
+      out += chunk.value.byteLength;
+    }
+    const failed = await writing;
+    if (failed) throw new CompressionError(`Not a whole gzip member: ${failed.message}`, 0);
+    finished = true;
+  } finally {
+    if (!finished) {
+      await reader.cancel().catch(() => {});
+      await writing;
+    }
   }
 }
 
