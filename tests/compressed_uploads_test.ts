@@ -182,15 +182,32 @@ Deno.test(
       const data = csv(40_000);
       const dir = await prepare(scope, data, reference);
       await run("gzip", ["-6", "-k", "data.csv"], dir);
+      // A succeeded job's checkpoints are dropped (migration 20261211000200): a trigger of the test's own keeps a
+      // copy of each as the chain stores it.
+      const seen = `${scope.prefix}_checkpoints`;
+      await sql.unsafe(`
+        create table public.${seen} (job_id bigint, out_offset bigint, bits smallint);
+        create function public.${seen}_copy() returns trigger language plpgsql as $f$
+        begin insert into public.${seen} values (new.job_id, new.out_offset, new.bits); return null; end $f$;
+        create trigger ${seen} after insert on csv_import.inflate_checkpoints
+          for each row execute function public.${seen}_copy()`);
+      scope.defer(() =>
+        sql.unsafe(`drop trigger if exists ${seen} on csv_import.inflate_checkpoints;
+          drop function if exists public.${seen}_copy(); drop table if exists public.${seen}`)
+      );
       const name = scope.object("orders.csv.gz");
       await upload(name, await Deno.readFile(`${dir}/data.csv.gz`));
       const { job, compression } = await expectLoaded(sql, scope, name, table, reference, data);
       assert.equal(compression, "gzip");
-      const [cps] = await sql<{ n: string; odd: string }[]>`
-      select count(*) as n, count(*) filter (where bits <> 0) as odd from csv_import.inflate_checkpoints
-      where job_id = ${job.id}`;
+      const [cps] = await sql.unsafe<{ n: string; odd: string }[]>(
+        `select count(*) as n, count(*) filter (where bits <> 0) as odd from public.${seen} where job_id = $1`,
+        [job.id],
+      );
       assert.ok(Number(cps.n) >= 7, `checkpoints at the chunk edges: ${cps.n}`);
       assert.ok(Number(cps.odd) >= 1, "some resume inside a byte");
+      const [kept] = await sql<{ n: number }[]>`
+        select count(*)::int as n from csv_import.inflate_checkpoints where job_id = ${job.id}`;
+      assert.equal(kept.n, 0, "the succeeded job's checkpoints are dropped");
       // The CLI shows how far the chain read the compressed object.
       const status = await new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", "--config", "deno.json", "cli/main.ts", "status", String(job.id)],

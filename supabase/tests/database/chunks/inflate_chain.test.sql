@@ -11,7 +11,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(59);
+select plan(61);
 
 \ir ../_fixtures/jobs.psql
 create function pgtap_csv.gz() returns jsonb language sql immutable as $$
@@ -231,6 +231,8 @@ update csv_import.jobs set data_size = null where id = pgtap_csv.job('Z');
 select is(pgtap_csv.gap('Z'), -1, 'a compressed job whose chain has not reached the end never tiles (-1)');
 update csv_import.jobs set data_size = 400 where id = pgtap_csv.job('Z');
 select is(csv_import.finalize_job(pgtap_csv.job('Z')), 'succeeded'::csv_import.job_status, 'job Z finalizes');
+select is((select count(*)::int from csv_import.inflate_checkpoints where job_id = pgtap_csv.job('Z')), 0,
+  '… and its checkpoints are dropped: nothing reads them again');
 select results_eq($$ select percent, data_bytes_total from csv_import.job_progress where job_id = pgtap_csv.job('Z') $$,
   $$ values (100.0::numeric, 380::bigint) $$, '… at 100 %');
 
@@ -250,6 +252,14 @@ select is(pgtap_csv.step('C', 0, 120, 150, jsonb_build_array(pgtap_csv.range(20,
   'a cancelled job''s chain (still holding its lease): stopped');
 select is((select count(*)::int from csv_import.chunks where job_id = pgtap_csv.job('C') and kind <> 'inflate'), 0,
   '… and nothing was created');
+
+do $$ begin perform pgtap_csv.plan_job('F', 1000, 20, 100, jsonb_build_object('compression', pgtap_csv.gz())); end $$;
+do $$ begin perform pgtap_csv.lease('F', 'inflate', 0); end $$;
+do $$ begin perform pgtap_csv.step('F', 0, 120, 150, jsonb_build_array(pgtap_csv.range(20, 120, 0, 1, true)),
+  jsonb_build_array(jsonb_build_object('out', 120, 'in', 150, 'bits', 0, 'window', '', 'member', null))); end $$;
+update csv_import.jobs set status = 'failed', error = 'test', finished_at = now() where id = pgtap_csv.job('F');
+select is((select count(*)::int from csv_import.inflate_checkpoints where job_id = pgtap_csv.job('F')), 1,
+  'a failed job keeps its checkpoints (retry_job resumes from them)');
 
 do $$ begin perform pgtap_csv.plan_job('H', 60, 20, 100, jsonb_build_object('compression', pgtap_csv.gz())); end $$;
 do $$ begin perform pgtap_csv.lease('H', 'inflate', 0); end $$;
