@@ -10,13 +10,13 @@
  * - Bytes are forwarded unchanged in both directions; only the one cut connection is closed early.
  * - At most one cut per arm(); which PATCH (1st, 2nd, …) counts from the arm() call; a request line split between
  *   two reads is found too.
- * - The browser learns of the cut only once the server has stored what it got: the proxy closes the server side
- *   first, asks the server for the upload's offset (HEAD with the cut PATCH's own headers) until it is past the
- *   PATCH's Upload-Offset, and only then drops the browser's connection. Chromium resends a request whose reused
- *   keep-alive connection breaks before any response (HttpNetworkTransaction::ShouldResendRequest, whatever the
- *   method); had the server not stored the partial body yet, that resend would succeed unseen and tus-js-client
- *   would never retry (the test then waited in vain; fresh-clone CI failed so twice). Now the resend, if any,
- *   meets a moved offset (409), which tus-js-client retries from the server's offset, as after a plain drop.
+ * - Every connection carries one request: the proxy makes the first response on each say `Connection: close`
+ *   (replacing the gateway's keep-alive). Chromium resends a request whose *reused* keep-alive connection breaks
+ *   before any response, whatever the method (HttpNetworkTransaction::ShouldResendRequest); a cut PATCH on a reused
+ *   connection was then sent again unseen, tus-js-client never retried, and the test waited in vain (fresh-clone CI
+ *   failed so three times). On a fresh connection the cut reaches the page as a network error.
+ * - The browser learns of the cut only once the server has stored what it got (server side closed first, then
+ *   HEAD with the cut PATCH's own headers until the offset moved, bounded), so the retry's HEAD finds it.
  */
 
 const PATCH_LINE = new TextEncoder().encode("PATCH /storage/v1/upload/resumable/");
@@ -49,6 +49,23 @@ function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
     return i;
   }
   return -1;
+}
+
+const HEAD_END = new TextEncoder().encode("\r\n\r\n");
+
+/** A response head (status line and fields, without the blank line) with `Connection: close` as its only connection field. */
+function closingHead(head: Uint8Array): Uint8Array {
+  const lines = new TextDecoder("latin1").decode(head).split("\r\n")
+    .filter((line, i) => i === 0 || !/^connection\s*:/i.test(line) && !/^keep-alive\s*:/i.test(line));
+  lines.push("Connection: close");
+  return Uint8Array.from(lines.join("\r\n"), (c) => c.charCodeAt(0));
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
@@ -167,11 +184,27 @@ export function startCutProxy(target: { hostname: string; port: number }): CutPr
     };
     const downstream = async () => {
       const buffer = new Uint8Array(64 * 1024);
+      // The first response's head, held until it is whole, then sent with `Connection: close` (module doc).
+      let head: Uint8Array | null = new Uint8Array(0) as Uint8Array;
       for (;;) {
         const n = await server.read(buffer).catch(() => null);
         if (n === null) break;
-        if (!(await writeAll(client, buffer.subarray(0, n)).then(() => true, () => false))) break;
+        let piece: Uint8Array = buffer.subarray(0, n);
+        if (head !== null) {
+          const joined: Uint8Array = new Uint8Array(head.length + piece.length);
+          joined.set(head);
+          joined.set(piece, head.length);
+          const end = indexOf(joined, HEAD_END);
+          if (end < 0) {
+            head = joined;
+            continue;
+          }
+          piece = concatBytes(closingHead(joined.subarray(0, end)), joined.subarray(end));
+          head = null;
+        }
+        if (!(await writeAll(client, piece).then(() => true, () => false))) break;
       }
+      if (head !== null && head.length > 0) await writeAll(client, head).catch(() => {});
       try {
         await client.closeWrite();
       } catch {
