@@ -124,6 +124,20 @@ export function startCheckpoint(codec: Codec, dataOffset: number): Checkpoint {
   };
 }
 
+/** Whether `cp` is a gzip member's start just after its header (nothing out of the member yet, no window). */
+export function atMemberStart(cp: Checkpoint): cp is Checkpoint & { member: MemberCheck } {
+  return cp.member !== null && cp.member.size === 0 && cp.bits === 0 && cp.window.length === 0;
+}
+
+/**
+ * The part of a data piece at or after output offset `at` (a view), or null when it lies wholly before: for a reader
+ * that goes on from where an earlier pass stopped, or wants only what follows `at`.
+ */
+export function dataFrom<T extends { bytes: Uint8Array; out: number }>(piece: T, at: number): T | null {
+  if (piece.out + piece.bytes.byteLength <= at) return null;
+  return piece.out >= at ? piece : { ...piece, out: at, bytes: piece.bytes.subarray(at - piece.out) };
+}
+
 /** The first object byte a resumer must read: the partly used byte when `bits` > 0. */
 export function resumeByte(cp: Checkpoint): number {
   return cp.bits > 0 ? cp.in - 1 : cp.in;

@@ -31,7 +31,15 @@
  *   used natively are handed on in NotNative.rest, never read twice.
  */
 import { crc32 } from "./crc32.ts";
-import { type Checkpoint, CompressionError, type InflateEvent, inflateFrom, resumeByte } from "./inflate.ts";
+import {
+  atMemberStart,
+  type Checkpoint,
+  CompressionError,
+  dataFrom,
+  type InflateEvent,
+  inflateFrom,
+  resumeByte,
+} from "./inflate.ts";
 
 export class NotNative extends Error {
   override readonly name = "NotNative";
@@ -100,7 +108,7 @@ export async function* inflateMembers(
       // load from a checkpoint inside it) runs as raw deflate with the expected CRC and size, which cannot tell a
       // stream cut short at a crafted trailer from a finished one: it may end only where its caller knows a member
       // ends (`end` with endIsMember, a start the chain found), never at a candidate of its own.
-      const whole = member.size === 0 && cp.bits === 0 && cp.window.length === 0;
+      const whole = atMemberStart(cp);
       if (!whole && !opts.endIsMember) throw notNative("a member entered in its middle");
       let ended: Candidate | null = null;
       let searchAt = whole ? cp.in + 8 : opts.end;
@@ -135,13 +143,10 @@ export async function* inflateMembers(
           });
         try {
           for await (const event of data) {
-            if (event.kind !== "data") continue;
-            const pieceEnd = event.out + event.bytes.byteLength;
-            if (pieceEnd <= out) continue;
-            yield event.out >= out
-              ? event
-              : { kind: "data", out, bytes: event.bytes.subarray(out - event.out) };
-            out = pieceEnd;
+            const piece = event.kind === "data" ? dataFrom(event, out) : null;
+            if (piece === null) continue;
+            yield piece;
+            out = piece.out + piece.bytes.byteLength;
           }
         } catch (error) {
           if (error instanceof CompressionError) continue;

@@ -15,7 +15,14 @@
  * - What is inflated is checked as it is inflated (pako, compression/inflate.ts): a corrupt stream throws
  *   CompressionError with the compressed offset; trailers (CRC-32, sizes) are checked when a read reaches them.
  */
-import { type Checkpoint, inflateFrom, resumeByte, startCheckpoint } from "../compression/inflate.ts";
+import {
+  atMemberStart,
+  type Checkpoint,
+  dataFrom,
+  inflateFrom,
+  resumeByte,
+  startCheckpoint,
+} from "../compression/inflate.ts";
 import { inflateMembers, NotNative } from "../compression/members.ts";
 import type { StorageClient } from "../platform/storage.ts";
 import type { ChunkContext, ObjectVersion } from "./chunk_context.ts";
@@ -117,10 +124,8 @@ async function* inflatedData(
     for await (
       const event of inflateFrom(codec, start, read(start, stop.in), { end, expected, stopAt: stop })
     ) {
-      if (event.kind !== "data") continue;
-      const pieceEnd = event.out + event.bytes.byteLength;
-      if (pieceEnd <= out) continue;
-      yield event.out >= out ? event : { out, bytes: event.bytes.subarray(out - event.out) };
+      const piece = event.kind === "data" ? dataFrom(event, out) : null;
+      if (piece !== null) yield piece;
     }
   }
   for await (const event of inflateFrom(codec, stop, read(stop, null), { end, expected })) {
@@ -130,8 +135,8 @@ async function* inflatedData(
 
 /** Whether `stop` is the start of a gzip member after `from`'s (just after its header, nothing out of it yet). */
 function endsAtLaterMember(from: Checkpoint, stop: Checkpoint): boolean {
-  return stop.member !== null && stop.member.size === 0 && stop.bits === 0 && stop.window.length === 0 &&
-    (from.member === null || stop.member.start > from.member.start) && stop.member.start - 8 >= from.in;
+  return atMemberStart(stop) && (from.member === null || stop.member.start > from.member.start) &&
+    stop.member.start - 8 >= from.in;
 }
 
 /**
@@ -146,9 +151,9 @@ export function readInflated(
 ): ReadableStream<Uint8Array> {
   async function* pieces() {
     for await (const event of inflatedData(storage, ctx, opts.legs)) {
-      const end = event.out + event.bytes.byteLength;
-      if (end <= opts.from) continue;
-      yield event.out >= opts.from ? event.bytes : event.bytes.subarray(opts.from - event.out);
+      const piece = dataFrom(event, opts.from);
+      if (piece === null) continue;
+      yield piece.bytes;
       if (opts.done()) return;
     }
   }

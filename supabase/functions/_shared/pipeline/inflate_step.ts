@@ -27,10 +27,12 @@
  *   read, one window per checkpoint until it is committed.
  */
 import {
+  atMemberStart,
   type Checkpoint,
   checkpointToJson,
   type Codec,
   CompressionError,
+  dataFrom,
   type InflateEvent,
   inflateFrom,
   resumeByte,
@@ -154,8 +156,7 @@ export async function inflateStep(deps: WorkDeps, ctx: ChunkContext): Promise<In
       maxMemberBytes: Math.max(chunkSize, MIN_NATIVE_MEMBER_SEARCH),
     },
   );
-  const events = pass.events;
-  for await (const event of events) {
+  for await (const event of pass.events) {
     if (event.kind === "data") {
       const end = event.out + event.bytes.byteLength;
       checkLimits(stream, end, inBefore + read.bytes - stream.data_offset, ctx.object.size);
@@ -230,9 +231,7 @@ function sequentialPass(
     maxMemberBytes: number;
   },
 ): { events: AsyncGenerator<InflateEvent>; engine: () => string } {
-  const atMemberStart = from.member === null ||
-    (from.member.size === 0 && from.bits === 0 && from.window.length === 0);
-  let engine = codec === "gzip" && atMemberStart ? "members" : "pako";
+  let engine = codec === "gzip" && (from.member === null || atMemberStart(from)) ? "members" : "pako";
   async function* events(): AsyncGenerator<InflateEvent> {
     let at = from;
     let rest = input;
@@ -251,11 +250,8 @@ function sequentialPass(
     }
     for await (const event of inflateFrom(codec, at, rest, opts)) {
       if (event.kind === "data") {
-        const end = event.out + event.bytes.byteLength;
-        if (end <= skip) continue;
-        yield event.out >= skip
-          ? event
-          : { kind: "data", out: skip, bytes: event.bytes.subarray(skip - event.out) };
+        const piece = dataFrom(event, skip);
+        if (piece !== null) yield piece;
       } else if (event.kind === "end" || event.checkpoint.out >= skip) yield event;
     }
   }
