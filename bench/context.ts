@@ -1,16 +1,13 @@
 /**
- * The benchmark's run context, set up once when bench/main.ts starts: its options (parsed and validated from the
- * command line), the paths and URLs it works with, its database pool, the run id that names everything it creates,
- * and the small helpers every part uses (note, sleep, withDeadline, runClient). Every other bench module imports
- * from here and nothing here imports from them, so splitting the benchmark closed no import loop.
+ * The benchmark's run context: the paths and URLs it works with, its database pool, the run id that names
+ * everything it creates, and the small helpers every part uses (note, sleep, withDeadline, runClient). Every other
+ * bench module imports from here and nothing here imports from them, so splitting the benchmark closed no import
+ * loop. bench/main.ts's command-line options are in bench/options.ts, so the other bench commands (burst.ts,
+ * small_files.ts) can use these helpers with options of their own.
  *
- * Invariants: loopback only (SUPABASE_URL and SUPABASE_DB_URL are refused unless local); importing this module
- * with --help prints the usage (bench/main.ts's first lines) and exits.
+ * Invariant: loopback only (SUPABASE_URL and SUPABASE_DB_URL are refused unless local).
  */
-import { parseArgs } from "node:util";
 import postgres from "postgres";
-import { parseSize } from "../supabase/functions/_shared/platform/config.ts";
-import { parseCountList } from "./bench_lib.ts";
 
 export const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 export const SUPABASE_URL = Deno.env.get("SUPABASE_URL") ?? "http://127.0.0.1:54321";
@@ -48,55 +45,9 @@ function assertLoopback(url: string, what: string) {
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// Options
-
-export const { values: args } = parseArgs({
-  args: Deno.args,
-  options: {
-    rows: { type: "string", default: "1000000" },
-    widths: { type: "string", default: "4" },
-    "chunk-size": { type: "string" },
-    "bad-every": { type: "string", default: "0" },
-    seed: { type: "string", default: "42" },
-    out: { type: "string", default: ".data/bench/report.json" },
-    "skip-pgloader": { type: "boolean", default: false },
-    "restart-stack": { type: "boolean", default: false },
-    "wait-idle": { type: "string", default: "300" },
-    repeat: { type: "string", default: "1" },
-    compress: { type: "string", default: "none" },
-    help: { type: "boolean", default: false },
-  },
-});
-if (args.help) {
-  const usage = await Deno.readTextFile(new URL("./main.ts", import.meta.url));
-  console.log(usage.split("\n").slice(1, 5).map((l) => l.replace(/^ \* ?/, "")).join("\n"));
-  Deno.exit(0);
-}
-export const sizes = parseCountList(args.rows);
-export const widths = parseCountList(args.widths);
-export const badEvery = Number(args["bad-every"]);
-export const seed = Number(args.seed);
-export const waitIdleSeconds = Number(args["wait-idle"]);
-export const repeat = Number(args.repeat);
-if (!Number.isInteger(repeat) || repeat < 1) throw new Error("--repeat must be an integer ≥ 1");
 /** Busy cores (of the whole machine) below which it counts as idle before a measurement. */
 export const IDLE_CORES = 0.35;
-/** What each size is uploaded as: "none" (the plain file), "gzip" (one member), "multi" (8 MiB pieces, each a member). */
-export type Codec = "none" | "gzip" | "multi";
-export const CODECS: readonly Codec[] = ["none", "gzip", "multi"];
-export const compressions: Codec[] = [
-  ...new Set(args.compress.split(",").map((c) => c.trim()).filter((c) => c !== "")),
-].map((c) => {
-  if (!(CODECS as readonly string[]).includes(c)) {
-    throw new Error(`--compress: "${c}" is not one of ${CODECS.join(", ")}`);
-  }
-  return c as Codec;
-});
-if (compressions.length === 0) throw new Error("--compress: empty list");
-export const chunkSize = args["chunk-size"] ? parseSize(args["chunk-size"]) : null;
-if (args["chunk-size"] && !chunkSize) throw new Error(`--chunk-size: not a size: ${args["chunk-size"]}`);
-if (!Number.isInteger(badEvery) || badEvery < 0) throw new Error("--bad-every must be an integer ≥ 0");
+
 assertLoopback(SUPABASE_URL, "SUPABASE_URL");
 assertLoopback(DB_URL, "SUPABASE_DB_URL");
 

@@ -10,17 +10,8 @@ import { DEFAULTS } from "../supabase/functions/_shared/platform/config.ts";
 import { SERVICE_ROLE_KEY } from "../local-stack/keys.ts";
 import type { InvocationRecord, WorkerRecord } from "../local-stack/functions/types.ts";
 import { envValue, withEnvValue } from "./bench_lib.ts";
-import {
-  ENV_FILE,
-  ENV_KEY,
-  IDLE_CORES,
-  note,
-  REPO,
-  sleep,
-  sql,
-  SUPABASE_URL,
-  waitIdleSeconds,
-} from "./context.ts";
+import { ENV_FILE, ENV_KEY, IDLE_CORES, note, REPO, sleep, sql, SUPABASE_URL } from "./context.ts";
+import { waitIdleSeconds } from "./options.ts";
 import { gatewayPid } from "./cpu.ts";
 
 export async function admin(path: string, method = "GET", timeoutMs = 30_000): Promise<unknown> {

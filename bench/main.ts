@@ -55,23 +55,18 @@
  */
 import { DEFAULTS } from "../supabase/functions/_shared/platform/config.ts";
 import { type CompressedRow, formatCompressedTable, formatTable, medianBy } from "./bench_lib.ts";
+import { note, OBJECT_PREFIX, REPO, runClient, sql, withDeadline } from "./context.ts";
 import {
   args,
   badEvery,
   chunkSize,
   type Codec,
   compressions,
-  note,
-  OBJECT_PREFIX,
   repeat,
-  REPO,
-  runClient,
   seed,
   sizes,
-  sql,
   widths,
-  withDeadline,
-} from "./context.ts";
+} from "./options.ts";
 import { setClockTicks } from "./cpu.ts";
 import { admin, EnvGuard, killWorkers, restartStack, twice, waitQuiet } from "./local_stack.ts";
 import { runPipeline } from "./pipeline.ts";

@@ -23,17 +23,8 @@ import {
   type WorkerLogEvent,
   workersOfJob,
 } from "./bench_lib.ts";
-import {
-  args,
-  chunkSize,
-  GATEWAY_LOG,
-  note,
-  OBJECT_PREFIX,
-  runId,
-  sleep,
-  sql,
-  withDeadline,
-} from "./context.ts";
+import { GATEWAY_LOG, note, OBJECT_PREFIX, runId, sleep, sql, withDeadline } from "./context.ts";
+import { args, chunkSize } from "./options.ts";
 import { endSample, sampleCpu } from "./cpu.ts";
 import {
   checkStackUnchanged,

@@ -10,19 +10,8 @@ import postgres from "postgres";
 import { DUPLICATE_ID, HEADER, type Manifest, writeCsv } from "../tests/support/generate_csv.ts";
 import { checksum, createTarget, insertSentinel, psqlCopy, removeObjects } from "../tests/support/stack.ts";
 import { medianBy, type Stats, type TableRow } from "./bench_lib.ts";
-import {
-  badEvery,
-  type Codec,
-  DB_URL,
-  note,
-  OBJECT_PREFIX,
-  REPO,
-  runClient,
-  runId,
-  seed,
-  sql,
-  withDeadline,
-} from "./context.ts";
+import { DB_URL, note, OBJECT_PREFIX, REPO, runClient, runId, sql, withDeadline } from "./context.ts";
+import { badEvery, type Codec, seed } from "./options.ts";
 import { type CpuDelta, endSample, sampleCpu } from "./cpu.ts";
 import type { CompressedDetails } from "./pipeline.ts";
 import { checkStackUnchanged, lastBackground, stackIdentity, waitQuiet } from "./local_stack.ts";
