@@ -12,8 +12,14 @@
  *   object; every other case is a CompressionError whose message says what the archive holds and what to do.
  * - Reads are few and bounded: the tail, the zip64 record, the central directory (at most 16 MiB), 30 bytes
  *   of local header.
+ * - Names read as the tools that wrote them meant (`entryName`): UTF-8 when the entry says so (flag bit 11), else
+ *   the UTF-8 name of an Info-ZIP Unicode Path field (0x7075) made for these very bytes (its CRC-32 matches),
+ *   else UTF-8 when the bytes are valid UTF-8 (macOS's Archive Utility writes UTF-8 without the flag), else
+ *   IBM code page 437, the format's default (APPNOTE 4.4.4, appendix D; a Windows "Compressed folder" of
+ *   `Übersicht.csv`). Names only appear in messages, so a wrong guess costs a garbled name, never data.
  */
 
+import { crc32 } from "./crc32.ts";
 import { CompressionError } from "./inflate.ts";
 
 export interface ZipMember {
@@ -229,7 +235,6 @@ async function readDirectory(
   const view = viewOf(directory);
   const found: CentralEntry[] = [];
   let pos = 0;
-  const decoderUtf8 = new TextDecoder();
   for (let i = 0; i < entries; i++) {
     const at = directoryOffset + pos;
     if (pos + 46 > directory.length || view.getUint32(pos, true) !== CENTRAL_SIGNATURE) {
@@ -247,14 +252,12 @@ async function readDirectory(
     const externalAttributes = view.getUint32(pos + 38, true);
     let localHeaderOffset = view.getUint32(pos + 42, true);
     const nameBytes = directory.subarray(pos + 46, pos + 46 + nameLength);
-    // Bit 11: UTF-8 names. Others are CP437 by the spec but in practice the uploader's locale; UTF-8 with
-    // replacement is the least surprising reading for ASCII-or-UTF-8 names.
-    const name = decoderUtf8.decode(nameBytes);
     const extraStart = pos + 46 + nameLength;
     const extraEnd = extraStart + extraLength;
     if (extraEnd + commentLength > directory.length) {
       throw new CompressionError(`The ZIP archive is corrupt: bad central directory entry at byte ${at}`, at);
     }
+    const name = entryName(nameBytes, flags, directory.subarray(extraStart, extraEnd));
     // zip64 extended information: 8-byte values, present only for the fields saturated above, in this order.
     for (let e = extraStart; e + 4 <= extraEnd;) {
       const id = view.getUint16(e, true);
@@ -275,6 +278,44 @@ async function readDirectory(
     pos = extraEnd + commentLength;
   }
   return found;
+}
+
+/** IBM code page 437's characters for bytes 0x80–0xFF (its lower half is ASCII); zip_test.ts checks it against
+ * Python's cp437 codec. */
+const CP437_HIGH =
+  "ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■ ";
+
+const UTF8 = new TextDecoder();
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/** An entry's name from its raw bytes, flags and extra field (the module doc's order). */
+export function entryName(bytes: Uint8Array, flags: number, extra: Uint8Array): string {
+  if ((flags & 0x0800) !== 0) return UTF8.decode(bytes);
+  const extraView = viewOf(extra);
+  for (let e = 0; e + 4 <= extra.length;) {
+    const id = extraView.getUint16(e, true);
+    const length = extraView.getUint16(e + 2, true);
+    const end = Math.min(e + 4 + length, extra.length);
+    // Info-ZIP Unicode Path: version 1, the CRC-32 of the header's name, the UTF-8 name.
+    if (
+      id === 0x7075 && end - e >= 9 && extra[e + 4] === 1 &&
+      extraView.getUint32(e + 5, true) === crc32(0, bytes)
+    ) {
+      try {
+        return STRICT_UTF8.decode(extra.subarray(e + 9, end));
+      } catch {
+        break; // not UTF-8 after all: read the header's name
+      }
+    }
+    e += 4 + length;
+  }
+  try {
+    return STRICT_UTF8.decode(bytes);
+  } catch {
+    let name = "";
+    for (const b of bytes) name += b < 0x80 ? String.fromCharCode(b) : CP437_HIGH[b - 0x80];
+    return name;
+  }
 }
 
 function multiDisk(at: number): CompressionError {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { CompressionError, startCheckpoint } from "./inflate.ts";
-import { detectCompression, locateZipMember, type ZipMember } from "./zip.ts";
+import { crc32 } from "./crc32.ts";
+import { detectCompression, entryName, locateZipMember, type ZipMember } from "./zip.ts";
 import {
   collect,
   csvLikeData,
@@ -201,4 +202,66 @@ Deno.test("truncated, multi-disk and non-ZIP objects", async () => {
     expected: { crc32: member.crc32, size: member.size },
   }).then(() => null, (e) => e);
   assert.ok(error instanceof CompressionError && error.offset >= member.dataOffset + 50_000, String(error));
+});
+
+Deno.test("names: the UTF-8 flag, an Info-ZIP Unicode Path field, unflagged UTF-8, else code page 437", async () => {
+  const utf8 = (text: string) => new TextEncoder().encode(text);
+  const noExtra = new Uint8Array(0);
+  assert.equal(entryName(utf8("Übersicht.csv"), 0x0800, noExtra), "Übersicht.csv");
+  assert.equal(entryName(utf8("naïve.csv"), 0, noExtra), "naïve.csv", "valid UTF-8 without the flag (macOS)");
+  // A Windows "Compressed folder": code page 437 bytes, no flag. Python's zipfile reads them the same way.
+  const cp437 = Uint8Array.from([0x9a, ...utf8("bersicht.csv")]);
+  assert.equal(entryName(cp437, 0, noExtra), "Übersicht.csv");
+  const high = Uint8Array.from({ length: 128 }, (_, i) => 0x80 + i);
+  const python = new TextDecoder().decode(
+    await run(["python3", "-c", "import sys; sys.stdout.write(bytes(range(128, 256)).decode('cp437'))"]),
+  );
+  for (let i = 0; i < 128; i++) {
+    // Each byte between ASCII letters: never valid UTF-8, so read as code page 437.
+    const name = entryName(Uint8Array.from([0x61, high[i], 0x62]), 0, noExtra);
+    assert.equal(name, `a${python[i]}b`, `byte 0x${high[i].toString(16)}`);
+  }
+  // Info-ZIP's Unicode Path field (0x7075): version 1, CRC-32 of the header's name, the UTF-8 name.
+  const header = utf8("na?ve.csv");
+  const unicodePath = (crc: number) => {
+    const name = utf8("naïve.csv");
+    const field = new Uint8Array(9 + name.length);
+    const view = new DataView(field.buffer);
+    view.setUint16(0, 0x7075, true);
+    view.setUint16(2, 5 + name.length, true);
+    field[4] = 1;
+    view.setUint32(5, crc, true);
+    field.set(name, 9);
+    return field;
+  };
+  assert.equal(entryName(header, 0, unicodePath(crc32(0, header))), "naïve.csv");
+  assert.equal(
+    entryName(header, 0, unicodePath(crc32(0, header) ^ 1)),
+    "na?ve.csv",
+    "a field made for other bytes",
+  );
+});
+
+Deno.test("names in messages: the zip CLI's unflagged UTF-8 and a code page 437 archive read as Python reads it", async () => {
+  await assertLocateFails(
+    await cliZip(["out.zip", "Übersicht.csv", "naïve.csv"], async (dir) => {
+      await Deno.writeTextFile(`${dir}/Übersicht.csv`, "a\n");
+      await Deno.writeTextFile(`${dir}/naïve.csv`, "b\n");
+    }),
+    "holds 2 files (Übersicht.csv, naïve.csv)",
+  );
+  // Python writes non-ASCII names as UTF-8 with the flag; ASCII placeholders patched to code page 437 bytes make
+  // the archive a DOS tool would write. zipfile reads it back: the names a message must show.
+  const archive = await pythonZip(`
+with zipfile.ZipFile(path, 'w') as z:
+    z.writestr('Xbersicht.csv', b'x'); z.writestr('Y-Liste.csv', b'y')
+raw = open(path, 'rb').read().replace(b'Xbersicht', b'\\x9abersicht').replace(b'Y-Liste', b'\\x84-Liste')
+open(path, 'wb').write(raw)`);
+  const pythonNames = await withTempDir(async (dir) => {
+    await Deno.writeFile(`${dir}/out.zip`, archive);
+    const script = "import zipfile, sys; sys.stdout.write(', '.join(zipfile.ZipFile('out.zip').namelist()))";
+    return new TextDecoder().decode(await run(["python3", "-c", script], { cwd: dir }));
+  });
+  assert.equal(pythonNames, "Übersicht.csv, ä-Liste.csv");
+  await assertLocateFails(archive, `holds 2 files (${pythonNames})`);
 });
