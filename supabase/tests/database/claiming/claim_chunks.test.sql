@@ -6,10 +6,11 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(39);
+select plan(40);
 
 \ir ../_fixtures/jobs.psql
 create table pgtap_csv.claims (round int, chunk_id bigint, job_id bigint, kind text, chunk_index int, lease_token uuid);
+create table pgtap_csv.job_status_after (round int, status text);
 create function pgtap_csv.running() returns int language sql as $$
   select count(*)::int from csv_import.chunks where status = 'running'
 $$;
@@ -144,6 +145,7 @@ do $$ begin
   perform pgtap_csv.plan_job('C', 1000, 0, 100, '{"priority": 1000004, "max_parallel_chunks": 10}');
   perform pgtap_csv.prescan('C');
   perform pgtap_csv.claim(5, 10, 0);
+  insert into pgtap_csv.job_status_after select 5, status::text from csv_import.jobs where id = pgtap_csv.job('C');
   perform pgtap_csv.claim(6, 10, 3, interval '30 seconds');
   perform pgtap_csv.claim(7, 2, 10);
 end $$;
@@ -151,6 +153,8 @@ select is(csv_import.chunk_context((select chunk_id from pgtap_csv.claims where 
   (select lease_token from pgtap_csv.claims where round = 4 and job_id = pgtap_csv.job('B'))), null,
   'chunk_context is null once the job is stopped');
 select is((select count(*)::int from pgtap_csv.claims where round = 5), 0, 'nothing is claimed at the global limit');
+select is((select status from pgtap_csv.job_status_after where round = 5), 'queued',
+  '… and a job none of whose chunks was claimed stays queued');
 select results_eq($$ select pgtap_csv.claimed(6, 'C') $$, $$ values ('load 0'), ('load 1'), ('load 2') $$,
   'with 3 free slots, 3 chunks are claimed');
 select is((select count(*)::int from pgtap_csv.claims where round = 6), 3, '… and no more, from any job');
