@@ -307,7 +307,11 @@ export interface TableRow {
   /** The pipeline's functions (every invocation of the run, all four functions); for \copy and pgloader their
    * client process. What would run on hosted as well. */
   appCpuSeconds: number | null;
-  /** The pipeline only: the gateway's process tree less its function workers (Storage serving, pg_net, routing):
+  /** The pipeline only: the function workers' processes in full (their isolate threads, which appCpuSeconds
+   * counts as the runtime meters them, plus V8's helper threads and boots): hosted runs these too, but meters only
+   * the isolate threads. */
+  fnProcessCpuSeconds: number | null;
+  /** The pipeline only: the gateway's own process (Storage serving, pg_net, routing, the runtime's supervisor):
    * what runs only on the local stack, not on hosted. */
   standInCpuSeconds: number | null;
   valid: boolean;
@@ -340,6 +344,7 @@ export const TABLE_HEADER = [
   "intr/ret/kill",
   "DB CPU s",
   "fn/client CPU s",
+  "fn procs CPU s",
   "stand-in CPU s",
   "ok",
 ];
@@ -367,6 +372,7 @@ export function tableCells(r: TableRow): string[] {
     r.limits === null ? dash : `${r.limits.interrupted}/${r.limits.retired}/${r.limits.killed}`,
     fixed(r.dbCpuSeconds, 1),
     fixed(r.appCpuSeconds, 1),
+    fixed(r.fnProcessCpuSeconds, 1),
     fixed(r.standInCpuSeconds, 1),
     r.valid ? "yes" : "NO",
   ];

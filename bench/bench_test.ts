@@ -207,6 +207,7 @@ Deno.test("the table has one aligned line per row", () => {
     limits: { interrupted: 0, retired: 3, killed: 0 },
     dbCpuSeconds: 8.25,
     appCpuSeconds: 9.5,
+    fnProcessCpuSeconds: 11.75,
     standInCpuSeconds: 4.25,
     valid: true,
   };
@@ -225,6 +226,7 @@ Deno.test("the table has one aligned line per row", () => {
     invocations: null,
     retries: null,
     limits: null,
+    fnProcessCpuSeconds: null,
     standInCpuSeconds: null,
     valid: false,
   };
@@ -237,7 +239,11 @@ Deno.test("the table has one aligned line per row", () => {
   assert.match(lines[2], /19\/173/);
   assert.match(lines[3], /\| psql \\copy +\| +100k \| +– \|/);
   assert.match(lines[3], /\| +NO \|$/);
-  assert.match(lines[2], /\| +8\.3 \| +9\.5 \| +4\.3 \| +yes \|$/, "DB, functions' and the stand-ins' CPU");
+  assert.match(
+    lines[2],
+    /\| +8\.3 \| +9\.5 \| +11\.8 \| +4\.3 \| +yes \|$/,
+    "DB, functions' (metered, whole processes) and the stand-ins' CPU",
+  );
   // A run that failed its checks shows no rate and no ratio.
   assert.match(lines[3], /\| +10\.0 \| +– \| +– \| +– \|/);
 });

@@ -9,7 +9,9 @@
  *   how long they waited to start (created → their first chunk claimed: registration and dispatch);
  * - how many small files finished before the first big one, and when each big one finished;
  * - CPU seconds while it ran: every function invocation (what hosted runs too), the database, the gateway's
- *   tree (function workers plus the local stand-ins: Storage, pg_net, routing), and the machine's busy cores
+ *   tree (function workers plus the local stand-ins: Storage, pg_net, routing), split into the function workers'
+ *   processes in full (isolate threads plus V8's helper threads and boots) and the gateway's own process (the
+ *   stand-ins), and the machine's busy cores
  *   (2 here: the burst is bound by this machine's CPU, most of it spent by what hosted runs elsewhere).
  * Every job must succeed with its file's row count (the run fails otherwise). A table and profile of its own,
  * removed at the end; loopback only (tests/support/stack.ts).
@@ -116,6 +118,10 @@ try {
       functions: Math.round(functionsCpuS * 10) / 10,
       database: cpu.dbSeconds,
       gateway_tree: cpu.gatewaySeconds,
+      function_processes: cpu.gatewaySeconds === null || cpu.gatewaySelfSeconds === null
+        ? null
+        : Math.round((cpu.gatewaySeconds - cpu.gatewaySelfSeconds) * 10) / 10,
+      stand_ins: cpu.gatewaySelfSeconds,
       machine_busy_cores: Math.round(cpu.machineBusyCores * 100) / 100,
     },
     all_done_s: seconds(Math.max(lastSmall, ...big.map((t) => t.finished)) - started),

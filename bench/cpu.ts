@@ -1,7 +1,9 @@
 /**
  * CPU accounting from /proc: samples of the database's process tree (the postmaster's), the gateway's tree
- * (Storage, pg_net, function workers), this process's reaped children (psql, pgloader) and the whole machine,
- * and the seconds of CPU between two samples.
+ * (Storage, pg_net, function workers), the gateway's own process (every thread of it, no child: the local
+ * stand-ins), this process's reaped children (psql, pgloader) and the whole machine, and the seconds of CPU
+ * between two samples. The tree less the gateway's own process is the function workers in full: their isolate
+ * threads (what the runtime meters, per invocation) plus V8's helper threads (garbage collection) and boots.
  *
  * Invariant: a tree's CPU counts its live processes and what its exited children left in cutime/cstime, so an
  * end sample is taken after a settle delay (a finished client's backend is reaped a moment after the client).
@@ -54,6 +56,7 @@ export interface CpuSample {
   at: number;
   db: number | null;
   gateway: number | null;
+  gatewaySelf: number | null;
   children: number;
   machineBusy: number;
   machineTotal: number;
@@ -68,12 +71,14 @@ export async function sampleCpu(): Promise<CpuSample> {
     Deno.readTextFile("/proc/stat"),
   ]);
   const cpu = procStat.split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const gatewayStat = gw ? stats.find((st) => st.pid === gw) : undefined;
   const idle = cpu[3] + (cpu[4] ?? 0);
   const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
   return {
     at: performance.now(),
     db: pg ? treeTicks(stats, pg) : null,
     gateway: gw ? treeTicks(stats, gw) : null,
+    gatewaySelf: gatewayStat ? gatewayStat.utime + gatewayStat.stime : null,
     children: self ? self.cutime + self.cstime : 0,
     machineBusy: total - idle,
     machineTotal: total,
@@ -83,6 +88,8 @@ export async function sampleCpu(): Promise<CpuSample> {
 export interface CpuDelta {
   dbSeconds: number | null;
   gatewaySeconds: number | null;
+  /** The gateway process alone (all its threads, no child): the local stand-ins. */
+  gatewaySelfSeconds: number | null;
   clientSeconds: number;
   machineBusyCores: number;
 }
@@ -107,6 +114,7 @@ function cpuDelta(a: CpuSample, b: CpuSample): CpuDelta {
   return {
     dbSeconds: s(a.db, b.db),
     gatewaySeconds: s(a.gateway, b.gateway),
+    gatewaySelfSeconds: s(a.gatewaySelf, b.gatewaySelf),
     clientSeconds: (b.children - a.children) / clockTicks,
     machineBusyCores: b.machineTotal > a.machineTotal
       ? ((b.machineBusy - a.machineBusy) / (b.machineTotal - a.machineTotal)) * cores

@@ -308,9 +308,10 @@ async function main() {
       `at once; CPU/peak MB: per chunk invocation (its share of a shared worker's CPU; Δ = added while it ran, ` +
       `RSS = worker process); intr/ret/kill: chunks interrupted by a limit and retried / chunk workers retired / ` +
       `killed by a limit; ` +
-      `fn/client CPU: every function invocation while the job ran (what hosted runs too) or the client process ` +
-      `(\\copy, pgloader); stand-in CPU: the gateway's tree less its function workers (local Storage, pg_net, ` +
-      `routing: runs only here).`,
+      `fn/client CPU: every function invocation while the job ran, its isolate thread as the runtime meters it ` +
+      `(what hosted runs too), or the client process (\\copy, pgloader); fn procs CPU: the function workers' ` +
+      `processes in full (isolate threads plus V8's helper threads and boots); stand-in CPU: the gateway's own ` +
+      `process (local Storage, pg_net, routing: runs only here).`,
   );
   const notReached = (r: RunResult) => r.pipeline !== undefined && !r.pipeline.widthReached;
   for (const r of results.filter((r) => !r.valid || r.otherActiveJobs > 0 || notReached(r))) {

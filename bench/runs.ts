@@ -491,9 +491,10 @@ export function toTableRow(r: RunResult): TableRow {
     limits: p ? p.limits : null,
     dbCpuSeconds: r.cpu.dbSeconds,
     appCpuSeconds: p ? p.functionsCpuSeconds : r.cpu.clientSeconds,
-    standInCpuSeconds: p && r.cpu.gatewaySeconds !== null
-      ? Math.max(0, r.cpu.gatewaySeconds - p.functionsCpuSeconds)
+    fnProcessCpuSeconds: p && r.cpu.gatewaySeconds !== null && r.cpu.gatewaySelfSeconds !== null
+      ? Math.max(0, r.cpu.gatewaySeconds - r.cpu.gatewaySelfSeconds)
       : null,
+    standInCpuSeconds: p ? r.cpu.gatewaySelfSeconds : null,
     valid: r.valid,
   };
 }
