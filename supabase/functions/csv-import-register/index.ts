@@ -5,7 +5,8 @@
  * The isolate runs at most REGISTER_CONCURRENT_REGISTRATIONS registrations at once (pipeline/register_queue.ts):
  * a request that finds them busy is queued and answered 202 at once; when the runtime stops the isolate, the
  * queued ones go to a fresh isolate in one request {"job_ids": [N, …]} (queued, answered 202; 503 from an isolate
- * that is stopping too, which leaves them to reconcile).
+ * that is stopping too, which leaves them to reconcile). Falling idle, it takes the registrations that were requested
+ * and have not reached it yet (pg_net sends in batches, sleeping between them: register_queue.ts, drain).
  * A small file (one chunk of at most REGISTER_INLINE_LOAD_BYTES) is loaded here, in the background, while this isolate's work account has room
  * (pipeline/isolate_budget.ts isolateWork) and the isolate is otherwise idle (no other registration running or
  * queued, no other inline load running): its chunk is claimed for this invocation and processed as a chunk invocation
@@ -54,6 +55,10 @@ function queueOf(cfg: Config): RegistrationQueue {
     },
     background: runInBackground,
     signal,
+    // Requested registrations that have not reached this isolate (pg_net sends in batches): taken when it is idle.
+    waiting: async (after, limit) =>
+      (await sql<{ id: number }[]>`select id from csv_import.registrations_waiting(${after}, ${limit}) as id`)
+        .map((row) => row.id),
   });
 }
 

@@ -20,6 +20,13 @@
  *   can never pass jobs back and forth.
  * - `submit` runs a job at once, and returns its outcome, only when a slot is free and nobody waits (a lone
  *   upload keeps its one-hop answer); otherwise it queues the job and returns null.
+ * - Drain (`waiting`, optional): when the queue falls idle after a registration, it asks the database for jobs
+ *   whose registration was requested and has not been reached (csv_import.registrations_waiting) and queues
+ *   them, one query at a time, in id order from the last job it took (each job at most once per isolate). Why: pg_net sends a batch of requests and then
+ *   sleeps (1 s, `supabase/pg_net` worker.c), so in a burst the isolate sat idle between batches with jobs
+ *   waiting for the next one. A request that arrives for a job drained here finds it running (ignored) or
+ *   registered (answered `unchanged`); another isolate registering it at the same time is safe, as any duplicate
+ *   request (csv_import.register_job plans a job once).
  */
 import { log } from "../platform/log.ts";
 import type { RegisterOutcome } from "./register.ts";
@@ -36,12 +43,19 @@ export interface RegistrationQueueDeps {
   background: (work: Promise<unknown>) => void;
   /** Fires when the runtime is about to stop this isolate (beforeunload). */
   signal: AbortSignal;
+  /** Jobs past `after` whose registration was requested and not reached, in id order, at most `limit` (the
+   * module doc's drain). */
+  waiting?: (after: number, limit: number) => Promise<number[]>;
 }
 
 export class RegistrationQueue {
   #running = new Set<number>();
   /** Waiting job ids in arrival order (a Set keeps insertion order: a hand-off of 10,000 ids stays linear). */
   #waiting = new Set<number>();
+  /** The last job this isolate took from the database (drain): later drains start after it, so a job is taken at
+   * most once here (one whose registration could not be recorded, the database gone, is left to reconcile). */
+  #drainedThrough = 0;
+  #draining = false;
 
   constructor(readonly deps: RegistrationQueueDeps) {
     deps.signal.addEventListener("abort", () => this.#handOffWaiting());
@@ -103,9 +117,31 @@ export class RegistrationQueue {
     } finally {
       this.#running.delete(jobId);
       this.#pump();
+      if (this.idle) this.#drain();
     }
     this.deps.onRegistered(result);
     return result;
+  }
+
+  /** Queues jobs the database says wait for a registration request (the module doc's drain). */
+  #drain(): void {
+    const waiting = this.deps.waiting;
+    if (waiting === undefined || this.#draining || this.deps.signal.aborted) return;
+    this.#draining = true;
+    this.deps.background(
+      waiting(this.#drainedThrough, this.deps.concurrency * 2)
+        .then((ids) => {
+          this.#draining = false;
+          if (ids.length === 0) return;
+          this.#drainedThrough = Math.max(this.#drainedThrough, ...ids);
+          log("info", "registrations_drained", { jobs: ids.length });
+          this.enqueue(ids);
+        })
+        .catch((error) => {
+          this.#draining = false;
+          log("warn", "registrations_drain_failed", { error });
+        }),
+    );
   }
 
   #handOffWaiting(): void {

@@ -1,18 +1,23 @@
 /**
  * The register isolate's queue (RegistrationQueue) with registrations the test finishes by hand: at most
  * `concurrency` at once, in arrival order; a lone job answered at once; waiting jobs handed on in one call when
- * the runtime stops the isolate, and none started after; a failed registration frees its slot.
+ * the runtime stops the isolate, and none started after; a failed registration frees its slot; an idle queue
+ * takes the registrations the database says are waiting, each once.
  */
 import assert from "node:assert/strict";
 import type { RegisterOutcome } from "./register.ts";
 import { RegistrationQueue } from "./register_queue.ts";
 
-/** A queue whose registrations stay open until `finish(jobId)`; records starts, outcomes and hand-offs. */
-function harness(concurrency = 2) {
+/**
+ * A queue whose registrations stay open until `finish(jobId)`; records starts, outcomes and hand-offs. With
+ * `database`: the job ids registrations_waiting would find, and the (after, limit) of every drain query.
+ */
+function harness(concurrency = 2, database?: { ids: number[]; queries: [number, number][] }) {
   const started: number[] = [];
   const registered: number[] = [];
   const handedOff: number[][] = [];
   const open = new Map<number, { resolve: (r: RegisterOutcome) => void; reject: (e: Error) => void }>();
+  const finished: number[] = [];
   const background: Promise<unknown>[] = [];
   const controller = new AbortController();
   const queue = new RegistrationQueue({
@@ -28,11 +33,22 @@ function harness(concurrency = 2) {
     },
     background: (work) => background.push(work),
     signal: controller.signal,
+    ...(database
+      ? {
+        waiting: (after: number, limit: number) => {
+          database.queries.push([after, limit]);
+          // A registration's commit comes before its promise settles: those finished are no longer waiting.
+          const waiting = database.ids.filter((id) => id > after && !finished.includes(id));
+          return Promise.resolve(waiting.slice(0, limit));
+        },
+      }
+      : {}),
   });
   const running = () => [...open.keys()];
   const finish = async (jobId: number, error?: Error) => {
     const pending = open.get(jobId)!;
     open.delete(jobId);
+    finished.push(jobId);
     if (error) pending.reject(error);
     else pending.resolve({ outcome: "planned", jobId, chunks: 1, bytes: 10 });
     await new Promise((r) => setTimeout(r, 0));
@@ -108,4 +124,42 @@ Deno.test("register queue: a stopping isolate refuses a hand-off instead of pass
   await h.finish(2);
   await Promise.all(h.background);
   assert.deepEqual(h.started, [1, 2]);
+});
+
+Deno.test("register queue: falling idle, it takes the requested registrations pg_net has not delivered", async () => {
+  // Jobs 1..7 were requested; pg_net delivered only job 1 so far (its next batch comes after a sleep). The fake
+  // database finds every job not registered yet, as csv_import.registrations_waiting does.
+  const database = { ids: [1, 2, 3, 4, 5, 6, 7], queries: [] as [number, number][] };
+  const h = harness(2, database);
+  const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+  const answer = h.queue.submit(1);
+  assert.deepEqual(database.queries, [], "no query while a registration runs");
+  await h.finish(1);
+  await answer;
+  await tick();
+  assert.deepEqual(database.queries, [[0, 4]], "idle: one query for twice the slots");
+  assert.deepEqual(h.running(), [2, 3]);
+  // pg_net's next batch brings jobs taken already: the running ones are ignored, the waiting one kept once.
+  h.queue.enqueue([2, 3, 4]);
+  for (const id of [2, 3, 4, 5]) await h.finish(id);
+  await tick();
+  assert.deepEqual(database.queries, [[0, 4], [5, 4]], "the next drain starts after the last job taken");
+  assert.deepEqual(h.running(), [6, 7]);
+  for (const id of [6, 7]) await h.finish(id);
+  await tick();
+  assert.deepEqual(database.queries, [[0, 4], [5, 4], [7, 4]], "idle again: asks, finds none, stops");
+  assert.deepEqual(h.started, [1, 2, 3, 4, 5, 6, 7], "each job registered once");
+  assert.equal(h.queue.idle, true);
+});
+
+Deno.test("register queue: a stopping isolate takes nothing from the database", async () => {
+  const database = { ids: [1, 2, 3], queries: [] as [number, number][] };
+  const h = harness(2, database);
+  const answer = h.queue.submit(1);
+  h.controller.abort(new Error("beforeunload cpu"));
+  await h.finish(1);
+  await answer;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.deepEqual(database.queries, [], "no drain once the runtime stops the isolate");
+  assert.deepEqual(h.started, [1]);
 });
