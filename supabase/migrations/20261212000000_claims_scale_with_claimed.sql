@@ -7,7 +7,7 @@
 -- - a claim with no free slot (most of them in a burst: every registration and every finished chunk dispatches)
 --   still ranked every waiting job's ready chunks (2.9 ms) to claim none. It now returns first, unless a chain
 --   waits (chains are claimed whatever runs).
--- After: 3.7 ms a claim, the database's CPU over the burst 8.4 → 5.2 s, 24.9 → 31.6 small files a second.
+-- After, old and new alternated on the whole burst (docs/performance.md): the database's CPU 8.2–9.7 → 6.7–7.7 s.
 -- Tried and dropped: reading the candidates without `for update … skip locked` and locking only the picked
 -- chunks. With three big files beside the small ones the planner then read every ready chunk once per job
 -- (56 ms a claim, the database's CPU 9 → 22 s); the lateral's LockRows keeps it on a per-job plan.
