@@ -19,6 +19,8 @@
  *   HEAD with the cut PATCH's own headers until the offset moved, bounded), so the retry's HEAD finds it.
  */
 
+import { concat } from "../../supabase/functions/_shared/compression/test_support.ts";
+
 const PATCH_LINE = new TextEncoder().encode("PATCH /storage/v1/upload/resumable/");
 /** How long the proxy waits for the server to store a cut PATCH's bytes before dropping the browser's side. */
 const STORED_WAIT_MS = 10_000;
@@ -59,13 +61,6 @@ function closingHead(head: Uint8Array): Uint8Array {
     .filter((line, i) => i === 0 || !/^connection\s*:/i.test(line) && !/^keep-alive\s*:/i.test(line));
   lines.push("Connection: close");
   return Uint8Array.from(lines.join("\r\n"), (c) => c.charCodeAt(0));
-}
-
-function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
@@ -185,21 +180,19 @@ export function startCutProxy(target: { hostname: string; port: number }): CutPr
     const downstream = async () => {
       const buffer = new Uint8Array(64 * 1024);
       // The first response's head, held until it is whole, then sent with `Connection: close` (module doc).
-      let head: Uint8Array | null = new Uint8Array(0) as Uint8Array;
+      let head: Uint8Array | null = new Uint8Array(0);
       for (;;) {
         const n = await server.read(buffer).catch(() => null);
         if (n === null) break;
         let piece: Uint8Array = buffer.subarray(0, n);
         if (head !== null) {
-          const joined: Uint8Array = new Uint8Array(head.length + piece.length);
-          joined.set(head);
-          joined.set(piece, head.length);
+          const joined = concat([head, piece]);
           const end = indexOf(joined, HEAD_END);
           if (end < 0) {
             head = joined;
             continue;
           }
-          piece = concatBytes(closingHead(joined.subarray(0, end)), joined.subarray(end));
+          piece = concat([closingHead(joined.subarray(0, end)), joined.subarray(end)]);
           head = null;
         }
         if (!(await writeAll(client, piece).then(() => true, () => false))) break;

@@ -33,6 +33,8 @@ import type { Config } from "../_shared/platform/config.ts";
 const signal = shutdownSignal();
 /** Inline loads running in this isolate now (see the module doc). */
 let inlineLoadsOpen = 0;
+/** When this isolate started: the registrations it drains are of jobs created since (registrations_waiting). */
+const isolateStarted = new Date();
 /** This isolate's registrations (pipeline/register_queue.ts), made with the first request's configuration. */
 let queue: RegistrationQueue | null = null;
 
@@ -55,9 +57,11 @@ function queueOf(cfg: Config): RegistrationQueue {
     },
     background: runInBackground,
     signal,
-    // Requested registrations that have not reached this isolate (pg_net sends in batches): taken when it is idle.
+    // Requested registrations that have not reached this isolate (pg_net sends in batches): taken when it is idle,
+    // of the jobs created since it started (older ones may wait in a retired isolate's queue).
     waiting: async (after, limit) =>
-      (await sql<{ id: number }[]>`select id from csv_import.registrations_waiting(${after}, ${limit}) as id`)
+      (await sql<{ id: number }[]>`
+        select id from csv_import.registrations_waiting(${after}, ${isolateStarted}, ${limit}) as id`)
         .map((row) => row.id),
   });
 }

@@ -257,19 +257,18 @@ async function readDirectory(
     if (extraEnd + commentLength > directory.length) {
       throw new CompressionError(`The ZIP archive is corrupt: bad central directory entry at byte ${at}`, at);
     }
-    const name = entryName(nameBytes, flags, directory.subarray(extraStart, extraEnd));
+    const extra = directory.subarray(extraStart, extraEnd);
+    const name = entryName(nameBytes, flags, extra);
     // zip64 extended information: 8-byte values, present only for the fields saturated above, in this order.
-    for (let e = extraStart; e + 4 <= extraEnd;) {
-      const id = view.getUint16(e, true);
-      const length = view.getUint16(e + 2, true);
-      if (id === 0x0001) {
-        let f = e + 4;
-        const limit = Math.min(e + 4 + length, extraEnd);
-        if (size === 0xffffffff && f + 8 <= limit) size = getUint64(view, f, at), f += 8;
-        if (compressedSize === 0xffffffff && f + 8 <= limit) compressedSize = getUint64(view, f, at), f += 8;
-        if (localHeaderOffset === 0xffffffff && f + 8 <= limit) localHeaderOffset = getUint64(view, f, at);
+    const zip64 = extraField(extra, 0x0001);
+    if (zip64 !== null) {
+      const z = viewOf(zip64);
+      let f = 0;
+      if (size === 0xffffffff && f + 8 <= zip64.length) size = getUint64(z, f, at), f += 8;
+      if (compressedSize === 0xffffffff && f + 8 <= zip64.length) {
+        compressedSize = getUint64(z, f, at), f += 8;
       }
-      e += 4 + length;
+      if (localHeaderOffset === 0xffffffff && f + 8 <= zip64.length) localHeaderOffset = getUint64(z, f, at);
     }
     if (startDisk !== 0 && startDisk !== 0xffff) throw multiDisk(at);
     const isDirectory = name.endsWith("/") || name.endsWith("\\") ||
@@ -291,23 +290,16 @@ const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
 /** An entry's name from its raw bytes, flags and extra field (the module doc's order). */
 export function entryName(bytes: Uint8Array, flags: number, extra: Uint8Array): string {
   if ((flags & 0x0800) !== 0) return UTF8.decode(bytes);
-  const extraView = viewOf(extra);
-  for (let e = 0; e + 4 <= extra.length;) {
-    const id = extraView.getUint16(e, true);
-    const length = extraView.getUint16(e + 2, true);
-    const end = Math.min(e + 4 + length, extra.length);
-    // Info-ZIP Unicode Path: version 1, the CRC-32 of the header's name, the UTF-8 name.
-    if (
-      id === 0x7075 && end - e >= 9 && extra[e + 4] === 1 &&
-      extraView.getUint32(e + 5, true) === crc32(0, bytes)
-    ) {
-      try {
-        return STRICT_UTF8.decode(extra.subarray(e + 9, end));
-      } catch {
-        break; // not UTF-8 after all: read the header's name
-      }
+  // Info-ZIP Unicode Path: version 1, the CRC-32 of the header's name, the UTF-8 name.
+  const path = extraField(extra, 0x7075);
+  if (
+    path !== null && path.length >= 5 && path[0] === 1 && viewOf(path).getUint32(1, true) === crc32(0, bytes)
+  ) {
+    try {
+      return STRICT_UTF8.decode(path.subarray(5));
+    } catch {
+      // not UTF-8 after all: read the header's name
     }
-    e += 4 + length;
   }
   try {
     return STRICT_UTF8.decode(bytes);
@@ -316,6 +308,15 @@ export function entryName(bytes: Uint8Array, flags: number, extra: Uint8Array): 
     for (const b of bytes) name += b < 0x80 ? String.fromCharCode(b) : CP437_HIGH[b - 0x80];
     return name;
   }
+}
+
+/** The data of the first field `id` of an extra field block (id, length, data; cut at the block's end), or null. */
+function extraField(extra: Uint8Array, id: number): Uint8Array | null {
+  const view = viewOf(extra);
+  for (let e = 0; e + 4 <= extra.length; e += 4 + view.getUint16(e + 2, true)) {
+    if (view.getUint16(e, true) === id) return extra.subarray(e + 4, e + 4 + view.getUint16(e + 2, true));
+  }
+  return null;
 }
 
 function multiDisk(at: number): CompressionError {

@@ -21,10 +21,11 @@
  * - `submit` runs a job at once, and returns its outcome, only when a slot is free and nobody waits (a lone
  *   upload keeps its one-hop answer); otherwise it queues the job and returns null.
  * - Drain (`waiting`, optional): when the queue falls idle after a registration, it asks the database for jobs
- *   whose registration was requested and has not been reached (csv_import.registrations_waiting) and queues
- *   them, one query at a time, in id order from the last job it took (each job at most once per isolate). Why: pg_net sends a batch of requests and then
- *   sleeps (1 s, `supabase/pg_net` worker.c), so in a burst the isolate sat idle between batches with jobs
- *   waiting for the next one. A request that arrives for a job drained here finds it running (ignored) or
+ *   whose registration was requested and has not been reached (csv_import.registrations_waiting: created since
+ *   this isolate started, so none that waits in another isolate's queue) and queues them, one query at a time, in
+ *   id order from the last job it took (each job at most once per isolate). Why: pg_net sends a batch of requests
+ *   and then sleeps (1 s, `supabase/pg_net` worker.c), so in a burst the isolate sat idle between batches with
+ *   jobs waiting for the next one. A request that arrives for a job drained here finds it running (ignored) or
  *   registered (answered `unchanged`); another isolate registering it at the same time is safe, as any duplicate
  *   request (csv_import.register_job plans a job once).
  */
