@@ -4,7 +4,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 set local client_min_messages = warning;
-select plan(21);
+select plan(24);
 
 -- Fixtures: the bucket, test Vault secrets (replacing any), a helper to find an object's jobs.
 insert into storage.buckets (id, name) values ('csv-uploads', 'csv-uploads') on conflict (id) do nothing;
@@ -90,6 +90,32 @@ select results_eq(
      group by status $$,
   $$ values ('cancelled', 7) $$,
   'superseding a queued job cancels all of its chunks');
+
+-- Storage's permission probe ----------------------------------------------------------------------------------
+-- Before storing an upload, Storage tries the row's INSERT (x-upsert: its upsert) with version '1' in a transaction
+-- it rolls back (supabase/storage src/storage/uploader.ts canUpload / testPermission). The trigger ignores it.
+insert into storage.objects (bucket_id, name, version) values ('csv-uploads', 'pgtap/probed.csv', '1');
+select is_empty($$ select 1 from csv_import.jobs where object_name = 'pgtap/probed.csv' $$,
+  'the permission probe of a new object creates no job …');
+select is_empty(
+  $$ select 1 from net.http_request_queue q join csv_import.jobs j
+       on convert_from(q.body, 'UTF8')::jsonb = jsonb_build_object('job_id', j.id)
+     where j.object_name = 'pgtap/probed.csv' $$,
+  '… and sends no request');
+insert into storage.objects (bucket_id, name, version, metadata)
+values ('csv-uploads', 'pgtap/orders.csv', '1', '{"size": 1}')
+on conflict (bucket_id, name) do update set version = excluded.version, metadata = excluded.metadata;
+select results_eq(
+  $$ select object_version, status::text from csv_import.jobs
+     where bucket_id = 'csv-uploads' and object_name = 'pgtap/orders.csv' and object_version in ('1', 'v3') $$,
+  $$ values ('v3', 'registering') $$,
+  'the x-upsert probe of an object being imported neither registers it nor stops its job');
+-- What Storage's rollback would do: the probed rows go away again.
+update storage.objects set version = 'v3', metadata = '{"size": 3000}'
+where bucket_id = 'csv-uploads' and name = 'pgtap/orders.csv';
+set local storage.allow_delete_query = 'true';
+delete from storage.objects where bucket_id = 'csv-uploads' and name = 'pgtap/probed.csv';
+reset storage.allow_delete_query;
 
 -- Objects that are not imported -----------------------------------------------------------------------------
 insert into storage.objects (bucket_id, name, version, metadata) values
