@@ -103,7 +103,7 @@ export type ChunkOutcome =
     outcome: "scanned" | "loaded" | "yielded" | "inflated";
     rows?: number;
     rejected?: number;
-    /** A yielded load: the synchronous work it did before handing the rest of its chunk on. */
+    /** A load: its synchronous work (parsing, converting, encoding; WorkMeter), up to where it yielded if it did. */
     workMs?: number;
     jobFinished?: boolean;
     /** A load: its fast-path COPY pieces by format (CopyPiece.binary). */
@@ -442,6 +442,7 @@ async function loadRange(
     rejected: load.rejected,
     jobFinished: load.jobFinished,
     pieces: load.loader.piecesSent,
+    workMs: Math.round(load.work.ms),
     ...(ctx.compressed !== null
       ? { inflate: { members: load.inflateLegs.members, members_fallback: load.inflateLegs.membersFallback } }
       : {}),
