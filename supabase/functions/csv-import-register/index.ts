@@ -35,6 +35,14 @@ const signal = shutdownSignal();
 let inlineLoadsOpen = 0;
 /** When this isolate started: the registrations it drains are of jobs created since (registrations_waiting). */
 const isolateStarted = new Date();
+/**
+ * When this isolate last warmed csv-import-chunk up (performance.now()). A file that chunk invocations will load
+ * sends the chunk function an empty request as its planning starts, so that a cold chunk isolate boots while the
+ * plan is made rather than after the plan is dispatched (two cold starts in a row otherwise: 55–100 ms each here).
+ * At most once per CHUNK_WARM_EVERY_MS: while jobs keep coming, the chunk isolate is warm anyway.
+ */
+let chunkWarmedAt = Number.NEGATIVE_INFINITY;
+const CHUNK_WARM_EVERY_MS = 10_000;
 /** This isolate's registrations (pipeline/register_queue.ts), made with the first request's configuration. */
 let queue: RegistrationQueue | null = null;
 
@@ -44,9 +52,15 @@ function queueOf(cfg: Config): RegistrationQueue {
   // A stale CDN copy of the object is waited out for up to 20 s (a lone registration's answer is awaited by
   // pg_net), then the registration is retried later with backoff (storage.ts, register.ts).
   const deps: DispatchDeps = { sql, config: cfg, storage: versionedStorage(cfg, sql, 20_000) };
+  const planning = (job: { object_size: number | null }) => {
+    if ((job.object_size ?? 0) <= cfg.registerInlineLoadBytes) return; // loaded here, or too small to matter
+    if (performance.now() - chunkWarmedAt < CHUNK_WARM_EVERY_MS) return;
+    chunkWarmedAt = performance.now();
+    runInBackground(invokeFunction(deps, FUNCTION_NAMES.chunk, { warm: true }).catch(() => {}));
+  };
   return queue = new RegistrationQueue({
     concurrency: cfg.registerConcurrency,
-    register: (jobId) => registerJob(deps, jobId),
+    register: (jobId) => registerJob({ ...deps, planning }, jobId),
     onRegistered: (result) => {
       if (result.outcome === "planned") runInBackground(dispatchOrLoad(deps, result));
     },

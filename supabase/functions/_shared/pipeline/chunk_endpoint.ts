@@ -4,7 +4,8 @@
  * the function answers 202 at once and runs the invocation in the background (runInvocation).
  *
  * Invariants:
- * - A request without a positive integer chunk_id and a UUID lease_token is refused (400) before anything runs.
+ * - A request without a positive integer chunk_id and a UUID lease_token is refused (400) before anything runs;
+ *   {"warm": true} is answered 204 and does nothing else (it only boots the isolate: register's warm-up).
  * - Only the caller's lease is ever used: a chunk whose lease moved on is left alone (chunk_context is null).
  * - Auth as every service function (platform/handler.ts serveService: service role key, secret key or the
  *   pipeline's internal secret).
@@ -22,6 +23,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function serveChunkInvocations(name: PipelineFunction, opts: { takeMore?: boolean } = {}): void {
   const signal = shutdownSignal();
   serveService(name, (body, cfg) => {
+    // A warm-up (csv-import-register, about to plan a file that will need this function): booting the isolate was
+    // the point; nothing else runs.
+    if (body.warm === true) return Promise.resolve(new Response(null, { status: 204 }));
     const chunkId = requireId(body, "chunk_id");
     const leaseToken = body.lease_token;
     if (typeof leaseToken !== "string" || !UUID.test(leaseToken)) {

@@ -56,6 +56,8 @@ export interface RegisterDeps {
   sql: Sql;
   config: Config;
   storage: StorageClient;
+  /** Called once a job is found waiting for its plan, before planning starts (its size as the upload recorded it). */
+  planning?: (job: { id: number; object_size: number | null }) => void;
 }
 
 interface JobRow {
@@ -127,6 +129,7 @@ export async function registerJob(deps: RegisterDeps, jobId: number): Promise<Re
     from csv_import.jobs j where j.id = ${jobId}`;
   if (!job) return { outcome: "failed", jobId, error: `Job ${jobId} does not exist` };
   if (job.status !== "registering") return { outcome: "unchanged", jobId, status: job.status };
+  deps.planning?.(job);
 
   try {
     if (job.object_etag === null) job.object_etag = await recordObjectEtag(deps, job);
