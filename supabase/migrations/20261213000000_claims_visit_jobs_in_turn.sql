@@ -24,13 +24,13 @@ as $$
 declare
   v_free int;
   v_job record;
-  -- The chunks collected so far, as parallel arrays: id and rank key (priority, turn, created_at, job id, k).
+  -- The chunks collected so far, as parallel arrays: id and rank key (priority, turn, created_at, job id; two
+  -- chunks of one job never tie, their turns differ).
   v_ids bigint[] := '{}';
   v_priorities int[] := '{}';
   v_turns int[] := '{}';
   v_created timestamptz[] := '{}';
   v_jobs bigint[] := '{}';
-  v_ks int[] := '{}';
 begin
   perform pg_advisory_xact_lock(hashtext('csv_import.claim_chunks'));
   -- The global limit counts loads and scans; a chain is claimed whatever runs (one per compressed job).
@@ -64,9 +64,8 @@ begin
              v_priorities || coalesce(array_agg(v_job.priority), '{}'),
              v_turns || coalesce(array_agg(v_job.n + c.k), '{}'),
              v_created || coalesce(array_agg(v_job.created_at), '{}'),
-             v_jobs || coalesce(array_agg(v_job.id), '{}'),
-             v_ks || coalesce(array_agg(c.k), '{}')
-        into v_ids, v_priorities, v_turns, v_created, v_jobs, v_ks
+             v_jobs || coalesce(array_agg(v_job.id), '{}')
+        into v_ids, v_priorities, v_turns, v_created, v_jobs
       from (
         select c.id, row_number() over (order by c.chunk_index, c.kind desc)::int as k
         from (
@@ -92,8 +91,8 @@ begin
 
   return query
   with candidates as (
-    select k.id, k.priority, k.turn, k.created_at, k.job, k.k
-    from unnest(v_ids, v_priorities, v_turns, v_created, v_jobs, v_ks) as k(id, priority, turn, created_at, job, k)
+    select k.id, k.priority, k.turn, k.created_at, k.job
+    from unnest(v_ids, v_priorities, v_turns, v_created, v_jobs) as k(id, priority, turn, created_at, job)
   ), chains as (
     select c.id
     from csv_import.jobs j
@@ -102,7 +101,7 @@ begin
       and c.available_at <= now()
     for update of c skip locked
   ), picked as (
-    (select id from candidates order by priority desc, turn, created_at, job, k limit v_free)
+    (select id from candidates order by priority desc, turn, created_at, job limit v_free)
     union all
     select id from chains
   ), claimed as (

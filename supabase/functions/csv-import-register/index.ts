@@ -52,15 +52,18 @@ function queueOf(cfg: Config): RegistrationQueue {
   // A stale CDN copy of the object is waited out for up to 20 s (a lone registration's answer is awaited by
   // pg_net), then the registration is retried later with backoff (storage.ts, register.ts).
   const deps: DispatchDeps = { sql, config: cfg, storage: versionedStorage(cfg, sql, 20_000) };
-  const planning = (job: { object_size: number | null }) => {
-    if ((job.object_size ?? 0) <= cfg.registerInlineLoadBytes) return; // loaded here, or too small to matter
-    if (performance.now() - chunkWarmedAt < CHUNK_WARM_EVERY_MS) return;
-    chunkWarmedAt = performance.now();
-    runInBackground(invokeFunction(deps, FUNCTION_NAMES.chunk, { warm: true }).catch(() => {}));
+  const registerDeps = {
+    ...deps,
+    planning: (job: { object_size: number | null }) => {
+      if ((job.object_size ?? 0) <= cfg.registerInlineLoadBytes) return; // loaded here, or too small to matter
+      if (performance.now() - chunkWarmedAt < CHUNK_WARM_EVERY_MS) return;
+      chunkWarmedAt = performance.now();
+      runInBackground(invokeFunction(deps, FUNCTION_NAMES.chunk, { warm: true }).catch(() => {}));
+    },
   };
   return queue = new RegistrationQueue({
     concurrency: cfg.registerConcurrency,
-    register: (jobId) => registerJob({ ...deps, planning }, jobId),
+    register: (jobId) => registerJob(registerDeps, jobId),
     onRegistered: (result) => {
       if (result.outcome === "planned") runInBackground(dispatchOrLoad(deps, result));
     },
