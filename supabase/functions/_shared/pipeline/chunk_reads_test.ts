@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { StorageClient } from "../platform/storage.ts";
-import { readOwned } from "./chunk_reads.ts";
+import { giveBackRangeBuffer, readOwned, takeRangeBuffer } from "./chunk_reads.ts";
 
 const FILE = new TextEncoder().encode("id\n1,a\n2,b\n3,c\n4,d\n5,e\n");
 const range = { start: 3, end: 15 }; // "1,a\n2,b\n3,c\n"
@@ -61,4 +61,17 @@ Deno.test("readOwned: past the range's end the tail comes from Storage; without 
   }));
   assert.equal(fromStorage, "2,b\n3,c\n4,d\n5,e\n");
   assert.deepEqual(reads, ["7-15", `15-${FILE.byteLength}`]);
+});
+
+Deno.test("range buffers: up to three are kept, the largest, and a load gets the smallest big enough", () => {
+  const sizes = [4000, 3000, 2000, 1000];
+  const given = sizes.map((size) => takeRangeBuffer(size));
+  for (const buffer of given) giveBackRangeBuffer(buffer);
+  // Three loads at once each get a kept buffer, the smallest that fits; the smallest buffer was not kept.
+  assert.equal(takeRangeBuffer(2500), given[1]);
+  assert.equal(takeRangeBuffer(1500), given[2]);
+  assert.equal(takeRangeBuffer(1000), given[0]);
+  const fresh = takeRangeBuffer(1000);
+  assert.equal(given.includes(fresh), false, "a new buffer: nothing kept is left");
+  assert.equal(fresh.byteLength, 1000);
 });

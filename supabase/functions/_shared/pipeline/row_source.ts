@@ -36,7 +36,11 @@ const MAX_PIECES_PER_BATCH = 32;
  * instance never share one; a load gives its pieces back when it closes its source, after its last COPY.
  */
 const sparePieces: CopyPiece[] = [];
-const SPARE_PIECES_KEPT = 2;
+/**
+ * Two per load, for as many loads as run at once in one isolate by default (WORKER_CHUNKS_PER_ISOLATE: 3). With
+ * two kept, each wave of loads grew four pieces anew.
+ */
+const SPARE_PIECES_KEPT = 6;
 
 function takePiece(): CopyPiece {
   const piece = sparePieces.pop() ?? new CopyPiece();
