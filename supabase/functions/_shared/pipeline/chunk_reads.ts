@@ -38,21 +38,27 @@ export async function readAndScan(
 }
 
 /**
- * Buffers that held a load's range while it was scanned inline, kept for the next such load in this worker:
- * a range is read into one buffer, not into an array per network read (storage.ts ReadTarget). At most one is
- * kept, the largest so far (a range is at most csv_import.inline_scan_max_bytes()).
+ * Buffers that held a load's range while it was scanned inline, kept for the next such loads in this worker:
+ * a range is read into one buffer, not into an array per network read (storage.ts ReadTarget). Up to
+ * RANGE_BUFFERS_KEPT are kept, the largest (a range is at most csv_import.inline_scan_max_bytes()).
  */
 const rangeBuffers: Uint8Array[] = [];
+/**
+ * As many as loads run at once in one isolate by default (WORKER_CHUNKS_PER_ISOLATE): with one kept, every
+ * wave of loads allocated the others' 8 MiB anew and left the old ones to the collector.
+ */
+const RANGE_BUFFERS_KEPT = 3;
 
 export function takeRangeBuffer(length: number): Uint8Array {
-  const kept = rangeBuffers.pop();
-  if (kept !== undefined && kept.byteLength >= length) return kept;
-  return new Uint8Array(length);
+  // The smallest that fits (they are kept largest first).
+  const i = rangeBuffers.findLastIndex((kept) => kept.byteLength >= length);
+  return i < 0 ? new Uint8Array(length) : rangeBuffers.splice(i, 1)[0];
 }
 
 export function giveBackRangeBuffer(buffer: Uint8Array): void {
-  if (rangeBuffers.length === 0) rangeBuffers.push(buffer);
-  else if (rangeBuffers[0].byteLength < buffer.byteLength) rangeBuffers[0] = buffer;
+  rangeBuffers.push(buffer);
+  rangeBuffers.sort((a, b) => b.byteLength - a.byteLength);
+  if (rangeBuffers.length > RANGE_BUFFERS_KEPT) rangeBuffers.length = RANGE_BUFFERS_KEPT;
 }
 
 /** How far past the range's end a load reads at a time to finish its last record. */
