@@ -37,7 +37,7 @@ import { isValidUtf8 } from "../csv/utf8.ts";
 import type { CsvFormat } from "../csv/format.ts";
 import { checkedByServer } from "../pg_types/convert.ts";
 import { anyText, checkFor, type FieldCheck, isTextCheck } from "../pg_types/fast_checks.ts";
-import { encoderFor, put16, put32 } from "./copy_binary.ts";
+import { encodeField, encoderKind, put16, put32 } from "./copy_binary.ts";
 import type { CopyPiece } from "./copy_piece.ts";
 import type { JobColumns } from "./row_converter.ts";
 
@@ -117,8 +117,8 @@ export function compileFastRow(
   const lastScreened = lastK < 0 || textLike[lastK];
 
   // COPY BINARY: every mapped column needs an encoder; a value without a binary form turns the piece to text.
-  const encoders = columns.mapped.map((c) => encoderFor(c.column));
-  const binaryCapable = options.binary !== false && encoders.every((x) => x !== null);
+  const encoders = Int32Array.from(columns.mapped.map((c) => encoderKind(c.column)));
+  const binaryCapable = options.binary !== false && encoders.every((x) => x >= 0);
   /** Appends the tuple of record b[bs, be) to piece.bin; false when a value has no binary form. */
   const encodeRow = (
     b: Uint8Array,
@@ -138,7 +138,7 @@ export function compileFastRow(
       const fe = ends[field];
       if (quotedRecord && wasQuoted[field] === 1 && rewrite[field] === 1) o = binUnquoted(b, fs, fe, bin, o);
       else if (fs === fe && !(quotedRecord && wasQuoted[field] === 1)) o = put32(bin, o, -1);
-      else o = encoders[k]!(b, fs, fe, bin, o);
+      else o = encodeField(encoders[k], b, fs, fe, bin, o);
       if (o < 0) return false;
     }
     piece.binLength = o;
