@@ -254,36 +254,29 @@ export function encodeField(
   }
 }
 
-/** The binary encoder of a column the fast path takes (same cases as fast_checks.ts checkFor), or -1. */
+/**
+ * The encoder of each built-in type the fast path takes (same cases as fast_checks.ts checkFor); the receive
+ * functions apply varchar(n) / char(n) as the input functions do.
+ */
+const ENCODER_OF_TYPE: Readonly<Record<string, number>> = {
+  int2: INT2,
+  int4: INT4,
+  int8: INT8,
+  numeric: NUMERIC,
+  bool: BOOL,
+  date: DATE,
+  timestamp: TIMESTAMP,
+  timestamptz: TIMESTAMPTZ,
+  time: TIME,
+  uuid: UUID,
+  text: RAW,
+  varchar: RAW,
+  bpchar: RAW,
+};
+
+/** The binary encoder (for encodeField) of a column the fast path takes, or -1. */
 export function encoderKind(col: TargetColumn): number {
   if (col.baseTypeKind === "e" && col.enumLabels) return RAW; // enum_recv takes the label's text
   if (col.baseTypeSchema !== "pg_catalog") return -1; // an extension's type of the same name is another type
-  switch (col.baseType) {
-    case "int2":
-      return INT2;
-    case "int4":
-      return INT4;
-    case "int8":
-      return INT8;
-    case "numeric":
-      return NUMERIC;
-    case "bool":
-      return BOOL;
-    case "date":
-      return DATE;
-    case "timestamp":
-      return TIMESTAMP;
-    case "timestamptz":
-      return TIMESTAMPTZ;
-    case "time":
-      return TIME;
-    case "uuid":
-      return UUID;
-    case "text":
-    case "varchar":
-    case "bpchar":
-      return RAW; // the receive functions apply varchar(n) / char(n) as the input functions do
-    default:
-      return -1;
-  }
+  return Object.hasOwn(ENCODER_OF_TYPE, col.baseType) ? ENCODER_OF_TYPE[col.baseType] : -1;
 }
