@@ -7,7 +7,8 @@
  *
  * The file is the benchmark's reference file (`deno task bench` writes it); the target is its table
  * (tests/support/generate_csv.ts DEMO_TABLE_SQL). `--text`: COPY TEXT only (WORKER_COPY_FORMAT=text).
- * Profile it with `deno run -A --v8-flags=--prof bench/bench_row_path.ts` and `node --prof-process`.
+ * Profile it with Linux perf, which names Deno's JIT code (docs/performance.md, "The row path alone"):
+ * `perf record -F 2000 -g -- deno run -A --v8-flags=--perf-basic-prof bench/bench_row_path.ts`.
  */
 import { createRecordParser } from "../supabase/functions/_shared/csv/parser.ts";
 import type { CsvFormat } from "../supabase/functions/_shared/csv/format.ts";
@@ -15,6 +16,7 @@ import { CopyPiece } from "../supabase/functions/_shared/load/copy_piece.ts";
 import { compileFastRow } from "../supabase/functions/_shared/load/fast_row.ts";
 import type { JobColumns } from "../supabase/functions/_shared/load/row_converter.ts";
 import { builtinColumn as column } from "../supabase/functions/_shared/pg_types/columns.ts";
+import { PIECE_BYTES, PUSH_BYTES } from "../supabase/functions/_shared/pipeline/row_source.ts";
 
 const args = Deno.args.filter((a) => !a.startsWith("--"));
 const file = args[0] ?? ".data/bench/orders-r1000000-s42-b0.csv";
@@ -39,15 +41,7 @@ const columns: JobColumns = {
   ignored: [],
   mapped: target.map((c, field) => ({ field, header: c.name, column: c })),
 };
-const format = {
-  delimiter: ",",
-  quote: '"',
-  newline: "\n",
-  encoding: "utf-8",
-  has_header: true,
-  header: target.map((c) => c.name),
-  bom: false,
-} as unknown as CsvFormat;
+const format: CsvFormat = { delimiter: ",", quote: '"', newline: "\n" };
 const compiled = compileFastRow(columns, format, { binary });
 if (compiled === null) throw new Error("the fast path does not apply");
 const fastRow = compiled;
@@ -70,9 +64,9 @@ function run(): { rows: number; declined: number; pieces: number; binaryPieces: 
     },
     onRecord: () => declined++,
   });
-  for (let at = dataStart; at < data.length; at += 32 * 1024) {
-    parser.push(data.subarray(at, Math.min(at + 32 * 1024, data.length)));
-    if (piece.length >= 1024 * 1024) {
+  for (let at = dataStart; at < data.length; at += PUSH_BYTES) {
+    parser.push(data.subarray(at, Math.min(at + PUSH_BYTES, data.length)));
+    if (piece.length >= PIECE_BYTES) {
       if (piece.binary) {
         binaryPieces++;
         piece.binData();

@@ -19,7 +19,7 @@ import { d2, timeEnd } from "../pg_types/fast_checks.ts";
  * 20 bytes plus the value's text length; returns the offset after it, or -1: no binary form (the piece then
  * goes as text). One reservation per row and plain byte stores: per-call reservations cost ~1 µs per row.
  */
-export type FieldEncoder = (b: Uint8Array, s: number, e: number, bin: Uint8Array, o: number) => number;
+type FieldEncoder = (b: Uint8Array, s: number, e: number, bin: Uint8Array, o: number) => number;
 
 /** The value of `-?digits` (at most 15 digits: exact as a double). */
 function intValue(b: Uint8Array, s: number, e: number): number {

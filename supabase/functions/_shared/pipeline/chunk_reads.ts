@@ -39,15 +39,10 @@ export async function readAndScan(
 
 /**
  * Buffers that held a load's range while it was scanned inline, kept for the next such loads in this worker:
- * a range is read into one buffer, not into an array per network read (storage.ts ReadTarget). Up to
- * RANGE_BUFFERS_KEPT are kept, the largest (a range is at most csv_import.inline_scan_max_bytes()).
+ * a range is read into one buffer, not into an array per network read (storage.ts ReadTarget). The largest are
+ * kept, as many as the caller says (a range is at most csv_import.inline_scan_max_bytes()).
  */
 const rangeBuffers: Uint8Array[] = [];
-/**
- * As many as loads run at once in one isolate by default (WORKER_CHUNKS_PER_ISOLATE): with one kept, every
- * wave of loads allocated the others' 8 MiB anew and left the old ones to the collector.
- */
-const RANGE_BUFFERS_KEPT = 3;
 
 export function takeRangeBuffer(length: number): Uint8Array {
   // The smallest that fits (they are kept largest first).
@@ -55,10 +50,15 @@ export function takeRangeBuffer(length: number): Uint8Array {
   return i < 0 ? new Uint8Array(length) : rangeBuffers.splice(i, 1)[0];
 }
 
-export function giveBackRangeBuffer(buffer: Uint8Array): void {
+/**
+ * Keeps `buffer` for a later load, among the `keep` largest: one per load an isolate runs at once
+ * (WORKER_CHUNKS_PER_ISOLATE). With one kept, every wave of three loads allocated two 8 MiB ranges anew and left
+ * the old ones to the collector.
+ */
+export function giveBackRangeBuffer(buffer: Uint8Array, keep: number): void {
   rangeBuffers.push(buffer);
   rangeBuffers.sort((a, b) => b.byteLength - a.byteLength);
-  if (rangeBuffers.length > RANGE_BUFFERS_KEPT) rangeBuffers.length = RANGE_BUFFERS_KEPT;
+  if (rangeBuffers.length > keep) rangeBuffers.length = keep;
 }
 
 /** How far past the range's end a load reads at a time to finish its last record. */

@@ -402,7 +402,7 @@ async function load(deps: WorkDeps, ctx: ChunkContext): Promise<ChunkOutcome> {
   try {
     return await loadRange(deps, ctx, await scanInline(deps, ctx, buffer));
   } finally {
-    giveBackRangeBuffer(buffer);
+    giveBackRangeBuffer(buffer, deps.config.chunksPerIsolate);
   }
 }
 
@@ -521,6 +521,6 @@ async function loadFromMarker(load: Load): Promise<"done" | "yield"> {
       }
     }
   } finally {
-    await source.close();
+    await source.close(2 * config.chunksPerIsolate);
   }
 }

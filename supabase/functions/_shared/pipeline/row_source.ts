@@ -24,23 +24,18 @@ import type { WorkMeter } from "./isolate_budget.ts";
  * statements around it (savepoint, COPY, probe) cost nothing next to its data. Measured on the 1M-row file
  * (width 4, 3 runs each): 512 KiB → 1 MiB took the database from 3.1 to 3.0 CPU-s and the pipeline from
  * 0.63–0.66× to 0.66–0.69× of `\copy`; 2 MiB was no steadier and raised peak memory to ~55 MB. */
-const PIECE_BYTES = 1024 * 1024;
+export const PIECE_BYTES = 1024 * 1024;
 /** At most this many pieces (subtransactions) per batch: PostgreSQL caches 64 subtransaction ids per backend;
  * past that every snapshot in the cluster gets slower (suboverflow). */
 const MAX_PIECES_PER_BATCH = 32;
 
 /**
  * COPY pieces kept for the next load of this worker: a piece's buffers grow to a piece's size (text ~1 MiB,
- * binary up to twice that) once, instead of once per chunk (~6 MB of allocations and copies per chunk, which
+ * binary about as much) once, instead of once per chunk (~6 MB of allocations and copies per chunk, which
  * V8 answers with full collections). Taken and given back synchronously, so loads running at once in one
  * instance never share one; a load gives its pieces back when it closes its source, after its last COPY.
  */
 const sparePieces: CopyPiece[] = [];
-/**
- * Two per load, for as many loads as run at once in one isolate by default (WORKER_CHUNKS_PER_ISOLATE: 3). With
- * two kept, each wave of loads grew four pieces anew.
- */
-const SPARE_PIECES_KEPT = 6;
 
 function takePiece(): CopyPiece {
   const piece = sparePieces.pop() ?? new CopyPiece();
@@ -48,12 +43,12 @@ function takePiece(): CopyPiece {
   return piece;
 }
 
-function givePieceBack(piece: CopyPiece): void {
-  if (sparePieces.length < SPARE_PIECES_KEPT) sparePieces.push(piece);
+function givePieceBack(piece: CopyPiece, keep: number): void {
+  if (sparePieces.length < keep) sparePieces.push(piece);
 }
 
 /** Most bytes parsed between two checks of the batch's limits (rows, bytes, rejects). */
-const PUSH_BYTES = 32 * 1024;
+export const PUSH_BYTES = 32 * 1024;
 
 /** What a reject costs beyond its text when it is held and sent (object, line, column): counted per reject. */
 const REJECT_OVERHEAD_CHARS = 64;
@@ -203,9 +198,13 @@ export class RowSource {
     this.#work.add(performance.now() - started);
   }
 
-  /** Stops the Storage read (leaving the loop early cancels the request) and gives the pieces back. */
-  async close(): Promise<void> {
+  /**
+   * Stops the Storage read (leaving the loop early cancels the request) and gives the pieces back, for the
+   * worker to keep up to `piecesKept` spare: two per load it runs at once (2 × WORKER_CHUNKS_PER_ISOLATE). With
+   * two kept, each wave of three loads grew four pieces anew.
+   */
+  async close(piecesKept: number): Promise<void> {
     await this.#input.cancel().catch(() => {});
-    for (const piece of this.#pieces.splice(0)) givePieceBack(piece);
+    for (const piece of this.#pieces.splice(0)) givePieceBack(piece, piecesKept);
   }
 }
