@@ -157,3 +157,29 @@ const CSV_UPLOAD_TYPES = new Set(["text/csv", "application/gzip", "application/x
 export function isCsvUpload(file: { name: string; type: string }): boolean {
   return CSV_UPLOAD_NAME.test(file.name) || CSV_UPLOAD_TYPES.has(file.type);
 }
+
+/**
+ * Whether the upload page retries a failed TUS request, from its HTTP status (0: no answer, the connection
+ * dropped): a network problem or a passing server state (5xx; 409 offset conflict, 423 upload locked, 429 busy)
+ * is retried, from the offset the server stored; any other refusal is final.
+ */
+export function retriesUpload(status: number): boolean {
+  return status === 0 || status >= 500 || status === 409 || status === 423 || status === 429;
+}
+
+/**
+ * What an upload went through before it resumed, from the statuses of its retried requests: dropped
+ * connections (status 0) and server answers apart, since one dropped connection can be followed by a busy answer
+ * (HTTP 423 while the server still holds the cut request's lock) before the upload goes on. "" when none.
+ */
+export function uploadRetryText(statuses: readonly number[]): string {
+  const drops = statuses.filter((status) => status === 0).length;
+  const answers = statuses.filter((status) => status !== 0);
+  const parts: string[] = [];
+  if (drops > 0) parts.push(`${drops} dropped connection${drops > 1 ? "s" : ""}`);
+  if (answers.length > 0) {
+    const codes = [...new Set(answers)].sort((a, b) => a - b).map((code) => `HTTP ${code}`).join(", ");
+    parts.push(`${answers.length} server answer${answers.length > 1 ? "s" : ""} retried (${codes})`);
+  }
+  return parts.join(" and ");
+}

@@ -7,7 +7,9 @@ import {
   importSummary,
   isCsvUpload,
   objectNameFor,
+  retriesUpload,
   statusText,
+  uploadRetryText,
   wholePercent,
 } from "./format.ts";
 
@@ -86,4 +88,19 @@ Deno.test("isCsvUpload: CSV text, .csv.gz and .zip by name, or by type", () => {
   }
   assert.equal(isCsvUpload({ name: "blob", type: "application/gzip" }), true);
   assert.equal(isCsvUpload({ name: "blob", type: "application/vnd.ms-excel" }), false);
+});
+
+Deno.test("web format: an upload's retries name dropped connections and server answers apart", () => {
+  assert.equal(uploadRetryText([]), "");
+  assert.equal(uploadRetryText([0]), "1 dropped connection");
+  assert.equal(uploadRetryText([0, 0]), "2 dropped connections");
+  assert.equal(uploadRetryText([0, 423]), "1 dropped connection and 1 server answer retried (HTTP 423)");
+  assert.equal(
+    uploadRetryText([502, 0, 423, 423]),
+    "1 dropped connection and 3 server answers retried (HTTP 423, HTTP 502)",
+  );
+  for (const status of [0, 409, 423, 429, 500, 502, 503]) {
+    assert.ok(retriesUpload(status), `${status} is retried`);
+  }
+  for (const status of [400, 401, 403, 404, 413]) assert.ok(!retriesUpload(status), `${status} is final`);
 });

@@ -27,7 +27,9 @@ import {
   isCsvUpload,
   isTerminal,
   objectNameFor,
+  retriesUpload,
   statusText,
+  uploadRetryText,
   wholePercent,
 } from "./format.ts";
 
@@ -304,7 +306,8 @@ function startUpload(file: File): void {
   const token = session.access_token;
   let confirmed = 0;
   let shown = 0;
-  let retries = 0;
+  // Statuses of the retried requests (0: the connection dropped), for the card's text (uploadRetryText).
+  const retried: number[] = [];
   let known: Set<number> = new Set();
   // The imports of this object that already exist: the new upload's job is the one that is not among them.
   const before = api.imports(50).then((list) => {
@@ -334,13 +337,12 @@ function startUpload(file: File): void {
       // 99 at most until the server has confirmed the last byte (onSuccess): 100 % means stored.
       const now = Math.min(99, wholePercent(Math.max(sent, confirmed), total));
       shown = Math.max(shown, now);
-      const drops = `${retries} dropped connection${retries > 1 ? "s" : ""}`;
       card.uploadProgress(
         shown,
         now < shown
           ? `Re-sending from ${now} % what did not arrive before the connection dropped…`
-          : retries > 0
-          ? `Uploading (resumed after ${drops})…`
+          : retried.length > 0
+          ? `Uploading (resumed after ${uploadRetryText(retried)})…`
           : "Uploading…",
       );
     },
@@ -349,13 +351,13 @@ function startUpload(file: File): void {
     },
     onShouldRetry: (error, attempt) => {
       const status = error.originalResponse ? error.originalResponse.getStatus() : 0;
-      // Retry what a network problem or a server hiccup causes; a refusal (4xx but 409/423/429) is final.
-      const retry = status === 0 || status >= 500 || status === 409 ||
-        status === 423 || status === 429;
+      const retry = retriesUpload(status);
       if (retry) {
-        retries++;
-        card.element.dataset.uploadRetries = String(retries);
-        card.part(".upload-state").textContent = `Connection lost; resuming (attempt ${attempt + 1})…`;
+        retried.push(status);
+        card.element.dataset.uploadRetries = retried.join(",");
+        card.part(".upload-state").textContent = status === 0
+          ? `Connection lost; resuming (attempt ${attempt + 1})…`
+          : `The server answered HTTP ${status}; resuming (attempt ${attempt + 1})…`;
       }
       return retry;
     },
@@ -366,9 +368,7 @@ function startUpload(file: File): void {
     onSuccess: async () => {
       card.uploadProgress(
         100,
-        retries > 0
-          ? `Uploaded (resumed after ${retries} dropped connection${retries > 1 ? "s" : ""})`
-          : "Uploaded",
+        retried.length > 0 ? `Uploaded (resumed after ${uploadRetryText(retried)})` : "Uploaded",
       );
       card.part(".import-part").hidden = false;
       card.part(".import-state").textContent = statusText("registering");
