@@ -347,9 +347,9 @@ Deno.test(
             seen,
           );
           assert.deepEqual(proxy.cuts(), { count: 1, forwardedBytes: 2 * 1024 * 1024 }, "one connection cut");
-          // One dropped connection (status 0). Under load the resumed request can first find the upload still
-          // locked by the cut one (HTTP 423) or its offset not yet settled (409): those are retried too, and the
-          // card names them apart.
+          // One dropped connection (status 0). Under load the resumed request can then meet HTTP 409 (seen: the
+          // offset it asked for moved on before its PATCH) or 423 (the cut request's lock still held): those are
+          // retried too, and the card names them apart.
           assert.ok(
             retried.uploadRetries?.startsWith("0"),
             `the first retry follows the cut: ${retried.uploadRetries}`,

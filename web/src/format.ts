@@ -169,8 +169,9 @@ export function retriesUpload(status: number): boolean {
 
 /**
  * What an upload went through before it resumed, from the statuses of its retried requests: dropped
- * connections (status 0) and server answers apart, since one dropped connection can be followed by a busy answer
- * (HTTP 423 while the server still holds the cut request's lock) before the upload goes on. "" when none.
+ * connections (status 0) and server answers apart, since one dropped connection can be followed by an answer that
+ * is retried too before the upload goes on (seen under load: HTTP 409, the offset the resumed request asked for
+ * moved on before its PATCH; 423 while the server still holds the cut request's lock). "" when none.
  */
 export function uploadRetryText(statuses: readonly number[]): string {
   const drops = statuses.filter((status) => status === 0).length;
