@@ -1,7 +1,8 @@
 /**
- * The chunk isolate's per-row CPU without the database or Storage: the reference file parsed in 32 KiB pushes
- * (as pipeline/row_source.ts pushes), every record through the fast row path (load/fast_row.ts) into COPY
- * pieces cut at 1 MiB and reused, as a load does. Prints ms per million rows, best of 5.
+ * The chunk isolate's per-row CPU without the database or Storage: the reference file through the load's own
+ * RowSource (pipeline/row_source.ts: the chunk reader, 32 KiB pushes, the fast row path of load/fast_row.ts,
+ * COPY pieces cut at 1 MiB and reused), each piece taken in binary or text as the loader would send it and
+ * released at once. Prints ms per million rows, best of 5.
  *
  *   deno run -A bench/bench_row_path.ts [file=.data/bench/orders-r1000000-s42-b0.csv] [--text]
  *
@@ -10,13 +11,13 @@
  * Profile it with Linux perf, which names Deno's JIT code (docs/performance.md, "The row path alone"):
  * `perf record -F 2000 -g -- deno run -A --v8-flags=--perf-basic-prof bench/bench_row_path.ts`.
  */
-import { createRecordParser } from "../supabase/functions/_shared/csv/parser.ts";
+import { createChunkReader } from "../supabase/functions/_shared/csv/chunk.ts";
 import type { CsvFormat } from "../supabase/functions/_shared/csv/format.ts";
-import { CopyPiece } from "../supabase/functions/_shared/load/copy_piece.ts";
 import { compileFastRow } from "../supabase/functions/_shared/load/fast_row.ts";
-import type { JobColumns } from "../supabase/functions/_shared/load/row_converter.ts";
+import { compileRowConverter, type JobColumns } from "../supabase/functions/_shared/load/row_converter.ts";
 import { builtinColumn as column } from "../supabase/functions/_shared/pg_types/columns.ts";
-import { PIECE_BYTES, PUSH_BYTES } from "../supabase/functions/_shared/pipeline/row_source.ts";
+import { WorkMeter } from "../supabase/functions/_shared/pipeline/isolate_budget.ts";
+import { RowSource } from "../supabase/functions/_shared/pipeline/row_source.ts";
 
 const args = Deno.args.filter((a) => !a.startsWith("--"));
 const file = args[0] ?? ".data/bench/orders-r1000000-s42-b0.csv";
@@ -45,50 +46,64 @@ const format: CsvFormat = { delimiter: ",", quote: '"', newline: "\n" };
 const compiled = compileFastRow(columns, format, { binary });
 if (compiled === null) throw new Error("the fast path does not apply");
 const fastRow = compiled;
+const converter = compileRowConverter(columns, {});
 const dataStart = data.indexOf(10) + 1;
+/** Storage's reads as a load sees them (RowSource cuts them into its pushes). */
+const READ_BYTES = 256 * 1024;
 
-function run(): { rows: number; declined: number; pieces: number; binaryPieces: number } {
-  const pieces = [new CopyPiece(), new CopyPiece()];
-  let piece = pieces[0];
-  let rows = 0, declined = 0, cut = 0, binaryPieces = 0;
-  const parser = createRecordParser({
-    format,
-    maxRecordBytes: 64 * 1024 * 1024,
-    startOffset: dataStart,
-    startLine: 2,
-    fastRecord: (work, bs, be, line, offset, quoted) => {
-      if (!fastRow(work, bs, be, piece, quoted)) return false;
-      piece.endRow(line, offset, be - bs);
-      rows++;
-      return true;
+async function run(): Promise<{ rows: number; pieces: number; binaryPieces: number }> {
+  let at = dataStart;
+  const input = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (at >= data.length) return controller.close();
+      controller.enqueue(data.subarray(at, Math.min(at + READ_BYTES, data.length)));
+      at += READ_BYTES;
     },
-    onRecord: () => declined++,
   });
-  for (let at = dataStart; at < data.length; at += PUSH_BYTES) {
-    parser.push(data.subarray(at, Math.min(at + PUSH_BYTES, data.length)));
-    if (piece.length >= PIECE_BYTES) {
-      if (piece.binary) {
-        binaryPieces++;
-        piece.binData();
-      }
-      cut++;
-      piece = pieces[cut % 2];
-      piece.reset();
-    }
+  const source = new RowSource(
+    (hooks) =>
+      createChunkReader({
+        format,
+        start: dataStart,
+        end: data.length,
+        dataStart,
+        entry: { entryParity: 0, linesBefore: 1, atRecordStart: true },
+        maxRecordBytes: 64 * 1024 * 1024,
+        ...hooks,
+      }),
+    input,
+    converter,
+    fastRow,
+    new WorkMeter(),
+  );
+  let rows = 0, pieces = 0, binaryPieces = 0;
+  for (;;) {
+    const { piece, last } = await source.nextPiece(Infinity, Infinity, Infinity);
+    rows += piece.count;
+    if (piece.count > 0) pieces++;
+    // What the loader sends (load/loader.ts startPiece).
+    if (piece.binary && piece.count > 0) {
+      binaryPieces++;
+      piece.binData();
+    } else piece.data();
+    source.release(piece);
+    if (!last) continue;
+    if (source.finished) break;
+    source.resetBatch();
   }
-  parser.finish();
-  return { rows, declined, pieces: cut + 1, binaryPieces };
+  await source.close(2);
+  return { rows, pieces, binaryPieces };
 }
 
 let best = Infinity;
-let last = run();
+let last = await run();
 for (let i = 0; i < 5; i++) {
   const t = performance.now();
-  last = run();
+  last = await run();
   best = Math.min(best, performance.now() - t);
 }
 console.log(
-  `${last.rows.toLocaleString()} rows (${last.declined} to the string path), ${last.pieces} pieces (${last.binaryPieces} binary): ` +
+  `${last.rows.toLocaleString()} rows, ${last.pieces} pieces (${last.binaryPieces} binary): ` +
     `best ${best.toFixed(0)} ms, ${(best / (last.rows / 1e6)).toFixed(0)} ms per million rows (${
       binary ? "binary" : "text"
     })`,

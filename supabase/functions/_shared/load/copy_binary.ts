@@ -249,8 +249,10 @@ export function encodeField(
       return timeBin(b, s, e, bin, o);
     case UUID:
       return uuidBin(b, s, e, bin, o);
-    default:
+    case RAW:
       return rawBin(b, s, e, bin, o);
+    default:
+      throw new Error(`encodeField: no encoder ${kind}`); // encoderKind's -1 never gets here (binaryCapable)
   }
 }
 

@@ -74,4 +74,8 @@ Deno.test("range buffers: as many as asked are kept, the largest, and a load get
   const fresh = takeRangeBuffer(1000);
   assert.equal(given.includes(fresh), false, "a new buffer: nothing kept is left");
   assert.equal(fresh.byteLength, 1000);
+  // One load at a time (WORKER_CHUNKS_PER_ISOLATE=1): only the largest is kept.
+  for (const buffer of given) giveBackRangeBuffer(buffer, 1);
+  assert.equal(takeRangeBuffer(500), given[0]);
+  assert.equal(given.includes(takeRangeBuffer(500)), false, "the others were not kept");
 });

@@ -24,7 +24,7 @@ import type { WorkMeter } from "./isolate_budget.ts";
  * statements around it (savepoint, COPY, probe) cost nothing next to its data. Measured on the 1M-row file
  * (width 4, 3 runs each): 512 KiB → 1 MiB took the database from 3.1 to 3.0 CPU-s and the pipeline from
  * 0.63–0.66× to 0.66–0.69× of `\copy`; 2 MiB was no steadier and raised peak memory to ~55 MB. */
-export const PIECE_BYTES = 1024 * 1024;
+const PIECE_BYTES = 1024 * 1024;
 /** At most this many pieces (subtransactions) per batch: PostgreSQL caches 64 subtransaction ids per backend;
  * past that every snapshot in the cluster gets slower (suboverflow). */
 const MAX_PIECES_PER_BATCH = 32;
@@ -48,7 +48,7 @@ function givePieceBack(piece: CopyPiece, keep: number): void {
 }
 
 /** Most bytes parsed between two checks of the batch's limits (rows, bytes, rejects). */
-export const PUSH_BYTES = 32 * 1024;
+const PUSH_BYTES = 32 * 1024;
 
 /** What a reject costs beyond its text when it is held and sent (object, line, column): counted per reject. */
 const REJECT_OVERHEAD_CHARS = 64;
