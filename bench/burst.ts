@@ -6,13 +6,17 @@
  * - small files per second: how many small files finished per second from the first upload to the last small
  *   job finished (the goal: ≥ 20 per second);
  * - small-file latency, job created → finished, p50 / p95 (the goal: p95 ≤ 5 s while the big ones run), and
- *   how long they waited to start (created → their first chunk claimed: registration and dispatch);
+ *   how long they waited to start (created → their first chunk claimed: registration and dispatch), and their
+ *   phases, p50 / p95 in ms: register (created → chunk planned), wait_for_slot (planned → claimed), load
+ *   (claimed → the chunk's last batch began), finish (that → the job's verdict);
  * - how many small files finished before the first big one, and when each big one finished;
  * - CPU seconds while it ran: every function invocation (what hosted runs too), the database, the gateway's
  *   tree (function workers plus the local stand-ins: Storage, pg_net, routing), split into the function workers'
  *   processes in full (isolate threads plus V8's helper threads and boots) and the gateway's own process (the
  *   stand-ins), and the machine's busy cores
- *   (2 here: the burst is bound by this machine's CPU, most of it spent by what hosted runs elsewhere).
+ *   (2 here: the burst is bound by this machine's CPU, most of it spent by what hosted runs elsewhere);
+ * - what this machine charges for a page fault and a system call (machine_costs.ts), without which two runs on
+ *   two machines cannot be compared.
  * Every job must succeed with its file's row count (the run fails otherwise). A table and profile of its own,
  * removed at the end; loopback only (tests/support/stack.ts).
  */
@@ -20,6 +24,7 @@ import { parseArgs } from "node:util";
 import { writeCsv } from "../tests/support/generate_csv.ts";
 import { connect, invocations, Scope, TERMINAL, upload } from "../tests/support/stack.ts";
 import { endSample, sampleCpu } from "./cpu.ts";
+import { measureMachineCosts } from "./machine_costs.ts";
 
 const { values } = parseArgs({
   options: { small: { type: "string" }, big: { type: "string" }, "big-rows": { type: "string" } },
@@ -76,13 +81,23 @@ try {
       created: number;
       started: number;
       finished: number;
+      planned: number | null;
+      claimed: number | null;
+      loaded: number | null;
     }[]
   >`
     select object_name, status::text, rows_loaded::float8 as rows_loaded, error,
       extract(epoch from created_at) * 1000 as created,
       extract(epoch from coalesce(started_at, finished_at)) * 1000 as started,
-      extract(epoch from finished_at) * 1000 as finished
-    from csv_import.jobs where object_name = any(${names}::text[])`;
+      extract(epoch from finished_at) * 1000 as finished,
+      c.planned, c.claimed, c.loaded
+    from csv_import.jobs j
+    cross join lateral (
+      select extract(epoch from min(available_at)) * 1000 as planned,
+        extract(epoch from min(started_at)) * 1000 as claimed,
+        extract(epoch from max(finished_at)) * 1000 as loaded
+      from csv_import.chunks where job_id = j.id) c
+    where object_name = any(${names}::text[])`;
   const byName = new Map(rows.map((r) => [r.object_name, r]));
   const jobs = names.map((n) => byName.get(n)!);
   for (const [i, job] of jobs.entries()) {
@@ -112,6 +127,19 @@ try {
       p50: seconds(pct(small.map((t) => t.started - t.created), 0.5)),
       p95: seconds(pct(small.map((t) => t.started - t.created), 0.95)),
     },
+    // A small file's phases (ms, p50 / p95): created → its chunk planned (registration), planned → claimed (waiting
+    // for a slot), claimed → the chunk's last batch began (the load), that → the job's verdict.
+    small_phases_ms: Object.fromEntries(
+      ([
+        ["register", (t) => t.planned! - t.created],
+        ["wait_for_slot", (t) => t.claimed! - t.planned!],
+        ["load", (t) => t.loaded! - t.claimed!],
+        ["finish", (t) => t.finished - t.loaded!],
+      ] as [string, (t: typeof small[number]) => number][]).map(([name, of]) => {
+        const xs = small.filter((t) => t.planned !== null && t.claimed !== null && t.loaded !== null).map(of);
+        return [name, [Math.round(pct(xs, 0.5)), Math.round(pct(xs, 0.95))]];
+      }),
+    ),
     small_before_first_big: small.filter((t) => t.finished < firstBig).length,
     big_finished_s: big.map((t) => seconds(t.finished - started)).sort((a, b) => a - b),
     cpu_s: {
@@ -124,6 +152,7 @@ try {
       stand_ins: cpu.gatewaySelfSeconds,
       machine_busy_cores: Math.round(cpu.machineBusyCores * 100) / 100,
     },
+    machine: await measureMachineCosts(),
     all_done_s: seconds(Math.max(lastSmall, ...big.map((t) => t.finished)) - started),
   }));
 } finally {

@@ -69,6 +69,7 @@ import {
 } from "./options.ts";
 import { setClockTicks } from "./cpu.ts";
 import { admin, EnvGuard, killWorkers, restartStack, twice, waitQuiet } from "./local_stack.ts";
+import { measureMachineCosts } from "./machine_costs.ts";
 import { runPipeline } from "./pipeline.ts";
 import {
   cleanup,
@@ -95,6 +96,8 @@ async function machine() {
     deno: Deno.version.deno,
     pgloader: await pgloaderVersion(),
     git: await gitState(),
+    // Page faults and system calls cost many times more on some machines of the same kind (machine_costs.ts).
+    costs: await measureMachineCosts(),
   };
 }
 
@@ -312,6 +315,16 @@ async function main() {
       `(what hosted runs too), or the client process (\\copy, pgloader); fn procs CPU: the function workers' ` +
       `processes in full (isolate threads plus V8's helper threads and boots); stand-in CPU: the gateway's own ` +
       `process (local Storage, pg_net, routing: runs only here).`,
+  );
+  const { costs } = info;
+  console.log(
+    `This machine: a page fault ${costs.pageFaultUs ?? "?"} µs, a system call ${
+      costs.syscallUs ?? "?"
+    } µs, ` +
+      `the CPU loop ${costs.cpuLoopMs} ms (${
+        costs.meltdown ?? "Meltdown mitigation unknown"
+      }); compare runs ` +
+      `across machines only when these agree (bench/machine_costs.ts).`,
   );
   const notReached = (r: RunResult) => r.pipeline !== undefined && !r.pipeline.widthReached;
   for (const r of results.filter((r) => !r.valid || r.otherActiveJobs > 0 || notReached(r))) {
