@@ -236,3 +236,59 @@ begin
   return v_job_id;
 end
 $$;
+
+-- From 20261209000200_dry_run.sql. By commit_batch, once per batch.
+create or replace function csv_import._early_stop_reason(p_job csv_import.jobs)
+returns text
+language plpgsql immutable
+set search_path = ''
+as $$
+declare
+  v_seen text := format(case when p_job.dry_run then 'a dry run: the %s valid rows seen were not written'
+                             else 'the %s valid rows seen were loaded' end, p_job.rows_loaded);
+begin
+  return case
+    when p_job.max_rejects is not null and p_job.rows_rejected > p_job.max_rejects then
+      format('Stopped early: %s rows rejected, more than the profile''s max_rejects (%s), after %s rows; '
+        || '%s and the rest of the file was not read',
+        p_job.rows_rejected, p_job.max_rejects, p_job.rows_parsed, v_seen)
+    when p_job.reject_rate_after_rows is not null and p_job.rows_parsed >= p_job.reject_rate_after_rows
+         and p_job.rows_rejected > p_job.tolerated_reject_rate * p_job.rows_parsed then
+      format('Stopped early: %s of the first %s rows rejected (%s%%), above the tolerated %s%% '
+        || '(judged from %s rows on); %s and the rest of the file was not read',
+        p_job.rows_rejected, p_job.rows_parsed, round(100.0 * p_job.rows_rejected / p_job.rows_parsed, 2),
+        round(100 * p_job.tolerated_reject_rate, 2), p_job.reject_rate_after_rows, v_seen)
+  end;
+end
+$$;
+
+-- From 20261204000100_create_backoff.sql. By request_registration, once per upload, and on every failure.
+create or replace function csv_import.retry_delay(
+  attempt int,
+  base interval default interval '5 seconds',
+  cap interval default interval '10 minutes',
+  jitter double precision default random()
+) returns interval
+language plpgsql immutable parallel safe
+set search_path = ''
+as $$
+begin
+  -- The exponential is compared with the cap in seconds (2^(attempt-1) bounded so the double cannot overflow)
+  -- before it becomes an interval: base * 2^(attempt-1) as an interval overflows from attempt ~43 on.
+  return case when extract(epoch from base) * power(2, least(greatest(attempt, 1), 1000) - 1) >= extract(epoch from cap)
+              then cap
+              else base * power(2, greatest(attempt, 1) - 1) end
+         * (0.5 + least(greatest(jitter, 0), 1) / 2);
+end
+$$;
+
+-- From 20261205000102_short_pg_net_timeouts.sql. By request_function, once per pg_net request.
+create or replace function csv_import.request_timeout_ms(p_function_name text)
+returns int
+language plpgsql immutable
+set search_path = ''
+as $$
+begin
+  return case p_function_name when 'dispatch' then 5000 else 20000 end;
+end
+$$;
