@@ -52,7 +52,7 @@ export interface Marker {
 export interface Load {
   readonly deps: WorkDeps;
   readonly ctx: ChunkContext;
-  /** The range's bytes when the load scanned it inline (from the chunk's first byte), else null. */
+  /** The range's bytes when the load read it whole (from the chunk's first byte), else null. */
   readonly scanned: Uint8Array | null;
   readonly converter: RowConverter;
   /** The byte-level path for plain records (load/fast_row.ts), or null when it cannot apply. */
@@ -89,8 +89,11 @@ export interface Load {
  */
 export class DeferredRefusal extends Error {}
 
-/** Sets up a load: the converters, whose rights it writes with, its reject budget and its resume marker. */
-export async function openLoad(deps: WorkDeps, ctx: ChunkContext, scanned: Uint8Array | null): Promise<Load> {
+/**
+ * Sets up a load: the converters, whose rights it writes with, its reject budget and its resume marker. The
+ * caller adds the range's bytes when it holds them (`scanned`: read while this runs).
+ */
+export async function openLoad(deps: WorkDeps, ctx: ChunkContext): Promise<Omit<Load, "scanned">> {
   const { sql, config } = deps;
   const { target } = ctx;
   // Syntax only some servers read (`1_000`, zone names) goes to this one, which decides (convert.ts).
@@ -131,7 +134,6 @@ export async function openLoad(deps: WorkDeps, ctx: ChunkContext, scanned: Uint8
   return {
     deps,
     ctx,
-    scanned,
     inflateLegs: { members: 0, membersFallback: 0 },
     converter,
     fastRow,

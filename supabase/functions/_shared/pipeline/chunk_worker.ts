@@ -22,7 +22,7 @@
  *   csv_import.load_writer names (the uploader's for tables with RLS: docs/security.md).
  * - Bounded memory: one network read, two pieces of COPY lines (the one the database is taking, the one being
  *   parsed) and the batch's rejects; plus, when a load scans its own range first (below), that range, at most
- *   csv_import.inline_scan_max_bytes(); never the file.
+ *   csv_import.inline_scan_max_bytes(), or a small range read whole (READ_WHOLE_MAX_BYTES); never the file.
  * - Inline scan: a load whose range is not scanned yet reads the range once into memory, reports its summary
  *   (csv_import.complete_inline_scan, which makes the next load ready at once: `deps.onScanned`), then loads
  *   from those bytes; the same summary a scan invocation would report, without its invocation or second read.
@@ -396,23 +396,44 @@ async function scanInline(deps: ChunkDeps, ctx: ChunkContext, buffer: Uint8Array
   return buffer.subarray(0, ctx.range.end - ctx.range.start);
 }
 
+/**
+ * A load of at most this many bytes that has no scan to report reads its whole range at once, while the load
+ * opens (openLoad's query), rather than inside its first batch: a small file's one chunk otherwise waited for its
+ * read between `begin_batch` and its COPY, 36 ms (p50) in issue 14's burst of small files, with its transaction
+ * open. Bigger ranges stream: their first rows need not wait for the whole range (a load that scans inline holds
+ * its range anyway). 1 MiB: REGISTER_INLINE_LOAD_BYTES's default, a small file.
+ */
+const READ_WHOLE_MAX_BYTES = 1024 * 1024;
+
 async function load(deps: WorkDeps, ctx: ChunkContext): Promise<ChunkOutcome> {
-  if (!ctx.scanInline || ctx.resume.offset !== null) return await loadRange(deps, ctx, null);
-  const buffer = takeRangeBuffer(ctx.range.end - ctx.range.start);
+  const length = ctx.range.end - ctx.range.start;
+  const whole = ctx.resume.offset === null &&
+    (ctx.scanInline || (ctx.compressed === null && length <= READ_WHOLE_MAX_BYTES));
+  if (!whole) return await loadRange(deps, ctx, Promise.resolve(null));
+  const buffer = takeRangeBuffer(length);
+  const read = ctx.scanInline
+    ? scanInline(deps, ctx, buffer)
+    : readAndScan(deps.storage, ctx, buffer).then(() => buffer.subarray(0, length));
   try {
-    return await loadRange(deps, ctx, await scanInline(deps, ctx, buffer));
+    return await loadRange(deps, ctx, read);
   } finally {
+    // Another load may take the buffer only once no read writes into it.
+    await read.catch(() => {});
     giveBackRangeBuffer(buffer, deps.config.chunksPerIsolate);
   }
 }
 
-/** Loads the chunk's records; `scanned`: its range's bytes when the load scanned it inline. */
+/**
+ * Loads the chunk's records; `range`: its range's bytes when the load reads them whole (the read runs while the
+ * load opens), else null.
+ */
 async function loadRange(
   deps: WorkDeps,
   ctx: ChunkContext,
-  scanned: Uint8Array | null,
+  range: Promise<Uint8Array | null>,
 ): Promise<ChunkOutcome> {
-  const load = await openLoad(deps, ctx, scanned);
+  const [scanned, opened] = await Promise.all([range, openLoad(deps, ctx)]);
+  const load: Load = { ...opened, scanned };
   const { committed } = load;
   if (committed !== null && committed.offset >= ctx.range.end) {
     // Every owned record is committed; only the final marker is missing.
