@@ -111,6 +111,8 @@ try {
   const big = jobs.filter((_, i) => files[i].big);
   const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.ceil(xs.length * p) - 1] ?? 0;
   const seconds = (ms: number) => Math.round(ms / 10) / 100;
+  // Every small job has a chunk (succeeded, checked above): its times are set.
+  const phased = small.map((t) => ({ ...t, planned: t.planned!, claimed: t.claimed!, loaded: t.loaded! }));
   const lastSmall = Math.max(...small.map((t) => t.finished));
   const firstBig = Math.min(...big.map((t) => t.finished));
   console.log(JSON.stringify({
@@ -130,15 +132,12 @@ try {
     // A small file's phases (ms, p50 / p95): created → its chunk planned (registration), planned → claimed (waiting
     // for a slot), claimed → the chunk's last batch began (the load), that → the job's verdict.
     small_phases_ms: Object.fromEntries(
-      ([
-        ["register", (t) => t.planned! - t.created],
-        ["wait_for_slot", (t) => t.claimed! - t.planned!],
-        ["load", (t) => t.loaded! - t.claimed!],
-        ["finish", (t) => t.finished - t.loaded!],
-      ] as [string, (t: typeof small[number]) => number][]).map(([name, of]) => {
-        const xs = small.filter((t) => t.planned !== null && t.claimed !== null && t.loaded !== null).map(of);
-        return [name, [Math.round(pct(xs, 0.5)), Math.round(pct(xs, 0.95))]];
-      }),
+      Object.entries({
+        register: phased.map((t) => t.planned - t.created),
+        wait_for_slot: phased.map((t) => t.claimed - t.planned),
+        load: phased.map((t) => t.loaded - t.claimed),
+        finish: phased.map((t) => t.finished - t.loaded),
+      }).map(([name, xs]) => [name, [Math.round(pct(xs, 0.5)), Math.round(pct(xs, 0.95))]]),
     ),
     small_before_first_big: small.filter((t) => t.finished < firstBig).length,
     big_finished_s: big.map((t) => seconds(t.finished - started)).sort((a, b) => a - b),

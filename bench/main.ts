@@ -317,14 +317,13 @@ async function main() {
       `process (local Storage, pg_net, routing: runs only here).`,
   );
   const { costs } = info;
+  const machineLine = [
+    `a page fault ${costs.pageFaultUs ?? "?"} µs`,
+    `a system call ${costs.syscallUs ?? "?"} µs`,
+    `the CPU loop ${costs.cpuLoopMs} ms (${costs.meltdown ?? "Meltdown mitigation unknown"})`,
+  ].join(", ");
   console.log(
-    `This machine: a page fault ${costs.pageFaultUs ?? "?"} µs, a system call ${
-      costs.syscallUs ?? "?"
-    } µs, ` +
-      `the CPU loop ${costs.cpuLoopMs} ms (${
-        costs.meltdown ?? "Meltdown mitigation unknown"
-      }); compare runs ` +
-      `across machines only when these agree (bench/machine_costs.ts).`,
+    `This machine: ${machineLine}; compare runs across machines only when these agree (machine_costs.ts).`,
   );
   const notReached = (r: RunResult) => r.pipeline !== undefined && !r.pipeline.widthReached;
   for (const r of results.filter((r) => !r.valid || r.otherActiveJobs > 0 || notReached(r))) {

@@ -6,11 +6,25 @@
  *   rows), the two rejects with their lines, and every chunk event of the job written by csv-import-register's
  *   worker, none by csv-import-chunk's;
  * - the same file gzipped: its inflate chain and its load both run in the register invocation;
- * - a 1.2 MiB file of one chunk (over the bound): loaded by csv-import-chunk, as before.
+ * - a 1.2 MiB file of one chunk (over the bound): loaded by csv-import-chunk, as before;
+ * - a small file's load reads its range before its batch transaction opens (chunk_worker.ts READ_WHOLE_MAX_BYTES):
+ *   with that read stalled 1.5 s by the Storage stand-in's fault injection, the stall falls between the chunk's
+ *   claim and its batch, and the batch itself stays short.
  */
 import assert from "node:assert/strict";
 import { functionEvents } from "./support/faults.ts";
-import { checksum, connect, E2E, psqlCopy, Scope, upload, waitFor, waitForJob } from "./support/stack.ts";
+import {
+  checksum,
+  clearStorageFaults,
+  connect,
+  E2E,
+  psqlCopy,
+  Scope,
+  setStorageFaults,
+  upload,
+  waitFor,
+  waitForJob,
+} from "./support/stack.ts";
 
 Deno.test({ name: "small files: loaded by the register invocation, exactly", ...E2E }, async () => {
   const sql = connect();
@@ -107,6 +121,57 @@ Deno.test({ name: "small files: loaded by the register invocation, exactly", ...
     }, 10_000);
     assert.deepEqual([...new Set(largeEvents.map((e) => e.fn))], ["csv-import-chunk"]);
   } finally {
+    await scope.dispose();
+    await sql.end();
+  }
+});
+
+Deno.test({ name: "small files: the load reads its range before its batch opens", ...E2E }, async () => {
+  const sql = connect();
+  const scope = new Scope(sql, "whole_read");
+  try {
+    const dir = await scope.tempDir();
+    const { table, reference } = await scope.tableAndReference("id int primary key, name text not null");
+    await scope.profile({ pathPattern: `${scope.prefix}/%`, targetTable: table });
+    const text = "id,name\n" + Array.from({ length: 200 }, (_, i) => `${i + 1},name ${i + 1}`).join("\n") +
+      "\n";
+    await Deno.writeTextFile(`${dir}/small.csv`, text);
+    await psqlCopy(reference, `${dir}/small.csv`);
+
+    // The object's 1st read is registration's (its head: here the whole file), the 2nd the load's range: that one
+    // sends 1 byte and then stalls 1.5 s before ending short (the reader resumes from there).
+    const STALL_MS = 1500;
+    await setStorageFaults({
+      kind: "hang",
+      every: 2,
+      limit: 1,
+      bytes: 1,
+      hang_ms: STALL_MS,
+      prefix: `${scope.prefix}/`,
+    });
+    const name = scope.object("small.csv");
+    await upload(name, text);
+    const job = await waitForJob(sql, name, 30_000);
+    const counters = await clearStorageFaults();
+    assert.equal(job.status, "succeeded", job.error ?? "");
+    assert.deepEqual(await checksum(sql, table), await checksum(sql, reference), "every row, exactly");
+    assert.equal(counters.faults.hang, 1, `the load's read stalled: ${JSON.stringify(counters)}`);
+
+    // A chunk's finished_at is when its final batch's transaction began (csv_import.commit_batch).
+    const [chunk] = await sql<{ before_batch_ms: number; batch_ms: number }[]>`
+      select round(extract(epoch from c.finished_at - c.started_at) * 1000)::int as before_batch_ms,
+        round(extract(epoch from j.finished_at - c.finished_at) * 1000)::int as batch_ms
+      from csv_import.chunks c join csv_import.jobs j on j.id = c.job_id where c.job_id = ${job.id}`;
+    assert.ok(
+      chunk.before_batch_ms >= STALL_MS - 100,
+      `claim → batch ${chunk.before_batch_ms} ms: the stall is before`,
+    );
+    assert.ok(
+      chunk.batch_ms < STALL_MS / 2,
+      `the batch took ${chunk.batch_ms} ms: the stall is not inside it`,
+    );
+  } finally {
+    await clearStorageFaults().catch(() => {});
     await scope.dispose();
     await sql.end();
   }

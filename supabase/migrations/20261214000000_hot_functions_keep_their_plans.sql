@@ -204,7 +204,10 @@ $$;
 -- older jobs of the object are stopped only when there is one to stop. _stop_jobs_of_object_quickly opens a
 -- subtransaction (its exception block) and _stop_jobs_of_object then finds no job for a new object, as it does for
 -- nearly every upload: 1.55 ms of the 7.3 ms the registration took per upload in issue 14's burst. The check reads
--- what _stop_jobs_of_object's loop would, in the same snapshot, so the stops happen exactly as before.
+-- what _stop_jobs_of_object's loop would, in the same snapshot, so the stops happen exactly as before. It is here
+-- and not in _stop_jobs_of_object_quickly: after this function's INSERT into csv_import.jobs the read cannot wait
+-- for a lock, whereas a delete's or a move's read there could, outside the exception block that keeps the storage
+-- trigger from ever raising.
 create or replace function csv_import.enqueue_registration(
   p_bucket_id text, p_object_name text, p_object_id uuid, p_version text, p_size bigint, p_owner_id text,
   p_etag text default null

@@ -38,6 +38,25 @@ export async function readAndScan(
 }
 
 /**
+ * Reads the chunk's whole range into memory (a small range: chunk_worker.ts READ_WHOLE_MAX_BYTES), retried in
+ * place; checks it got every byte, since a load reads from Storage only past what it holds (readOwned).
+ */
+export async function readWhole(
+  storage: StorageClient,
+  ctx: Pick<ChunkContext, "object" | "range">,
+): Promise<Uint8Array> {
+  const { object, range } = ctx;
+  const bytes = await withRetry(() =>
+    storage.readBytes(object.bucket, object.name, range.start, range.end, { etag: object.etag })
+  );
+  const length = range.end - range.start;
+  if (bytes.byteLength !== length) {
+    throw new Error(`Read ${bytes.byteLength} bytes of a ${length}-byte chunk`);
+  }
+  return bytes;
+}
+
+/**
  * Buffers that held a load's range while it was scanned inline, kept for the next such loads in this worker:
  * a range is read into one buffer, not into an array per network read (storage.ts ReadTarget). The largest are
  * kept, as many as the caller says (a range is at most csv_import.inline_scan_max_bytes()).

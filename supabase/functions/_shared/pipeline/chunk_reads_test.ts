@@ -1,10 +1,11 @@
 /**
  * readOwned: a load that holds its range in memory reads none of it from Storage again, whatever marker it
- * resumes from (a retried or redone batch); only the tail past the range's end comes from Storage.
+ * resumes from (a retried or redone batch); only the tail past the range's end comes from Storage. readWhole: a
+ * small range read whole carries the job's ETag, and a short read is an error, not a range with a hole.
  */
 import assert from "node:assert/strict";
 import type { StorageClient } from "../platform/storage.ts";
-import { giveBackRangeBuffer, readOwned, takeRangeBuffer } from "./chunk_reads.ts";
+import { giveBackRangeBuffer, readOwned, readWhole, takeRangeBuffer } from "./chunk_reads.ts";
 
 const FILE = new TextEncoder().encode("id\n1,a\n2,b\n3,c\n4,d\n5,e\n");
 const range = { start: 3, end: 15 }; // "1,a\n2,b\n3,c\n"
@@ -78,4 +79,22 @@ Deno.test("range buffers: as many as asked are kept, the largest, and a load get
   for (const buffer of given) giveBackRangeBuffer(buffer, 1);
   assert.equal(takeRangeBuffer(500), given[0]);
   assert.equal(given.includes(takeRangeBuffer(500)), false, "the others were not kept");
+});
+
+Deno.test("readWhole: the range with the job's ETag, and a read short of it fails", async () => {
+  const asked: unknown[] = [];
+  const storage = (served: Uint8Array) =>
+    ({
+      readBytes(bucket: string, name: string, start: number, end: number, options: unknown) {
+        asked.push([bucket, name, start, end, options]);
+        return Promise.resolve(served);
+      },
+    }) as unknown as StorageClient;
+  const bytes = await readWhole(storage(FILE.slice(range.start, range.end)), ctx);
+  assert.equal(new TextDecoder().decode(bytes), "1,a\n2,b\n3,c\n");
+  assert.deepEqual(asked, [["b", "f.csv", 3, 15, { etag: '"e"' }]]);
+  await assert.rejects(
+    readWhole(storage(FILE.slice(range.start, range.end - 1)), ctx),
+    /Read 11 bytes of a 12-byte chunk/,
+  );
 });

@@ -80,7 +80,7 @@ import {
   StopChunk,
   type WorkDeps,
 } from "./chunk_context.ts";
-import { giveBackRangeBuffer, readAndScan, readOwned, takeRangeBuffer } from "./chunk_reads.ts";
+import { giveBackRangeBuffer, readAndScan, readOwned, readWhole, takeRangeBuffer } from "./chunk_reads.ts";
 import { readInflated } from "./compressed_reads.ts";
 import { dispatch, type DispatchDeps, invokeFunction } from "./dispatch.ts";
 import { FUNCTION_NAMES } from "./function_names.ts";
@@ -406,21 +406,20 @@ async function scanInline(deps: ChunkDeps, ctx: ChunkContext, buffer: Uint8Array
 const READ_WHOLE_MAX_BYTES = 1024 * 1024;
 
 async function load(deps: WorkDeps, ctx: ChunkContext): Promise<ChunkOutcome> {
-  const length = ctx.range.end - ctx.range.start;
-  const whole = ctx.resume.offset === null &&
-    (ctx.scanInline || (ctx.compressed === null && length <= READ_WHOLE_MAX_BYTES));
-  if (!whole) return await loadRange(deps, ctx, Promise.resolve(null));
-  const buffer = takeRangeBuffer(length);
-  const read = ctx.scanInline
-    ? scanInline(deps, ctx, buffer)
-    : readAndScan(deps.storage, ctx, buffer).then(() => buffer.subarray(0, length));
-  try {
-    return await loadRange(deps, ctx, read);
-  } finally {
-    // Another load may take the buffer only once no read writes into it.
-    await read.catch(() => {});
-    giveBackRangeBuffer(buffer, deps.config.chunksPerIsolate);
+  if (ctx.resume.offset !== null) return await loadRange(deps, ctx, Promise.resolve(null));
+  if (ctx.scanInline) {
+    const buffer = takeRangeBuffer(ctx.range.end - ctx.range.start);
+    const scanned = scanInline(deps, ctx, buffer);
+    try {
+      return await loadRange(deps, ctx, scanned);
+    } finally {
+      // Another load may take the buffer only once the scan no longer writes into it.
+      await scanned.catch(() => {});
+      giveBackRangeBuffer(buffer, deps.config.chunksPerIsolate);
+    }
   }
+  const small = ctx.compressed === null && ctx.range.end - ctx.range.start <= READ_WHOLE_MAX_BYTES;
+  return await loadRange(deps, ctx, small ? readWhole(deps.storage, ctx) : Promise.resolve(null));
 }
 
 /**
