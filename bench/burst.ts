@@ -93,7 +93,8 @@ try {
       c.planned, c.claimed, c.loaded
     from csv_import.jobs j
     cross join lateral (
-      select extract(epoch from min(available_at)) * 1000 as planned,
+      -- available_at is when the chunk was made ready, until a retry or a hand-back moves it past its first claim.
+      select extract(epoch from least(min(available_at), min(started_at))) * 1000 as planned,
         extract(epoch from min(started_at)) * 1000 as claimed,
         extract(epoch from max(finished_at)) * 1000 as loaded
       from csv_import.chunks where job_id = j.id) c

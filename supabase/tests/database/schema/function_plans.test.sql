@@ -1,0 +1,50 @@
+-- Functions on the per-file, per-chunk and per-batch paths keep their plans (migration
+-- 20261214000000_hot_functions_keep_their_plans.sql): PostgreSQL before 18 re-plans a LANGUAGE sql function it
+-- cannot inline (SECURITY DEFINER or a `set` clause) at every call, PL/pgSQL plans each statement once per
+-- connection. Measured there: chunk_context 0.79–0.86 ms a call as SQL, 0.13–0.17 ms as PL/pgSQL.
+--
+-- Two guards: the hot functions are PL/pgSQL (a later CREATE OR REPLACE in SQL would undo it silently), and every
+-- csv_import SQL-language function that cannot be inlined is one of the known cold ones below, so that a new one
+-- is a decision (cold, or written in PL/pgSQL), not an accident.
+begin;
+create extension if not exists pgtap with schema extensions;
+set local search_path = public, extensions;
+select plan(2);
+
+select is(
+  (select array_agg(p.proname::text order by p.proname)
+   from pg_catalog.pg_proc p
+   join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+   join pg_catalog.pg_language l on l.oid = p.prolang
+   where n.nspname = 'csv_import' and l.lanname <> 'plpgsql'
+     and p.proname in ('chunk_context', 'claim_rejects_files', '_store_plan', 'resolve_profile',
+                       'has_deferred_constraints', 'is_import_candidate', 'object_is_current',
+                       '_current_job_of_object', 'enqueue_registration', '_early_stop_reason', 'retry_delay',
+                       'request_timeout_ms', 'begin_batch', 'commit_batch', 'claim_chunks', 'register_job',
+                       'request_function', 'request_registration', 'function_endpoint', 'renew_lease',
+                       'complete_inline_scan', 'yield_chunk', 'finalize_job')),
+  null,
+  'the functions called per upload, per chunk or per batch are PL/pgSQL');
+
+select is(
+  (select array_agg(p.proname::text order by p.proname)
+   from pg_catalog.pg_proc p
+   join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+   join pg_catalog.pg_language l on l.oid = p.prolang
+   where n.nspname = 'csv_import' and l.lanname = 'sql' and (p.prosecdef or p.proconfig is not null)
+     and p.proname not in (
+       -- Per compressed chunk, inside chunk_context's own plan; a handful per job.
+       '_checkpoint_json', '_resume_checkpoint',
+       -- Only with FAN_OUT_AUTO_MAX set (fan_out_width returns before them otherwise).
+       'fan_out_hold', 'fan_out_window',
+       -- Per refused row, per rejects file, per health or operator request, per registration attempt or prune.
+       'is_row_refusal', 'may_be_input_refusal', 'record_rejects_file', 'rejects_csv_pages', 'health',
+       '_health_metrics', 'registration_max_attempts', 'registrations_waiting', 'record_object_etag',
+       'prune_batch_log',
+       -- Per table a job writes or makes, at registration.
+       '_target_key', 'is_protected_schema', 'protected_schemas')),
+  null,
+  'every SQL-language function that cannot be inlined is a known cold one');
+
+select * from finish();
+rollback;
