@@ -9,6 +9,8 @@
  *    csv_import.throughput_series; the key is only in sessionStorage. A job that starts afterwards appears without
  *    reloading (the 5 s refresh).
  * 4. At 375 px nothing scrolls sideways; every input is labelled; every visible text has 4.5:1 contrast.
+ * 5. Forgetting the key empties and hides the dashboard, also when a refresh's answer arrives after it (held back
+ *    on purpose by request interception).
  *
  * Nothing passes or fails on time: every wait is for something the page or the database shows, with a generous
  * deadline. Screenshots go to .local/screenshots/web-operator/; docs/images/web-operator*.png are copies of one
@@ -48,7 +50,7 @@ declare const localStorage: any;
 
 const OPERATOR_URL = `${SUPABASE_URL}/app/operator.html`;
 /** Generous: the machine is slow and shared; nothing below passes or fails on time, only on what happens. */
-const STEP_TIMEOUT = 240_000;
+const STEP_TIMEOUT = 30_000;
 
 /** What the screen shows: whether the dashboard is visible, its numbers, jobs and the chart's busy minutes. */
 function view(page: Page) {
@@ -244,14 +246,39 @@ Deno.test({
       await screenshot(page, "phone");
     });
 
-    await t.step("forgetting the key hides everything", async () => {
+    await t.step("forgetting the key hides everything, even with a refresh in flight", async () => {
       await page.setViewport({ width: 1100, height: 800 });
+      // Hold the next refresh's /jobs answer, forget the key meanwhile, then let the answer through: the
+      // refresh it belonged to must not bring the jobs (or the dashboard) back (web/src/operator.ts).
+      const held = Promise.withResolvers<any>();
+      let holding = true;
+      page.on("request", (request: any) => {
+        if (request.isInterceptResolutionHandled()) return;
+        if (holding && request.url().includes("/csv-import-health/jobs")) {
+          holding = false;
+          held.resolve(request);
+        } else void request.continue();
+      });
+      await page.setRequestInterception(true);
+      const jobsRequest = await held.promise; // the next 5-s refresh asked for the jobs
       await page.click("#forget-key");
       await page.waitForFunction(() => document.querySelector("#dashboard").hidden, {
         timeout: STEP_TIMEOUT,
       });
-      assert.equal((await view(page)).jobs.length, 0);
+      const finished = Promise.withResolvers<void>();
+      page.on("requestfinished", (r: any) => {
+        if (r === jobsRequest || r.url() === jobsRequest.url()) finished.resolve();
+      });
+      await jobsRequest.continue();
+      await finished.promise; // the browser has the whole answer
+      // The page reads it and the refresh that asked for it goes on within a few turns of its event loop; 100 ms
+      // of them is ample (a slower page could only make this step pass without having checked).
+      await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 100)));
+      const after = await view(page);
+      assert.equal(after.dashboardHidden, true, "the dashboard stays hidden after the held answer arrived");
+      assert.equal(after.jobs.length, 0, "no job is shown after the held answer arrived");
       assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+      await page.setRequestInterception(false);
     });
     await context.close();
   } finally {

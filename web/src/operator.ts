@@ -10,7 +10,9 @@
  *   values, which the hosted gateway accepts for sb_secret_ keys too).
  * - Nothing of the pipeline is on screen unless the last answer accepted the key: a refused key (401) empties
  *   and hides the dashboard, forgets the key and says why.
- * - Refreshes never overlap: the next one is scheduled when the previous one ended.
+ * - Refreshes never overlap: the next one is scheduled when the previous one ended. A refresh started while one
+ *   is in flight (the key entered or forgotten) supersedes it: the older one's answer is dropped, so a forgotten
+ *   key's data never comes back on screen.
  * - Text from the database (object names, problems, errors) is set as text, never as HTML.
  */
 import { ApiError, type Config, loadConfig } from "./api.ts";
@@ -46,6 +48,8 @@ const config: Config = await loadConfig().catch((error) => {
   throw error;
 });
 let timer: number | undefined;
+/** Counts refreshes: an answer is shown only if no refresh started after the one that asked for it. */
+let refreshes = 0;
 
 /** GET one of the health function's routes with the key; 503 is an answer too (the health document, unhealthy). */
 async function call<T>(key: string, path: string): Promise<T> {
@@ -75,6 +79,7 @@ function hideDashboard(): void {
 
 async function refresh(): Promise<void> {
   clearTimeout(timer);
+  const mine = ++refreshes;
   const key = sessionStorage.getItem(KEY_STORAGE);
   forget.hidden = key === null;
   if (!key) {
@@ -87,6 +92,7 @@ async function refresh(): Promise<void> {
       call<{ jobs: JobOverview[] }>(key, "/jobs?limit=100"),
       call<{ series: SeriesPoint[] }>(key, "/series?minutes=60"),
     ]);
+    if (mine !== refreshes) return; // superseded (the key was forgotten or replaced meanwhile)
     errorBox.textContent = "";
     showHealth(health);
     showChart(series);
@@ -94,6 +100,7 @@ async function refresh(): Promise<void> {
     $("#updated").textContent = `Updated ${new Date().toLocaleTimeString()}; refreshes every 5 s.`;
     dashboard.hidden = false;
   } catch (error) {
+    if (mine !== refreshes) return;
     if (error instanceof ApiError && error.status === 401) {
       sessionStorage.removeItem(KEY_STORAGE);
       forget.hidden = true;
