@@ -255,13 +255,14 @@ Deno.test({
       // refresh it belonged to must not bring the jobs (or the dashboard) back (web/src/operator.ts).
       const held = Promise.withResolvers<any>();
       let holding = true;
-      page.on("request", (request: any) => {
+      const intercept = (request: any) => {
         if (request.isInterceptResolutionHandled()) return;
         if (holding && request.url().includes("/csv-import-health/jobs")) {
           holding = false;
           held.resolve(request);
         } else void request.continue();
-      });
+      };
+      page.on("request", intercept);
       await page.setRequestInterception(true);
       const jobsRequest = await held.promise; // the next 5-s refresh asked for the jobs
       await page.click("#forget-key");
@@ -269,9 +270,10 @@ Deno.test({
         timeout: STEP_TIMEOUT,
       });
       const finished = Promise.withResolvers<void>();
-      page.on("requestfinished", (r: any) => {
+      const onFinished = (r: any) => {
         if (r === jobsRequest || r.url() === jobsRequest.url()) finished.resolve();
-      });
+      };
+      page.on("requestfinished", onFinished);
       await jobsRequest.continue();
       await finished.promise; // the browser has the whole answer
       // The page reads it and the refresh that asked for it goes on within a few turns of its event loop; 100 ms
@@ -281,6 +283,8 @@ Deno.test({
       assert.equal(after.dashboardHidden, true, "the dashboard stays hidden after the held answer arrived");
       assert.equal(after.jobs.length, 0, "no job is shown after the held answer arrived");
       assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+      page.off("requestfinished", onFinished);
+      page.off("request", intercept);
       await page.setRequestInterception(false);
     });
     await context.close();
