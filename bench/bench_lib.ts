@@ -234,7 +234,7 @@ export function workersOfJob(events: readonly WorkerLogEvent[], jobId: number): 
   return new Set(events.filter((e) => e.job === jobId).map((e) => e.executionId));
 }
 
-/** CPU fields of /proc/<pid>/stat, in clock ticks. */
+/** CPU fields of /proc/<pid>/stat, in clock ticks, and its minor page faults. */
 export interface ProcStat {
   pid: number;
   ppid: number;
@@ -242,17 +242,23 @@ export interface ProcStat {
   stime: number;
   cutime: number;
   cstime: number;
+  /** Minor page faults of the process itself, and those its reaped children left (cminflt). */
+  minflt: number;
+  cminflt: number;
 }
 
 /** Parses /proc/<pid>/stat (the command name may contain spaces and parentheses: split after the last ")"). */
 export function parseProcStat(text: string): ProcStat {
   const close = text.lastIndexOf(")");
   const pid = Number(text.slice(0, text.indexOf("(")).trim());
-  // After ")": state(3) ppid(4) … utime(14) stime(15) cutime(16) cstime(17); index 0 here is field 3.
+  // After ")": state(3) ppid(4) … minflt(10) cminflt(11) … utime(14) stime(15) cutime(16) cstime(17); index 0
+  // here is field 3 (proc(5)).
   const f = text.slice(close + 2).trim().split(/\s+/);
   return {
     pid,
     ppid: Number(f[1]),
+    minflt: Number(f[7]),
+    cminflt: Number(f[8]),
     utime: Number(f[11]),
     stime: Number(f[12]),
     cutime: Number(f[13]),
@@ -261,10 +267,16 @@ export function parseProcStat(text: string): ProcStat {
 }
 
 /**
- * CPU ticks of a process tree: every live member's own time, plus the root's reaped children (cutime/cstime),
- * so a child that exits between two readings is still counted once its parent has waited for it.
+ * A sum over a process tree: every live member's own part, plus what the root's and every member's reaped
+ * children left behind, so a child that exits between two readings is still counted once its parent has
+ * waited for it.
  */
-export function treeTicks(stats: readonly ProcStat[], rootPid: number): number {
+function treeSum(
+  stats: readonly ProcStat[],
+  rootPid: number,
+  own: (s: ProcStat) => number,
+  reaped: (s: ProcStat) => number,
+): number {
   const children = new Map<number, ProcStat[]>();
   for (const s of stats) {
     const list = children.get(s.ppid) ?? [];
@@ -273,15 +285,59 @@ export function treeTicks(stats: readonly ProcStat[], rootPid: number): number {
   }
   const root = stats.find((s) => s.pid === rootPid);
   if (!root) return 0;
-  let ticks = root.cutime + root.cstime;
+  let sum = 0;
   const stack = [root];
   while (stack.length > 0) {
     const s = stack.pop()!;
-    ticks += s.utime + s.stime;
-    if (s !== root) ticks += s.cutime + s.cstime;
+    sum += own(s) + reaped(s);
     stack.push(...(children.get(s.pid) ?? []));
   }
-  return ticks;
+  return sum;
+}
+
+/** CPU ticks of a process tree (treeSum). */
+export function treeTicks(stats: readonly ProcStat[], rootPid: number): number {
+  return treeSum(stats, rootPid, (s) => s.utime + s.stime, (s) => s.cutime + s.cstime);
+}
+
+/**
+ * Minor page faults of a process tree (treeSum). On some machines a fault costs many microseconds
+ * (machine_costs.ts), and every fresh process pays one per page it touches first, shared memory included.
+ */
+export function treeFaults(stats: readonly ProcStat[], rootPid: number): number {
+  return treeSum(stats, rootPid, (s) => s.minflt, (s) => s.cminflt);
+}
+
+/** Page faults of one run's parts; null where the part was not measured (no such process). */
+export interface RunFaults {
+  db: number | null;
+  /** Function workers (the gateway's tree less its own process). */
+  functions: number | null;
+  /** The gateway's own process: the local stand-ins. */
+  standIns: number | null;
+  /** The client's reaped processes (psql, pgloader). */
+  client: number | null;
+}
+
+/**
+ * "page faults: database 92k, function workers 95k, …; at 10.9 µs each ≈ 1.0, 1.0, … CPU-s": each part's minor
+ * page faults and what they cost at the machine's measured price per fault (machine_costs.ts; omitted when
+ * unknown). Parts that were not measured are left out.
+ */
+export function formatFaults(faults: RunFaults, faultUs: number | null): string {
+  const parts: [string, number | null][] = [
+    ["database", faults.db],
+    ["function workers", faults.functions],
+    ["stand-ins", faults.standIns],
+    ["client", faults.client],
+  ];
+  const shown = parts.filter((p): p is [string, number] => p[1] !== null);
+  const count = (n: number) => n >= 10_000 ? `${Math.round(n / 1000)}k` : n.toLocaleString("en-US");
+  const line = `page faults: ${shown.map(([name, n]) => `${name} ${count(n)}`).join(", ")}`;
+  if (faultUs === null || shown.length === 0) return line;
+  return `${line}; at ${faultUs} µs each ≈ ${
+    shown.map(([, n]) => (n * faultUs / 1e6).toFixed(2)).join(", ")
+  } CPU-s`;
 }
 
 /** One line of the printed table. */

@@ -11,6 +11,7 @@ import {
   type CompressedRow,
   envValue,
   formatCompressedTable,
+  formatFaults,
   formatTable,
   inflateSteps,
   interruptedChunks,
@@ -24,6 +25,7 @@ import {
   summarize,
   TABLE_HEADER,
   type TableRow,
+  treeFaults,
   treeTicks,
   withEnvValue,
   workersOfJob,
@@ -172,11 +174,24 @@ Deno.test("invocations are attributed to a job through their worker's log lines"
   assert.deepEqual(split.load.map((r) => r.id), ["l1"]);
 });
 
-Deno.test("/proc stat parsing and process-tree CPU", () => {
+Deno.test("/proc stat parsing and process-tree CPU and page faults", () => {
+  // Fields 10–13 are minflt, cminflt, majflt, cmajflt (proc(5)); majflt values differ so a shifted index shows.
   const line = (pid: number, comm: string, ppid: number, u: number, s: number, cu: number, cs: number) =>
-    `${pid} (${comm}) S ${ppid} 1 1 0 -1 4194560 100 0 0 0 ${u} ${s} ${cu} ${cs} 20 0 1 0 100 1000 10`;
+    `${pid} (${comm}) S ${ppid} 1 1 0 -1 4194560 ${pid * 100} ${
+      pid * 1000
+    } 7 9 ${u} ${s} ${cu} ${cs} 20 0 1 0 ` +
+    `100 1000 10`;
   const root = parseProcStat(line(10, "post gres (x)", 1, 100, 50, 7, 3));
-  assert.deepEqual(root, { pid: 10, ppid: 1, utime: 100, stime: 50, cutime: 7, cstime: 3 });
+  assert.deepEqual(root, {
+    pid: 10,
+    ppid: 1,
+    minflt: 1000,
+    cminflt: 10000,
+    utime: 100,
+    stime: 50,
+    cutime: 7,
+    cstime: 3,
+  });
   const stats = [
     root,
     parseProcStat(line(11, "child", 10, 20, 5, 0, 0)),
@@ -185,6 +200,20 @@ Deno.test("/proc stat parsing and process-tree CPU", () => {
   ];
   assert.equal(treeTicks(stats, 10), 100 + 50 + 7 + 3 + 25 + 2);
   assert.equal(treeTicks(stats, 99), 0);
+  // Own faults of 10, 11, 12 and what each one's reaped children left; 13 is not in the tree.
+  assert.equal(treeFaults(stats, 10), 1000 + 10000 + 1100 + 11000 + 1200 + 12000);
+  assert.equal(treeFaults(stats, 99), 0);
+});
+
+Deno.test("page faults are shown per part, with their cost at the machine's price", () => {
+  assert.equal(
+    formatFaults({ db: 92_400, functions: 95_000, standIns: 2_000, client: null }, 10.9),
+    "page faults: database 92k, function workers 95k, stand-ins 2,000; at 10.9 µs each ≈ 1.01, 1.04, 0.02 CPU-s",
+  );
+  assert.equal(
+    formatFaults({ db: 17_000, functions: null, standIns: null, client: 900 }, null),
+    "page faults: database 17k, client 900",
+  );
 });
 
 Deno.test("the table has one aligned line per row", () => {

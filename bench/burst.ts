@@ -15,6 +15,7 @@
  *   processes in full (isolate threads plus V8's helper threads and boots) and the gateway's own process (the
  *   stand-ins), and the machine's busy cores
  *   (2 here: the burst is bound by this machine's CPU, most of it spent by what hosted runs elsewhere);
+ * - minor page faults of the database, the function workers and the stand-ins (cpu.ts);
  * - what this machine charges for a page fault and a system call (machine_costs.ts), without which two runs on
  *   two machines cannot be compared.
  * Every job must succeed with its file's row count (the run fails otherwise). A table and profile of its own,
@@ -151,6 +152,14 @@ try {
         : Math.round((cpu.gatewaySeconds - cpu.gatewaySelfSeconds) * 10) / 10,
       stand_ins: cpu.gatewaySelfSeconds,
       machine_busy_cores: Math.round(cpu.machineBusyCores * 100) / 100,
+    },
+    // Minor page faults per part (cpu.ts): what the machine's price per fault (below) makes of them.
+    page_faults: {
+      database: cpu.faults.db,
+      function_processes: cpu.faults.gateway === null || cpu.faults.gatewaySelf === null
+        ? null
+        : cpu.faults.gateway - cpu.faults.gatewaySelf,
+      stand_ins: cpu.faults.gatewaySelf,
     },
     machine: await measureMachineCosts(),
     all_done_s: seconds(Math.max(lastSmall, ...big.map((t) => t.finished)) - started),

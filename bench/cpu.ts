@@ -5,10 +5,15 @@
  * between two samples. The tree less the gateway's own process is the function workers in full: their isolate
  * threads (what the runtime meters, per invocation) plus V8's helper threads (garbage collection) and boots.
  *
- * Invariant: a tree's CPU counts its live processes and what its exited children left in cutime/cstime, so an
- * end sample is taken after a settle delay (a finished client's backend is reaped a moment after the client).
+ * Minor page faults are counted the same way, per part: on a machine where a fault costs ~10 µs or more
+ * (machine_costs.ts), the faults of fresh processes (database backends, function workers) are a visible share of
+ * their CPU.
+ *
+ * Invariant: a tree's CPU and faults count its live processes and what its exited children left in
+ * cutime/cstime and cminflt, so an end sample is taken after a settle delay (a finished client's backend is
+ * reaped a moment after the client).
  */
-import { parseProcStat, type ProcStat, treeTicks } from "./bench_lib.ts";
+import { parseProcStat, type ProcStat, treeFaults, treeTicks } from "./bench_lib.ts";
 import { sleep, sql, STATE_DIR } from "./context.ts";
 
 /** Clock ticks per second (getconf CLK_TCK); bench/main.ts sets it at start. */
@@ -60,6 +65,8 @@ export interface CpuSample {
   children: number;
   machineBusy: number;
   machineTotal: number;
+  /** Minor page faults of the same parts. */
+  faults: { db: number | null; gateway: number | null; gatewaySelf: number | null; children: number };
 }
 
 export async function sampleCpu(): Promise<CpuSample> {
@@ -82,6 +89,12 @@ export async function sampleCpu(): Promise<CpuSample> {
     children: self ? self.cutime + self.cstime : 0,
     machineBusy: total - idle,
     machineTotal: total,
+    faults: {
+      db: pg ? treeFaults(stats, pg) : null,
+      gateway: gw ? treeFaults(stats, gw) : null,
+      gatewaySelf: gatewayStat ? gatewayStat.minflt : null,
+      children: self ? self.cminflt : 0,
+    },
   };
 }
 
@@ -92,6 +105,8 @@ export interface CpuDelta {
   gatewaySelfSeconds: number | null;
   clientSeconds: number;
   machineBusyCores: number;
+  /** Minor page faults of the same parts (the gateway's tree less its own process: the function workers). */
+  faults: { db: number | null; gateway: number | null; gatewaySelf: number | null; client: number };
 }
 
 /**
@@ -109,6 +124,7 @@ export async function endSample(start: CpuSample, settleMs = 1000): Promise<CpuD
 }
 
 function cpuDelta(a: CpuSample, b: CpuSample): CpuDelta {
+  const d = (x: number | null, y: number | null) => (x === null || y === null ? null : y - x);
   const s = (x: number | null, y: number | null) => (x === null || y === null ? null : (y - x) / clockTicks);
   const cores = navigator.hardwareConcurrency || 1;
   return {
@@ -116,6 +132,12 @@ function cpuDelta(a: CpuSample, b: CpuSample): CpuDelta {
     gatewaySeconds: s(a.gateway, b.gateway),
     gatewaySelfSeconds: s(a.gatewaySelf, b.gatewaySelf),
     clientSeconds: (b.children - a.children) / clockTicks,
+    faults: {
+      db: d(a.faults.db, b.faults.db),
+      gateway: d(a.faults.gateway, b.faults.gateway),
+      gatewaySelf: d(a.faults.gatewaySelf, b.faults.gatewaySelf),
+      client: b.faults.children - a.faults.children,
+    },
     machineBusyCores: b.machineTotal > a.machineTotal
       ? ((b.machineBusy - a.machineBusy) / (b.machineTotal - a.machineTotal)) * cores
       : 0,

@@ -20,6 +20,10 @@
  *   (`intr/ret/kill`: chunks interrupted by a limit and retried, chunk workers retired and killed by one; goal
  *   at the defaults: 0 interrupted, 0 killed); the peak number of chunk invocations running at once; database
  *   and gateway-tree (Storage, pg_net, workers) CPU.
+ * - Page faults of every run, per part (the database; the client, or the function workers and the stand-ins),
+ *   printed with what they cost at this machine's measured price per fault (machine_costs.ts): fresh database
+ *   backends and function workers fault on every page they touch first, which on some machines is a visible
+ *   share of their CPU.
  * - Correctness: every run checks the target's row count against the generator's good rows and its checksum
  *   against the \copy table's; the pipeline also checks the job's status and loaded/rejected counts. A run that
  *   fails a check is reported with ok = NO and its problems.
@@ -54,7 +58,13 @@
  * profiles and uploaded objects (jobs stay, as the pipeline's history); it never edits pipeline code.
  */
 import { DEFAULTS } from "../supabase/functions/_shared/platform/config.ts";
-import { type CompressedRow, formatCompressedTable, formatTable, medianBy } from "./bench_lib.ts";
+import {
+  type CompressedRow,
+  formatCompressedTable,
+  formatFaults,
+  formatTable,
+  medianBy,
+} from "./bench_lib.ts";
 import { note, OBJECT_PREFIX, REPO, runClient, sql, withDeadline } from "./context.ts";
 import {
   args,
@@ -78,6 +88,7 @@ import {
   medianRuns,
   pgloaderVersion,
   runCopy,
+  runFaults,
   runPgloader,
   type RunResult,
   toTableRow,
@@ -348,6 +359,10 @@ async function main() {
       `${runLabel(r)}: ${w.n} chunk workers, CPU ms p50/p95/max ${stats(w.cpuMs)}, ` +
         `memory added MB p50/p95/max ${stats(w.peakMemoryMb)}, at most ${w.peakConcurrency} requests at once`,
     );
+  }
+  // Where the machine's price per page fault shows: fresh processes fault on every page they touch first.
+  for (const r of medians) {
+    console.log(`${runLabel(r)}: ${formatFaults(runFaults(r), costs.pageFaultUs ?? null)}`);
   }
   for (const r of results.filter((r) => (r.pipeline?.widthOverTime.length ?? 0) > 0)) {
     // Only the windows that changed the width (every closed window is logged).

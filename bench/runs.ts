@@ -9,7 +9,7 @@
 import postgres from "postgres";
 import { DUPLICATE_ID, HEADER, type Manifest, writeCsv } from "../tests/support/generate_csv.ts";
 import { checksum, createTarget, insertSentinel, psqlCopy, removeObjects } from "../tests/support/stack.ts";
-import { medianBy, type Stats, type TableRow } from "./bench_lib.ts";
+import { medianBy, type RunFaults, type Stats, type TableRow } from "./bench_lib.ts";
 import { DB_URL, note, OBJECT_PREFIX, REPO, runClient, runId, sql, withDeadline } from "./context.ts";
 import { badEvery, type Codec, seed } from "./options.ts";
 import { type CpuDelta, endSample, sampleCpu } from "./cpu.ts";
@@ -468,6 +468,20 @@ export async function cleanup() {
     createdProfiles.delete(profile);
   }
   await withDeadline(removeObjects(uploadedObjects), 60_000, "removing the objects").catch(() => {});
+}
+
+/** A run's page faults by part: the pipeline's database, function workers and stand-ins; a client's database and client. */
+export function runFaults(r: RunResult): RunFaults {
+  const f = r.cpu.faults;
+  const pipeline = r.pipeline !== undefined;
+  return {
+    db: f.db,
+    functions: pipeline && f.gateway !== null && f.gatewaySelf !== null
+      ? Math.max(0, f.gateway - f.gatewaySelf)
+      : null,
+    standIns: pipeline ? f.gatewaySelf : null,
+    client: pipeline ? null : f.client,
+  };
 }
 
 export function toTableRow(r: RunResult): TableRow {
