@@ -1,7 +1,7 @@
 /**
  * The benchmark end to end, small (against the real local stack): `bench/main.ts` on 5,000 rows at width 2 writes
  * a report whose `psql \copy` baseline and pipeline run are both measured and valid (row count and checksum
- * checked by the bench itself), with the CPU split the table shows. Why a test: the bench is a command, run by
+ * checked by the bench itself), with the CPU split the table shows and the database's page faults. Why a test: the bench is a command, run by
  * hand, and a change to the stack once broke every baseline unnoticed (CHECKPOINT refused to the non-superuser
  * `postgres`). Timing is not asserted (the ratios are the bench's business, not a pass/fail). The second test runs
  * the compressed uploads' paths (`--compress gzip,multi`) on 20,000 rows: each codec's `\copy from program
@@ -52,6 +52,7 @@ Deno.test({
         problems?: string[];
         ratioToCopy: number | null;
         pipeline?: { functionsCpuSeconds: number };
+        cpu: { faults: { db: number | null } };
       }[];
     };
     assert.equal(report.error, null);
@@ -63,6 +64,20 @@ Deno.test({
       assert.ok(typeof r.ratioToCopy === "number" && r.ratioToCopy > 0);
     }
     assert.ok(byMethod.get("pipeline")!.pipeline!.functionsCpuSeconds > 0, "the functions' CPU is measured");
+    // Page faults per part: a run's database backends are new processes, so they fault; each run prints its line.
+    for (
+      const [method, label] of [["psql \\copy", "psql \\copy 5000 w-"], ["pipeline", "pipeline 5000 w2"]]
+    ) {
+      const faults = byMethod.get(method)!.cpu.faults.db;
+      assert.ok(
+        faults !== null && faults > 0,
+        `${method}: the database's page faults are counted (${faults})`,
+      );
+      assert.ok(
+        text.includes(`${label}: page faults: database `),
+        `${label}'s page-fault line: ${text.slice(-1500)}`,
+      );
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
