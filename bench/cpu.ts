@@ -90,7 +90,7 @@ export async function sampleCpu(): Promise<CpuSample> {
     machineBusy: total - idle,
     machineTotal: total,
     faults: {
-      db: null,
+      db: pg ? treeFaults(stats, pg) : null,
       gateway: gw ? treeFaults(stats, gw) : null,
       gatewaySelf: gatewayStat ? gatewayStat.minflt : null,
       children: self ? self.cminflt : 0,
