@@ -123,6 +123,9 @@ export interface WorkerLogEvent {
   kind: string | null;
   /** The invocation whose async context printed it (the runtime's tag), when known. */
   invocation: string | null;
+  /** A finished or yielded load's row-path time (`work_ms`: parsing, checking and encoding its rows, timed around
+   * each push in the isolate's thread), else null. */
+  workMs: number | null;
 }
 
 /** Parses the gateway log's {"event":"log"} lines whose message is a pipeline JSON log line. */
@@ -145,6 +148,7 @@ export function parseWorkerLog(text: string): WorkerLogEvent[] {
         job: typeof inner.job === "number" ? inner.job : null,
         kind: typeof inner.kind === "string" ? inner.kind : null,
         invocation: typeof outer.invocation === "string" ? outer.invocation : null,
+        workMs: typeof inner.work_ms === "number" ? inner.work_ms : null,
       });
     } catch {
       // a partial or foreign line
@@ -227,6 +231,24 @@ export function splitByInflate<T extends { kind: string }>(
 /** How many of the job's chunks were interrupted (the runtime announced it was stopping their worker). */
 export function interruptedChunks(events: readonly WorkerLogEvent[], jobId: number): number {
   return events.filter((e) => e.job === jobId && e.event === "chunk_interrupted").length;
+}
+
+/** Milliseconds the job's loads spent in the row path (parse, check, encode): the sum of their `work_ms`. */
+export function rowPathMs(events: readonly WorkerLogEvent[], jobId: number): number {
+  return events.reduce((sum, e) => e.job === jobId && e.workMs !== null ? sum + e.workMs : sum, 0);
+}
+
+/**
+ * "the row path (parsing, checking, encoding) 1.62 s of the functions' 3.40 CPU-s (48 %)": how much of the
+ * functions' metered CPU the rows themselves took; the rest is reads, the COPY protocol, SQL round trips and
+ * start-up.
+ */
+export function formatRowPath(rowPathSeconds: number, functionsCpuSeconds: number): string {
+  const share = functionsCpuSeconds > 0
+    ? ` (${Math.round((rowPathSeconds / functionsCpuSeconds) * 100)} %)`
+    : "";
+  return `the row path (parsing, checking, encoding) ${rowPathSeconds.toFixed(2)} s of the functions' ` +
+    `${functionsCpuSeconds.toFixed(2)} CPU-s${share}`;
 }
 
 /** The workers (execution ids) that logged anything about the job. */

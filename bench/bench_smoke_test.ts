@@ -51,7 +51,7 @@ Deno.test({
         valid: boolean;
         problems?: string[];
         ratioToCopy: number | null;
-        pipeline?: { functionsCpuSeconds: number };
+        pipeline?: { functionsCpuSeconds: number; rowPathSeconds: number };
         cpu: { faults: { db: number | null } };
       }[];
     };
@@ -64,6 +64,7 @@ Deno.test({
       assert.ok(typeof r.ratioToCopy === "number" && r.ratioToCopy > 0);
     }
     assert.ok(byMethod.get("pipeline")!.pipeline!.functionsCpuSeconds > 0, "the functions' CPU is measured");
+    assert.ok(byMethod.get("pipeline")!.pipeline!.rowPathSeconds > 0, "the loads' row path is timed");
     // Page faults per part: a run's database backends are new processes, so they fault; each run prints its line.
     for (
       const [method, label] of [["psql \\copy", "psql \\copy 5000 w-"], ["pipeline", "pipeline 5000 w2"]]

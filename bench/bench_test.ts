@@ -12,6 +12,7 @@ import {
   envValue,
   formatCompressedTable,
   formatFaults,
+  formatRowPath,
   formatTable,
   inflateSteps,
   interruptedChunks,
@@ -21,6 +22,7 @@ import {
   parseProcStat,
   parseWorkerLog,
   percentile,
+  rowPathMs,
   splitByInflate,
   summarize,
   TABLE_HEADER,
@@ -172,6 +174,34 @@ Deno.test("invocations are attributed to a job through their worker's log lines"
   const split = splitByInflate([...attributed, { ...attributed[2], id: "m", kind: "inflate+load" }]);
   assert.deepEqual(split.inflate.map((r) => r.id), ["s1", "s2", "m"]);
   assert.deepEqual(split.load.map((r) => r.id), ["l1"]);
+});
+
+Deno.test("the row path's time is the sum of the job's loads' work_ms, shown against the functions' CPU", () => {
+  const line = (job: number, fields: Record<string, unknown>) =>
+    JSON.stringify({
+      at: "2026-01-01T00:00:01.000Z",
+      event: "log",
+      function: "csv-import-chunk",
+      executionId: "w1",
+      message: JSON.stringify({ level: "info", job, kind: "load", ...fields }),
+    });
+  const events = parseWorkerLog([
+    line(7, { event: "chunk_loaded", work_ms: 120 }),
+    line(7, { event: "chunk_yielded", work_ms: 30 }),
+    line(7, { event: "chunk_scanned" }),
+    line(8, { event: "chunk_loaded", work_ms: 999 }),
+  ].join("\n"));
+  assert.deepEqual(events.map((e) => e.workMs), [120, 30, null, 999]);
+  assert.equal(rowPathMs(events, 7), 150);
+  assert.equal(rowPathMs(events, 9), 0);
+  assert.equal(
+    formatRowPath(1.62, 3.4),
+    "the row path (parsing, checking, encoding) 1.62 s of the functions' 3.40 CPU-s (48 %)",
+  );
+  assert.equal(
+    formatRowPath(0, 0),
+    "the row path (parsing, checking, encoding) 0.00 s of the functions' 0.00 CPU-s",
+  );
 });
 
 Deno.test("/proc stat parsing and process-tree CPU and page faults", () => {

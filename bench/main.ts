@@ -20,6 +20,8 @@
  *   (`intr/ret/kill`: chunks interrupted by a limit and retried, chunk workers retired and killed by one; goal
  *   at the defaults: 0 interrupted, 0 killed); the peak number of chunk invocations running at once; database
  *   and gateway-tree (Storage, pg_net, workers) CPU.
+ * - The row path's share of the functions' CPU: the job's loads time their parsing, checking and encoding
+ *   (`work_ms` in their log lines), printed against every function invocation's metered CPU.
  * - Page faults of every run, per part (the database; the client, or the function workers and the stand-ins),
  *   printed with what they cost at this machine's measured price per fault (machine_costs.ts): fresh database
  *   backends and function workers fault on every page they touch first, which on some machines is a visible
@@ -62,6 +64,7 @@ import {
   type CompressedRow,
   formatCompressedTable,
   formatFaults,
+  formatRowPath,
   formatTable,
   medianBy,
 } from "./bench_lib.ts";
@@ -357,7 +360,10 @@ async function main() {
       [s.p50, s.p95, s.max].map((v) => v === null ? "–" : Math.round(v)).join("/");
     console.log(
       `${runLabel(r)}: ${w.n} chunk workers, CPU ms p50/p95/max ${stats(w.cpuMs)}, ` +
-        `memory added MB p50/p95/max ${stats(w.peakMemoryMb)}, at most ${w.peakConcurrency} requests at once`,
+        `memory added MB p50/p95/max ${
+          stats(w.peakMemoryMb)
+        }, at most ${w.peakConcurrency} requests at once; ` +
+        formatRowPath(r.pipeline!.rowPathSeconds, r.pipeline!.functionsCpuSeconds),
     );
   }
   // Where the machine's price per page fault shows: fresh processes fault on every page they touch first.

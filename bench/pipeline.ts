@@ -17,6 +17,7 @@ import {
   interruptedChunks,
   maxConcurrency,
   parseWorkerLog,
+  rowPathMs,
   splitByInflate,
   type Stats,
   summarize,
@@ -356,6 +357,7 @@ export async function runPipeline(
       peakRssMb: matched.length ? Math.max(...matched.map((r) => r.peakRssMb)) : null,
       chunkCpuSeconds: cpuMs.sum / 1000,
       functionsCpuSeconds: functionsCpuMs / 1000,
+      rowPathSeconds: rowPathMs(events, job.id) / 1000,
       limits,
       widthOverTime: widthLog.map((w) => ({ atSeconds: w.at_s, width: w.width, reason: w.reason })),
       workers: {

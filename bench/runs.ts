@@ -185,6 +185,8 @@ export interface PipelineDetails {
   chunkCpuSeconds: number;
   /** CPU of every function invocation (register, dispatch, chunk, health) that started while the job ran. */
   functionsCpuSeconds: number;
+  /** Of that, the loads' row path (parse, check, encode), as they timed it (their `work_ms`). */
+  rowPathSeconds: number;
   /** Chunks interrupted by a limit (beforeunload) and handed back to be retried; chunk workers a limit retired or
    * killed. Goal at the default settings: no interruption, no kill (retirements are normal under per_worker). */
   limits: { interrupted: number; retired: number; killed: number };
