@@ -330,7 +330,7 @@ export function treeFaults(stats: readonly ProcStat[], rootPid: number): number 
   return treeSum(stats, rootPid, (s) => s.minflt, (s) => s.cminflt);
 }
 
-/** Page faults of one run's parts; null where the part was not measured (no such process). */
+/** Page faults of one run's parts; null where a part was not measured or is not the run's (runs.ts runFaults). */
 export interface RunFaults {
   db: number | null;
   /** Function workers (the gateway's tree less its own process). */

@@ -52,7 +52,7 @@ Deno.test({
         problems?: string[];
         ratioToCopy: number | null;
         pipeline?: { functionsCpuSeconds: number; rowPathSeconds: number };
-        cpu: { faults: { db: number | null } };
+        cpu: { functionSeconds: number | null; faults: { db: number | null; functions: number | null } };
       }[];
     };
     assert.equal(report.error, null);
@@ -65,6 +65,20 @@ Deno.test({
     }
     assert.ok(byMethod.get("pipeline")!.pipeline!.functionsCpuSeconds > 0, "the functions' CPU is measured");
     assert.ok(byMethod.get("pipeline")!.pipeline!.rowPathSeconds > 0, "the loads' row path is timed");
+    assert.ok(
+      text.includes("pipeline 5000 w2: the row path (parsing, checking, encoding) "),
+      text.slice(-1500),
+    );
+    // The bench starts the width's function workers afresh: their processes spend CPU and fault.
+    const { functionSeconds, faults } = byMethod.get("pipeline")!.cpu;
+    assert.ok(
+      functionSeconds !== null && functionSeconds > 0,
+      `the function workers' CPU (${functionSeconds})`,
+    );
+    assert.ok(
+      faults.functions !== null && faults.functions > 0,
+      `the function workers' faults (${faults.functions})`,
+    );
     // Page faults per part: a run's database backends are new processes, so they fault; each run prints its line.
     for (
       const [method, label] of [["psql \\copy", "psql \\copy 5000 w-"], ["pipeline", "pipeline 5000 w2"]]

@@ -147,19 +147,15 @@ try {
       functions: Math.round(functionsCpuS * 10) / 10,
       database: cpu.dbSeconds,
       gateway_tree: cpu.gatewaySeconds,
-      function_processes: cpu.gatewaySeconds === null || cpu.gatewaySelfSeconds === null
-        ? null
-        : Math.round((cpu.gatewaySeconds - cpu.gatewaySelfSeconds) * 10) / 10,
+      function_processes: cpu.functionSeconds === null ? null : Math.round(cpu.functionSeconds * 10) / 10,
       stand_ins: cpu.gatewaySelfSeconds,
       machine_busy_cores: Math.round(cpu.machineBusyCores * 100) / 100,
     },
     // Minor page faults per part (cpu.ts): what the machine's price per fault (below) makes of them.
     page_faults: {
       database: cpu.faults.db,
-      function_processes: cpu.faults.gateway === null || cpu.faults.gatewaySelf === null
-        ? null
-        : cpu.faults.gateway - cpu.faults.gatewaySelf,
-      stand_ins: cpu.faults.gatewaySelf,
+      function_processes: cpu.faults.functions,
+      stand_ins: cpu.faults.standIns,
     },
     machine: await measureMachineCosts(),
     all_done_s: seconds(Math.max(lastSmall, ...big.map((t) => t.finished)) - started),

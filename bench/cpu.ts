@@ -13,7 +13,7 @@
  * cutime/cstime and cminflt, so an end sample is taken after a settle delay (a finished client's backend is
  * reaped a moment after the client).
  */
-import { parseProcStat, type ProcStat, treeFaults, treeTicks } from "./bench_lib.ts";
+import { parseProcStat, type ProcStat, type RunFaults, treeFaults, treeTicks } from "./bench_lib.ts";
 import { sleep, sql, STATE_DIR } from "./context.ts";
 
 /** Clock ticks per second (getconf CLK_TCK); bench/main.ts sets it at start. */
@@ -103,10 +103,12 @@ export interface CpuDelta {
   gatewaySeconds: number | null;
   /** The gateway process alone (all its threads, no child): the local stand-ins. */
   gatewaySelfSeconds: number | null;
+  /** The gateway's tree less its own process: the function workers' processes in full. */
+  functionSeconds: number | null;
   clientSeconds: number;
   machineBusyCores: number;
-  /** Minor page faults of the same parts (the gateway's tree less its own process: the function workers). */
-  faults: { db: number | null; gateway: number | null; gatewaySelf: number | null; client: number };
+  /** Minor page faults of the same parts: the function workers and the stand-ins split as for the CPU. */
+  faults: RunFaults & { client: number };
 }
 
 /**
@@ -126,16 +128,23 @@ export async function endSample(start: CpuSample, settleMs = 1000): Promise<CpuD
 function cpuDelta(a: CpuSample, b: CpuSample): CpuDelta {
   const d = (x: number | null, y: number | null) => (x === null || y === null ? null : y - x);
   const s = (x: number | null, y: number | null) => (x === null || y === null ? null : (y - x) / clockTicks);
+  // The function workers: the gateway's tree less the gateway itself (never below 0: two readings of a tree).
+  const less = (tree: number | null, self: number | null) =>
+    tree === null || self === null ? null : Math.max(0, tree - self);
   const cores = navigator.hardwareConcurrency || 1;
+  const gatewaySeconds = s(a.gateway, b.gateway);
+  const gatewaySelfSeconds = s(a.gatewaySelf, b.gatewaySelf);
+  const standInFaults = d(a.faults.gatewaySelf, b.faults.gatewaySelf);
   return {
     dbSeconds: s(a.db, b.db),
-    gatewaySeconds: s(a.gateway, b.gateway),
-    gatewaySelfSeconds: s(a.gatewaySelf, b.gatewaySelf),
+    gatewaySeconds,
+    gatewaySelfSeconds,
+    functionSeconds: less(gatewaySeconds, gatewaySelfSeconds),
     clientSeconds: (b.children - a.children) / clockTicks,
     faults: {
       db: d(a.faults.db, b.faults.db),
-      gateway: d(a.faults.gateway, b.faults.gateway),
-      gatewaySelf: d(a.faults.gatewaySelf, b.faults.gatewaySelf),
+      functions: less(d(a.faults.gateway, b.faults.gateway), standInFaults),
+      standIns: standInFaults,
       client: b.faults.children - a.faults.children,
     },
     machineBusyCores: b.machineTotal > a.machineTotal

@@ -475,15 +475,7 @@ export async function cleanup() {
 /** A run's page faults by part: the pipeline's database, function workers and stand-ins; a client's database and client. */
 export function runFaults(r: RunResult): RunFaults {
   const f = r.cpu.faults;
-  const pipeline = r.pipeline !== undefined;
-  return {
-    db: f.db,
-    functions: pipeline && f.gateway !== null && f.gatewaySelf !== null
-      ? Math.max(0, f.gateway - f.gatewaySelf)
-      : null,
-    standIns: pipeline ? f.gatewaySelf : null,
-    client: pipeline ? null : f.client,
-  };
+  return r.pipeline !== undefined ? { ...f, client: null } : { ...f, functions: null, standIns: null };
 }
 
 export function toTableRow(r: RunResult): TableRow {
@@ -507,9 +499,7 @@ export function toTableRow(r: RunResult): TableRow {
     limits: p ? p.limits : null,
     dbCpuSeconds: r.cpu.dbSeconds,
     appCpuSeconds: p ? p.functionsCpuSeconds : r.cpu.clientSeconds,
-    fnProcessCpuSeconds: p && r.cpu.gatewaySeconds !== null && r.cpu.gatewaySelfSeconds !== null
-      ? Math.max(0, r.cpu.gatewaySeconds - r.cpu.gatewaySelfSeconds)
-      : null,
+    fnProcessCpuSeconds: p ? r.cpu.functionSeconds : null,
     standInCpuSeconds: p ? r.cpu.gatewaySelfSeconds : null,
     valid: r.valid,
   };

@@ -50,7 +50,7 @@ declare const localStorage: any;
 
 const OPERATOR_URL = `${SUPABASE_URL}/app/operator.html`;
 /** Generous: the machine is slow and shared; nothing below passes or fails on time, only on what happens. */
-const STEP_TIMEOUT = 30_000;
+const STEP_TIMEOUT = 240_000;
 
 /** What the screen shows: whether the dashboard is visible, its numbers, jobs and the chart's busy minutes. */
 function view(page: Page) {
