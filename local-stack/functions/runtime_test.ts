@@ -261,6 +261,23 @@ Deno.test("memory limit: allocations past the limit end with 546 and outcome mem
   });
 });
 
+Deno.test("memory limit: V8's whole heap is sized from it, young generation included, as edge-runtime does", async () => {
+  // edge-runtime gives a user worker's isolate `heap_limits(0, memory_limit_bytes)` (crates/base/src/runtime/mod.rs),
+  // from which V8 derives both generations; the heap limit V8 reports is then the memory limit, not the old space's
+  // cap plus a default young generation (--max-old-space-size=256 reports 448 MB).
+  for (const memoryMb of [64, 256]) {
+    await withRuntime({ limits: { memoryMb } }, async ({ base }) => {
+      const res = await call(`${base}/heap-limit`);
+      assert.equal(res.status, 200, res.text);
+      const limitMb = JSON.parse(res.text).heapSizeLimit / (1024 * 1024);
+      assert.ok(
+        limitMb <= memoryMb && limitMb >= memoryMb * 0.9,
+        `${memoryMb} MB limit: V8 heap limit ${limitMb} MB`,
+      );
+    });
+  }
+});
+
 Deno.test("wall clock: beforeunload(wall_clock) fires before the kill", async () => {
   await withRuntime({ limits: { wallClockMs: 2000 } }, async ({ base, rt, events, tmp }) => {
     const file = join(tmp, "beforeunload.json");

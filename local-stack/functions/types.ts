@@ -32,7 +32,7 @@ export type Outcome =
 export interface Limits {
   /** Hard CPU budget of a worker, in ms (the worker retires at half of it, like the CLI's 1000/2000). */
   cpuMs: number;
-  /** Memory budget of a worker above its post-boot RSS, in MB; also V8's --max-old-space-size. */
+  /** Memory budget of a worker above its post-boot RSS, in MB; also V8's whole heap (--max-heap-size). */
   memoryMb: number;
   /** Lifetime of a worker process, in ms (retired at 50 %, beforeunload at 90 %, killed at 100 %). */
   wallClockMs: number;
