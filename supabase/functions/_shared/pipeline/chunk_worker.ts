@@ -439,6 +439,7 @@ async function loadRange(
     await withRetry(() => commitFinalMarker(load, committed));
     return { outcome: "loaded", rows: 0, rejected: 0, jobFinished: load.jobFinished };
   }
+  const from = committed?.offset ?? ctx.range.start;
   // A transient failure (Storage, database) rolls back the open batch; the retry resumes after the last
   // committed one, in place.
   const ended = await withRetry(() => loadToEnd(load), {
@@ -454,8 +455,10 @@ async function loadRange(
   if (ended === "yield") {
     const state = await handBack(deps, ctx);
     if (state !== "yielded") throw new StopChunk("lease_lost");
+    await recordCost(deps, ctx, load, (load.committed?.offset ?? from) - from);
     return { outcome: "yielded", rows: load.rows, rejected: load.rejected, workMs: Math.round(load.work.ms) };
   }
+  await recordCost(deps, ctx, load, ctx.range.end - from);
   return {
     outcome: "loaded",
     rows: load.rows,
@@ -467,6 +470,23 @@ async function loadRange(
       ? { inflate: { members: load.inflateLegs.members, members_fallback: load.inflateLegs.membersFallback } }
       : {}),
   };
+}
+
+/**
+ * Records what this invocation's load cost (csv_import.record_load_cost: the bytes it covered, its rows, its
+ * synchronous work), from which registration sizes the next file's chunks for the same table (chunk_size.ts).
+ * Only loads of at least CHUNK_SIZE_MIN stand for a chunk's cost; small files pay no statement. Best effort: a
+ * failure is logged, never the load's.
+ */
+async function recordCost(deps: WorkDeps, ctx: ChunkContext, load: Load, bytes: number): Promise<void> {
+  if (bytes < deps.config.chunkSizeMin || load.rows === 0) return;
+  try {
+    await deps.sql`
+      select csv_import.record_load_cost(p_chunk_id => ${ctx.chunk.id}, p_bytes => ${bytes}::bigint,
+        p_rows => ${load.rows}::bigint, p_work_ms => ${load.work.ms}::real)`;
+  } catch (error) {
+    log("warn", "load_cost_not_recorded", { job: ctx.chunk.jobId, chunk: ctx.chunk.index, error });
+  }
 }
 
 /** Loads from the last committed marker to the chunk's end; a batch whose deferred constraints refused a row is

@@ -6,7 +6,8 @@
  * encoding: csv/encoding.ts) with a specific message; resolve the
  * import profile; describe the target table; decide whether the first row is the header; map the header to
  * its columns (missing required columns fail the job, naming them); decide whose rights the job writes with
- * (csv_import.plan_write_as); then csv_import.register_job stores the plan and creates the chunks in one
+ * (csv_import.plan_write_as); choose the chunk size (chunk_size.ts: the profile's, or CHUNK_SIZE lowered by what
+ * loads into the same table measured); then csv_import.register_job stores the plan and creates the chunks in one
  * transaction.
  *
  * The header decision, first rule that applies (the job's dialect records it: has_header, header_source,
@@ -44,6 +45,7 @@ import { isTransient } from "../platform/retry.ts";
 import { isTransientStatus, type StorageClient, StorageError } from "../platform/storage.ts";
 import { CompressionError } from "../compression/inflate.ts";
 import { type FileBytes, openFileBytes } from "./file_bytes.ts";
+import { type ChunkCost, plannedChunkSize, sampleRowsPerMiB } from "./chunk_size.ts";
 import {
   headerAliases,
   intendedTable,
@@ -288,22 +290,32 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     throw error;
   }
 
-  const requestedChunkSize = profile.chunk_size_bytes ?? config.chunkSize;
   const maxDataBytes = Math.min(config.maxFileBytes, profile.max_file_bytes ?? Number.MAX_SAFE_INTEGER);
-  const dataBytes = estimatedDataBytes(data, size, maxDataBytes);
-  const chunkSize = boundedChunkSize(
-    dataBytes - dialect.dataStart,
-    requestedChunkSize,
-    config.maxChunksPerJob,
+  const loadBytes = estimatedDataBytes(data, size, maxDataBytes) - dialect.dataStart;
+  // Only a file that measured costs could cut into chunks needs them (a smaller one is one chunk either way):
+  // the small files of a burst pay no lookup.
+  const cost = profile.chunk_size_bytes === null && config.chunkWorkMs > 0 && loadBytes > config.chunkSizeMin
+    ? await measuredCost(sql, targetTable, data, dialect)
+    : null;
+  const chunkSize = plannedChunkSize(
+    loadBytes,
+    profile.chunk_size_bytes,
+    cost,
+    config,
     textCodec(dialect.encoding).unitBytes,
   );
-  if (chunkSize !== requestedChunkSize) {
-    log("info", "chunk_size_raised", {
+  if (chunkSize !== (profile.chunk_size_bytes ?? config.chunkSize)) {
+    log("info", cost === null ? "chunk_size_raised" : "chunk_size_from_cost", {
       job: job.id,
-      bytes: dataBytes - dialect.dataStart,
-      requested: requestedChunkSize,
+      bytes: loadBytes,
+      requested: profile.chunk_size_bytes ?? config.chunkSize,
       chunk_size: chunkSize,
       max_chunks: config.maxChunksPerJob,
+      ...(cost === null ? {} : {
+        ms_per_row: Number(cost.msPerRow.toPrecision(3)),
+        rows_per_mib: Math.round(cost.rowsPerMiB),
+        work_ms: config.chunkWorkMs,
+      }),
     });
   }
 
@@ -369,19 +381,28 @@ function estimatedDataBytes(data: FileBytes, objectSize: number, maxDataBytes: n
 }
 
 /**
- * The chunk size a job of `dataBytes` gets: the requested one, raised just enough that the job has at most
- * `maxChunks` load chunks (MAX_CHUNKS_PER_JOB), so one job's chunk rows cannot slow every other job's claims;
- * then up to a whole number of `unitBytes`, so that every chunk edge falls between two code units (2 in UTF-16,
- * whose data starts at an even offset: a 2-byte BOM, then whole units).
+ * What loads into `targetTable` measured per row, and this file's rows per MiB from the head registration read
+ * (chunk_size.ts); null when either is unknown.
  */
-export function boundedChunkSize(
-  dataBytes: number,
-  requested: number,
-  maxChunks: number,
-  unitBytes = 1,
-): number {
-  const size = Math.max(requested, Math.ceil(Math.max(dataBytes, 0) / maxChunks), 1);
-  return Math.ceil(size / unitBytes) * unitBytes;
+async function measuredCost(
+  sql: Sql,
+  targetTable: string,
+  data: FileBytes,
+  dialect: Dialect,
+): Promise<ChunkCost | null> {
+  const [{ ms_per_row: msPerRow }] = await sql<{ ms_per_row: number | null }[]>`
+    select csv_import.measured_row_cost(${targetTable}) as ms_per_row`;
+  if (msPerRow === null) return null;
+  const headEnd = Math.min(data.size, data.compression === null ? SNIFF_BYTES : COMPRESSED_PREFIX_BYTES);
+  if (headEnd <= dialect.dataStart) return null;
+  const sample = await data.read(dialect.dataStart, headEnd);
+  const rowsPerMiB = sampleRowsPerMiB(sample, {
+    delimiter: dialect.delimiter,
+    quote: dialect.quote,
+    newline: dialect.newline,
+    encoding: dialect.encoding,
+  });
+  return rowsPerMiB === null ? null : { msPerRow, rowsPerMiB };
 }
 
 /**

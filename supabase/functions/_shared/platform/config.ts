@@ -55,6 +55,18 @@ export const DEFAULTS = {
    */
   CHUNK_SIZE: 8 * 1024 * 1024,
   /**
+   * Milliseconds of synchronous work (parsing, checking, encoding) a load chunk is planned to take, from what
+   * loads into the same table measured per row and the file's rows per MiB (pipeline/chunk_size.ts): a file whose
+   * CHUNK_SIZE chunks would take more gets smaller chunks; 0 plans every job with CHUNK_SIZE. Why 300: an
+   * invocation hands its chunk on past WORKER_INVOCATION_WORK_MS (500) of its own work, and an isolate's
+   * WORKER_CHUNKS_PER_ISOLATE (3) chunks share its WORKER_ISOLATE_WORK_MS (1,000) before it is retired, ~330 each.
+   * The 1M-row reference file measures ~20 ms per MiB on the slower of the two machines (~160 per 8 MiB chunk):
+   * its chunks keep CHUNK_SIZE.
+   */
+  CHUNK_WORK_MS: 300,
+  /** Smallest chunk CHUNK_WORK_MS may plan: below a MiB an invocation's fixed costs (~30 ms of CPU) dominate. */
+  CHUNK_SIZE_MIN: 1024 * 1024,
+  /**
    * Most load chunks one job may be planned with; a file that would need more gets bigger chunks (its size
    * over this, rounded up), and the job records the chunk size it got. Why: every chunk is a row (two, with its
    * scan chunk) that claiming, progress and reconciling scan, for every job at once. Measured: a 5 MB file with
@@ -218,6 +230,8 @@ export interface Config {
   fanOutAutoMax: number;
   jobConcurrency: number;
   chunkSize: number;
+  chunkWorkMs: number;
+  chunkSizeMin: number;
   maxChunksPerJob: number;
   invocationBudgetBytes: number;
   registerInlineLoadBytes: number;
@@ -306,6 +320,8 @@ export function loadConfig(env: Env): Config {
     fanOutAutoMax: int("FAN_OUT_AUTO_MAX", DEFAULTS.FAN_OUT_AUTO_MAX, 0, 256),
     jobConcurrency: int("JOB_CONCURRENCY", DEFAULTS.JOB_CONCURRENCY, 1, 256),
     chunkSize: int("CHUNK_SIZE", DEFAULTS.CHUNK_SIZE, 1, 1024 * 1024 * 1024),
+    chunkWorkMs: int("CHUNK_WORK_MS", DEFAULTS.CHUNK_WORK_MS, 0, 600_000),
+    chunkSizeMin: int("CHUNK_SIZE_MIN", DEFAULTS.CHUNK_SIZE_MIN, 1, 1024 * 1024 * 1024),
     maxChunksPerJob: int("MAX_CHUNKS_PER_JOB", DEFAULTS.MAX_CHUNKS_PER_JOB, 1, MAX_CHUNKS_CEILING),
     invocationBudgetBytes: int(
       "WORKER_INVOCATION_BUDGET_BYTES",

@@ -27,10 +27,11 @@ select is(
                      '_store_plan', 'begin_batch', 'check_target', 'chunk_context', 'claim_chunks',
                      'claim_rejects_files', 'commit_batch', 'complete_inline_scan', 'describe_target',
                      'enqueue_registration', 'fan_out_width', 'finalize_job', 'function_endpoint',
-                     'has_deferred_constraints', 'is_import_candidate', 'load_writer', 'object_is_current',
-                     'plan_write_as', 'reclaim_and_claim_chunks', 'reclaim_expired_leases', 'register_job',
-                     'renew_lease', 'request_function', 'request_registration', 'request_timeout_ms',
-                     'resolve_profile', 'retry_delay', 'yield_chunk']) as h(name)
+                     'has_deferred_constraints', 'is_import_candidate', 'load_writer', 'measured_row_cost',
+                     'object_is_current', 'plan_write_as', 'reclaim_and_claim_chunks', 'reclaim_expired_leases',
+                     'record_load_cost', 'register_job', 'renew_lease', 'request_function',
+                     'request_registration', 'request_timeout_ms', 'resolve_profile', 'retry_delay',
+                     'yield_chunk']) as h(name)
    left join pg_catalog.pg_proc p
      on p.proname = h.name and p.pronamespace = 'csv_import'::regnamespace
    left join pg_catalog.pg_language l on l.oid = p.prolang
