@@ -304,11 +304,12 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
     config,
     textCodec(dialect.encoding).unitBytes,
   );
-  if (chunkSize !== (profile.chunk_size_bytes ?? config.chunkSize)) {
-    log("info", cost === null ? "chunk_size_raised" : "chunk_size_from_cost", {
+  const requested = profile.chunk_size_bytes ?? config.chunkSize;
+  if (chunkSize !== requested) {
+    log("info", chunkSize > requested ? "chunk_size_raised" : "chunk_size_from_cost", {
       job: job.id,
       bytes: loadBytes,
-      requested: profile.chunk_size_bytes ?? config.chunkSize,
+      requested,
       chunk_size: chunkSize,
       max_chunks: config.maxChunksPerJob,
       ...(cost === null ? {} : {
