@@ -3,9 +3,11 @@
  * table measured (migration 20261216000000_chunk_sizes_from_measured_cost.sql).
  *
  * - A profile's `chunk_size_bytes` is the operator's choice and is kept as it is.
- * - Otherwise the size is CHUNK_SIZE, lowered when the table's measured work per row, times this file's rows per
- *   MiB (counted in the head registration already read), says a chunk of CHUNK_SIZE would do more than
- *   CHUNK_WORK_MS of synchronous work: then the whole MiBs that fit it, never below CHUNK_SIZE_MIN. Never raised
+ * - Otherwise the size is CHUNK_SIZE, lowered when the measured work per row (the table's recent loads, or for a
+ *   table without any, other tables' work per field times this file's fields: csv_import.measured_row_cost),
+ *   times this file's rows per MiB (counted in the head registration already read), says a chunk of CHUNK_SIZE
+ *   would do more than CHUNK_WORK_MS of synchronous work: then the whole MiBs that fit it, never below
+ *   CHUNK_SIZE_MIN. Never raised
  *   above CHUNK_SIZE: a load holds its range in memory, and CHUNK_SIZE is the size whose memory was measured
  *   inside the budget (platform/config.ts).
  * - Then {@link boundedChunkSize}: raised as far as MAX_CHUNKS_PER_JOB needs, on whole code units.
@@ -23,7 +25,7 @@ const MIN_SAMPLE_RECORDS = 16;
 
 /** What the chunk size was chosen from (logged with the plan). */
 export interface ChunkCost {
-  /** The table's measured synchronous work per row, ms (csv_import.measured_row_cost). */
+  /** Measured synchronous work per row, ms (csv_import.measured_row_cost). */
   msPerRow: number;
   /** This file's rows per MiB, from its head. */
   rowsPerMiB: number;

@@ -473,17 +473,18 @@ async function loadRange(
 }
 
 /**
- * Records what this invocation's load cost (csv_import.record_load_cost: the bytes it covered, its rows, its
- * synchronous work), from which registration sizes the next file's chunks for the same table (chunk_size.ts).
- * Only loads of at least CHUNK_SIZE_MIN stand for a chunk's cost; small files pay no statement. Best effort: a
- * failure is logged, never the load's.
+ * Records what this invocation's load cost (csv_import.record_load_cost: the bytes it covered, its rows and
+ * rejects, the fields per row, its synchronous work), from which registration sizes later files' chunks
+ * (chunk_size.ts). Only loads of at least CHUNK_SIZE_MIN stand for a chunk's cost; small files pay no statement.
+ * Best effort: a failure is logged, never the load's.
  */
 async function recordCost(deps: WorkDeps, ctx: ChunkContext, load: Load, bytes: number): Promise<void> {
   if (bytes < deps.config.chunkSizeMin || load.rows === 0) return;
   try {
     await deps.sql`
       select csv_import.record_load_cost(p_chunk_id => ${ctx.chunk.id}, p_bytes => ${bytes}::bigint,
-        p_rows => ${load.rows}::bigint, p_work_ms => ${load.work.ms}::real)`;
+        p_rows => ${load.rows}::bigint, p_rejected => ${load.rejected}::bigint,
+        p_fields => ${ctx.target.columns.expected_fields}::int, p_work_ms => ${load.work.ms}::real)`;
   } catch (error) {
     log("warn", "load_cost_not_recorded", { job: ctx.chunk.jobId, chunk: ctx.chunk.index, error });
   }

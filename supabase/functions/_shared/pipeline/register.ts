@@ -295,7 +295,7 @@ async function planJob(deps: RegisterDeps, job: JobRow) {
   // Only a file that measured costs could cut into chunks needs them (a smaller one is one chunk either way):
   // the small files of a burst pay no lookup.
   const cost = profile.chunk_size_bytes === null && config.chunkWorkMs > 0 && loadBytes > config.chunkSizeMin
-    ? await measuredCost(sql, targetTable, data, dialect)
+    ? await measuredCost(sql, targetTable, mapping.expectedFields, data, dialect)
     : null;
   const chunkSize = plannedChunkSize(
     loadBytes,
@@ -382,17 +382,19 @@ function estimatedDataBytes(data: FileBytes, objectSize: number, maxDataBytes: n
 }
 
 /**
- * What loads into `targetTable` measured per row, and this file's rows per MiB from the head registration read
- * (chunk_size.ts); null when either is unknown.
+ * The work per row loads measured (csv_import.measured_row_cost: into `targetTable`, else into any table per field,
+ * times `fields`), and this file's rows per MiB from the head registration read (chunk_size.ts); null when either
+ * is unknown.
  */
 async function measuredCost(
   sql: Sql,
   targetTable: string,
+  fields: number,
   data: FileBytes,
   dialect: Dialect,
 ): Promise<ChunkCost | null> {
   const [{ ms_per_row: msPerRow }] = await sql<{ ms_per_row: number | null }[]>`
-    select csv_import.measured_row_cost(${targetTable}) as ms_per_row`;
+    select csv_import.measured_row_cost(${targetTable}, ${fields}::int) as ms_per_row`;
   if (msPerRow === null) return null;
   const headEnd = Math.min(data.size, data.compression === null ? SNIFF_BYTES : COMPRESSED_PREFIX_BYTES);
   if (headEnd <= dialect.dataStart) return null;

@@ -56,7 +56,8 @@ export const DEFAULTS = {
   CHUNK_SIZE: 8 * 1024 * 1024,
   /**
    * Milliseconds of synchronous work (parsing, checking, encoding) a load chunk is planned to take, from what
-   * loads into the same table measured per row and the file's rows per MiB (pipeline/chunk_size.ts): a file whose
+   * loads measured per row (into the same table, else per field into others) and the file's rows per MiB
+   * (pipeline/chunk_size.ts): a file whose
    * CHUNK_SIZE chunks would take more gets smaller chunks; 0 plans every job with CHUNK_SIZE. Why 300: an
    * invocation hands its chunk on past WORKER_INVOCATION_WORK_MS (500) of its own work, and an isolate's
    * WORKER_CHUNKS_PER_ISOLATE (3) chunks share its WORKER_ISOLATE_WORK_MS (1,000) before it is retired, ~330 each.
