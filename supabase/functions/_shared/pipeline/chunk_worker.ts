@@ -475,11 +475,12 @@ async function loadRange(
 /**
  * Records what this invocation's load cost (csv_import.record_load_cost: the bytes it covered, its rows and
  * rejects, the fields per row, its synchronous work), from which registration sizes later files' chunks
- * (chunk_size.ts). Only loads of at least CHUNK_SIZE_MIN stand for a chunk's cost; small files pay no statement.
- * Best effort: a failure is logged, never the load's.
+ * (chunk_size.ts). Only chunks of at least CHUNK_SIZE_MIN stand for a chunk's cost (every invocation of one
+ * records its part, so a chunk's parts add up to its range); small files pay no statement. Best effort: a failure
+ * is logged, never the load's.
  */
 async function recordCost(deps: WorkDeps, ctx: ChunkContext, load: Load, bytes: number): Promise<void> {
-  if (bytes < deps.config.chunkSizeMin || load.rows === 0) return;
+  if (ctx.range.end - ctx.range.start < deps.config.chunkSizeMin || bytes < 1) return;
   try {
     await deps.sql`
       select csv_import.record_load_cost(p_chunk_id => ${ctx.chunk.id}, p_bytes => ${bytes}::bigint,
