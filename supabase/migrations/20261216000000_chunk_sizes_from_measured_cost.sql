@@ -1,7 +1,8 @@
 -- Issue 14: chunk sizes from measured cost. Every invocation loading a chunk of at least CHUNK_SIZE_MIN (1 MiB)
 -- records what its part cost (the file's bytes it covered, the rows it parsed and how many it rejected, the fields
--- per row, the milliseconds of synchronous work it did: parsing, checking, encoding); registration plans the next file from that cost and the
--- file's own rows per MiB, so that a load chunk's work fits one invocation (pipeline/chunk_size.ts).
+-- per row, the milliseconds of synchronous work it did: parsing, checking, encoding); registration plans the next
+-- file from that cost and the file's own rows per MiB, so that a load chunk's work fits one invocation
+-- (pipeline/chunk_size.ts).
 --
 -- Why: the work of a chunk is per row far more than per byte, so a fixed byte size gives a file of narrow rows
 -- several times the work per chunk of a file of wide ones. A chunk whose work passes WORKER_INVOCATION_WORK_MS is
