@@ -239,6 +239,22 @@ export function rowPathMs(events: readonly WorkerLogEvent[], jobId: number): num
 }
 
 /**
+ * The chunk sizes the pipeline runs' jobs were planned with (`jobs.chunk_size`: `--chunk-size`, else CHUNK_SIZE as
+ * measured costs left it, pipeline/chunk_size.ts), for the report's footer: "8.00 MiB", or each size with its
+ * number of jobs when they differ; `configured` when no pipeline run recorded one.
+ */
+export function formatPlannedChunkSizes(planned: (number | null)[], configured: number): string {
+  const counts = new Map<number, number>();
+  for (const size of planned) if (size !== null) counts.set(size, (counts.get(size) ?? 0) + 1);
+  const mib = (bytes: number) => `${(bytes / 1048576).toFixed(2)} MiB`;
+  if (counts.size === 0) return mib(configured);
+  if (counts.size === 1) return mib([...counts.keys()][0]);
+  return [...counts].sort((a, b) => b[0] - a[0]).map(([size, n]) =>
+    `${mib(size)} (${n} job${n === 1 ? "" : "s"})`
+  ).join(", ");
+}
+
+/**
  * "the row path (parsing, checking, encoding) 1.62 s of the functions' 3.40 CPU-s (48 %)": how much of the
  * functions' metered CPU the rows themselves took; the rest is reads, the COPY protocol, SQL round trips and
  * start-up.

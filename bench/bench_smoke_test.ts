@@ -51,7 +51,7 @@ Deno.test({
         valid: boolean;
         problems?: string[];
         ratioToCopy: number | null;
-        pipeline?: { functionsCpuSeconds: number; rowPathSeconds: number };
+        pipeline?: { functionsCpuSeconds: number; rowPathSeconds: number; chunkSize: number | null };
         cpu: { functionSeconds: number | null; faults: { db: number | null; functions: number | null } };
       }[];
     };
@@ -65,6 +65,10 @@ Deno.test({
     }
     assert.ok(byMethod.get("pipeline")!.pipeline!.functionsCpuSeconds > 0, "the functions' CPU is measured");
     assert.ok(byMethod.get("pipeline")!.pipeline!.rowPathSeconds > 0, "the loads' row path is timed");
+    // The footer names the size the job was planned with (jobs.chunk_size), not only the configured one.
+    const planned = byMethod.get("pipeline")!.pipeline!.chunkSize;
+    assert.ok(planned !== null && planned > 0, `the job's chunk size is reported: ${planned}`);
+    assert.ok(text.includes(`chunk size ${(planned! / 1048576).toFixed(2)} MiB.`), "… and printed");
     assert.ok(
       text.includes("pipeline 5000 w2: the row path (parsing, checking, encoding) "),
       text.slice(-1500),

@@ -12,6 +12,7 @@ import {
   envValue,
   formatCompressedTable,
   formatFaults,
+  formatPlannedChunkSizes,
   formatRowPath,
   formatTable,
   inflateSteps,
@@ -201,6 +202,20 @@ Deno.test("the row path's time is the sum of the job's loads' work_ms, shown aga
   assert.equal(
     formatRowPath(0, 0),
     "the row path (parsing, checking, encoding) 0.00 s of the functions' 0.00 CPU-s",
+  );
+});
+
+Deno.test("the footer names the chunk sizes the jobs were planned with", () => {
+  const MIB = 1048576;
+  assert.equal(formatPlannedChunkSizes([8 * MIB, null, 8 * MIB], 8 * MIB), "8.00 MiB");
+  assert.equal(
+    formatPlannedChunkSizes([null, null], 16 * MIB),
+    "16.00 MiB",
+    "no pipeline run: the configured size",
+  );
+  assert.equal(
+    formatPlannedChunkSizes([7 * MIB, 8 * MIB, 8 * MIB], 8 * MIB),
+    "8.00 MiB (2 jobs), 7.00 MiB (1 job)",
   );
 });
 

@@ -64,6 +64,7 @@ import {
   type CompressedRow,
   formatCompressedTable,
   formatFaults,
+  formatPlannedChunkSizes,
   formatRowPath,
   formatTable,
   medianBy,
@@ -287,7 +288,9 @@ async function main() {
       rows: sizes,
       widths,
       chunkSize: chunkSize ?? DEFAULTS.CHUNK_SIZE,
-      chunkSizeSource: chunkSize ? "--chunk-size" : "pipeline default (DEFAULTS.CHUNK_SIZE)",
+      chunkSizeSource: chunkSize
+        ? "--chunk-size"
+        : "pipeline default (DEFAULTS.CHUNK_SIZE; measured costs may lower it: each run's pipeline.chunkSize)",
       badEvery,
       seed,
       restartStack: args["restart-stack"],
@@ -320,8 +323,11 @@ async function main() {
       info.cpuModel ?? "unknown CPU"
     }), ${info.memoryGb} GB, PostgreSQL ${info.postgres}; ` +
       `chunk size ${
-        ((chunkSize ?? DEFAULTS.CHUNK_SIZE) / 1048576).toFixed(2)
-      } MiB. conc: most chunks running ` +
+        formatPlannedChunkSizes(
+          results.map((r) => r.pipeline?.chunkSize ?? null),
+          chunkSize ?? DEFAULTS.CHUNK_SIZE,
+        )
+      }. conc: most chunks running ` +
       `at once; CPU/peak MB: per chunk invocation (its share of a shared worker's CPU; Δ = added while it ran, ` +
       `RSS = worker process); intr/ret/kill: chunks interrupted by a limit and retried / chunk workers retired / ` +
       `killed by a limit; ` +

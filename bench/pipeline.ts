@@ -67,13 +67,15 @@ interface JobRow {
   data_size: number | null;
   inflated_in: number;
   inflated_out: number;
+  chunk_size: number | null;
 }
 
 async function jobOf(objectName: string): Promise<JobRow | undefined> {
   const [job] = await sql<JobRow[]>`
     select id::float8 as id, status, error, rows_loaded::float8 as rows_loaded, rows_rejected::float8 as rows_rejected,
            rejects_status, created_at, started_at, first_row_at, finished_at, compression,
-           data_size::float8 as data_size, inflated_in::float8 as inflated_in, inflated_out::float8 as inflated_out
+           data_size::float8 as data_size, inflated_in::float8 as inflated_in, inflated_out::float8 as inflated_out,
+           chunk_size::float8 as chunk_size
     from csv_import.jobs where bucket_id = ${BUCKET} and object_name = ${objectName}
     order by id desc limit 1`;
   return job;
@@ -328,7 +330,8 @@ export async function runPipeline(
       jobId: job.id,
       status: job.status,
       error: job.error,
-      chunkSize,
+      // What the job was planned with (--chunk-size, else CHUNK_SIZE as measured costs leave it: chunk_size.ts).
+      chunkSize: job.chunk_size,
       maxParallelChunks: width,
       assumedGlobalLimit: env.appliedGlobal,
       widthReached: peakRunningChunks >= Math.min(width, Math.max(0, ...chunks.map((c) => c.n))),
