@@ -12,7 +12,8 @@
 --
 -- Invariants:
 -- - A cost row belongs to a job (deleted with it: retention keeps it as long as the job's history) and names the
---   job's target table; only load chunks record costs.
+--   job's target table (a copy of jobs.target_table, which planning sets once, so that a lookup reads one index
+--   and no job); only load chunks record costs.
 -- - csv_import.measured_row_cost(table, fields) is the work per row of the table's latest 32 clean loads of the last
 --   30 days; for a table with none, the work per field of the latest 32 clean loads into any table, times `fields`;
 --   null when there are none either. Clean: at most 1 % of the rows rejected (a reject costs many times a loaded

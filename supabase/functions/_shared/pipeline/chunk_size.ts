@@ -7,9 +7,8 @@
  *   table without any, other tables' work per field times this file's fields: csv_import.measured_row_cost),
  *   times this file's rows per MiB (counted in the head registration already read), says a chunk of CHUNK_SIZE
  *   would do more than CHUNK_WORK_MS of synchronous work: then the whole MiBs that fit it, never below
- *   CHUNK_SIZE_MIN. Never raised
- *   above CHUNK_SIZE: a load holds its range in memory, and CHUNK_SIZE is the size whose memory was measured
- *   inside the budget (platform/config.ts).
+ *   CHUNK_SIZE_MIN. Never raised above CHUNK_SIZE: a load holds its range in memory, and CHUNK_SIZE is the size
+ *   whose memory was measured inside the budget (platform/config.ts).
  * - Then {@link boundedChunkSize}: raised as far as MAX_CHUNKS_PER_JOB needs, on whole code units.
  *
  * Invariants: every function here is pure; the planned size is at least 1 and a multiple of `unitBytes`; with no
@@ -41,7 +40,7 @@ export interface ChunkSizeSettings {
 
 /**
  * The chunk size for a job of `dataBytes` (see the module doc). `profileChunkSize`: the profile's
- * `chunk_size_bytes`, or null; `cost`: null when the table has no measurement or the head no rows to count.
+ * `chunk_size_bytes`, or null; `cost`: null when nothing was measured or the head has too few rows to count.
  */
 export function plannedChunkSize(
   dataBytes: number,

@@ -79,8 +79,10 @@ Deno.test("plannedChunkSize: the profile's size wins, then the cost, then the ch
   assert.equal(plannedChunkSize(100 * MIB, null, null, SETTINGS), 8 * MIB);
   // MAX_CHUNKS_PER_JOB still raises a costed size: 100 MiB in at most 10 chunks.
   assert.equal(plannedChunkSize(100 * MIB, null, narrow, { ...SETTINGS, maxChunksPerJob: 10 }), 10 * MIB);
-  // A costed size that is odd in code units is rounded up (UTF-16).
-  assert.equal(plannedChunkSize(100 * MIB, null, narrow, { ...SETTINGS, chunkSizeMin: MIB + 1 }, 2) % 2, 0);
+  // A costed size that is odd in code units is rounded up (UTF-16): rows so costly that CHUNK_SIZE_MIN applies.
+  const costly = { msPerRow: 0.01, rowsPerMiB: 500_000 };
+  assert.equal(plannedChunkSize(100 * MIB, null, costly, { ...SETTINGS, chunkSizeMin: MIB + 1 }), MIB + 1);
+  assert.equal(plannedChunkSize(100 * MIB, null, costly, { ...SETTINGS, chunkSizeMin: MIB + 1 }, 2), MIB + 2);
 });
 
 Deno.test("sampleRowsPerMiB counts line breaks per MiB, in each newline style and in UTF-16", () => {

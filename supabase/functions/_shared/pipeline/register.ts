@@ -393,19 +393,15 @@ async function measuredCost(
   data: FileBytes,
   dialect: Dialect,
 ): Promise<ChunkCost | null> {
-  const [{ ms_per_row: msPerRow }] = await sql<{ ms_per_row: number | null }[]>`
-    select csv_import.measured_row_cost(${targetTable}, ${fields}::int) as ms_per_row`;
-  if (msPerRow === null) return null;
+  // The head first: it is in memory (a plain file's, or a compressed file's inflated prefix), and a head with too
+  // few records to count spares the query.
   const headEnd = Math.min(data.size, data.compression === null ? SNIFF_BYTES : COMPRESSED_PREFIX_BYTES);
   if (headEnd <= dialect.dataStart) return null;
-  const sample = await data.read(dialect.dataStart, headEnd);
-  const rowsPerMiB = sampleRowsPerMiB(sample, {
-    delimiter: dialect.delimiter,
-    quote: dialect.quote,
-    newline: dialect.newline,
-    encoding: dialect.encoding,
-  });
-  return rowsPerMiB === null ? null : { msPerRow, rowsPerMiB };
+  const rowsPerMiB = sampleRowsPerMiB(await data.read(dialect.dataStart, headEnd), dialect);
+  if (rowsPerMiB === null) return null;
+  const [{ ms_per_row: msPerRow }] = await sql<{ ms_per_row: number | null }[]>`
+    select csv_import.measured_row_cost(${targetTable}, ${fields}::int) as ms_per_row`;
+  return msPerRow === null ? null : { msPerRow, rowsPerMiB };
 }
 
 /**

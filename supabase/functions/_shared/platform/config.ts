@@ -61,8 +61,9 @@ export const DEFAULTS = {
    * CHUNK_SIZE chunks would take more gets smaller chunks; 0 plans every job with CHUNK_SIZE. Why 300: an
    * invocation hands its chunk on past WORKER_INVOCATION_WORK_MS (500) of its own work, and an isolate's
    * WORKER_CHUNKS_PER_ISOLATE (3) chunks share its WORKER_ISOLATE_WORK_MS (1,000) before it is retired, ~330 each.
-   * The 1M-row reference file measures ~20 ms per MiB on the slower of the two machines (~160 per 8 MiB chunk):
-   * its chunks keep CHUNK_SIZE.
+   * The 1M-row reference file measures ~20 ms per MiB on the slower of the two machines (~160 per 8 MiB chunk),
+   * and ~30 ms (~240 per chunk) from other tables' work per field when its table is new: its chunks keep
+   * CHUNK_SIZE.
    */
   CHUNK_WORK_MS: 300,
   /** Smallest chunk CHUNK_WORK_MS may plan: below a MiB an invocation's fixed costs (~30 ms of CPU) dominate. */
