@@ -13,6 +13,7 @@
  */
 import type { TargetColumn } from "../pg_types/columns.ts";
 import { d2, timeEnd } from "../pg_types/fast_checks.ts";
+import { copyBytes } from "./copy_bytes.ts";
 
 /**
  * Writes one field (length, then value) of a value its check accepted into `bin` at `o`, which has room for
@@ -58,10 +59,7 @@ const boolBin: FieldEncoder = (b, s, _e, bin, o) => {
   return o + 1;
 };
 const rawBin: FieldEncoder = (b, s, e, bin, o) => {
-  o = put32(bin, o, e - s);
-  if (e - s > 24) bin.set(b.subarray(s, e), o);
-  else for (let i = s, w = o; i < e; i++, w++) bin[w] = b[i];
-  return o + e - s;
+  return copyBytes(b, s, e, bin, put32(bin, o, e - s));
 };
 
 const HEXVAL = new Uint8Array(256);

@@ -9,6 +9,7 @@
  *   (header, then one tuple per row) for as long as `binary` holds, and is then sent instead of the text.
  * - A piece is reused after it has settled: {@link CopyPiece.reset} empties it and keeps its buffers.
  */
+import { copyBytes } from "./copy_bytes.ts";
 
 /**
  * One row ready for COPY TEXT (fields escaped, tab-separated, newline-terminated), with what a reject needs:
@@ -73,16 +74,9 @@ export class CopyPiece {
 
   /** Appends bytes b[s, e) to the current row. */
   putBytes(b: Uint8Array, s: number, e: number): void {
-    let at = this.length;
+    const at = this.length;
     if (at + (e - s) > this.bytes.length) this.#grow(at + (e - s));
-    const bytes = this.bytes;
-    if (e - s > 24) {
-      bytes.set(b.subarray(s, e), at);
-      at += e - s;
-    } else {
-      for (let i = s; i < e; i++) bytes[at++] = b[i];
-    }
-    this.length = at;
+    this.length = copyBytes(b, s, e, this.bytes, at);
   }
 
   putByte(c: number): void {
@@ -99,7 +93,7 @@ export class CopyPiece {
     const n = be - bs;
     if (at + n + 1 > this.bytes.length) this.#grow(at + n + 1);
     const bytes = this.bytes;
-    bytes.set(b.subarray(bs, be), at);
+    copyBytes(b, bs, be, bytes, at);
     const shift = at - bs;
     for (let k = 1; k <= f; k++) bytes[starts[k] - 1 + shift] = 9;
     bytes[at + n] = 10;
