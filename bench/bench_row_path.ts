@@ -14,7 +14,8 @@
  * `--against`: the same passes with the row path of another checkout (e.g. `git worktree add /tmp/base HEAD~1`),
  * alternated with this one's in one process, `--rounds` each; prints both medians and their ratio. Why: on this
  * shared machine one run's best pass moves by ±30 % within minutes, while two row paths alternated in one
- * process see the same machine (a change of 8 % reads the same in every such run).
+ * process see the same machine. Still take the median of several runs: they share one heap, so one's garbage
+ * is collected in the other's passes too (a change measured 0.90–1.02× in seven runs, docs/performance.md).
  * Profile it with Linux perf, which names Deno's JIT code (docs/performance.md, "The row path alone"):
  * `perf record -F 2000 -g -- deno run -A --v8-flags=--perf-basic-prof bench/bench_row_path.ts`.
  */

@@ -6,9 +6,9 @@
  * (V8 goes through the species constructor and allocates it in the young generation), which for a record of
  * ~130 bytes costs more than copying its bytes one by one, and its garbage keeps the scavenger busy. Measured
  * with `bench/bench_row_path.ts --against` (the 1M-row reference file, binary pieces, eight passes of each
- * alternated in one process): 0.90–0.92× the row path's time with records and long fields copied here
- * instead of by `set(subarray)` past 24 bytes, and 216 scavenges in its six passes instead of 813. Past
- * LOOP_MAX_BYTES the one native copy wins again.
+ * alternated in one process): the row path's time 0.90–1.02× (median 0.96× of seven runs) with records and
+ * long fields copied here instead of by `set(subarray)` past 24 bytes, and 216 scavenges in its six passes
+ * instead of 813 (docs/performance.md, history). Past LOOP_MAX_BYTES the one native copy wins again.
  *
  * Invariant: writes exactly dst[o, o + (e - s)) = src[s, e) and returns o + (e - s); the caller has made room.
  */
