@@ -22,6 +22,8 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import type { CsvFormat } from "../supabase/functions/_shared/csv/format.ts";
+import type { JobColumns } from "../supabase/functions/_shared/load/row_converter.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -44,14 +46,27 @@ type Pass = () => Promise<{ rows: number; pieces: number; binaryPieces: number; 
 
 /** The row path of the checkout at `root` (its modules, so two checkouts can run side by side). */
 async function rowPath(root: string): Promise<Pass> {
-  const from = (path: string) =>
+  // Typed as this checkout's modules (the type check keeps the bench in step with them); loaded from `root`.
+  const from = <M>(path: string): Promise<M> =>
     import(pathToFileURL(resolve(root, "supabase/functions/_shared", path)).href);
-  const { createChunkReader } = await from("csv/chunk.ts");
-  const { compileFastRow } = await from("load/fast_row.ts");
-  const { compileRowConverter } = await from("load/row_converter.ts");
-  const { builtinColumn: column } = await from("pg_types/columns.ts");
-  const { WorkMeter } = await from("pipeline/isolate_budget.ts");
-  const { RowSource } = await from("pipeline/row_source.ts");
+  const { createChunkReader } = await from<typeof import("../supabase/functions/_shared/csv/chunk.ts")>(
+    "csv/chunk.ts",
+  );
+  const { compileFastRow } = await from<typeof import("../supabase/functions/_shared/load/fast_row.ts")>(
+    "load/fast_row.ts",
+  );
+  const { compileRowConverter } = await from<
+    typeof import("../supabase/functions/_shared/load/row_converter.ts")
+  >("load/row_converter.ts");
+  const { builtinColumn: column } = await from<
+    typeof import("../supabase/functions/_shared/pg_types/columns.ts")
+  >("pg_types/columns.ts");
+  const { WorkMeter } = await from<typeof import("../supabase/functions/_shared/pipeline/isolate_budget.ts")>(
+    "pipeline/isolate_budget.ts",
+  );
+  const { RowSource } = await from<typeof import("../supabase/functions/_shared/pipeline/row_source.ts")>(
+    "pipeline/row_source.ts",
+  );
 
   const STATUS = ["new", "paid", "shipped", "cancelled"];
   const target = [
@@ -70,12 +85,12 @@ async function rowPath(root: string): Promise<Pass> {
     }),
     column("note", "text"),
   ];
-  const columns = {
+  const columns: JobColumns = {
     expected_fields: target.length,
     ignored: [],
     mapped: target.map((c, field) => ({ field, header: c.name, column: c })),
   };
-  const format = { delimiter: ",", quote: '"', newline: "\n" };
+  const format: CsvFormat = { delimiter: ",", quote: '"', newline: "\n" };
   const fastRow = compileFastRow(columns, format, { binary });
   if (fastRow === null) throw new Error("the fast path does not apply");
   const converter = compileRowConverter(columns, {});
@@ -91,7 +106,7 @@ async function rowPath(root: string): Promise<Pass> {
       },
     });
     const source = new RowSource(
-      (hooks: Record<string, unknown>) =>
+      (hooks) =>
         createChunkReader({
           format,
           start: dataStart,
