@@ -7,8 +7,11 @@
  * invocation killed by the 2 s CPU limit; before, each refused row cost a Storage request inside the batch and
  * the chunk was retried until dead-lettered). Two layouts: one chunk (its rows are read from Storage, so refused
  * rows' text is read back in windows) and 1 MiB chunks (most loads hold their range in memory after scanning it).
+ * Each refused piece builds its deferred COPY TEXT for the bisection (pipeline/piece_text.ts) from the same two
+ * sources, so the exact rejects also check that text.
  */
 import assert from "node:assert/strict";
+import { functionEvents } from "./support/faults.ts";
 import { writeCsv } from "./support/generate_csv.ts";
 import { checksum, connect, E2E, psqlCopy, Scope, upload, waitForJob } from "./support/stack.ts";
 
@@ -95,6 +98,11 @@ Deno.test({
         select max(attempts)::int as max, count(*) filter (where attempts > 1)::int as retried
         from csv_import.chunks where job_id = ${job.id}`;
       assert.deepEqual(attempts, { max: 1, retried: 0 }, `${folder}: every chunk done on its first attempt`);
+      // The loads deferred their pieces' COPY TEXT (pipeline/piece_text.ts) and built it for the refused pieces
+      // they bisected: from Storage (one chunk) and from the range a load holds (1 MiB chunks).
+      const loads = (await functionEvents(job)).filter((e) => e.event === "chunk_loaded");
+      const built = loads.reduce((sum, e) => sum + Number(e.text_built ?? 0), 0);
+      assert.ok(built > 0, `${folder}: refused pieces built their text (${built} in ${loads.length} loads)`);
       const rejects = await sql<{ line: number; reason: string; raw: string }[]>`
         select line_number::int as line, reason, raw_record as raw from csv_import.rejects
         where job_id = ${job.id} order by line_number`;

@@ -5,7 +5,9 @@
  * Invariants:
  * - Rows are kept in file order, each with its physical line and the byte range of its record in the file, so
  *   that a refused row can be reported (and its raw text read back) without keeping its text.
- * - `bytes[0, length)` is always the COPY TEXT of rows [0, count); `bin[0, binLength)` is their COPY BINARY
+ * - `bytes[0, length)` is the COPY TEXT of rows [0, count), except in a piece whose text is deferred
+ *   (`textDeferred`): there `length` only estimates it, and the text is built by `ensureText` before anything
+ *   reads it (`data`, `row`, `rows` refuse while it is missing). `bin[0, binLength)` is their COPY BINARY
  *   (header, then one tuple per row) for as long as `binary` holds, and is then sent instead of the text.
  * - A piece is reused after it has settled: {@link CopyPiece.reset} empties it and keeps its buffers.
  */
@@ -63,6 +65,17 @@ export class CopyPiece {
   bin = new Uint8Array(64 * 1024);
   binLength = BINARY_HEADER.length;
   binary = true;
+  /**
+   * Deferred text: while set, rows are appended without their COPY TEXT (the fast path writes only the binary
+   * tuple, the string path nothing), and `length` grows by an estimate of it. Why: a piece that goes in binary
+   * never needs its text; building it anyway cost ~3 % of the row path and a ~1.25 MiB buffer per piece (two
+   * per load, three loads per isolate). The owner (pipeline/row_source.ts) sets it with `buildText`.
+   */
+  textDeferred = false;
+  /** Rebuilds the text of every row from the file's bytes when it is needed (pipeline/piece_text.ts). */
+  buildText: ((piece: CopyPiece) => Promise<void>) | null = null;
+  /** Whether rows were appended without their text since the last reset (ensureText then builds it). */
+  #textMissing = false;
   #ends = new Int32Array(1024);
   #lines = new Float64Array(1024);
   #offsets = new Float64Array(1024);
@@ -100,6 +113,49 @@ export class CopyPiece {
     this.length = at + n + 1;
   }
 
+  /** Counts `n` bytes of text a row would have had (deferred text: the row's text is built later, if at all). */
+  skipText(n: number): void {
+    this.length += n;
+    this.#textMissing = true;
+  }
+
+  /** Whether the text of some rows is still to be built ({@link ensureText}). */
+  get textMissing(): boolean {
+    return this.#textMissing;
+  }
+
+  /** Builds the text of a piece whose rows were appended without it; false (nothing to do) when complete. */
+  async ensureText(): Promise<boolean> {
+    if (!this.#textMissing) return false;
+    if (this.buildText === null) {
+      throw new Error("CopyPiece: the text was deferred without a way to build it");
+    }
+    await this.buildText(this);
+    return true;
+  }
+
+  /**
+   * Takes the text of `built`, which holds the same rows (same count, offsets and lines) with their text: the
+   * two swap text buffers (`built` keeps this piece's old one). Throws when the rows differ.
+   */
+  adoptText(built: CopyPiece): void {
+    if (built.#textMissing || built.count !== this.count) {
+      throw new Error(`CopyPiece: the rebuilt text has ${built.count} rows, the piece ${this.count}`);
+    }
+    for (let i = 0; i < this.count; i++) {
+      if (built.#offsets[i] !== this.#offsets[i] || built.#lines[i] !== this.#lines[i]) {
+        throw new Error(
+          `CopyPiece: rebuilt row ${i} is at ${built.#offsets[i]}, the piece's at ${this.#offsets[i]}`,
+        );
+      }
+    }
+    [this.bytes, built.bytes] = [built.bytes, this.bytes];
+    // Copied, not swapped: the four per-row arrays grow together (#growRows), so they keep one capacity.
+    this.#ends.set(built.#ends.subarray(0, this.count));
+    this.length = built.length;
+    this.#textMissing = false;
+  }
+
   /** Ends the row whose bytes were put since the previous row (record at `offset`, `byteLength`, `line`). */
   endRow(line: number, offset: number, byteLength: number): void {
     const k = this.count;
@@ -133,6 +189,11 @@ export class CopyPiece {
   /** Appends one COPY line (newline-terminated) of the record at `offset` (`byteLength` bytes, on `line`). */
   add(copyLine: string, line: number, offset: number, byteLength: number): void {
     this.binary = false; // the string path's rows have no binary form here
+    if (this.textDeferred) {
+      this.skipText(copyLine.length + 1);
+      this.endRow(line, offset, byteLength);
+      return;
+    }
     const at = this.length;
     if (at + copyLine.length * 3 > this.bytes.length) this.#grow(at + copyLine.length * 3);
     this.length = at + ENCODER.encodeInto(copyLine, this.bytes.subarray(at)).written;
@@ -144,11 +205,18 @@ export class CopyPiece {
     this.count = 0;
     this.binLength = BINARY_HEADER.length;
     this.binary = true;
+    this.#textMissing = false;
   }
 
   /** The COPY data of rows [from, to). */
   data(from = 0, to = this.count): Uint8Array {
+    if (this.#textMissing) throw new Error("CopyPiece: the text is not built (ensureText)");
     return this.bytes.subarray(from === 0 ? 0 : this.#ends[from - 1], to === 0 ? 0 : this.#ends[to - 1]);
+  }
+
+  /** Where row i's record is: its line, offset and byte length (available whether or not the text is built). */
+  place(i: number): { line: number; offset: number; byteLength: number } {
+    return { line: this.#lines[i], offset: this.#offsets[i], byteLength: this.#byteLengths[i] };
   }
 
   /** Row i as an object (for the rare paths: bisection of a refused piece, the isolating modes). */

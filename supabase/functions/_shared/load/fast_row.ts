@@ -30,7 +30,9 @@
  *   form returns false: the caller then takes the string path for the whole record, so the result is the
  *   string path's whenever this one declines.
  * - On false nothing has been appended to the piece; on true the row's bytes have been, and the caller ends the
- *   row (CopyPiece.endRow) with its line and offset.
+ *   row (CopyPiece.endRow) with its line and offset. A piece with deferred text (CopyPiece.textDeferred) gets
+ *   the row's binary tuple only; its text is built later from the same bytes by this same function
+ *   (pipeline/piece_text.ts), so it is the text an eager piece would have had.
  */
 import { textCodec } from "../csv/encoding.ts";
 import { isValidUtf8 } from "../csv/utf8.ts";
@@ -260,6 +262,11 @@ export function compileFastRow(
       if (!ok) return false;
     }
     if (utf8From < be && !isValidUtf8(b, utf8From, be)) return false;
+    if (piece.binary && !(binaryCapable && encodeRow(b, bs, be, piece, true))) piece.binary = false;
+    if (piece.textDeferred) {
+      piece.skipText(be - bs + 1);
+      return true;
+    }
     for (let k = 0; k < m; k++) {
       if (k > 0) piece.putByte(9);
       const field = fieldOf[k];
@@ -274,7 +281,6 @@ export function compileFastRow(
       else piece.putBytes(b, fs, fe);
     }
     piece.putByte(10);
-    if (piece.binary && !(binaryCapable && encodeRow(b, bs, be, piece, true))) piece.binary = false;
     return true;
   };
 
@@ -315,6 +321,10 @@ export function compileFastRow(
     }
     if (utf8From < be && !isValidUtf8(b, utf8From, be)) return false;
     if (piece.binary && !(binaryCapable && encodeRow(b, bs, be, piece, false))) piece.binary = false;
+    if (piece.textDeferred) {
+      piece.skipText(be - bs + 1);
+      return true;
+    }
     if (identity && !hasNull) {
       piece.putRecord(b, bs, be, starts, last);
       return true;

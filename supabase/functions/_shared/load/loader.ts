@@ -270,8 +270,11 @@ export class BatchLoader {
   readonly #list: string;
   readonly #copy: string;
   readonly #copyBinary: string;
-  /** Fast-path pieces started, by COPY format (logged per chunk: how much went binary). */
-  readonly piecesSent = { binary: 0, text: 0 };
+  /**
+   * Fast-path pieces started, by COPY format (logged per chunk: how much went binary), and the pieces whose
+   * deferred text was built (sent as text, or refused and bisected: CopyPiece.ensureText).
+   */
+  readonly piecesSent = { binary: 0, text: 0, textBuilt: 0 };
 
   constructor(target: LoadTarget) {
     this.#target = target;
@@ -320,6 +323,7 @@ export class BatchLoader {
   async startPiece(tx: Tx, piece: CopyPiece | PreparedRow[]): Promise<InflightPiece> {
     const sent = Promise.withResolvers<void>();
     const binary = piece instanceof CopyPiece && piece.binary;
+    if (piece instanceof CopyPiece && !binary && await piece.ensureText()) this.piecesSent.textBuilt++;
     const data = piece instanceof CopyPiece
       ? (binary ? piece.binData() : piece.data())
       : joinRows(piece, 0, piece.length);
@@ -362,6 +366,7 @@ export class BatchLoader {
         rejects: [],
       };
     }
+    if (piece instanceof CopyPiece && await piece.ensureText()) this.piecesSent.textBuilt++;
     return await this.writeIsolating(tx, piece instanceof CopyPiece ? piece.rows() : piece);
   }
 

@@ -80,6 +80,30 @@ export function giveBackRangeBuffer(buffer: Uint8Array, keep: number): void {
   if (rangeBuffers.length > keep) rangeBuffers.length = keep;
 }
 
+/**
+ * The file's bytes [from, to): from the range the load holds when it covers them (no copy), else one read from
+ * Storage (retried in place); checks it got every byte. For rebuilding a piece's text (piece_text.ts).
+ */
+export async function readFileBytes(
+  storage: StorageClient,
+  ctx: Pick<ChunkContext, "object" | "range">,
+  inMemory: Uint8Array | null,
+  from: number,
+  to: number,
+): Promise<Uint8Array> {
+  const { object, range } = ctx;
+  if (inMemory !== null && from >= range.start && to <= range.start + inMemory.byteLength) {
+    return inMemory.subarray(from - range.start, to - range.start);
+  }
+  const bytes = await withRetry(() =>
+    storage.readBytes(object.bucket, object.name, from, to, { etag: object.etag })
+  );
+  if (bytes.byteLength !== to - from) {
+    throw new Error(`Read ${bytes.byteLength} of ${to - from} bytes at ${from}`);
+  }
+  return bytes;
+}
+
 /** How far past the range's end a load reads at a time to finish its last record. */
 const TAIL_READ_BYTES = 64 * 1024;
 /** How much of a range held in memory is handed to the parser at a time: the batch loop cuts COPY pieces

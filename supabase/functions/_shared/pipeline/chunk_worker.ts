@@ -67,6 +67,7 @@ import { createChunkReader } from "../csv/chunk.ts";
 import type { ChunkReader } from "../csv/chunk.ts";
 import { CompressionError } from "../compression/inflate.ts";
 import { CsvError } from "../csv/errors.ts";
+import type { CopyPiece } from "../load/copy_piece.ts";
 import { runInBackground } from "../platform/edge_runtime.ts";
 import { log, redact } from "../platform/log.ts";
 import { withRetry } from "../platform/retry.ts";
@@ -80,11 +81,19 @@ import {
   StopChunk,
   type WorkDeps,
 } from "./chunk_context.ts";
-import { giveBackRangeBuffer, readAndScan, readOwned, readWhole, takeRangeBuffer } from "./chunk_reads.ts";
+import {
+  giveBackRangeBuffer,
+  readAndScan,
+  readFileBytes,
+  readOwned,
+  readWhole,
+  takeRangeBuffer,
+} from "./chunk_reads.ts";
 import { readInflated } from "./compressed_reads.ts";
 import { dispatch, type DispatchDeps, invokeFunction } from "./dispatch.ts";
 import { FUNCTION_NAMES } from "./function_names.ts";
 import { inflateStep } from "./inflate_step.ts";
+import { buildPieceText, type PieceTextSource } from "./piece_text.ts";
 import { ChunkSlots, isolateSpent, isolateWork } from "./isolate_budget.ts";
 import { RowSource } from "./row_source.ts";
 import type {
@@ -106,8 +115,8 @@ export type ChunkOutcome =
     /** A load: its synchronous work (parsing, converting, encoding; WorkMeter), up to where it yielded if it did. */
     workMs?: number;
     jobFinished?: boolean;
-    /** A load: its fast-path COPY pieces by format (CopyPiece.binary). */
-    pieces?: { binary: number; text: number };
+    /** A load: its fast-path COPY pieces by format (CopyPiece.binary), and how many built deferred text. */
+    pieces?: { binary: number; text: number; textBuilt: number };
     /** A compressed job's chunk: how it inflated (an inflate step's ranges, bytes and engine; a load's legs). */
     inflate?: Record<string, number | string>;
   }
@@ -250,7 +259,11 @@ export async function processChunk(
       bytes: ctx.range.end - ctx.range.start,
       ...("rows" in result ? { rows: result.rows, rejected: result.rejected } : {}),
       ...("pieces" in result
-        ? { binary_pieces: result.pieces?.binary, text_pieces: result.pieces?.text }
+        ? {
+          binary_pieces: result.pieces?.binary,
+          text_pieces: result.pieces?.text,
+          text_built: result.pieces?.textBuilt,
+        }
         : {}),
       ...("workMs" in result ? { work_ms: result.workMs } : {}),
       ...("inflate" in result ? { inflate: result.inflate } : {}),
@@ -510,6 +523,31 @@ async function loadToEnd(load: Load): Promise<"done" | "yield"> {
 }
 
 /**
+ * How a load's pieces build their COPY TEXT only when they need it (piece_text.ts), or null: only where pieces
+ * go in binary (the fast path, COPY BINARY, the pipeline's own rights) and the file's bytes can be read again
+ * at their offsets (not a compressed job's, whose offsets are in the inflated text).
+ */
+function deferredText(load: Load): ((piece: CopyPiece) => Promise<void>) | null {
+  const { deps, ctx } = load;
+  const fastRow = load.fastRow;
+  if (
+    fastRow === null || ctx.compressed !== null || deps.config.copyFormat !== "binary" ||
+    !load.loader.canWriteFast
+  ) return null;
+  const source: PieceTextSource = {
+    readBytes: (from, to) => readFileBytes(deps.storage, ctx, load.scanned, from, to),
+    fileSize: ctx.object.size,
+    format: ctx.target.dialect,
+    dataStart: ctx.object.dataStart,
+    maxRecordBytes: deps.config.maxRecordBytes,
+    fastRow,
+    converter: load.converter,
+    work: load.work,
+  };
+  return (piece) => buildPieceText(source, piece);
+}
+
+/**
  * Reads from the last committed marker to the chunk's end, one transaction per batch. "yield": the invocation
  * nears its CPU or reject limit (WORKER_INVOCATION_WORK_MS, WORKER_INVOCATION_MAX_REJECTS) or its isolate's
  * work budget is spent (WORKER_ISOLATE_WORK_MS), and it hands the rest of the chunk to a fresh invocation.
@@ -541,6 +579,7 @@ async function loadFromMarker(load: Load): Promise<"done" | "yield"> {
     load.converter,
     load.fastRow,
     load.work,
+    deferredText(load),
   );
   try {
     for (;;) {

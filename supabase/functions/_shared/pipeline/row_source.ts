@@ -11,6 +11,9 @@
  * - Bounded memory: at most two pieces are out at a time (one being filled, one with the database), each about
  *   PIECE_BYTES; a batch holds at most MAX_PIECES_PER_BATCH pieces and its rejects.
  * - Rejects past the job's budget of stored rejects (`detailBudget`) are counted only, never held.
+ * - With `buildText`, pieces start with deferred text (CopyPiece.textDeferred): a piece's `length` is then an
+ *   estimate of its text (the records' bytes), which is where pieces and batches are cut; the caller builds
+ *   the text with CopyPiece.ensureText before sending a piece as text or bisecting it.
  */
 import type { ChunkReader } from "../csv/chunk.ts";
 import type { CsvRecord, RecordParserOptions } from "../csv/parser.ts";
@@ -87,8 +90,20 @@ export class RowSource {
     converter: RowConverter,
     fastRow: FastRow | null,
     work: WorkMeter,
+    buildText: ((piece: CopyPiece) => Promise<void>) | null = null,
   ) {
     this.#work = work;
+    // Deferred text (CopyPiece.textDeferred): the pieces' COPY TEXT is built only for a piece that needs it.
+    // After the first such piece the rest of this load builds its text as it parses: a file whose values have
+    // no binary form would otherwise parse every piece twice.
+    const deferred = buildText !== null;
+    for (const piece of this.#pieces) {
+      piece.textDeferred = deferred;
+      piece.buildText = buildText === null ? null : async (p) => {
+        for (const each of this.#pieces) each.textDeferred = false;
+        await buildText(p);
+      };
+    }
     this.#reader = makeReader({
       // Plain records go straight from bytes into the piece; the others come back as records, in between,
       // so that the piece holds every row in file order (which row of two duplicates wins depends on it).
@@ -205,6 +220,10 @@ export class RowSource {
    */
   async close(piecesKept: number): Promise<void> {
     await this.#input.cancel().catch(() => {});
-    for (const piece of this.#pieces.splice(0)) givePieceBack(piece, piecesKept);
+    for (const piece of this.#pieces.splice(0)) {
+      piece.textDeferred = false;
+      piece.buildText = null;
+      givePieceBack(piece, piecesKept);
+    }
   }
 }
