@@ -221,12 +221,7 @@ export class CopyPiece {
 
   /** Row i as an object (for the rare paths: bisection of a refused piece, the isolating modes). */
   row(i: number): PreparedRow {
-    return {
-      copyLine: DECODER.decode(this.data(i, i + 1)),
-      line: this.#lines[i],
-      offset: this.#offsets[i],
-      byteLength: this.#byteLengths[i],
-    };
+    return { copyLine: DECODER.decode(this.data(i, i + 1)), ...this.place(i) };
   }
 
   rows(): PreparedRow[] {

@@ -284,7 +284,6 @@ export async function writePieces(
     const rows: PreparedRow[] = [];
     for (;;) {
       const { piece, last } = await source.nextPiece(rowLimit, batchBytes, batchMaxRejects);
-      await piece.ensureText();
       for (const row of piece.rows()) rows.push(row);
       source.release(piece);
       if (last) break;

@@ -38,25 +38,6 @@ export async function readAndScan(
 }
 
 /**
- * Reads the chunk's whole range into memory (a small range: chunk_worker.ts READ_WHOLE_MAX_BYTES), retried in
- * place; checks it got every byte, since a load reads from Storage only past what it holds (readOwned).
- */
-export async function readWhole(
-  storage: StorageClient,
-  ctx: Pick<ChunkContext, "object" | "range">,
-): Promise<Uint8Array> {
-  const { object, range } = ctx;
-  const bytes = await withRetry(() =>
-    storage.readBytes(object.bucket, object.name, range.start, range.end, { etag: object.etag })
-  );
-  const length = range.end - range.start;
-  if (bytes.byteLength !== length) {
-    throw new Error(`Read ${bytes.byteLength} bytes of a ${length}-byte chunk`);
-  }
-  return bytes;
-}
-
-/**
  * Buffers that held a load's range while it was scanned inline, kept for the next such loads in this worker:
  * a range is read into one buffer, not into an array per network read (storage.ts ReadTarget). The largest are
  * kept, as many as the caller says (a range is at most csv_import.inline_scan_max_bytes()).
@@ -80,9 +61,23 @@ export function giveBackRangeBuffer(buffer: Uint8Array, keep: number): void {
   if (rangeBuffers.length > keep) rangeBuffers.length = keep;
 }
 
+/** The file's bytes [from, to) from the range a load holds (`inMemory`, from the range's start), when it covers them. */
+function heldBytes(
+  range: ChunkContext["range"],
+  inMemory: Uint8Array | null,
+  from: number,
+  to: number,
+): Uint8Array | null {
+  return inMemory !== null && from >= range.start && to <= range.start + inMemory.byteLength
+    ? inMemory.subarray(from - range.start, to - range.start)
+    : null;
+}
+
 /**
  * The file's bytes [from, to): from the range the load holds when it covers them (no copy), else one read from
- * Storage (retried in place); checks it got every byte. For rebuilding a piece's text (piece_text.ts).
+ * Storage (retried in place); checks it got every byte, since a short read would be a hole in what a load parses
+ * or reports. For a small range read whole (chunk_worker.ts READ_WHOLE_MAX_BYTES), the raw text of refused rows
+ * (fillRaw) and a piece's deferred text (piece_text.ts).
  */
 export async function readFileBytes(
   storage: StorageClient,
@@ -91,10 +86,9 @@ export async function readFileBytes(
   from: number,
   to: number,
 ): Promise<Uint8Array> {
-  const { object, range } = ctx;
-  if (inMemory !== null && from >= range.start && to <= range.start + inMemory.byteLength) {
-    return inMemory.subarray(from - range.start, to - range.start);
-  }
+  const held = heldBytes(ctx.range, inMemory, from, to);
+  if (held !== null) return held;
+  const { object } = ctx;
   const bytes = await withRetry(() =>
     storage.readBytes(object.bucket, object.name, from, to, { etag: object.etag })
   );
@@ -157,23 +151,16 @@ export async function fillRaw(
   rejects: RowReject[],
   inMemory: Uint8Array | null,
 ): Promise<void> {
-  const { object, range } = ctx;
   const codec = textCodec(ctx.target.dialect.encoding);
   const missing = rejects.filter((r) =>
     r.raw === null && r.offset !== undefined && r.byteLength !== undefined
   );
   if (missing.length === 0) return;
-  const inRange = (r: RowReject) =>
-    inMemory !== null && r.offset! >= range.start &&
-    r.offset! + r.byteLength! <= range.start + inMemory.byteLength;
   const toRead: RowReject[] = [];
   for (const reject of missing) {
-    if (inRange(reject)) {
-      const at = reject.offset! - range.start;
-      reject.raw = codec.lossy(inMemory!.subarray(at, at + reject.byteLength!));
-    } else {
-      toRead.push(reject);
-    }
+    const held = heldBytes(ctx.range, inMemory, reject.offset!, reject.offset! + reject.byteLength!);
+    if (held !== null) reject.raw = codec.lossy(held);
+    else toRead.push(reject);
   }
   toRead.sort((a, b) => a.offset! - b.offset!);
   if (ctx.compressed !== null) {
@@ -194,7 +181,7 @@ export async function fillRaw(
       to = Math.max(to, toRead[j].offset! + toRead[j].byteLength!);
       j++;
     }
-    const bytes = await storage.readBytes(object.bucket, object.name, from, to, { etag: object.etag });
+    const bytes = await readFileBytes(storage, ctx, null, from, to);
     for (const reject of toRead.slice(i, j)) {
       reject.raw = codec.lossy(
         bytes.subarray(reject.offset! - from, reject.offset! - from + reject.byteLength!),

@@ -1,11 +1,12 @@
 /**
  * readOwned: a load that holds its range in memory reads none of it from Storage again, whatever marker it
- * resumes from (a retried or redone batch); only the tail past the range's end comes from Storage. readWhole: a
- * small range read whole carries the job's ETag, and a short read is an error, not a range with a hole.
+ * resumes from (a retried or redone batch); only the tail past the range's end comes from Storage.
+ * readFileBytes: bytes the load holds come from memory; others from Storage with the job's ETag, and a short read
+ * is an error, not a span with a hole.
  */
 import assert from "node:assert/strict";
 import type { StorageClient } from "../platform/storage.ts";
-import { giveBackRangeBuffer, readOwned, readWhole, takeRangeBuffer } from "./chunk_reads.ts";
+import { giveBackRangeBuffer, readFileBytes, readOwned, takeRangeBuffer } from "./chunk_reads.ts";
 
 const FILE = new TextEncoder().encode("id\n1,a\n2,b\n3,c\n4,d\n5,e\n");
 const range = { start: 3, end: 15 }; // "1,a\n2,b\n3,c\n"
@@ -81,20 +82,27 @@ Deno.test("range buffers: as many as asked are kept, the largest, and a load get
   assert.equal(given.includes(takeRangeBuffer(500)), false, "the others were not kept");
 });
 
-Deno.test("readWhole: the range with the job's ETag, and a read short of it fails", async () => {
+Deno.test("readFileBytes: held bytes from memory, the rest from Storage with the job's ETag; a short read fails", async () => {
   const asked: unknown[] = [];
-  const storage = (served: Uint8Array) =>
+  const storage = (served: (start: number, end: number) => Uint8Array) =>
     ({
       readBytes(bucket: string, name: string, start: number, end: number, options: unknown) {
         asked.push([bucket, name, start, end, options]);
-        return Promise.resolve(served);
+        return Promise.resolve(served(start, end));
       },
     }) as unknown as StorageClient;
-  const bytes = await readWhole(storage(FILE.slice(range.start, range.end)), ctx);
-  assert.equal(new TextDecoder().decode(bytes), "1,a\n2,b\n3,c\n");
-  assert.deepEqual(asked, [["b", "f.csv", 3, 15, { etag: '"e"' }]]);
+  const whole = storage((start, end) => FILE.slice(start, end));
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  const held = FILE.slice(range.start, range.end);
+  // Inside the held range: no request.
+  assert.equal(decode(await readFileBytes(whole, ctx, held, 7, 15)), "2,b\n3,c\n");
+  assert.deepEqual(asked, []);
+  // Past it, or nothing held: one request for exactly the span, with the version.
+  assert.equal(decode(await readFileBytes(whole, ctx, held, 11, 19)), "3,c\n4,d\n");
+  assert.equal(decode(await readFileBytes(whole, ctx, null, range.start, range.end)), "1,a\n2,b\n3,c\n");
+  assert.deepEqual(asked, [["b", "f.csv", 11, 19, { etag: '"e"' }], ["b", "f.csv", 3, 15, { etag: '"e"' }]]);
   await assert.rejects(
-    readWhole(storage(FILE.slice(range.start, range.end - 1)), ctx),
-    /Read 11 bytes of a 12-byte chunk/,
+    readFileBytes(storage((start, end) => FILE.slice(start, end - 1)), ctx, null, range.start, range.end),
+    /Read 11 of 12 bytes at 3/,
   );
 });

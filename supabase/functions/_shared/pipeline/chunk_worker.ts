@@ -86,7 +86,6 @@ import {
   readAndScan,
   readFileBytes,
   readOwned,
-  readWhole,
   takeRangeBuffer,
 } from "./chunk_reads.ts";
 import { readInflated } from "./compressed_reads.ts";
@@ -432,7 +431,10 @@ async function load(deps: WorkDeps, ctx: ChunkContext): Promise<ChunkOutcome> {
     }
   }
   const small = ctx.compressed === null && ctx.range.end - ctx.range.start <= READ_WHOLE_MAX_BYTES;
-  return await loadRange(deps, ctx, small ? readWhole(deps.storage, ctx) : Promise.resolve(null));
+  const whole = small
+    ? readFileBytes(deps.storage, ctx, null, ctx.range.start, ctx.range.end)
+    : Promise.resolve(null);
+  return await loadRange(deps, ctx, whole);
 }
 
 /**

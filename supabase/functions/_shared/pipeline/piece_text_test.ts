@@ -182,22 +182,46 @@ Deno.test("deferred text: a piece's text is refused until built; after one build
   assert.ok(new TextDecoder().decode(second.piece.data()).startsWith(`${n + 1}\t\\N\t`));
 });
 
-Deno.test("deferred text: bytes that do not hold the piece's rows are refused, not adopted", async () => {
-  const rows = Array.from({ length: 5 }, (_, i) => `${i + 1},,1.00,t,2024-01-02T03:04:05Z,x`);
-  const bytes = new TextEncoder().encode(["id,u,amount,paid,at,note", ...rows].join("\n") + "\n");
-  const deferred = source(bytes, FORMAT_LF, null);
-  const text = textSource(bytes, FORMAT_LF);
-  const { piece } = await deferred.nextPiece(5, Infinity, Infinity);
-  assert.ok(piece.count >= 2);
-  piece.textDeferred = true; // as a deferring load's piece, but its rows' text is already here
+/** Five plain rows (`note(i)` the last field, "x" by default) as a file. */
+function fiveRows(note: (i: number) => string = () => "x"): Uint8Array {
+  const rows = Array.from({ length: 5 }, (_, i) => `${i + 1},,1.00,t,2024-01-02T03:04:05Z,${note(i)}`);
+  return new TextEncoder().encode(["id,u,amount,paid,at,note", ...rows].join("\n") + "\n");
+}
+
+/**
+ * Builds the text of a piece of `fiveRows()` from `other` bytes instead of the file's: the piece is filled
+ * eagerly, then marked as a deferring load's piece whose text is missing.
+ */
+async function rebuildFrom(other: (piece: CopyPiece, bytes: Uint8Array) => Uint8Array): Promise<void> {
+  const bytes = fiveRows();
+  const { piece } = await source(bytes, FORMAT_LF, null).nextPiece(5, Infinity, Infinity);
+  assert.ok(piece.count >= 3);
+  piece.textDeferred = true;
   piece.skipText(0);
-  // Other bytes at the same offsets: the second row's line break turned into a comma, so the first two rows
-  // are one record of too many fields (rejected) and the rebuilt piece has one row fewer than the piece.
-  const other = bytes.slice();
-  other[piece.place(1).offset - 1] = 0x2c;
+  const served = other(piece, bytes);
+  await buildPieceText(
+    { ...textSource(bytes, FORMAT_LF), readBytes: (from, to) => Promise.resolve(served.subarray(from, to)) },
+    piece,
+  );
+}
+
+Deno.test("deferred text: bytes that do not hold the piece's rows are refused, not adopted", async () => {
+  // The second row's line break turned into a comma: the first two rows are one record of too many fields
+  // (rejected), and the rebuilt piece has one row fewer than the piece.
   await assert.rejects(
     () =>
-      buildPieceText({ ...text, readBytes: (from, to) => Promise.resolve(other.subarray(from, to)) }, piece),
-    /rebuilt/,
+      rebuildFrom((piece, bytes) => {
+        const other = bytes.slice();
+        other[piece.place(1).offset - 1] = 0x2c;
+        return other;
+      }),
+    /rebuilt text has \d+ rows/,
   );
+});
+
+Deno.test("deferred text: rebuilt rows at other offsets are refused even when their number matches", async () => {
+  // The second row one byte longer ("xy"), the third one shorter (no note): as many rows, the third one byte on.
+  const shifted = fiveRows((i) => (i === 1 ? "xy" : i === 2 ? "" : "x"));
+  assert.equal(shifted.length, fiveRows().length);
+  await assert.rejects(() => rebuildFrom(() => shifted), /rebuilt row 2 is at/);
 });
