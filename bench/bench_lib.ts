@@ -378,6 +378,50 @@ export function formatFaults(faults: RunFaults, faultUs: number | null): string 
   } CPU-s`;
 }
 
+/** What a run's parts used of the machine's CPU, in CPU-s; null where a part was not measured or is not the run's. */
+export interface RunCpuParts {
+  db: number | null;
+  functions: number | null;
+  standIns: number | null;
+  client: number | null;
+}
+
+/**
+ * "at best 0.62× \copy on 2 cores: the run used 10.4 CPU-s (database 4.7, function workers 4.5, stand-ins 1.2),
+ * at least 5.2 s of wall on 2 cores against \copy's 3.2 s; 0.70× without the stand-ins' 1.2": the highest ratio
+ * a run could have reached on this machine with the CPU it used, however well its parts overlapped (CPU-s over
+ * cores is the least wall time that work can take). A goal above it cannot be met here by scheduling, only by
+ * using less CPU. The stand-ins (the gateway's own process: local Storage, pg_net, routing) run only on this
+ * machine, so the bound without them is given too. Null when the database's CPU or the baseline is unknown.
+ */
+export function formatCpuCeiling(
+  parts: RunCpuParts,
+  cores: number,
+  baselineSeconds: number | null,
+  baselineName = "\\copy",
+): string | null {
+  if (parts.db === null || baselineSeconds === null || !(baselineSeconds > 0) || cores < 1) return null;
+  const named: [string, number | null][] = [
+    ["database", parts.db],
+    ["function workers", parts.functions],
+    ["stand-ins", parts.standIns],
+    ["client", parts.client],
+  ];
+  const shown = named.filter((p): p is [string, number] => p[1] !== null && p[1] > 0);
+  const total = shown.reduce((sum, [, s]) => sum + s, 0);
+  if (!(total > 0)) return null;
+  const ratio = (cpu: number) => (baselineSeconds / (cpu / cores)).toFixed(2);
+  const standIns = parts.standIns ?? 0;
+  const without = standIns > 0
+    ? `; ${ratio(total - standIns)}× without the stand-ins' ${standIns.toFixed(1)}`
+    : "";
+  return `at best ${ratio(total)}× ${baselineName} on ${cores} cores: the run used ${
+    total.toFixed(1)
+  } CPU-s (${shown.map(([name, s]) => `${name} ${s.toFixed(1)}`).join(", ")}), at least ${
+    (total / cores).toFixed(1)
+  } s of wall on ${cores} cores against ${baselineName}'s ${baselineSeconds.toFixed(1)} s${without}`;
+}
+
 /** One line of the printed table. */
 export interface TableRow {
   method: string;

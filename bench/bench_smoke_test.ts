@@ -73,6 +73,8 @@ Deno.test({
       text.includes("pipeline 5000 w2: the row path (parsing, checking, encoding) "),
       text.slice(-1500),
     );
+    // The best ratio the run's CPU allowed on this machine's cores, against the same size's \copy.
+    assert.match(text, /pipeline 5000 w2: at best \d+\.\d\d× \\copy on \d+ cores: the run used /);
     // The bench starts the width's function workers afresh: their processes spend CPU and fault.
     const { functionSeconds, faults } = byMethod.get("pipeline")!.cpu;
     assert.ok(

@@ -11,6 +11,7 @@ import {
   type CompressedRow,
   envValue,
   formatCompressedTable,
+  formatCpuCeiling,
   formatFaults,
   formatPlannedChunkSizes,
   formatRowPath,
@@ -259,6 +260,23 @@ Deno.test("page faults are shown per part, with their cost at the machine's pric
     formatFaults({ db: 17_000, functions: null, standIns: null, client: 900 }, null),
     "page faults: database 17k, client 900",
   );
+});
+
+Deno.test("the CPU ceiling: the best ratio a run's CPU allows on the machine's cores", () => {
+  // 4.7 + 4.5 + 1.2 = 10.4 CPU-s over 2 cores: at least 5.2 s; \copy took 3.2 s: at most 3.2 / 5.2 = 0.62×.
+  assert.equal(
+    formatCpuCeiling({ db: 4.7, functions: 4.5, standIns: 1.2, client: 0 }, 2, 3.2),
+    "at best 0.62× \\copy on 2 cores: the run used 10.4 CPU-s (database 4.7, function workers 4.5, stand-ins 1.2), " +
+      "at least 5.2 s of wall on 2 cores against \\copy's 3.2 s; 0.70× without the stand-ins' 1.2",
+  );
+  // More cores lift the bound; no stand-ins measured: no second figure.
+  assert.equal(
+    formatCpuCeiling({ db: 4, functions: 4, standIns: null, client: null }, 8, 3),
+    "at best 3.00× \\copy on 8 cores: the run used 8.0 CPU-s (database 4.0, function workers 4.0), " +
+      "at least 1.0 s of wall on 8 cores against \\copy's 3.0 s",
+  );
+  assert.equal(formatCpuCeiling({ db: null, functions: 4, standIns: 1, client: 0 }, 2, 3), null);
+  assert.equal(formatCpuCeiling({ db: 4, functions: 4, standIns: 1, client: 0 }, 2, null), null);
 });
 
 Deno.test("the table has one aligned line per row", () => {

@@ -63,6 +63,7 @@ import { DEFAULTS } from "../supabase/functions/_shared/platform/config.ts";
 import {
   type CompressedRow,
   formatCompressedTable,
+  formatCpuCeiling,
   formatFaults,
   formatPlannedChunkSizes,
   formatRowPath,
@@ -378,6 +379,23 @@ async function main() {
   // Where the machine's price per page fault shows: fresh processes fault on every page they touch first.
   for (const r of medians) {
     console.log(`${runLabel(r)}: ${formatFaults(runFaults(r), costs.pageFaultUs ?? null)}`);
+  }
+  // The best ratio the CPU each pipeline run used allows on this machine's cores (bench_lib.ts formatCpuCeiling).
+  for (const r of medians.filter((r) => r.pipeline !== undefined)) {
+    const copy = medians.find((c) =>
+      c.method.startsWith("psql \\copy") && c.rows === r.rows && c.compression === r.compression
+    );
+    const line = formatCpuCeiling(
+      {
+        db: r.cpu.dbSeconds,
+        functions: r.cpu.functionSeconds,
+        standIns: r.cpu.gatewaySelfSeconds,
+        client: r.cpu.clientSeconds,
+      },
+      info.cores,
+      copy?.seconds ?? null,
+    );
+    if (line !== null) console.log(`${runLabel(r)}: ${line}`);
   }
   for (const r of results.filter((r) => (r.pipeline?.widthOverTime.length ?? 0) > 0)) {
     // Only the windows that changed the width (every closed window is logged).
