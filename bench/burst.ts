@@ -16,6 +16,8 @@
  *   stand-ins), and the machine's busy cores
  *   (2 here: the burst is bound by this machine's CPU, most of it spent by what hosted runs elsewhere);
  * - minor page faults of the database, the function workers and the stand-ins (cpu.ts);
+ * - the least wall time the burst's CPU allows on this machine's cores (and, with `--big 0`, the most small files a
+ *   second), so a run shows how far it is bound by the CPU;
  * - what this machine charges for a page fault and a system call (machine_costs.ts), without which two runs on
  *   two machines cannot be compared.
  * Every job must succeed with its file's row count (the run fails otherwise). A table and profile of its own,
@@ -33,6 +35,20 @@ const { values } = parseArgs({
 const smallCount = Number(values.small ?? 300);
 const bigCount = Number(values.big ?? 3);
 const bigRows = Number(values["big-rows"] ?? 200_000);
+
+/** CPU-s over cores: the least wall time that work takes; with `files`, the most of them a second it allows. */
+function cpuBound(parts: (number | null)[], cores: number, files: number | null) {
+  const cpu = parts.reduce<number>((sum, s) => sum + (s ?? 0), 0);
+  const seconds = cpu / cores;
+  return {
+    cores,
+    cpu_s: Math.round(cpu * 10) / 10,
+    wall_s_at_least: Math.round(seconds * 100) / 100,
+    ...(files === null || !(seconds > 0)
+      ? {}
+      : { small_files_per_s_at_most: Math.round((files / seconds) * 10) / 10 }),
+  };
+}
 
 const sql = connect(8);
 const scope = new Scope(sql, "bench_burst");
@@ -157,6 +173,13 @@ try {
       function_processes: cpu.faults.functions,
       stand_ins: cpu.faults.standIns,
     },
+    // The least wall time the burst's CPU (database, function workers' processes, stand-ins) takes on this
+    // machine's cores, however well it overlaps; without big files, the most small files a second it allows.
+    cpu_bound: cpuBound(
+      [cpu.dbSeconds, cpu.functionSeconds, cpu.gatewaySelfSeconds],
+      navigator.hardwareConcurrency,
+      bigCount === 0 ? smallCount : null,
+    ),
     machine: await measureMachineCosts(),
     all_done_s: seconds(Math.max(lastSmall, ...big.map((t) => t.finished)) - started),
   }));
