@@ -51,7 +51,10 @@ export const DEFAULTS = {
    * 0.94×). Bigger chunks amortise the per-invocation and per-batch costs, but a load holds its range in memory
    * while it scans it: 16 MiB reaches 53–57 MB added memory per invocation and 0.62–0.64 s CPU (p95), close to
    * the 64 MB / 1 s budgets, and 1M→5M is no longer comfortably linear (3.3 → 2.8 s per million rows); 8 MiB
-   * stays at 45–47 MB and ~0.5 s. A profile may choose 16 MiB (`chunk_size_bytes`) for big files.
+   * stays at 45–47 MB and ~0.5 s. Those figures predate the shared-worker runtime: under per_worker, 16 MiB
+   * chunks (two at once per isolate) were faster at 1M rows but slower at 5M (33.6–35.2 s against 30.6–32.6)
+   * and over 64 MB added (66–67 MB p95), since an isolate retires at ~1 s of CPU whatever the chunk size
+   * (docs/performance.md, "Big files in larger chunks"). A profile may still choose them (`chunk_size_bytes`).
    */
   CHUNK_SIZE: 8 * 1024 * 1024,
   /**
