@@ -6,11 +6,13 @@
  * rejects whose raw text is the file's own line, in seconds, with every chunk done on its first attempt (no
  * invocation killed by the 2 s CPU limit; before, each refused row cost a Storage request inside the batch and
  * the chunk was retried until dead-lettered). Two layouts: one chunk (its rows are read from Storage, so refused
- * rows' text is read back in windows) and 1 MiB chunks (most loads hold their range in memory after scanning it).
- * Each refused piece builds its deferred COPY TEXT for the bisection (pipeline/piece_text.ts) from the same two
+ * rows' text is read back in windows) and 1 MiB chunks (most loads hold their range in memory after scanning it),
+ * and the file gzipped, in one range and in 1 MiB ranges (rows' text inflated again from each range's checkpoint).
+ * Each refused piece builds its deferred COPY TEXT for the bisection (pipeline/piece_text.ts) from the same
  * sources, so the exact rejects also check that text.
  */
 import assert from "node:assert/strict";
+import { gzip } from "./support/bad_inputs.ts";
 import { functionEvents } from "./support/faults.ts";
 import { writeCsv } from "./support/generate_csv.ts";
 import { checksum, connect, E2E, psqlCopy, Scope, upload, waitForJob } from "./support/stack.ts";
@@ -63,12 +65,20 @@ Deno.test({
       targetTable: target,
       toleratedRejectRate: 1,
     });
+    for (const folder of ["again-chunked", "again-gzip-chunked"]) {
+      await scope.profile({
+        pathPattern: `${scope.prefix}/${folder}/%`,
+        targetTable: target,
+        toleratedRejectRate: 1,
+        chunkSizeBytes: 1024 * 1024,
+      });
+    }
     await scope.profile({
-      pathPattern: `${scope.prefix}/again-chunked/%`,
+      pathPattern: `${scope.prefix}/again-gzip/%`,
       targetTable: target,
       toleratedRejectRate: 1,
-      chunkSizeBytes: 1024 * 1024,
     });
+    const gzipped = await gzip(await Deno.readFile(file));
 
     const first = scope.object("first/orders.csv");
     await upload(first, { path: file });
@@ -80,10 +90,11 @@ Deno.test({
       "first import = psql \\copy",
     );
 
-    for (const folder of ["again", "again-chunked"]) {
-      const name = scope.object(`${folder}/orders.csv`);
+    for (const folder of ["again", "again-chunked", "again-gzip", "again-gzip-chunked"]) {
+      const compressed = folder.startsWith("again-gzip");
+      const name = scope.object(`${folder}/orders.csv${compressed ? ".gz" : ""}`);
       const started = performance.now();
-      await upload(name, { path: file });
+      await upload(name, compressed ? gzipped : { path: file });
       const job = await waitForJob(sql, name, 90_000);
       const seconds = (performance.now() - started) / 1000;
       console.log(`${folder}: ${ROWS} refused rows in ${seconds.toFixed(1)} s, ${job.chunk_count} chunk(s)`);
@@ -99,10 +110,12 @@ Deno.test({
         from csv_import.chunks where job_id = ${job.id}`;
       assert.deepEqual(attempts, { max: 1, retried: 0 }, `${folder}: every chunk done on its first attempt`);
       // The loads deferred their pieces' COPY TEXT (pipeline/piece_text.ts) and built it for the refused pieces
-      // they bisected: from Storage (one chunk) and from the range a load holds (1 MiB chunks).
+      // they bisected: from Storage (one chunk), from the range a load holds (1 MiB chunks), inflated again from
+      // the range's checkpoint (gzip).
       const loads = (await functionEvents(job)).filter((e) => e.event === "chunk_loaded");
       const built = loads.reduce((sum, e) => sum + Number(e.text_built ?? 0), 0);
       assert.ok(built > 0, `${folder}: refused pieces built their text (${built} in ${loads.length} loads)`);
+      if (folder.endsWith("-chunked")) assert.ok(loads.length > 1, `${folder}: ${loads.length} loads`);
       const rejects = await sql<{ line: number; reason: string; raw: string }[]>`
         select line_number::int as line, reason, raw_record as raw from csv_import.rejects
         where job_id = ${job.id} order by line_number`;

@@ -76,18 +76,20 @@ function heldBytes(
 /**
  * The file's bytes [from, to): from the range the load holds when it covers them (no copy), else one read from
  * Storage (retried in place); checks it got every byte, since a short read would be a hole in what a load parses
- * or reports. For a small range read whole (chunk_worker.ts READ_WHOLE_MAX_BYTES), the raw text of refused rows
- * (fillRaw) and a piece's deferred text (piece_text.ts).
+ * or reports. A compressed job's data is inflated again from the chunk's checkpoint (compressed_reads.ts
+ * inflatedSlices: it ends early only where the data ends). For a small range read whole (chunk_worker.ts
+ * READ_WHOLE_MAX_BYTES), the raw text of refused rows (fillRaw) and a piece's deferred text (piece_text.ts).
  */
 export async function readFileBytes(
   storage: StorageClient,
-  ctx: Pick<ChunkContext, "object" | "range">,
+  ctx: Pick<ChunkContext, "object" | "range" | "compressed">,
   inMemory: Uint8Array | null,
   from: number,
   to: number,
 ): Promise<Uint8Array> {
   const held = heldBytes(ctx.range, inMemory, from, to);
   if (held !== null) return held;
+  if (ctx.compressed !== null) return (await inflatedSlices(storage, ctx, [{ from, to }]))[0];
   const { object } = ctx;
   const bytes = await withRetry(() =>
     storage.readBytes(object.bucket, object.name, from, to, { etag: object.etag })

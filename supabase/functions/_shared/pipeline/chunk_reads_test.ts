@@ -2,7 +2,7 @@
  * readOwned: a load that holds its range in memory reads none of it from Storage again, whatever marker it
  * resumes from (a retried or redone batch); only the tail past the range's end comes from Storage.
  * readFileBytes: bytes the load holds come from memory; others from Storage with the job's ETag, and a short read
- * is an error, not a span with a hole.
+ * is an error, not a span with a hole; a compressed job's are inflated again and end where its data ends.
  */
 import assert from "node:assert/strict";
 import type { StorageClient } from "../platform/storage.ts";
@@ -13,6 +13,7 @@ const range = { start: 3, end: 15 }; // "1,a\n2,b\n3,c\n"
 const ctx = {
   object: { bucket: "b", name: "f.csv", version: "v", etag: '"e"', size: FILE.byteLength, dataStart: 3 },
   range,
+  compressed: null,
 };
 
 /** A Storage client that serves FILE and records each range it is asked for. */
@@ -105,4 +106,53 @@ Deno.test("readFileBytes: held bytes from memory, the rest from Storage with the
     readFileBytes(storage((start, end) => FILE.slice(start, end - 1)), ctx, null, range.start, range.end),
     /Read 11 of 12 bytes at 3/,
   );
+});
+
+Deno.test("readFileBytes: a compressed job's bytes are inflated again, ending where the data ends", async () => {
+  const gz = new Uint8Array(
+    await new Response(new Blob([FILE]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer(),
+  );
+  const reads: string[] = [];
+  const storage = {
+    readRange(_bucket: string, _name: string, start: number, end?: number) {
+      reads.push(`${start}-${end}`);
+      return ReadableStream.from([gz.slice(start, end)]);
+    },
+  } as unknown as StorageClient;
+  const compressedCtx = {
+    object: { ...ctx.object, name: "f.csv.gz", size: gz.byteLength },
+    range,
+    compressed: {
+      stream: {
+        codec: "gzip" as const,
+        data_offset: 0,
+        data_end: gz.byteLength,
+        member: null,
+        expected: null,
+        max_data_bytes: 1 << 30,
+        max_ratio: 1000,
+        ratio_after_bytes: 1 << 30,
+      },
+      checkpoint: null,
+      endCheckpoint: null,
+      dataSize: null,
+      chunkSize: 8 << 20,
+      inflatedIn: 0,
+    },
+  };
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  // Offsets are the inflated data's, not the object's.
+  assert.equal(decode(await readFileBytes(storage, compressedCtx, null, 7, 15)), "2,b\n3,c\n");
+  assert.ok(reads.length > 0, "read from Storage");
+  // A piece's text reads up to two bytes past its last record: at the data's end it gets what there is, not
+  // zeros that would join the last record.
+  const tail = await readFileBytes(storage, compressedCtx, null, 19, FILE.byteLength + 2);
+  assert.equal(decode(tail), "5,e\n");
+  // Held bytes still come from memory.
+  reads.length = 0;
+  assert.equal(
+    decode(await readFileBytes(storage, compressedCtx, FILE.slice(range.start, range.end), 7, 11)),
+    "2,b\n",
+  );
+  assert.deepEqual(reads, []);
 });

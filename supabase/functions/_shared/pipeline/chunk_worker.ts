@@ -526,19 +526,17 @@ async function loadToEnd(load: Load): Promise<"done" | "yield"> {
 
 /**
  * How a load's pieces build their COPY TEXT only when they need it (piece_text.ts), or null: only where pieces
- * go in binary (the fast path, COPY BINARY, the pipeline's own rights) and the file's bytes can be read again
- * at their offsets (not a compressed job's, whose offsets are in the inflated text).
+ * go in binary (the fast path, COPY BINARY, the pipeline's own rights). The bytes are read again at the pieces'
+ * offsets: the file's, or a compressed job's inflated data (again from the chunk's checkpoint).
  */
 function deferredText(load: Load): ((piece: CopyPiece) => Promise<void>) | null {
   const { deps, ctx } = load;
   const fastRow = load.fastRow;
-  if (
-    fastRow === null || ctx.compressed !== null || deps.config.copyFormat !== "binary" ||
-    !load.loader.canWriteFast
-  ) return null;
+  if (fastRow === null || deps.config.copyFormat !== "binary" || !load.loader.canWriteFast) return null;
   const source: PieceTextSource = {
     readBytes: (from, to) => readFileBytes(deps.storage, ctx, load.scanned, from, to),
-    fileSize: ctx.object.size,
+    // A compressed job's size is its data's, once the chain has reached the end (readFileBytes ends there anyway).
+    fileSize: ctx.compressed === null ? ctx.object.size : ctx.compressed.dataSize ?? Number.MAX_SAFE_INTEGER,
     format: ctx.target.dialect,
     dataStart: ctx.object.dataStart,
     maxRecordBytes: deps.config.maxRecordBytes,

@@ -162,7 +162,9 @@ export function readInflated(
 
 /**
  * The decompressed bytes of each [from, to) (sorted by `from`), in one pass from the chunk's checkpoint: the raw text
- * of rows the database refused, which the fast path keeps no copy of.
+ * of rows the database refused and a piece's deferred text, which the fast path keeps no copy of. A slice ends
+ * early only where the data ends (a piece's text reads up to two bytes past its last record, which the data's end
+ * may not have).
  */
 export async function inflatedSlices(
   storage: StorageClient,
@@ -170,6 +172,7 @@ export async function inflatedSlices(
   slices: { from: number; to: number }[],
 ): Promise<Uint8Array[]> {
   const out = slices.map((s) => new Uint8Array(Math.max(s.to - s.from, 0)));
+  const filled = slices.map(() => 0);
   if (slices.length === 0) return out;
   const last = Math.max(...slices.map((s) => s.to));
   for await (const event of inflatedData(storage, ctx)) {
@@ -177,9 +180,11 @@ export async function inflatedSlices(
     slices.forEach((s, i) => {
       const from = Math.max(s.from, event.out);
       const to = Math.min(s.to, pieceEnd);
-      if (from < to) out[i].set(event.bytes.subarray(from - event.out, to - event.out), from - s.from);
+      if (from >= to) return;
+      out[i].set(event.bytes.subarray(from - event.out, to - event.out), from - s.from);
+      filled[i] = to - s.from;
     });
     if (pieceEnd >= last) break;
   }
-  return out;
+  return out.map((bytes, i) => bytes.subarray(0, filled[i]));
 }

@@ -15,7 +15,8 @@
  * - The rebuilt rows must be the piece's rows (count, offsets, lines) or adoptText throws, and the chunk is
  *   retried as for any transient failure: never a text that does not match its rows.
  * - Reads only [first row, last row's end + 2) (the +2 covers the last record's terminator, CRLF included),
- *   from the range the load holds when it covers that, else from Storage with the job's version (ETag).
+ *   from the range the load holds when it covers that, else from Storage with the job's version (ETag); a
+ *   compressed job's data is inflated again from the chunk's checkpoint (its offsets are the inflated data's).
  */
 import { createChunkReader } from "../csv/chunk.ts";
 import type { CsvFormat } from "../csv/format.ts";
@@ -26,7 +27,7 @@ import type { WorkMeter } from "./isolate_budget.ts";
 
 /** What rebuilding a piece's text needs: the file's bytes and the load's own parsing. */
 export interface PieceTextSource {
-  /** The file's bytes [from, to), `to` at most `fileSize`. */
+  /** The file's (or the inflated data's) bytes [from, to), `to` at most `fileSize`. */
   readBytes(from: number, to: number): Promise<Uint8Array>;
   readonly fileSize: number;
   readonly format: CsvFormat;
