@@ -346,8 +346,11 @@ export function treeFaults(stats: readonly ProcStat[], rootPid: number): number 
   return treeSum(stats, rootPid, (s) => s.minflt, (s) => s.cminflt);
 }
 
-/** Page faults of one run's parts; null where a part was not measured or is not the run's (runs.ts runFaults). */
-export interface RunFaults {
+/**
+ * One figure per part of a run (page faults, CPU-s); null where a part was not measured or is not the run's
+ * (runs.ts runFaults).
+ */
+export interface RunParts {
   db: number | null;
   /** Function workers (the gateway's tree less its own process). */
   functions: number | null;
@@ -357,33 +360,32 @@ export interface RunFaults {
   client: number | null;
 }
 
+/** Page faults of one run's parts. */
+export type RunFaults = RunParts;
+
+/** A run's parts as the notes under the table name them, in order, with their figures (null: not measured). */
+function namedParts(parts: RunParts): [string, number | null][] {
+  return [
+    ["database", parts.db],
+    ["function workers", parts.functions],
+    ["stand-ins", parts.standIns],
+    ["client", parts.client],
+  ];
+}
+
 /**
  * "page faults: database 92k, function workers 95k, …; at 10.9 µs each ≈ 1.0, 1.0, … CPU-s": each part's minor
  * page faults and what they cost at the machine's measured price per fault (machine_costs.ts; omitted when
  * unknown). Parts that were not measured are left out.
  */
 export function formatFaults(faults: RunFaults, faultUs: number | null): string {
-  const parts: [string, number | null][] = [
-    ["database", faults.db],
-    ["function workers", faults.functions],
-    ["stand-ins", faults.standIns],
-    ["client", faults.client],
-  ];
-  const shown = parts.filter((p): p is [string, number] => p[1] !== null);
+  const shown = namedParts(faults).filter((p): p is [string, number] => p[1] !== null);
   const count = (n: number) => n >= 10_000 ? `${Math.round(n / 1000)}k` : n.toLocaleString("en-US");
   const line = `page faults: ${shown.map(([name, n]) => `${name} ${count(n)}`).join(", ")}`;
   if (faultUs === null || shown.length === 0) return line;
   return `${line}; at ${faultUs} µs each ≈ ${
     shown.map(([, n]) => (n * faultUs / 1e6).toFixed(2)).join(", ")
   } CPU-s`;
-}
-
-/** What a run's parts used of the machine's CPU, in CPU-s; null where a part was not measured or is not the run's. */
-export interface RunCpuParts {
-  db: number | null;
-  functions: number | null;
-  standIns: number | null;
-  client: number | null;
 }
 
 /**
@@ -395,19 +397,12 @@ export interface RunCpuParts {
  * machine, so the bound without them is given too. Null when the database's CPU or the baseline is unknown.
  */
 export function formatCpuCeiling(
-  parts: RunCpuParts,
+  parts: RunParts,
   cores: number,
   baselineSeconds: number | null,
-  baselineName = "\\copy",
 ): string | null {
   if (parts.db === null || baselineSeconds === null || !(baselineSeconds > 0) || cores < 1) return null;
-  const named: [string, number | null][] = [
-    ["database", parts.db],
-    ["function workers", parts.functions],
-    ["stand-ins", parts.standIns],
-    ["client", parts.client],
-  ];
-  const shown = named.filter((p): p is [string, number] => p[1] !== null && p[1] > 0);
+  const shown = namedParts(parts).filter((p): p is [string, number] => p[1] !== null && p[1] > 0);
   const total = shown.reduce((sum, [, s]) => sum + s, 0);
   if (!(total > 0)) return null;
   const ratio = (cpu: number) => (baselineSeconds / (cpu / cores)).toFixed(2);
@@ -415,11 +410,11 @@ export function formatCpuCeiling(
   const without = standIns > 0
     ? `; ${ratio(total - standIns)}× without the stand-ins' ${standIns.toFixed(1)}`
     : "";
-  return `at best ${ratio(total)}× ${baselineName} on ${cores} cores: the run used ${
-    total.toFixed(1)
-  } CPU-s (${shown.map(([name, s]) => `${name} ${s.toFixed(1)}`).join(", ")}), at least ${
-    (total / cores).toFixed(1)
-  } s of wall on ${cores} cores against ${baselineName}'s ${baselineSeconds.toFixed(1)} s${without}`;
+  return `at best ${ratio(total)}× \\copy on ${cores} cores: the run used ${total.toFixed(1)} CPU-s (${
+    shown.map(([name, s]) => `${name} ${s.toFixed(1)}`).join(", ")
+  }), at least ${(total / cores).toFixed(1)} s of wall on ${cores} cores against \\copy's ${
+    baselineSeconds.toFixed(1)
+  } s${without}`;
 }
 
 /** One line of the printed table. */
