@@ -388,6 +388,28 @@ export function formatFaults(faults: RunFaults, faultUs: number | null): string 
   } CPU-s`;
 }
 
+/** The least wall time `cpuSeconds` of work takes on `cores` cores, however well it overlaps. */
+export function leastWallSeconds(cpuSeconds: number, cores: number): number {
+  return cpuSeconds / cores;
+}
+
+/**
+ * bench/burst.ts's `cpu_bound`: the CPU-s of a burst's parts (null: not measured), the least wall time they take
+ * on the cores, and with `files` (a burst of small files only) the most of them a second that allows.
+ */
+export function burstCpuBound(parts: (number | null)[], cores: number, files: number | null) {
+  const cpu = parts.reduce<number>((sum, s) => sum + (s ?? 0), 0);
+  const seconds = leastWallSeconds(cpu, cores);
+  return {
+    cores,
+    cpu_s: Math.round(cpu * 10) / 10,
+    wall_s_at_least: Math.round(seconds * 100) / 100,
+    ...(files === null || !(seconds > 0)
+      ? {}
+      : { small_files_per_s_at_most: Math.round((files / seconds) * 10) / 10 }),
+  };
+}
+
 /**
  * "at best 0.62× \copy on 2 cores: the run used 10.4 CPU-s (database 4.7, function workers 4.5, stand-ins 1.2),
  * at least 5.2 s of wall on 2 cores against \copy's 3.2 s; 0.70× without the stand-ins' 1.2": the highest ratio
@@ -405,14 +427,14 @@ export function formatCpuCeiling(
   const shown = namedParts(parts).filter((p): p is [string, number] => p[1] !== null && p[1] > 0);
   const total = shown.reduce((sum, [, s]) => sum + s, 0);
   if (!(total > 0)) return null;
-  const ratio = (cpu: number) => (baselineSeconds / (cpu / cores)).toFixed(2);
+  const ratio = (cpu: number) => (baselineSeconds / leastWallSeconds(cpu, cores)).toFixed(2);
   const standIns = parts.standIns ?? 0;
   const without = standIns > 0
     ? `; ${ratio(total - standIns)}× without the stand-ins' ${standIns.toFixed(1)}`
     : "";
   return `at best ${ratio(total)}× \\copy on ${cores} cores: the run used ${total.toFixed(1)} CPU-s (${
     shown.map(([name, s]) => `${name} ${s.toFixed(1)}`).join(", ")
-  }), at least ${(total / cores).toFixed(1)} s of wall on ${cores} cores against \\copy's ${
+  }), at least ${leastWallSeconds(total, cores).toFixed(1)} s of wall on ${cores} cores against \\copy's ${
     baselineSeconds.toFixed(1)
   } s${without}`;
 }

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import type { InvocationRecord } from "../local-stack/functions/types.ts";
 import {
   attributeInvocations,
+  burstCpuBound,
   COMPRESSED_HEADER,
   type CompressedRow,
   envValue,
@@ -277,6 +278,17 @@ Deno.test("the CPU ceiling: the best ratio a run's CPU allows on the machine's c
   );
   assert.equal(formatCpuCeiling({ db: null, functions: 4, standIns: 1, client: 0 }, 2, 3), null);
   assert.equal(formatCpuCeiling({ db: 4, functions: 4, standIns: 1, client: 0 }, 2, null), null);
+});
+
+Deno.test("the burst's CPU bound: the least wall time, and with small files only the most a second", () => {
+  // 11.05 + 8.3 + 5.82 = 25.17 CPU-s on 2 cores: at least 12.585 s; 300 files in it: at most 23.8 a second.
+  assert.deepEqual(burstCpuBound([11.05, 8.3, 5.82], 2, 300), {
+    cores: 2,
+    cpu_s: 25.2,
+    wall_s_at_least: 12.59,
+    small_files_per_s_at_most: 23.8,
+  });
+  assert.deepEqual(burstCpuBound([11, null, 5], 4, null), { cores: 4, cpu_s: 16, wall_s_at_least: 4 });
 });
 
 Deno.test("the table has one aligned line per row", () => {

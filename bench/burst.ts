@@ -26,6 +26,7 @@
 import { parseArgs } from "node:util";
 import { writeCsv } from "../tests/support/generate_csv.ts";
 import { connect, invocations, Scope, TERMINAL, upload } from "../tests/support/stack.ts";
+import { burstCpuBound } from "./bench_lib.ts";
 import { endSample, sampleCpu } from "./cpu.ts";
 import { measureMachineCosts } from "./machine_costs.ts";
 
@@ -35,20 +36,6 @@ const { values } = parseArgs({
 const smallCount = Number(values.small ?? 300);
 const bigCount = Number(values.big ?? 3);
 const bigRows = Number(values["big-rows"] ?? 200_000);
-
-/** CPU-s over cores: the least wall time that work takes; with `files`, the most of them a second it allows. */
-function cpuBound(parts: (number | null)[], cores: number, files: number | null) {
-  const cpu = parts.reduce<number>((sum, s) => sum + (s ?? 0), 0);
-  const seconds = cpu / cores;
-  return {
-    cores,
-    cpu_s: Math.round(cpu * 10) / 10,
-    wall_s_at_least: Math.round(seconds * 100) / 100,
-    ...(files === null || !(seconds > 0)
-      ? {}
-      : { small_files_per_s_at_most: Math.round((files / seconds) * 10) / 10 }),
-  };
-}
 
 const sql = connect(8);
 const scope = new Scope(sql, "bench_burst");
@@ -175,7 +162,7 @@ try {
     },
     // The least wall time the burst's CPU (database, function workers' processes, stand-ins) takes on this
     // machine's cores, however well it overlaps; without big files, the most small files a second it allows.
-    cpu_bound: cpuBound(
+    cpu_bound: burstCpuBound(
       [cpu.dbSeconds, cpu.functionSeconds, cpu.gatewaySelfSeconds],
       navigator.hardwareConcurrency,
       bigCount === 0 ? smallCount : null,
