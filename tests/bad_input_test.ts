@@ -276,7 +276,14 @@ Deno.test({ name: "bad input corpus: every file gets its exact outcome", ...E2E 
           records.some((r) => r.function === "csv-import-register"),
           "the register invocation is recorded",
         );
-        assert.ok(!records.some((r) => r.function === "csv-import-chunk"), "no chunk ran");
+        // A file over REGISTER_INLINE_LOAD_BYTES may warm the chunk function up as its registration starts (an
+        // empty request answered 204, at most every 10 s: csv-import-register/index.ts); nothing else may reach it.
+        const chunks = records.filter((r) => r.function === "csv-import-chunk" && r.status !== 204);
+        assert.deepEqual(
+          chunks.map((r) => `${r.status} at ${r.startedAt}`),
+          [],
+          "no chunk ran",
+        );
         const peak = Math.max(...records.map((r) => r.peakMemoryMb));
         assert.ok(peak <= MEMORY_BOUND_MB, `peak invocation memory ${peak} MB > ${MEMORY_BOUND_MB} MB`);
         console.log(
