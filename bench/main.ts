@@ -382,9 +382,8 @@ async function main() {
   }
   // The best ratio the CPU each pipeline run used allows on this machine's cores (bench_lib.ts formatCpuCeiling).
   for (const r of medians.filter((r) => r.pipeline !== undefined)) {
-    const copy = medians.find((c) =>
-      c.method.startsWith("psql \\copy") && c.rows === r.rows && c.compression === r.compression
-    );
+    // Its baseline's wall time, from the ratio the run got against it (same rows: the ratio of the times).
+    const copySeconds = r.ratioToCopy === null ? null : r.seconds * r.ratioToCopy;
     const line = formatCpuCeiling(
       {
         db: r.cpu.dbSeconds,
@@ -393,7 +392,7 @@ async function main() {
         client: r.cpu.clientSeconds,
       },
       info.cores,
-      copy?.seconds ?? null,
+      copySeconds,
     );
     if (line !== null) console.log(`${runLabel(r)}: ${line}`);
   }

@@ -74,11 +74,12 @@ function heldBytes(
 }
 
 /**
- * The file's bytes [from, to): from the range the load holds when it covers them (no copy), else one read from
- * Storage (retried in place); checks it got every byte, since a short read would be a hole in what a load parses
- * or reports. A compressed job's data is inflated again from the chunk's checkpoint (compressed_reads.ts
- * inflatedSlices: it ends early only where the data ends). For a small range read whole (chunk_worker.ts
- * READ_WHOLE_MAX_BYTES), the raw text of refused rows (fillRaw) and a piece's deferred text (piece_text.ts).
+ * The file's bytes [from, to), ending early only where the file (or a compressed job's data) ends: from the range
+ * the load holds when it covers them (no copy), else one read from Storage (retried in place) that must bring
+ * every byte, since a short read would be a hole in what a load parses or reports. A compressed job's data is
+ * inflated again from the chunk's checkpoint (compressed_reads.ts inflatedSlices). For a small range read whole
+ * (chunk_worker.ts READ_WHOLE_MAX_BYTES), the raw text of refused rows (fillRaw) and a piece's deferred text
+ * (piece_text.ts), which reads up to two bytes past its last record.
  */
 export async function readFileBytes(
   storage: StorageClient,
@@ -91,11 +92,12 @@ export async function readFileBytes(
   if (held !== null) return held;
   if (ctx.compressed !== null) return (await inflatedSlices(storage, ctx, [{ from, to }]))[0];
   const { object } = ctx;
+  const end = Math.min(to, object.size);
   const bytes = await withRetry(() =>
-    storage.readBytes(object.bucket, object.name, from, to, { etag: object.etag })
+    storage.readBytes(object.bucket, object.name, from, end, { etag: object.etag })
   );
-  if (bytes.byteLength !== to - from) {
-    throw new Error(`Read ${bytes.byteLength} of ${to - from} bytes at ${from}`);
+  if (bytes.byteLength !== end - from) {
+    throw new Error(`Read ${bytes.byteLength} of ${end - from} bytes at ${from}`);
   }
   return bytes;
 }

@@ -102,6 +102,10 @@ Deno.test("readFileBytes: held bytes from memory, the rest from Storage with the
   assert.equal(decode(await readFileBytes(whole, ctx, held, 11, 19)), "3,c\n4,d\n");
   assert.equal(decode(await readFileBytes(whole, ctx, null, range.start, range.end)), "1,a\n2,b\n3,c\n");
   assert.deepEqual(asked, [["b", "f.csv", 11, 19, { etag: '"e"' }], ["b", "f.csv", 3, 15, { etag: '"e"' }]]);
+  // Past the file's end (a piece's text reads two bytes past its last record): what there is, asked as such.
+  asked.length = 0;
+  assert.equal(decode(await readFileBytes(whole, ctx, null, 19, FILE.byteLength + 2)), "5,e\n");
+  assert.deepEqual(asked, [["b", "f.csv", 19, FILE.byteLength, { etag: '"e"' }]]);
   await assert.rejects(
     readFileBytes(storage((start, end) => FILE.slice(start, end - 1)), ctx, null, range.start, range.end),
     /Read 11 of 12 bytes at 3/,

@@ -535,8 +535,6 @@ function deferredText(load: Load): ((piece: CopyPiece) => Promise<void>) | null 
   if (fastRow === null || deps.config.copyFormat !== "binary" || !load.loader.canWriteFast) return null;
   const source: PieceTextSource = {
     readBytes: (from, to) => readFileBytes(deps.storage, ctx, load.scanned, from, to),
-    // A compressed job's size is its data's, once the chain has reached the end (readFileBytes ends there anyway).
-    fileSize: ctx.compressed === null ? ctx.object.size : ctx.compressed.dataSize ?? Number.MAX_SAFE_INTEGER,
     format: ctx.target.dialect,
     dataStart: ctx.object.dataStart,
     maxRecordBytes: deps.config.maxRecordBytes,

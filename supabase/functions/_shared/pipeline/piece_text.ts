@@ -27,9 +27,8 @@ import type { WorkMeter } from "./isolate_budget.ts";
 
 /** What rebuilding a piece's text needs: the file's bytes and the load's own parsing. */
 export interface PieceTextSource {
-  /** The file's (or the inflated data's) bytes [from, to), `to` at most `fileSize`. */
+  /** The file's (or a compressed job's inflated data's) bytes [from, to), fewer only where it ends. */
   readBytes(from: number, to: number): Promise<Uint8Array>;
-  readonly fileSize: number;
   readonly format: CsvFormat;
   readonly dataStart: number;
   readonly maxRecordBytes: number;
@@ -45,7 +44,7 @@ export async function buildPieceText(source: PieceTextSource, piece: CopyPiece):
   const first = piece.place(0);
   const last = piece.place(piece.count - 1);
   const from = first.offset;
-  const bytes = await source.readBytes(from, Math.min(last.offset + last.byteLength + 2, source.fileSize));
+  const bytes = await source.readBytes(from, last.offset + last.byteLength + 2);
   const built = new CopyPiece();
   const { fastRow, converter } = source;
   const started = performance.now();

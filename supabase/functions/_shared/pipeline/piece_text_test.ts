@@ -109,7 +109,6 @@ function source(
 function textSource(bytes: Uint8Array, format: CsvFormat): PieceTextSource {
   return {
     readBytes: (from, to) => Promise.resolve(bytes.subarray(from, to)),
-    fileSize: bytes.length,
     format,
     dataStart: bytes.indexOf(10) + 1,
     maxRecordBytes: 1 << 20,
